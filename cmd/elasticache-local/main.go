@@ -1,0 +1,72 @@
+// Command elasticache-local serves the Amazon ElastiCache API on a local
+// endpoint, backed by real redis-server nodes.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/elasticache-local/elasticache-local/emulator"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "elasticache-local:", err)
+		os.Exit(1)
+	}
+}
+
+// env returns ELASTICACHE_LOCAL_<NAME> or def.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv("ELASTICACHE_LOCAL_" + name); ok {
+		return v
+	}
+	return def
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("elasticache-local", flag.ContinueOnError)
+	var cfg emulator.Config
+	var logLevel string
+	fs.StringVar(&cfg.Listen, "listen", env("LISTEN", "127.0.0.1:4566"), "API listen address (env ELASTICACHE_LOCAL_LISTEN); loopback unless told otherwise")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("DATA_DIR", emulator.DefaultDataDir()), "directory for node data (env ELASTICACHE_LOCAL_DATA_DIR)")
+	fs.StringVar(&cfg.Runtime, "runtime", env("RUNTIME", "process"), "node runtime: process (env ELASTICACHE_LOCAL_RUNTIME)")
+	fs.StringVar(&cfg.Region, "region", env("REGION", "us-east-1"), "region for unsigned requests (env ELASTICACHE_LOCAL_REGION)")
+	fs.StringVar(&cfg.AccountID, "account-id", env("ACCOUNT_ID", "000000000000"), "account id for requests whose access key is not a 12-digit account id (env ELASTICACHE_LOCAL_ACCOUNT_ID)")
+	fs.StringVar(&cfg.AddressBase, "node-address-base", env("NODE_ADDRESS_BASE", ""), "first loopback address given to nodes, each node gets its own (env ELASTICACHE_LOCAL_NODE_ADDRESS_BASE; default 127.0.0.2)")
+	fs.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env ELASTICACHE_LOCAL_LOG_LEVEL)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: elasticache-local [flags]\n\nServes the Amazon ElastiCache API (2015-02-02) with real redis-server nodes.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(logLevel))); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := emulator.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	cfg.Logger.Info("shutting down: stopping every node")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}

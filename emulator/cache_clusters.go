@@ -1,0 +1,530 @@
+package emulator
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// maxClusterIDLen is the longest cache cluster id AWS accepts.
+const maxClusterIDLen = 50
+
+// cacheCluster is a cache cluster: a standalone single-node cluster, or a
+// member (primary or replica) of a replication group.
+type cacheCluster struct {
+	id          string
+	groupID     string // "" when standalone
+	status      string
+	created     time.Time
+	engine      engineVersion
+	nodeType    string
+	paramGroup  string
+	subnetGroup string
+	securityIDs []string
+	port        int32
+	az          string
+	nodes       []*cacheNode
+	settings    clusterSettings
+}
+
+// clusterSettings are the metadata-only settings shared by clusters and
+// replication groups.
+type clusterSettings struct {
+	maintenanceWindow  string
+	snapshotWindow     string
+	snapshotRetention  int32
+	autoMinorUpgrade   bool
+	transitEncryption  bool
+	atRestEncryption   bool
+	notificationTopic  string
+	notificationStatus string
+}
+
+func cacheClusterNotFound(id string) error {
+	return &types.CacheClusterNotFoundFault{Message: aws.String("CacheCluster not found: " + id)}
+}
+
+func invalidClusterState(format string, args ...any) error {
+	return &types.InvalidCacheClusterStateFault{Message: aws.String(fmt.Sprintf(format, args...))}
+}
+
+// defaultMaintenanceWindow is what AWS assigns when none is requested.
+const defaultMaintenanceWindow = "sun:05:00-sun:06:00"
+
+// describe renders the cluster as the API returns it; the caller holds e.mu.
+func (cl *cacheCluster) describe(r *region, showNodes bool) types.CacheCluster {
+	out := types.CacheCluster{
+		ARN:                                aws.String(r.arn("cluster", cl.id)),
+		CacheClusterId:                     aws.String(cl.id),
+		CacheClusterStatus:                 aws.String(cl.status),
+		CacheClusterCreateTime:             aws.Time(cl.created),
+		CacheNodeType:                      aws.String(cl.nodeType),
+		Engine:                             aws.String(cl.engine.Engine),
+		EngineVersion:                      aws.String(cl.engine.Actual),
+		NumCacheNodes:                      aws.Int32(int32(len(cl.nodes))),
+		PreferredAvailabilityZone:          aws.String(cl.az),
+		PreferredMaintenanceWindow:         aws.String(cl.settings.maintenanceWindow),
+		CacheSubnetGroupName:               aws.String(cl.subnetGroup),
+		CacheSecurityGroups:                []types.CacheSecurityGroupMembership{},
+		SecurityGroups:                     []types.SecurityGroupMembership{},
+		AutoMinorVersionUpgrade:            aws.Bool(cl.settings.autoMinorUpgrade),
+		SnapshotRetentionLimit:             aws.Int32(cl.settings.snapshotRetention),
+		SnapshotWindow:                     aws.String(cl.settings.snapshotWindow),
+		AuthTokenEnabled:                   aws.Bool(false),
+		TransitEncryptionEnabled:           aws.Bool(cl.settings.transitEncryption),
+		AtRestEncryptionEnabled:            aws.Bool(cl.settings.atRestEncryption),
+		ReplicationGroupLogDeliveryEnabled: aws.Bool(false),
+		LogDeliveryConfigurations:          []types.LogDeliveryConfiguration{},
+		NetworkType:                        types.NetworkTypeIpv4,
+		IpDiscovery:                        types.IpDiscoveryIpv4,
+		ClientDownloadLandingPage:          aws.String("https://console.aws.amazon.com/elasticache/home#client-download:"),
+		PendingModifiedValues:              &types.PendingModifiedValues{},
+		CacheParameterGroup: &types.CacheParameterGroupStatus{
+			CacheParameterGroupName: aws.String(cl.paramGroup),
+			ParameterApplyStatus:    aws.String("in-sync"),
+			CacheNodeIdsToReboot:    []string{},
+		},
+	}
+	if cl.groupID != "" {
+		out.ReplicationGroupId = aws.String(cl.groupID)
+	}
+	if cl.settings.notificationTopic != "" {
+		out.NotificationConfiguration = &types.NotificationConfiguration{
+			TopicArn: aws.String(cl.settings.notificationTopic), TopicStatus: aws.String(cl.settings.notificationStatus)}
+	}
+	for _, id := range cl.securityIDs {
+		out.SecurityGroups = append(out.SecurityGroups, types.SecurityGroupMembership{SecurityGroupId: aws.String(id), Status: aws.String("active")})
+	}
+	if showNodes {
+		out.CacheNodes = []types.CacheNode{}
+		for _, n := range cl.nodes {
+			out.CacheNodes = append(out.CacheNodes, types.CacheNode{
+				CacheNodeId:              aws.String(n.id),
+				CacheNodeStatus:          aws.String(n.status),
+				CacheNodeCreateTime:      aws.Time(n.created),
+				CustomerAvailabilityZone: aws.String(n.az),
+				ParameterGroupStatus:     aws.String("in-sync"),
+				Endpoint:                 apiEndpoint(n.endpoint),
+			})
+		}
+	}
+	return out
+}
+
+func apiEndpoint(ep engine.Endpoint) *types.Endpoint {
+	return &types.Endpoint{Address: aws.String(ep.Host), Port: aws.Int32(int32(ep.Port))}
+}
+
+// newCluster builds a cluster with one node whose endpoint is allocated from
+// the pool; the caller holds e.mu and inserts it into r.
+func (e *Emulator) newCluster(r *region, id, groupID string, ev engineVersion, port int32, az string) (*cacheCluster, error) {
+	ep, err := e.opts.Addresses.Allocate(int(port))
+	if err != nil {
+		return nil, &types.InsufficientCacheClusterCapacityFault{Message: aws.String("No local address is free for port " + itoa(int(port)) + ": " + err.Error())}
+	}
+	now := e.opts.Now().UTC()
+	cl := &cacheCluster{
+		id: id, groupID: groupID, status: statusCreating, created: now,
+		engine: ev, port: port, az: az,
+		nodes: []*cacheNode{{id: nodeID(1), name: nodeName(r.scope, id, nodeID(1)), endpoint: ep, status: statusCreating, created: now, az: az}},
+	}
+	return cl, nil
+}
+
+// CreateCacheCluster creates a standalone single-node Redis OSS/Valkey
+// cluster, or adds a replica cluster to a replication group.
+func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.CreateCacheClusterInput) (*elasticache.CreateCacheClusterOutput, error) {
+	id, err := normalizeID("CacheClusterId", in.CacheClusterId, maxClusterIDLen)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return nil, err
+	}
+	if in.NumCacheNodes != nil && *in.NumCacheNodes != 1 {
+		return nil, invalidParameterValue("Cannot create a Redis OSS or Valkey cluster with a NumCacheNodes parameter other than 1.")
+	}
+	if len(in.SnapshotArns) > 0 || aws.ToString(in.SnapshotName) != "" {
+		return nil, notImplemented("restoring a cache cluster from a snapshot")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	if _, ok := r.clusters[id]; ok {
+		return nil, &types.CacheClusterAlreadyExistsFault{Message: aws.String("Cache cluster " + id + " already exists.")}
+	}
+	if gid := aws.ToString(in.ReplicationGroupId); gid != "" {
+		return e.addReplicaCluster(r, id, strings.ToLower(gid), in)
+	}
+	if aws.ToString(in.CacheNodeType) == "" {
+		return nil, mustNotBeBlank("CacheNodeType")
+	}
+	ev, err := resolveEngine(in.Engine, in.EngineVersion)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := r.resolveParamGroup(in.CacheParameterGroupName, ev)
+	if err != nil {
+		return nil, err
+	}
+	sg, err := r.resolveSubnetGroup(in.CacheSubnetGroupName)
+	if err != nil {
+		return nil, err
+	}
+	port, err := checkPort(in.Port)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := newSettings(in.PreferredMaintenanceWindow, in.SnapshotWindow, in.SnapshotRetentionLimit, in.AutoMinorVersionUpgrade, in.NotificationTopicArn)
+	if err != nil {
+		return nil, err
+	}
+	settings.transitEncryption = aws.ToBool(in.TransitEncryptionEnabled)
+	az := aws.ToString(in.PreferredAvailabilityZone)
+	if az == "" {
+		az = availabilityZones(r.region)[0]
+	}
+	cl, err := e.newCluster(r, id, "", ev, port, az)
+	if err != nil {
+		return nil, err
+	}
+	cl.nodeType, cl.paramGroup, cl.subnetGroup = aws.ToString(in.CacheNodeType), pg, sg
+	cl.securityIDs = append([]string{}, in.SecurityGroupIds...)
+	cl.settings = settings
+	r.clusters[id] = cl
+	if len(in.Tags) > 0 {
+		r.tags[r.arn("cluster", id)] = mergeTags(nil, in.Tags)
+	}
+	launch := e.launchFor(r, cl, cl.nodes[0], nil)
+	e.goBackground(func(ctx context.Context) { e.provisionCluster(ctx, r, cl, launch) })
+	return &elasticache.CreateCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}, nil
+}
+
+// provisionCluster starts a standalone cluster's node in the background.
+func (e *Emulator) provisionCluster(ctx context.Context, r *region, cl *cacheCluster, launch nodeLaunch) {
+	err := e.startNode(ctx, launch)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		e.log.Error("cache cluster create failed", "cluster", cl.id, "err", err)
+		cl.status = statusCreateFailed
+		cl.nodes[0].status = statusCreateFailed
+		e.record(r, types.SourceTypeCacheCluster, cl.id, "Failed to create cache cluster %s: %v", cl.id, err)
+		return
+	}
+	cl.status = statusAvailable
+	cl.nodes[0].status = statusAvailable
+	e.record(r, types.SourceTypeCacheCluster, cl.id, "Added cache node %s in availability zone %s", cl.nodes[0].id, cl.az)
+	e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache cluster created")
+}
+
+// addReplicaCluster adds cluster id as a new replica of group gid's primary;
+// the caller holds e.mu.
+func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.CreateCacheClusterInput) (*elasticache.CreateCacheClusterOutput, error) {
+	g, ok := r.groups[gid]
+	if !ok {
+		return nil, replicationGroupNotFound(gid)
+	}
+	if g.status != statusAvailable {
+		return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", gid, g.status)
+	}
+	ng := g.nodeGroups[0]
+	if len(ng.members) >= maxNodesPerShard {
+		return nil, &types.NodeQuotaForClusterExceededFault{Message: aws.String(fmt.Sprintf("Replication group %s already has %d nodes; the maximum is %d (one primary and 5 replicas).", gid, len(ng.members), maxNodesPerShard))}
+	}
+	if in.Engine != nil && *in.Engine != "" && !strings.EqualFold(*in.Engine, g.engine.Engine) {
+		return nil, invalidParameterCombination("Engine %s does not match replication group %s engine %s.", *in.Engine, gid, g.engine.Engine)
+	}
+	primary := r.clusters[ng.primary]
+	az := aws.ToString(in.PreferredAvailabilityZone)
+	if az == "" {
+		az = availabilityZones(r.region)[len(ng.members)%3]
+	}
+	cl, err := e.newCluster(r, id, gid, g.engine, g.port, az)
+	if err != nil {
+		return nil, err
+	}
+	cl.nodeType, cl.paramGroup, cl.subnetGroup = g.nodeType, g.paramGroup, primary.subnetGroup
+	cl.securityIDs = append([]string{}, primary.securityIDs...)
+	cl.settings = g.settings
+	r.clusters[id] = cl
+	ng.members = append(ng.members, id)
+	g.status = statusModifying
+	if len(in.Tags) > 0 {
+		r.tags[r.arn("cluster", id)] = mergeTags(nil, in.Tags)
+	}
+	launch := e.launchFor(r, cl, cl.nodes[0], &primary.nodes[0].endpoint)
+	e.goBackground(func(ctx context.Context) {
+		err := e.startNode(ctx, launch)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		g.status = statusAvailable
+		if err != nil {
+			e.log.Error("adding replica failed", "cluster", id, "group", gid, "err", err)
+			cl.status, cl.nodes[0].status = statusCreateFailed, statusCreateFailed
+			e.record(r, types.SourceTypeCacheCluster, id, "Failed to create cache cluster %s: %v", id, err)
+			return
+		}
+		cl.status, cl.nodes[0].status = statusAvailable, statusAvailable
+		e.record(r, types.SourceTypeCacheCluster, id, "Added cache node %s in availability zone %s", cl.nodes[0].id, az)
+		e.record(r, types.SourceTypeCacheCluster, id, "Cache cluster created")
+		e.record(r, types.SourceTypeReplicationGroup, gid, "Added cache cluster %s to replication group %s", id, gid)
+	})
+	return &elasticache.CreateCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}, nil
+}
+
+// DescribeCacheClusters lists clusters (or one), sorted by id.
+func (e *Emulator) DescribeCacheClusters(ctx context.Context, in *elasticache.DescribeCacheClustersInput) (*elasticache.DescribeCacheClustersOutput, error) {
+	max, err := checkMaxRecords(in.MaxRecords)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	var keys []string
+	if in.CacheClusterId != nil && *in.CacheClusterId != "" {
+		id := strings.ToLower(*in.CacheClusterId)
+		if _, ok := r.clusters[id]; !ok {
+			return nil, cacheClusterNotFound(id)
+		}
+		keys = []string{id}
+	} else {
+		for id, cl := range r.clusters {
+			if aws.ToBool(in.ShowCacheClustersNotInReplicationGroups) && cl.groupID != "" {
+				continue
+			}
+			keys = append(keys, id)
+		}
+		sort.Strings(keys)
+	}
+	sel, next := page(keys, in.Marker, max)
+	out := &elasticache.DescribeCacheClustersOutput{CacheClusters: []types.CacheCluster{}, Marker: next}
+	for _, id := range sel {
+		out.CacheClusters = append(out.CacheClusters, r.clusters[id].describe(r, aws.ToBool(in.ShowCacheNodeInfo)))
+	}
+	return out, nil
+}
+
+// ModifyCacheCluster changes a cluster's settings. Everything it accepts is
+// metadata locally, so the change applies at once; the cluster still passes
+// through "modifying" like on AWS.
+func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.ModifyCacheClusterInput) (*elasticache.ModifyCacheClusterOutput, error) {
+	id, err := lookupID("CacheClusterId", in.CacheClusterId)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	cl, ok := r.clusters[id]
+	if !ok {
+		return nil, cacheClusterNotFound(id)
+	}
+	if cl.status != statusAvailable {
+		return nil, invalidClusterState("Cache cluster %s is not in available state (it is %s).", id, cl.status)
+	}
+	if in.NumCacheNodes != nil && *in.NumCacheNodes != 1 {
+		return nil, invalidParameterValue("Redis OSS and Valkey clusters have exactly one cache node; NumCacheNodes must be 1.")
+	}
+	if len(in.CacheNodeIdsToRemove) > 0 {
+		return nil, invalidParameterValue("CacheNodeIdsToRemove is only valid for Memcached clusters.")
+	}
+	if in.Engine != nil && *in.Engine != "" && !strings.EqualFold(*in.Engine, cl.engine.Engine) {
+		return nil, notImplemented("changing the engine of a cache cluster")
+	}
+	if in.EngineVersion != nil && *in.EngineVersion != "" {
+		return nil, notImplemented("changing the engine version of a cache cluster")
+	}
+	if in.CacheNodeType != nil && *in.CacheNodeType != "" && *in.CacheNodeType != cl.nodeType {
+		return nil, notImplemented("scaling the node type of a cache cluster")
+	}
+	pg := cl.paramGroup
+	if in.CacheParameterGroupName != nil && *in.CacheParameterGroupName != "" {
+		if pg, err = r.resolveParamGroup(in.CacheParameterGroupName, cl.engine); err != nil {
+			return nil, err
+		}
+	}
+	settings, err := cl.settings.modify(in.PreferredMaintenanceWindow, in.SnapshotWindow, in.SnapshotRetentionLimit, in.AutoMinorVersionUpgrade, in.NotificationTopicArn, in.NotificationTopicStatus)
+	if err != nil {
+		return nil, err
+	}
+	cl.paramGroup, cl.settings = pg, settings
+	if in.SecurityGroupIds != nil {
+		cl.securityIDs = append([]string{}, in.SecurityGroupIds...)
+	}
+	cl.status = statusModifying
+	out := &elasticache.ModifyCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
+	e.goBackground(func(context.Context) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if cl.status == statusModifying {
+			cl.status = statusAvailable
+		}
+		e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache cluster %s modified", cl.id)
+	})
+	return out, nil
+}
+
+// DeleteCacheCluster deletes a standalone cluster or a replica of a group.
+func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.DeleteCacheClusterInput) (*elasticache.DeleteCacheClusterOutput, error) {
+	id, err := lookupID("CacheClusterId", in.CacheClusterId)
+	if err != nil {
+		return nil, err
+	}
+	if aws.ToString(in.FinalSnapshotIdentifier) != "" {
+		return nil, notImplemented("final snapshots")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	cl, ok := r.clusters[id]
+	if !ok {
+		return nil, cacheClusterNotFound(id)
+	}
+	if cl.status != statusAvailable && cl.status != statusCreateFailed {
+		return nil, invalidClusterState("Cache cluster %s is not in available state (it is %s).", id, cl.status)
+	}
+	var g *replicationGroup
+	if cl.groupID != "" {
+		g = r.groups[cl.groupID]
+		ng := g.nodeGroups[0]
+		if g.status != statusAvailable {
+			return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", g.id, g.status)
+		}
+		if ng.primary == id {
+			return nil, invalidClusterState("Cannot delete cache cluster %s: it is the primary of replication group %s.", id, g.id)
+		}
+		if g.autoFailover && len(ng.members) <= 2 {
+			return nil, invalidGroupState("Cannot delete cache cluster %s: replication group %s has automatic failover enabled and needs at least one replica.", id, g.id)
+		}
+		g.status = statusModifying
+	}
+	cl.status = statusDeleting
+	for _, n := range cl.nodes {
+		n.status = statusDeleting
+	}
+	out := &elasticache.DeleteCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
+	nodes := append([]*cacheNode{}, cl.nodes...)
+	e.goBackground(func(ctx context.Context) {
+		for _, n := range nodes {
+			if err := e.stopNode(ctx, n); err != nil {
+				e.log.Error("stopping node", "node", n.name, "err", err)
+			}
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		delete(r.clusters, id)
+		delete(r.tags, r.arn("cluster", id))
+		if g != nil {
+			g.nodeGroups[0].removeMember(id)
+			g.status = statusAvailable
+			e.record(r, types.SourceTypeReplicationGroup, g.id, "Removed cache cluster %s from replication group %s", id, g.id)
+		}
+		e.record(r, types.SourceTypeCacheCluster, id, "Cache cluster deleted")
+	})
+	return out, nil
+}
+
+// RebootCacheCluster restarts the cluster's node processes for real. A
+// replica resyncs from its primary; a primary comes back empty (there is no
+// persistence), as on AWS.
+func (e *Emulator) RebootCacheCluster(ctx context.Context, in *elasticache.RebootCacheClusterInput) (*elasticache.RebootCacheClusterOutput, error) {
+	id, err := lookupID("CacheClusterId", in.CacheClusterId)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	cl, ok := r.clusters[id]
+	if !ok {
+		return nil, cacheClusterNotFound(id)
+	}
+	if cl.status != statusAvailable {
+		return nil, invalidClusterState("Cache cluster %s is not in available state (it is %s).", id, cl.status)
+	}
+	if len(in.CacheNodeIdsToReboot) == 0 {
+		return nil, mustNotBeBlank("CacheNodeIdsToReboot")
+	}
+	var targets []*cacheNode
+	for _, nid := range in.CacheNodeIdsToReboot {
+		var found *cacheNode
+		for _, n := range cl.nodes {
+			if n.id == nid {
+				found = n
+			}
+		}
+		if found == nil {
+			return nil, invalidParameterValue("Cache node %s does not exist in cache cluster %s.", nid, id)
+		}
+		targets = append(targets, found)
+	}
+	replicaOf := r.replicaSource(cl)
+	var launches []nodeLaunch
+	for _, n := range targets {
+		n.status = nodeRebooting
+		launches = append(launches, e.launchFor(r, cl, n, replicaOf))
+	}
+	cl.status = statusRebooting
+	out := &elasticache.RebootCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
+	e.goBackground(func(ctx context.Context) {
+		var failed error
+		for i, l := range launches {
+			if err := e.opts.Runtime.Stop(ctx, l.spec.Name); err != nil && !isNotFound(err) {
+				failed = err
+			} else if err := e.startNode(ctx, l); err != nil {
+				failed = err
+			}
+			e.mu.Lock()
+			if failed == nil {
+				targets[i].status = statusAvailable
+				e.record(r, types.SourceTypeCacheCluster, id, "Cache node %s restarted", targets[i].id)
+			}
+			e.mu.Unlock()
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if failed != nil {
+			e.log.Error("reboot failed", "cluster", id, "err", failed)
+			e.record(r, types.SourceTypeCacheCluster, id, "Failed to reboot cache cluster %s: %v", id, failed)
+		}
+		cl.status = statusAvailable
+	})
+	return out, nil
+}
+
+// replicaSource returns the endpoint cl must replicate from: its group's
+// primary when cl is a replica, nil otherwise. The caller holds e.mu.
+func (r *region) replicaSource(cl *cacheCluster) *engine.Endpoint {
+	if cl.groupID == "" {
+		return nil
+	}
+	g := r.groups[cl.groupID]
+	ng := g.nodeGroupOf(cl.id)
+	if ng == nil || ng.primary == cl.id {
+		return nil
+	}
+	ep := r.clusters[ng.primary].nodes[0].endpoint
+	return &ep
+}
+
+func checkPort(p *int32) (int32, error) {
+	if p == nil {
+		return 6379, nil
+	}
+	if *p < 1 || *p > 65535 {
+		return 0, invalidParameterValue("The parameter Port must be between 1 and 65535.")
+	}
+	return *p, nil
+}
+
+func ptr[T any](v T) *T { return &v }

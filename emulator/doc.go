@@ -1,0 +1,15 @@
+// Package emulator owns the ElastiCache control plane: replication groups,
+// cache clusters, parameter and subnet groups, events and tags, keyed by
+// account and region. Handlers are typed (SDK *Input → *Output) and are
+// registered on a queryapi.Service by Register.
+//
+// State changes that take time on AWS (starting nodes, rebooting, deleting)
+// are applied here by background workers that drive an engine.Runtime; the
+// API answers immediately with the transitional status (creating, modifying,
+// deleting, ...) exactly like the real service, and every change records an
+// event for DescribeEvents.
+//
+// One file per resource family: replication_groups.go, cache_clusters.go,
+// catalog.go (engine versions, parameter and subnet groups), events.go,
+// tags.go; nodes.go holds the lifecycle of the engine nodes behind them.
+package emulator

@@ -1,0 +1,202 @@
+package emulator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/queryapi"
+)
+
+// Options configure an Emulator.
+type Options struct {
+	// Runtime starts the engine nodes; Addresses hands out their endpoints.
+	Runtime   engine.Runtime
+	Addresses *engine.AddressPool
+	// Region and AccountID are the defaults for unsigned requests.
+	Region    string
+	AccountID string
+	Logger    *slog.Logger
+	// Now is the clock (tests inject one); defaults to time.Now.
+	Now func() time.Time
+	// NodeReadyTimeout bounds how long a node may take to start and sync.
+	NodeReadyTimeout time.Duration
+}
+
+// Emulator is the control plane. It is safe for concurrent use.
+type Emulator struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	regions map[scope]*region
+
+	// Background work (node start/stop) runs under ctx and is tracked by
+	// workers so Close can wait for it.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	workers sync.WaitGroup
+}
+
+// scope is the key of all state: AWS resources live in one account and region.
+type scope struct {
+	account string
+	region  string
+}
+
+// region holds the resources of one account in one region.
+type region struct {
+	scope
+	groups       map[string]*replicationGroup
+	clusters     map[string]*cacheCluster
+	paramGroups  map[string]*paramGroup
+	subnetGroups map[string]*subnetGroup
+	events       []event
+	tags         map[string][]types.Tag // by ARN
+}
+
+// New returns an Emulator; call Close to stop every node it started.
+func New(opts Options) (*Emulator, error) {
+	if opts.Runtime == nil {
+		return nil, fmt.Errorf("emulator: a runtime is required")
+	}
+	if opts.Addresses == nil {
+		return nil, fmt.Errorf("emulator: an address pool is required")
+	}
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.AccountID == "" {
+		opts.AccountID = "000000000000"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.NodeReadyTimeout == 0 {
+		opts.NodeReadyTimeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Emulator{
+		opts:    opts,
+		log:     opts.Logger,
+		regions: make(map[scope]*region),
+		ctx:     ctx,
+		cancel:  cancel,
+	}, nil
+}
+
+// Register installs every implemented operation on svc. Operations not
+// registered here answer NotImplemented from the codec.
+func (e *Emulator) Register(svc *queryapi.Service) {
+	// Replication groups.
+	queryapi.Handle(svc, e.CreateReplicationGroup)
+	queryapi.Handle(svc, e.DescribeReplicationGroups)
+	queryapi.Handle(svc, e.ModifyReplicationGroup)
+	queryapi.Handle(svc, e.DeleteReplicationGroup)
+	// Cache clusters.
+	queryapi.Handle(svc, e.CreateCacheCluster)
+	queryapi.Handle(svc, e.DescribeCacheClusters)
+	queryapi.Handle(svc, e.ModifyCacheCluster)
+	queryapi.Handle(svc, e.DeleteCacheCluster)
+	queryapi.Handle(svc, e.RebootCacheCluster)
+	// Catalog.
+	queryapi.Handle(svc, e.DescribeCacheEngineVersions)
+	queryapi.Handle(svc, e.DescribeCacheParameterGroups)
+	queryapi.Handle(svc, e.DescribeCacheSubnetGroups)
+	// Events and tags.
+	queryapi.Handle(svc, e.DescribeEvents)
+	queryapi.Handle(svc, e.AddTagsToResource)
+	queryapi.Handle(svc, e.ListTagsForResource)
+	queryapi.Handle(svc, e.RemoveTagsFromResource)
+}
+
+// Counts reports how many resources exist, for the health endpoint.
+type Counts struct {
+	ReplicationGroups int `json:"replicationGroups"`
+	CacheClusters     int `json:"cacheClusters"`
+	Nodes             int `json:"nodes"`
+}
+
+// Counts returns resource counts over every account and region.
+func (e *Emulator) Counts() Counts {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var c Counts
+	for _, r := range e.regions {
+		c.ReplicationGroups += len(r.groups)
+		c.CacheClusters += len(r.clusters)
+		for _, cl := range r.clusters {
+			c.Nodes += len(cl.nodes)
+		}
+	}
+	return c
+}
+
+// Close stops background work and every node the emulator started.
+func (e *Emulator) Close(ctx context.Context) error {
+	e.cancel()
+	e.workers.Wait()
+	e.mu.Lock()
+	var nodes []*cacheNode
+	for _, r := range e.regions {
+		for _, cl := range r.clusters {
+			nodes = append(nodes, cl.nodes...)
+		}
+	}
+	e.mu.Unlock()
+	var firstErr error
+	for _, n := range nodes {
+		if err := e.stopNode(ctx, n); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// regionFor returns the state of the request's account and region, creating
+// it (with its default parameter and subnet groups) on first use.
+// The caller holds e.mu.
+func (e *Emulator) regionFor(ctx context.Context) *region {
+	info := queryapi.InfoFrom(ctx)
+	sc := scope{account: info.AccountID, region: info.Region}
+	if sc.account == "" {
+		sc.account = e.opts.AccountID
+	}
+	if sc.region == "" {
+		sc.region = e.opts.Region
+	}
+	r, ok := e.regions[sc]
+	if !ok {
+		r = &region{
+			scope:        sc,
+			groups:       make(map[string]*replicationGroup),
+			clusters:     make(map[string]*cacheCluster),
+			paramGroups:  defaultParamGroups(),
+			subnetGroups: defaultSubnetGroups(sc.region),
+			tags:         make(map[string][]types.Tag),
+		}
+		e.regions[sc] = r
+	}
+	return r
+}
+
+// arn builds an ElastiCache ARN in r for a resource kind and name.
+func (r *region) arn(kind, name string) string {
+	return fmt.Sprintf("arn:aws:elasticache:%s:%s:%s:%s", r.region, r.account, kind, name)
+}
+
+// goBackground runs fn as tracked background work under the emulator context.
+func (e *Emulator) goBackground(fn func(ctx context.Context)) {
+	e.workers.Add(1)
+	go func() {
+		defer e.workers.Done()
+		fn(e.ctx)
+	}()
+}

@@ -1,0 +1,112 @@
+package emulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// Status values, as the API spells them.
+const (
+	statusCreating     = "creating"
+	statusAvailable    = "available"
+	statusModifying    = "modifying"
+	statusDeleting     = "deleting"
+	statusCreateFailed = "create-failed"
+	statusRebooting    = "rebooting cache cluster nodes"
+	nodeRebooting      = "rebooting"
+)
+
+// cacheNode is one engine node (a Redis OSS/Valkey cluster has exactly one).
+type cacheNode struct {
+	id       string // "0001"
+	name     string // runtime name, unique per data dir
+	endpoint engine.Endpoint
+	status   string
+	created  time.Time
+	az       string
+}
+
+// nodeName is the runtime name of a node: unique across accounts and regions
+// because runtime resources (processes, containers, directories) are shared.
+func nodeName(sc scope, clusterID, nodeID string) string {
+	return fmt.Sprintf("%s-%s-%s-%s", sc.account, sc.region, clusterID, nodeID)
+}
+
+// nodeLabels are the labels a node carries in the runtime.
+func nodeLabels(sc scope, groupID, clusterID, nodeID string) map[string]string {
+	return map[string]string{
+		engine.LabelAccount: sc.account,
+		engine.LabelRegion:  sc.region,
+		engine.LabelGroup:   groupID,
+		engine.LabelCluster: clusterID,
+		engine.LabelNode:    nodeID,
+	}
+}
+
+// nodeLaunch is everything needed to (re)start one node, captured under the
+// lock so the slow part runs without it.
+type nodeLaunch struct {
+	spec      engine.NodeSpec
+	replicaOf *engine.Endpoint
+}
+
+// launchFor describes how to start node n of cluster cl; the caller holds e.mu.
+func (e *Emulator) launchFor(r *region, cl *cacheCluster, n *cacheNode, replicaOf *engine.Endpoint) nodeLaunch {
+	return nodeLaunch{
+		spec: engine.NodeSpec{
+			Name:          n.name,
+			Labels:        nodeLabels(r.scope, cl.groupID, cl.id, n.id),
+			Engine:        cl.engine.Engine,
+			EngineVersion: cl.engine.Actual,
+			Endpoint:      n.endpoint,
+			ReplicaOf:     replicaOf,
+		},
+		replicaOf: replicaOf,
+	}
+}
+
+// startNode starts a node and waits until it is ready: it answers PING and,
+// for a replica, its link to the primary is up (the full sync is done).
+func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.NodeReadyTimeout)
+	defer cancel()
+	if _, err := e.opts.Runtime.Start(ctx, l.spec); err != nil {
+		return err
+	}
+	checks := []engine.Check{engine.Pings}
+	if l.replicaOf != nil {
+		checks = append(checks, engine.ReplicationLinkUp)
+	}
+	if err := engine.WaitReady(ctx, l.spec.Endpoint, checks...); err != nil {
+		return fmt.Errorf("node %s not ready: %w", l.spec.Name, err)
+	}
+	return nil
+}
+
+// stopNode stops a node and gives its endpoint back to the pool. A node the
+// runtime no longer knows is already gone, which is fine.
+func (e *Emulator) stopNode(ctx context.Context, n *cacheNode) error {
+	err := e.opts.Runtime.Stop(ctx, n.name)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	e.opts.Addresses.Release(n.endpoint)
+	return nil
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, engine.ErrNodeNotFound)
+}
+
+// nodeID formats the n-th (1-based) cache node id.
+func nodeID(n int) string { return fmt.Sprintf("%04d", n) }
+
+// memberID formats the n-th (1-based) member cluster id of a replication group.
+func memberID(groupID string, n int) string { return groupID + "-" + fmt.Sprintf("%03d", n) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

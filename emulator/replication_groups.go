@@ -1,0 +1,663 @@
+package emulator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+const (
+	maxGroupIDLen    = 40
+	maxNodesPerShard = 6 // one primary and up to five replicas
+)
+
+// replicationGroup is a Redis OSS/Valkey replication group. Node groups are a
+// list from the start so cluster mode (many shards) fits the same model.
+type replicationGroup struct {
+	id           string
+	description  string
+	status       string
+	created      time.Time
+	engine       engineVersion
+	nodeType     string
+	paramGroup   string
+	port         int32
+	autoFailover bool
+	multiAZ      bool
+	kmsKeyID     string
+	userGroupIDs []string
+	settings     clusterSettings
+	nodeGroups   []*nodeGroup
+}
+
+// nodeGroup is a shard: one primary cluster and its replicas.
+type nodeGroup struct {
+	id      string // "0001"
+	primary string // cluster id of the current primary
+	members []string
+}
+
+func (g *replicationGroup) nodeGroupOf(clusterID string) *nodeGroup {
+	for _, ng := range g.nodeGroups {
+		if slices.Contains(ng.members, clusterID) {
+			return ng
+		}
+	}
+	return nil
+}
+
+func (ng *nodeGroup) removeMember(id string) {
+	ng.members = slices.DeleteFunc(ng.members, func(m string) bool { return m == id })
+}
+
+// memberClusters lists every member cluster id, sorted as AWS lists them.
+func (g *replicationGroup) memberClusters() []string {
+	var out []string
+	for _, ng := range g.nodeGroups {
+		out = append(out, ng.members...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func replicationGroupNotFound(id string) error {
+	return &types.ReplicationGroupNotFoundFault{Message: aws.String("Replication group " + id + " not found.")}
+}
+
+func invalidGroupState(format string, args ...any) error {
+	return &types.InvalidReplicationGroupStateFault{Message: aws.String(fmt.Sprintf(format, args...))}
+}
+
+func enabledStatus[T ~string](on bool, enabled, disabled T) T {
+	if on {
+		return enabled
+	}
+	return disabled
+}
+
+// describe renders the group as the API returns it; the caller holds e.mu.
+func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
+	out := types.ReplicationGroup{
+		ARN:                        aws.String(r.arn("replicationgroup", g.id)),
+		ReplicationGroupId:         aws.String(g.id),
+		Description:                aws.String(g.description),
+		Status:                     aws.String(g.status),
+		ReplicationGroupCreateTime: aws.Time(g.created),
+		Engine:                     aws.String(g.engine.Engine),
+		CacheNodeType:              aws.String(g.nodeType),
+		MemberClusters:             g.memberClusters(),
+		MemberClustersOutpostArns:  []string{},
+		AutomaticFailover:          enabledStatus(g.autoFailover, types.AutomaticFailoverStatusEnabled, types.AutomaticFailoverStatusDisabled),
+		MultiAZ:                    enabledStatus(g.multiAZ, types.MultiAZStatusEnabled, types.MultiAZStatusDisabled),
+		ClusterEnabled:             aws.Bool(false),
+		ClusterMode:                types.ClusterModeDisabled,
+		AuthTokenEnabled:           aws.Bool(false),
+		TransitEncryptionEnabled:   aws.Bool(g.settings.transitEncryption),
+		AtRestEncryptionEnabled:    aws.Bool(g.settings.atRestEncryption),
+		AutoMinorVersionUpgrade:    aws.Bool(g.settings.autoMinorUpgrade),
+		SnapshotRetentionLimit:     aws.Int32(g.settings.snapshotRetention),
+		SnapshotWindow:             aws.String(g.settings.snapshotWindow),
+		DataTiering:                types.DataTieringStatusDisabled,
+		NetworkType:                types.NetworkTypeIpv4,
+		IpDiscovery:                types.IpDiscoveryIpv4,
+		UserGroupIds:               append([]string{}, g.userGroupIDs...),
+		LogDeliveryConfigurations:  []types.LogDeliveryConfiguration{},
+		PendingModifiedValues:      &types.ReplicationGroupPendingModifiedValues{},
+	}
+	if g.kmsKeyID != "" {
+		out.KmsKeyId = aws.String(g.kmsKeyID)
+	}
+	if g.settings.snapshotRetention > 0 && len(g.nodeGroups) > 0 {
+		out.SnapshottingClusterId = aws.String(g.snapshotSource(r))
+	}
+	for _, ng := range g.nodeGroups {
+		out.NodeGroups = append(out.NodeGroups, ng.describe(r, g))
+	}
+	return out
+}
+
+// snapshotSource is the member AWS would back up from: a replica if any.
+func (g *replicationGroup) snapshotSource(r *region) string {
+	ng := g.nodeGroups[0]
+	for _, m := range ng.members {
+		if m != ng.primary {
+			return m
+		}
+	}
+	return ng.primary
+}
+
+// describe renders a node group; the caller holds e.mu.
+func (ng *nodeGroup) describe(r *region, g *replicationGroup) types.NodeGroup {
+	out := types.NodeGroup{
+		NodeGroupId:      aws.String(ng.id),
+		Status:           aws.String(nodeGroupStatus(g.status)),
+		NodeGroupMembers: []types.NodeGroupMember{},
+	}
+	primary := r.clusters[ng.primary]
+	if primary != nil {
+		out.PrimaryEndpoint = apiEndpoint(primary.nodes[0].endpoint)
+		out.ReaderEndpoint = apiEndpoint(ng.readerEndpoint(r))
+	}
+	for _, id := range ng.members {
+		cl := r.clusters[id]
+		if cl == nil {
+			continue
+		}
+		m := types.NodeGroupMember{
+			CacheClusterId:            aws.String(id),
+			CacheNodeId:               aws.String(cl.nodes[0].id),
+			PreferredAvailabilityZone: aws.String(cl.az),
+			ReadEndpoint:              apiEndpoint(cl.nodes[0].endpoint),
+		}
+		if cl.status != statusCreating {
+			m.CurrentRole = aws.String(enabledStatus(id == ng.primary, "primary", "replica"))
+		}
+		out.NodeGroupMembers = append(out.NodeGroupMembers, m)
+	}
+	return out
+}
+
+// readerEndpoint spreads reads over replicas: the first available replica,
+// or the primary when there is none. (Stable proxied endpoints come with the
+// high-availability work.)
+func (ng *nodeGroup) readerEndpoint(r *region) engine.Endpoint {
+	for _, id := range ng.members {
+		if cl := r.clusters[id]; id != ng.primary && cl != nil && cl.status == statusAvailable {
+			return cl.nodes[0].endpoint
+		}
+	}
+	return r.clusters[ng.primary].nodes[0].endpoint
+}
+
+func nodeGroupStatus(groupStatus string) string {
+	switch groupStatus {
+	case statusCreating, statusModifying, statusDeleting:
+		return groupStatus
+	}
+	return statusAvailable
+}
+
+// groupRequest is a validated CreateReplicationGroup request.
+type groupRequest struct {
+	id       string
+	numNodes int
+	ev       engineVersion
+	azs      []string
+}
+
+// validateCreateGroup checks everything that needs no state.
+func validateCreateGroup(in *elasticache.CreateReplicationGroupInput) (groupRequest, error) {
+	var req groupRequest
+	id, err := normalizeID("ReplicationGroupId", in.ReplicationGroupId, maxGroupIDLen)
+	if err != nil {
+		return req, err
+	}
+	req.id = id
+	if aws.ToString(in.ReplicationGroupDescription) == "" {
+		return req, mustNotBeBlank("ReplicationGroupDescription")
+	}
+	if in.ClusterMode == types.ClusterModeEnabled || in.ClusterMode == types.ClusterModeCompatible ||
+		aws.ToInt32(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 ||
+		strings.HasSuffix(aws.ToString(in.CacheParameterGroupName), ".cluster.on") {
+		return req, notImplemented("cluster mode enabled replication groups")
+	}
+	if in.NumNodeGroups != nil && *in.NumNodeGroups < 1 {
+		return req, invalidParameterValue("The parameter NumNodeGroups must be at least 1.")
+	}
+	if len(in.SnapshotArns) > 0 || aws.ToString(in.SnapshotName) != "" || aws.ToString(in.ServerlessCacheSnapshotName) != "" {
+		return req, notImplemented("restoring a replication group from a snapshot")
+	}
+	if aws.ToString(in.GlobalReplicationGroupId) != "" {
+		return req, notImplemented("global datastores")
+	}
+	if aws.ToString(in.AuthToken) != "" || len(in.UserGroupIds) > 0 {
+		return req, notImplemented("AUTH tokens and RBAC user groups")
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return req, err
+	}
+	replicas := in.ReplicasPerNodeGroup
+	if len(in.NodeGroupConfiguration) == 1 && in.NodeGroupConfiguration[0].ReplicaCount != nil {
+		if replicas != nil && *replicas != *in.NodeGroupConfiguration[0].ReplicaCount {
+			return req, invalidParameterCombination("ReplicasPerNodeGroup and NodeGroupConfiguration.ReplicaCount disagree.")
+		}
+		replicas = in.NodeGroupConfiguration[0].ReplicaCount
+	}
+	switch {
+	case in.NumCacheClusters != nil && replicas != nil && *in.NumCacheClusters != *replicas+1:
+		return req, invalidParameterCombination("NumCacheClusters (%d) and ReplicasPerNodeGroup (%d) disagree: a replication group with cluster mode disabled has 1 primary and ReplicasPerNodeGroup replicas.", *in.NumCacheClusters, *replicas)
+	case in.NumCacheClusters != nil:
+		if *in.NumCacheClusters < 1 || *in.NumCacheClusters > maxNodesPerShard {
+			return req, invalidParameterValue("The parameter NumCacheClusters must be between 1 and %d.", maxNodesPerShard)
+		}
+		req.numNodes = int(*in.NumCacheClusters)
+	case replicas != nil:
+		if *replicas < 0 || *replicas > maxNodesPerShard-1 {
+			return req, invalidParameterValue("The parameter ReplicasPerNodeGroup must be between 0 and %d.", maxNodesPerShard-1)
+		}
+		req.numNodes = int(*replicas) + 1
+	default:
+		req.numNodes = 1
+	}
+	if aws.ToBool(in.AutomaticFailoverEnabled) && req.numNodes < 2 {
+		return req, invalidParameterCombination("When using automatic failover, there must be at least 2 cache clusters in the replication group.")
+	}
+	if aws.ToBool(in.MultiAZEnabled) && !aws.ToBool(in.AutomaticFailoverEnabled) {
+		return req, invalidParameterCombination("Multi-AZ requires automatic failover to be enabled.")
+	}
+	if n := len(in.PreferredCacheClusterAZs); n > 0 && n != req.numNodes {
+		return req, invalidParameterValue("The number of PreferredCacheClusterAZs (%d) must equal the number of cache clusters (%d).", n, req.numNodes)
+	}
+	req.azs = in.PreferredCacheClusterAZs
+	if req.ev, err = resolveEngine(in.Engine, in.EngineVersion); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// CreateReplicationGroup creates a cluster-mode-disabled group: a primary and
+// up to five replicas, each a real node. It answers "creating" at once; the
+// group becomes "available" when every node answers and every replica's link
+// to the primary is up.
+func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.CreateReplicationGroupInput) (*elasticache.CreateReplicationGroupOutput, error) {
+	req, err := validateCreateGroup(in)
+	if err != nil {
+		return nil, err
+	}
+	port, err := checkPort(in.Port)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := newSettings(in.PreferredMaintenanceWindow, in.SnapshotWindow, in.SnapshotRetentionLimit, in.AutoMinorVersionUpgrade, in.NotificationTopicArn)
+	if err != nil {
+		return nil, err
+	}
+	settings.transitEncryption = aws.ToBool(in.TransitEncryptionEnabled)
+	settings.atRestEncryption = aws.ToBool(in.AtRestEncryptionEnabled)
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	if _, ok := r.groups[req.id]; ok {
+		return nil, &types.ReplicationGroupAlreadyExistsFault{Message: aws.String("Replication group " + req.id + " already exists.")}
+	}
+	var adopted *cacheCluster
+	if pid := strings.ToLower(aws.ToString(in.PrimaryClusterId)); pid != "" {
+		if adopted, err = r.adoptablePrimary(pid); err != nil {
+			return nil, err
+		}
+		// The group takes the adopted cluster's engine and settings.
+		req.ev, port = adopted.engine, adopted.port
+	} else if aws.ToString(in.CacheNodeType) == "" {
+		return nil, mustNotBeBlank("CacheNodeType")
+	}
+	pg, err := r.resolveParamGroup(in.CacheParameterGroupName, req.ev)
+	if err != nil {
+		return nil, err
+	}
+	sg, err := r.resolveSubnetGroup(in.CacheSubnetGroupName)
+	if err != nil {
+		return nil, err
+	}
+	// Member ids: the adopted primary keeps its id; new members are
+	// <group>-001, -002, ... skipping ids already taken.
+	var ids []string
+	if adopted != nil {
+		ids = append(ids, adopted.id)
+	}
+	for n := 1; len(ids) < req.numNodes; n++ {
+		id := memberID(req.id, n)
+		if _, taken := r.clusters[id]; taken {
+			if adopted != nil {
+				continue
+			}
+			return nil, &types.CacheClusterAlreadyExistsFault{Message: aws.String("Cache cluster " + id + " already exists.")}
+		}
+		ids = append(ids, id)
+	}
+
+	now := e.opts.Now().UTC()
+	g := &replicationGroup{
+		id: req.id, description: aws.ToString(in.ReplicationGroupDescription), status: statusCreating, created: now,
+		engine: req.ev, nodeType: aws.ToString(in.CacheNodeType), paramGroup: pg, port: port,
+		autoFailover: aws.ToBool(in.AutomaticFailoverEnabled), multiAZ: aws.ToBool(in.MultiAZEnabled),
+		kmsKeyID: aws.ToString(in.KmsKeyId), settings: settings,
+		nodeGroups: []*nodeGroup{{id: nodeID(1), primary: ids[0], members: ids}},
+	}
+	if adopted != nil {
+		g.nodeType = adopted.nodeType
+	}
+	var created []*cacheCluster
+	for i, id := range ids {
+		if i == 0 && adopted != nil {
+			continue
+		}
+		az := availabilityZones(r.region)[i%3]
+		if len(req.azs) > 0 {
+			az = req.azs[i]
+		}
+		cl, err := e.newCluster(r, id, g.id, g.engine, port, az)
+		if err != nil {
+			for _, c := range created {
+				e.opts.Addresses.Release(c.nodes[0].endpoint)
+			}
+			return nil, err
+		}
+		cl.nodeType, cl.paramGroup, cl.subnetGroup, cl.settings = g.nodeType, pg, sg, settings
+		cl.securityIDs = append([]string{}, in.SecurityGroupIds...)
+		created = append(created, cl)
+	}
+	// Validation is over: from here on the request changes state.
+	if adopted != nil {
+		adopted.groupID = g.id
+		adopted.status = statusModifying
+	}
+	for _, cl := range created {
+		r.clusters[cl.id] = cl
+	}
+	r.groups[g.id] = g
+	if len(in.Tags) > 0 {
+		r.tags[r.arn("replicationgroup", g.id)] = mergeTags(nil, in.Tags)
+	}
+	e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s is being created", g.id)
+
+	primary := r.clusters[ids[0]]
+	var primaryLaunch *nodeLaunch
+	if adopted == nil {
+		l := e.launchFor(r, primary, primary.nodes[0], nil)
+		primaryLaunch = &l
+	}
+	var replicaLaunches []nodeLaunch
+	for _, cl := range created {
+		if cl != primary {
+			replicaLaunches = append(replicaLaunches, e.launchFor(r, cl, cl.nodes[0], &primary.nodes[0].endpoint))
+		}
+	}
+	e.goBackground(func(ctx context.Context) { e.provisionGroup(ctx, r, g, primaryLaunch, replicaLaunches) })
+	return &elasticache.CreateReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}, nil
+}
+
+// adoptablePrimary checks that cluster id can become the primary of a new
+// group; the caller holds e.mu.
+func (r *region) adoptablePrimary(id string) (*cacheCluster, error) {
+	cl, ok := r.clusters[id]
+	if !ok {
+		return nil, cacheClusterNotFound(id)
+	}
+	if cl.groupID != "" {
+		return nil, invalidParameterValue("Cache cluster %s is already a member of replication group %s.", id, cl.groupID)
+	}
+	if cl.status != statusAvailable {
+		return nil, invalidClusterState("Cache cluster %s is not in available state (it is %s).", id, cl.status)
+	}
+	return cl, nil
+}
+
+// provisionGroup starts the primary, then every replica in parallel, and
+// marks the group available once all replicas are in sync.
+func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replicationGroup, primary *nodeLaunch, replicas []nodeLaunch) {
+	started := time.Now()
+	var err error
+	if primary != nil {
+		err = e.startNode(ctx, *primary)
+		e.markNode(r, primary.spec, err)
+	}
+	if err == nil {
+		var wg sync.WaitGroup
+		errs := make([]error, len(replicas))
+		for i, l := range replicas {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = e.startNode(ctx, l)
+				e.markNode(r, l.spec, errs[i])
+			}()
+		}
+		wg.Wait()
+		for _, e := range errs {
+			if e != nil && err == nil {
+				err = e
+			}
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range g.memberClusters() {
+		if cl := r.clusters[id]; cl != nil && cl.status == statusModifying {
+			cl.status = statusAvailable // the adopted primary
+		}
+	}
+	if err != nil {
+		g.status = statusCreateFailed
+		e.log.Error("replication group create failed", "group", g.id, "err", err)
+		e.record(r, types.SourceTypeReplicationGroup, g.id, "Failed to create replication group %s: %v", g.id, err)
+		return
+	}
+	g.status = statusAvailable
+	e.log.Info("replication group available", "group", g.id, "nodes", len(g.memberClusters()), "took", time.Since(started))
+	e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s created", g.id)
+}
+
+// markNode records the outcome of starting one member's node.
+func (e *Emulator) markNode(r *region, spec engine.NodeSpec, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cl := r.clusters[spec.Labels[engine.LabelCluster]]
+	if cl == nil {
+		return
+	}
+	if err != nil {
+		cl.status, cl.nodes[0].status = statusCreateFailed, statusCreateFailed
+		e.record(r, types.SourceTypeCacheCluster, cl.id, "Failed to create cache cluster %s: %v", cl.id, err)
+		return
+	}
+	cl.status, cl.nodes[0].status = statusAvailable, statusAvailable
+	e.record(r, types.SourceTypeCacheCluster, cl.id, "Added cache node %s in availability zone %s", cl.nodes[0].id, cl.az)
+	e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache cluster created")
+}
+
+// DescribeReplicationGroups lists groups (or one), sorted by id.
+func (e *Emulator) DescribeReplicationGroups(ctx context.Context, in *elasticache.DescribeReplicationGroupsInput) (*elasticache.DescribeReplicationGroupsOutput, error) {
+	max, err := checkMaxRecords(in.MaxRecords)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	var keys []string
+	if in.ReplicationGroupId != nil && *in.ReplicationGroupId != "" {
+		id := strings.ToLower(*in.ReplicationGroupId)
+		if _, ok := r.groups[id]; !ok {
+			return nil, replicationGroupNotFound(id)
+		}
+		keys = []string{id}
+	} else {
+		for id := range r.groups {
+			keys = append(keys, id)
+		}
+		sort.Strings(keys)
+	}
+	sel, next := page(keys, in.Marker, max)
+	out := &elasticache.DescribeReplicationGroupsOutput{ReplicationGroups: []types.ReplicationGroup{}, Marker: next}
+	for _, id := range sel {
+		out.ReplicationGroups = append(out.ReplicationGroups, r.groups[id].describe(r))
+	}
+	return out, nil
+}
+
+// ModifyReplicationGroup changes a group's settings. Description, failover,
+// Multi-AZ, parameter group, windows and retention are control-plane
+// metadata locally, so they apply at once (ApplyImmediately or not); the
+// group passes through "modifying" like on AWS.
+func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.ModifyReplicationGroupInput) (*elasticache.ModifyReplicationGroupOutput, error) {
+	id, err := lookupID("ReplicationGroupId", in.ReplicationGroupId)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case aws.ToString(in.PrimaryClusterId) != "":
+		return nil, notImplemented("manual promotion with PrimaryClusterId")
+	case aws.ToString(in.EngineVersion) != "", aws.ToString(in.Engine) != "":
+		return nil, notImplemented("engine upgrades")
+	case aws.ToString(in.AuthToken) != "", len(in.UserGroupIdsToAdd) > 0, len(in.UserGroupIdsToRemove) > 0:
+		return nil, notImplemented("AUTH tokens and RBAC user groups")
+	case in.ClusterMode != "" && in.ClusterMode != types.ClusterModeDisabled:
+		return nil, notImplemented("cluster mode enabled replication groups")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	g, ok := r.groups[id]
+	if !ok {
+		return nil, replicationGroupNotFound(id)
+	}
+	if g.status != statusAvailable {
+		return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", id, g.status)
+	}
+	if nt := aws.ToString(in.CacheNodeType); nt != "" && nt != g.nodeType {
+		return nil, notImplemented("scaling the node type of a replication group")
+	}
+	autoFailover, multiAZ := g.autoFailover, g.multiAZ
+	if in.AutomaticFailoverEnabled != nil {
+		autoFailover = *in.AutomaticFailoverEnabled
+	}
+	if in.MultiAZEnabled != nil {
+		multiAZ = *in.MultiAZEnabled
+	}
+	if autoFailover && len(g.nodeGroups[0].members) < 2 {
+		return nil, invalidParameterCombination("When using automatic failover, there must be at least 2 cache clusters in the replication group.")
+	}
+	if multiAZ && !autoFailover {
+		return nil, invalidParameterCombination("Multi-AZ requires automatic failover to be enabled.")
+	}
+	pg := g.paramGroup
+	if aws.ToString(in.CacheParameterGroupName) != "" {
+		if pg, err = r.resolveParamGroup(in.CacheParameterGroupName, g.engine); err != nil {
+			return nil, err
+		}
+	}
+	settings, err := g.settings.modify(in.PreferredMaintenanceWindow, in.SnapshotWindow, in.SnapshotRetentionLimit, in.AutoMinorVersionUpgrade, in.NotificationTopicArn, in.NotificationTopicStatus)
+	if err != nil {
+		return nil, err
+	}
+	if sc := strings.ToLower(aws.ToString(in.SnapshottingClusterId)); sc != "" && g.nodeGroupOf(sc) == nil {
+		return nil, invalidParameterValue("Cache cluster %s is not a member of replication group %s.", sc, id)
+	}
+	// Validation is over: apply.
+	if d := aws.ToString(in.ReplicationGroupDescription); d != "" {
+		g.description = d
+	}
+	g.autoFailover, g.multiAZ, g.paramGroup, g.settings = autoFailover, multiAZ, pg, settings
+	for _, m := range g.memberClusters() {
+		if cl := r.clusters[m]; cl != nil {
+			cl.paramGroup = pg
+			cl.settings.maintenanceWindow = settings.maintenanceWindow
+			cl.settings.snapshotWindow = settings.snapshotWindow
+			cl.settings.snapshotRetention = settings.snapshotRetention
+			cl.settings.autoMinorUpgrade = settings.autoMinorUpgrade
+		}
+	}
+	if in.SecurityGroupIds != nil {
+		for _, m := range g.memberClusters() {
+			r.clusters[m].securityIDs = append([]string{}, in.SecurityGroupIds...)
+		}
+	}
+	g.status = statusModifying
+	out := &elasticache.ModifyReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}
+	e.goBackground(func(context.Context) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if g.status == statusModifying {
+			g.status = statusAvailable
+		}
+		e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s modified", g.id)
+	})
+	return out, nil
+}
+
+// DeleteReplicationGroup deletes the group and its nodes; with
+// RetainPrimaryCluster the primary lives on as a standalone cluster.
+func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.DeleteReplicationGroupInput) (*elasticache.DeleteReplicationGroupOutput, error) {
+	id, err := lookupID("ReplicationGroupId", in.ReplicationGroupId)
+	if err != nil {
+		return nil, err
+	}
+	if aws.ToString(in.FinalSnapshotIdentifier) != "" {
+		return nil, notImplemented("final snapshots")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	g, ok := r.groups[id]
+	if !ok {
+		return nil, replicationGroupNotFound(id)
+	}
+	if g.status != statusAvailable && g.status != statusCreateFailed {
+		return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", id, g.status)
+	}
+	retain := aws.ToBool(in.RetainPrimaryCluster)
+	if retain && len(g.nodeGroups) != 1 {
+		return nil, invalidParameterCombination("RetainPrimaryCluster is only valid for a replication group with a single node group.")
+	}
+	g.status = statusDeleting
+	var doomed []*cacheCluster
+	for _, m := range g.memberClusters() {
+		cl := r.clusters[m]
+		if retain && m == g.nodeGroups[0].primary {
+			continue
+		}
+		cl.status = statusDeleting
+		for _, n := range cl.nodes {
+			n.status = statusDeleting
+		}
+		doomed = append(doomed, cl)
+	}
+	out := &elasticache.DeleteReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}
+	e.record(r, types.SourceTypeReplicationGroup, id, "Replication group %s is being deleted", id)
+	e.goBackground(func(ctx context.Context) {
+		var wg sync.WaitGroup
+		for _, cl := range doomed {
+			for _, n := range cl.nodes {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := e.stopNode(ctx, n); err != nil {
+						e.log.Error("stopping node", "node", n.name, "err", err)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, cl := range doomed {
+			delete(r.clusters, cl.id)
+			delete(r.tags, r.arn("cluster", cl.id))
+			e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache cluster deleted")
+		}
+		if retain {
+			if p := r.clusters[g.nodeGroups[0].primary]; p != nil {
+				p.groupID = ""
+				if err := engine.ReplicaOf(ctx, p.nodes[0].endpoint, nil); err != nil {
+					e.log.Warn("detaching retained primary", "cluster", p.id, "err", err)
+				}
+			}
+		}
+		delete(r.groups, id)
+		delete(r.tags, r.arn("replicationgroup", id))
+		e.record(r, types.SourceTypeReplicationGroup, id, "Replication group %s deleted", id)
+	})
+	return out, nil
+}

@@ -1,0 +1,176 @@
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/engine/process"
+	"github.com/elasticache-local/elasticache-local/queryapi"
+)
+
+// Version is the emulator's version, reported by the health endpoint.
+const Version = "0.1.0"
+
+// HealthPath answers 200 with JSON once the emulator serves requests.
+const HealthPath = "/_elasticache/health"
+
+// Config is what a Server needs; cmd/elasticache-local fills it from flags
+// and environment variables, tests fill it directly.
+type Config struct {
+	// Listen is the API address; "127.0.0.1:0" picks a free port.
+	Listen string
+	// DataDir holds node directories (and later snapshots).
+	DataDir string
+	// Runtime selects the node runtime: "process" (the default).
+	Runtime string
+	// Region and AccountID are used for unsigned requests.
+	Region    string
+	AccountID string
+	// AddressBase is the first loopback address handed to nodes
+	// (default engine.DefaultAddressBase).
+	AddressBase string
+	Logger      *slog.Logger
+}
+
+// Server is a running emulator: the Query API and health endpoint over HTTP,
+// the control plane, and the node runtime.
+type Server struct {
+	emu     *Emulator
+	runtime engine.Runtime
+	http    *http.Server
+	ln      net.Listener
+	served  chan error
+	log     *slog.Logger
+	runtimeName string
+}
+
+// Start opens the data dir, reaps nodes an earlier run left behind, and
+// serves the API. It returns once the listener accepts connections.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:4566"
+	}
+	if cfg.Runtime == "" {
+		cfg.Runtime = "process"
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("emulator: a data dir is required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("emulator: data dir: %w", err)
+	}
+	log := cfg.Logger
+	rt, err := newRuntime(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := engine.NewAddressPool(cfg.AddressBase)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	emu, err := New(Options{Runtime: rt, Addresses: pool, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log})
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	svc := queryapi.New(queryapi.Options{Region: emu.opts.Region, AccountID: emu.opts.AccountID, Logger: log})
+	emu.Register(svc)
+
+	s := &Server{emu: emu, runtime: rt, log: log, served: make(chan error, 1), runtimeName: cfg.Runtime}
+	router := mux.NewRouter()
+	router.HandleFunc(HealthPath, s.health).Methods(http.MethodGet)
+	router.PathPrefix("/").Handler(svc)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		rt.Close()
+		return nil, fmt.Errorf("emulator: listen on %s: %w", cfg.Listen, err)
+	}
+	s.ln = ln
+	s.http = &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	go func() { s.served <- s.http.Serve(ln) }()
+	log.Info("elasticache-local ready", "endpoint", s.URL(), "runtime", cfg.Runtime, "dataDir", cfg.DataDir,
+		"region", emu.opts.Region, "accountId", emu.opts.AccountID)
+	return s, nil
+}
+
+// newRuntime builds the configured node runtime and reaps what an earlier
+// run of the same data dir left running.
+func newRuntime(ctx context.Context, cfg Config) (engine.Runtime, error) {
+	switch cfg.Runtime {
+	case "process":
+		rt, err := process.New(process.Options{
+			DataDir:    cfg.DataDir,
+			EmulatorID: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()),
+			Logger:     cfg.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		n, err := rt.Reap(ctx)
+		if err != nil {
+			rt.Close()
+			return nil, fmt.Errorf("emulator: reaping nodes of an earlier run: %w", err)
+		}
+		if n > 0 {
+			cfg.Logger.Info("reaped nodes left by an earlier run", "count", n)
+		}
+		return rt, nil
+	default:
+		return nil, fmt.Errorf("emulator: unknown runtime %q (supported: process)", cfg.Runtime)
+	}
+}
+
+// URL is the API endpoint, e.g. http://127.0.0.1:4566.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Emulator returns the control plane (for tests and the health endpoint).
+func (s *Server) Emulator() *Emulator { return s.emu }
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(struct {
+		Status  string `json:"status"`
+		Version string `json:"version"`
+		Runtime string `json:"runtime"`
+		Counts  Counts `json:"counts"`
+	}{"ready", Version, s.runtimeName, s.emu.Counts()})
+}
+
+// Shutdown stops serving, stops every node and closes the runtime.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if e := s.emu.Close(ctx); e != nil && err == nil {
+		err = e
+	}
+	if e := s.runtime.Close(); e != nil && err == nil {
+		err = e
+	}
+	if e := <-s.served; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}
+
+// DefaultDataDir is a per-user directory for node data.
+func DefaultDataDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "elasticache-local")
+	}
+	return filepath.Join(os.TempDir(), "elasticache-local")
+}

@@ -1,0 +1,129 @@
+package emulator
+
+import (
+	"context"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+)
+
+// resolveARN checks that arn names a resource the emulator owns in the
+// request's account and region, answering the resource's own NotFound fault
+// when it does not exist. The caller holds e.mu.
+func (e *Emulator) resolveARN(r *region, arn *string) (string, error) {
+	if arn == nil || *arn == "" {
+		return "", mustNotBeBlank("ResourceName")
+	}
+	parts := strings.SplitN(*arn, ":", 7)
+	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "elasticache" {
+		return "", &types.InvalidARNFault{Message: aws.String("The ARN " + *arn + " is not valid.")}
+	}
+	if parts[3] != r.region || parts[4] != r.account {
+		return "", &types.InvalidARNFault{Message: aws.String("The ARN " + *arn + " does not belong to this account and region.")}
+	}
+	kind, name := parts[5], parts[6]
+	switch kind {
+	case "cluster":
+		if _, ok := r.clusters[name]; !ok {
+			return "", cacheClusterNotFound(name)
+		}
+	case "replicationgroup":
+		if _, ok := r.groups[name]; !ok {
+			return "", replicationGroupNotFound(name)
+		}
+	case "parametergroup":
+		if _, ok := r.paramGroups[name]; !ok {
+			return "", paramGroupNotFound(name)
+		}
+	case "subnetgroup":
+		if _, ok := r.subnetGroups[name]; !ok {
+			return "", subnetGroupNotFound(name)
+		}
+	case "snapshot":
+		return "", &types.SnapshotNotFoundFault{Message: aws.String("Snapshot not found: " + name)}
+	default:
+		return "", &types.InvalidARNFault{Message: aws.String("The ARN " + *arn + " does not name a taggable resource.")}
+	}
+	return *arn, nil
+}
+
+// AddTagsToResource adds or overwrites tags on a resource.
+func (e *Emulator) AddTagsToResource(ctx context.Context, in *elasticache.AddTagsToResourceInput) (*elasticache.AddTagsToResourceOutput, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	arn, err := e.resolveARN(r, in.ResourceName)
+	if err != nil {
+		return nil, err
+	}
+	merged := mergeTags(r.tags[arn], in.Tags)
+	if err := checkTags(merged); err != nil {
+		return nil, err
+	}
+	r.tags[arn] = merged
+	return &elasticache.AddTagsToResourceOutput{TagList: cloneTags(merged)}, nil
+}
+
+// ListTagsForResource lists a resource's tags.
+func (e *Emulator) ListTagsForResource(ctx context.Context, in *elasticache.ListTagsForResourceInput) (*elasticache.ListTagsForResourceOutput, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	arn, err := e.resolveARN(r, in.ResourceName)
+	if err != nil {
+		return nil, err
+	}
+	return &elasticache.ListTagsForResourceOutput{TagList: cloneTags(r.tags[arn])}, nil
+}
+
+// RemoveTagsFromResource removes tags by key; a key that is not there is a
+// TagNotFound fault, as on AWS.
+func (e *Emulator) RemoveTagsFromResource(ctx context.Context, in *elasticache.RemoveTagsFromResourceInput) (*elasticache.RemoveTagsFromResourceOutput, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	arn, err := e.resolveARN(r, in.ResourceName)
+	if err != nil {
+		return nil, err
+	}
+	kept := cloneTags(r.tags[arn])
+	for _, k := range in.TagKeys {
+		i := tagIndex(kept, k)
+		if i < 0 {
+			return nil, &types.TagNotFoundFault{Message: aws.String("The tag " + k + " was not found on " + arn + ".")}
+		}
+		kept = append(kept[:i], kept[i+1:]...)
+	}
+	r.tags[arn] = kept
+	return &elasticache.RemoveTagsFromResourceOutput{TagList: cloneTags(kept)}, nil
+}
+
+func tagIndex(tags []types.Tag, key string) int {
+	for i, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// mergeTags returns base with add applied (same key overwrites).
+func mergeTags(base, add []types.Tag) []types.Tag {
+	out := cloneTags(base)
+	for _, t := range add {
+		t = types.Tag{Key: aws.String(aws.ToString(t.Key)), Value: aws.String(aws.ToString(t.Value))}
+		if i := tagIndex(out, *t.Key); i >= 0 {
+			out[i] = t
+		} else {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// cloneTags copies a tag list; never nil, so responses carry an empty list.
+func cloneTags(tags []types.Tag) []types.Tag {
+	return append([]types.Tag{}, tags...)
+}

@@ -1,0 +1,112 @@
+package emulator
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+)
+
+// Errors the real service answers, built from the SDK's modelled types so the
+// codec takes code and HTTP status from their schema traits.
+
+func invalidParameterValue(format string, args ...any) error {
+	return &types.InvalidParameterValueException{Message: aws.String(fmt.Sprintf(format, args...))}
+}
+
+func invalidParameterCombination(format string, args ...any) error {
+	return &types.InvalidParameterCombinationException{Message: aws.String(fmt.Sprintf(format, args...))}
+}
+
+func mustNotBeBlank(name string) error {
+	return invalidParameterValue("The parameter %s must be provided and must not be blank.", name)
+}
+
+// normalizeID checks an ElastiCache identifier (replication group or cache
+// cluster id) against the AWS rules and returns it lower-cased, as AWS stores
+// it: 1 to maxLen characters, a letter first, then letters, digits or
+// hyphens, no two consecutive hyphens and no trailing hyphen.
+func normalizeID(param string, v *string, maxLen int) (string, error) {
+	if v == nil || *v == "" {
+		return "", mustNotBeBlank(param)
+	}
+	id := strings.ToLower(*v)
+	if len(id) > maxLen {
+		return "", invalidParameterValue("The parameter %s must be at most %d characters long.", param, maxLen)
+	}
+	if id[0] < 'a' || id[0] > 'z' {
+		return "", invalidParameterValue("The parameter %s must begin with a letter.", param)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return "", invalidParameterValue("The parameter %s must contain only ASCII letters, digits and hyphens.", param)
+		}
+	}
+	if strings.Contains(id, "--") {
+		return "", invalidParameterValue("The parameter %s cannot contain two consecutive hyphens.", param)
+	}
+	if strings.HasSuffix(id, "-") {
+		return "", invalidParameterValue("The parameter %s cannot end with a hyphen.", param)
+	}
+	return id, nil
+}
+
+// lookupID normalizes an identifier used to find an existing resource; an
+// empty one is reported like AWS does for a missing value.
+func lookupID(param string, v *string) (string, error) {
+	if v == nil || *v == "" {
+		return "", mustNotBeBlank(param)
+	}
+	return strings.ToLower(*v), nil
+}
+
+// checkMaxRecords validates the paging size of Describe* calls (20–100,
+// default 100).
+func checkMaxRecords(v *int32) (int, error) {
+	if v == nil {
+		return 100, nil
+	}
+	if *v < 20 || *v > 100 {
+		return 0, invalidParameterValue("The parameter MaxRecords must be between 20 and 100.")
+	}
+	return int(*v), nil
+}
+
+// page returns the slice of sorted keys after marker, at most max long, and
+// the marker for the next page ("" when this is the last).
+func page(keys []string, marker *string, max int) ([]string, *string) {
+	start := 0
+	if marker != nil && *marker != "" {
+		for start < len(keys) && keys[start] <= *marker {
+			start++
+		}
+	}
+	end := min(start+max, len(keys))
+	var next *string
+	if end < len(keys) {
+		next = aws.String(keys[end-1])
+	}
+	return keys[start:end], next
+}
+
+// checkTags validates tags the way AWS does: at most 50, non-empty keys up
+// to 128 characters, values up to 256.
+func checkTags(tags []types.Tag) error {
+	if len(tags) > 50 {
+		return &types.TagQuotaPerResourceExceeded{Message: aws.String("The request cannot be processed because it would cause the resource to have more than the allowed number of tags. The maximum number of tags permitted on a resource is 50.")}
+	}
+	for _, t := range tags {
+		if t.Key == nil || *t.Key == "" {
+			return invalidParameterValue("Tag keys must not be empty.")
+		}
+		if len(*t.Key) > 128 {
+			return invalidParameterValue("Tag key %q is longer than 128 characters.", *t.Key)
+		}
+		if t.Value != nil && len(*t.Value) > 256 {
+			return invalidParameterValue("The value of tag %q is longer than 256 characters.", *t.Key)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+// Package engine is the node layer of elasticache-local: every ElastiCache
+// cache node is backed by a real engine server (redis-server, or valkey-server
+// where installed) reachable from the host.
+//
+// The package has three parts:
+//
+//   - The Runtime interface (engine.go) that starts, stops and lists nodes.
+//     Implementations live in sub-packages: engine/process runs local
+//     redis-server processes; a container runtime can implement the same
+//     interface. A runtime's own records (label files, container labels) are
+//     the source of truth for what runs, not the emulator's memory.
+//
+//   - Runtime-independent node operations that talk to a node over the network
+//     with go-redis, so they behave the same for processes and containers:
+//     Ping, ReplicaOf, Shutdown, InspectReplication, WithClient, and the
+//     composable readiness checks (Check, PortOpen, Pings, ReplicationLinkUp,
+//     ReplicatingFrom) polled by WaitReady. Every call uses one short-lived
+//     client with small dial and I/O timeouts, so they are cheap to poll and a
+//     hung node costs at most the caller's deadline.
+//
+//   - AddressPool, which hands out host-reachable endpoints. On Linux every
+//     127.x.y.z address is loopback, so each node gets its own address
+//     (127.0.0.2, 127.0.0.3, …) on the port the caller asked for, typically
+//     6379, exactly like ElastiCache endpoints that differ by host name only.
+//     127.0.0.1 is never used in that mode, so neither the emulator's own port
+//     nor a developer's local redis on 6379 can clash with a node. Where only
+//     127.0.0.1 is bindable (macOS), the pool falls back to 127.0.0.1 with a
+//     free port chosen by the OS.
+package engine

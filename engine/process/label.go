@@ -1,0 +1,96 @@
+package process
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// File names inside a node directory (DataDir/nodes/<name>/).
+const (
+	labelFileName = "node.json"
+	confFileName  = "redis.conf"
+	logFileName   = "redis.log"
+)
+
+// label is the content of node.json, the runtime's record of a node. It is
+// the source of truth for Inspect, List and Reap, also across emulator runs.
+type label struct {
+	Name          string            `json:"name"`
+	EmulatorID    string            `json:"emulatorId"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	PID           int               `json:"pid"`
+	Endpoint      endpointJSON      `json:"endpoint"`
+	ReplicaOf     *endpointJSON     `json:"replicaOf,omitempty"`
+	Engine        string            `json:"engine,omitempty"`
+	EngineVersion string            `json:"engineVersion,omitempty"`
+	Binary        string            `json:"binary"`
+	ServerVersion string            `json:"serverVersion,omitempty"`
+	ConfigPath    string            `json:"configPath"`
+	StartedAt     time.Time         `json:"startedAt"`
+}
+
+type endpointJSON struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+}
+
+func toJSONEndpoint(ep engine.Endpoint) endpointJSON { return endpointJSON(ep) }
+
+func (e endpointJSON) endpoint() engine.Endpoint { return engine.Endpoint(e) }
+
+// readLabel reads dir/node.json; a missing file gives an error wrapping
+// fs.ErrNotExist.
+func readLabel(dir string) (label, error) {
+	var l label
+	b, err := os.ReadFile(filepath.Join(dir, labelFileName))
+	if err != nil {
+		return l, err
+	}
+	if err := json.Unmarshal(b, &l); err != nil {
+		return l, fmt.Errorf("engine/process: %s: %w", filepath.Join(dir, labelFileName), err)
+	}
+	return l, nil
+}
+
+// writeLabel replaces dir/node.json atomically, so readers never see a
+// partial file.
+func writeLabel(dir string, l label) error {
+	b, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, labelFileName+".tmp*")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), filepath.Join(dir, labelFileName)); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
+}
+
+func (l label) node(running bool) engine.Node {
+	return engine.Node{
+		Name:     l.Name,
+		Endpoint: l.Endpoint.endpoint(),
+		Labels:   maps.Clone(l.Labels),
+		Running:  running,
+		PID:      l.PID,
+	}
+}

@@ -1,0 +1,832 @@
+// Package process is the engine.Runtime that runs every node as a local
+// redis-server process.
+//
+// Layout: each node lives in DataDir/nodes/<name>/ with
+//
+//	redis.conf  generated configuration (bind/port of the endpoint, dir = the
+//	            node dir, no persistence, diskless replication, NodeSpec.Config)
+//	redis.log   the server's stdout and stderr
+//	node.json   the label file: name, labels, pid, endpoint, emulator id,
+//	            binary, start time
+//
+// The label files are the source of truth: Inspect and List read them, and a
+// node counts as running only while its pid is alive and, where /proc exists,
+// /proc/<pid>/cmdline still names the server and that node's redis.conf (so a
+// recycled pid is not mistaken for the node). Reap stops nodes an earlier run
+// left behind.
+//
+// Nodes run in their own process group, so a Ctrl-C in the emulator's
+// terminal does not kill them before the emulator stops them. They are not
+// tied to the emulator's lifetime: if the emulator dies, they keep running
+// until the next run Reaps them.
+//
+// Engine "valkey" runs valkey-server when one is installed (Options.
+// ValkeyServer, or valkey-server on PATH / in the usual directories) and
+// otherwise the redis-server binary: Valkey 7.2/8.x speak the same protocol
+// and replication, so redis-server stands in for it. NodeSpec.EngineVersion
+// is recorded only; the node runs whatever version the binary is.
+package process
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// Stop timings: SHUTDOWN gets shutdownTimeout to be answered, each of the
+// SHUTDOWN and SIGTERM steps then gets termGrace for the process to exit,
+// and after SIGKILL the runtime waits at most killWait.
+const (
+	shutdownTimeout = time.Second
+	termGrace       = 2 * time.Second
+	killWait        = 5 * time.Second
+)
+
+// ErrServerNotFound is wrapped by New when no redis-server binary exists.
+var ErrServerNotFound = errors.New("engine/process: redis-server binary not found")
+
+// searchDirs are tried after PATH when looking for a server binary.
+var searchDirs = []string{"/usr/sbin", "/usr/bin", "/usr/local/bin", "/opt/homebrew/bin"}
+
+// Options configure a Runtime.
+type Options struct {
+	// DataDir is the root of the runtime's files; nodes live in
+	// DataDir/nodes/<name>/. Required.
+	DataDir string
+	// EmulatorID identifies the emulator instance; it is written to every
+	// label file and Reap stops nodes carrying another id. Required.
+	EmulatorID string
+	// RedisServer is the redis-server binary (a path, or a name looked up on
+	// PATH). Default: "redis-server" on PATH, then in /usr/sbin, /usr/bin,
+	// /usr/local/bin, /opt/homebrew/bin.
+	RedisServer string
+	// ValkeyServer is the binary for Engine "valkey". Default: valkey-server
+	// if installed (same search), else RedisServer.
+	ValkeyServer string
+	// Logger receives node lifecycle events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Runtime runs nodes as local server processes. It is safe for concurrent
+// use; operations on one node name are serialised.
+type Runtime struct {
+	log      *slog.Logger
+	id       string
+	dataDir  string
+	nodesDir string
+	redis    server
+	valkey   *server // nil: use redis
+
+	locks keyedMutex
+
+	mu     sync.Mutex
+	procs  map[string]*proc // nodes this Runtime started and has not stopped
+	closed bool
+}
+
+// server is one engine binary and what it supports.
+type server struct {
+	path    string
+	version string
+	caps    serverCaps
+}
+
+type serverCaps struct {
+	procTitle bool // set-proc-title directive (6.2+)
+}
+
+// proc is a node process this Runtime started. done is closed once the
+// process has been reaped; err is its exit error and may be read after done.
+type proc struct {
+	lbl      label
+	done     chan struct{}
+	err      error
+	stopping atomic.Bool
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+var _ engine.Runtime = (*Runtime)(nil)
+
+// New returns a Runtime over opts.DataDir. It finds the server binary and
+// checks that it runs (redis-server --version).
+func New(opts Options) (*Runtime, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("engine/process: Options.DataDir is required")
+	}
+	if opts.EmulatorID == "" {
+		return nil, errors.New("engine/process: Options.EmulatorID is required")
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("engine/process: data dir: %w", err)
+	}
+	nodesDir := filepath.Join(dataDir, "nodes")
+	if err := os.MkdirAll(nodesDir, 0o755); err != nil {
+		return nil, fmt.Errorf("engine/process: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Runtime{
+		log:      log,
+		id:       opts.EmulatorID,
+		dataDir:  dataDir,
+		nodesDir: nodesDir,
+		procs:    make(map[string]*proc),
+	}
+
+	name := opts.RedisServer
+	if name == "" {
+		name = "redis-server"
+	}
+	path, err := findBinary(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v; install it with \"apt-get install redis-server\" (Debian/Ubuntu) or \"brew install redis\" (macOS), or set Options.RedisServer to its path",
+			ErrServerNotFound, err)
+	}
+	if r.redis, err = probeServer(path); err != nil {
+		return nil, err
+	}
+
+	if opts.ValkeyServer != "" {
+		path, err := findBinary(opts.ValkeyServer)
+		if err != nil {
+			return nil, fmt.Errorf("engine/process: valkey server: %w", err)
+		}
+		s, err := probeServer(path)
+		if err != nil {
+			return nil, err
+		}
+		r.valkey = &s
+	} else if path, err := findBinary("valkey-server"); err == nil {
+		if s, err := probeServer(path); err == nil {
+			r.valkey = &s
+		} else {
+			log.Warn("ignoring valkey-server that does not run", "path", path, "err", err)
+		}
+	}
+	return r, nil
+}
+
+// findBinary resolves name (a path, or a command looked up on PATH and then
+// in searchDirs) to an absolute path of an executable file.
+func findBinary(name string) (string, error) {
+	if strings.ContainsRune(name, filepath.Separator) || strings.ContainsRune(name, '/') {
+		if err := executable(name); err != nil {
+			return "", err
+		}
+		return filepath.Abs(name)
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return filepath.Abs(p)
+	}
+	for _, d := range searchDirs {
+		p := filepath.Join(d, name)
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s is not on PATH nor in %s", name, strings.Join(searchDirs, ", "))
+}
+
+func executable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not executable", path)
+	}
+	return nil
+}
+
+var versionRE = regexp.MustCompile(`v=(\d+)\.(\d+)(?:\.(\d+))?`)
+
+// probeServer runs "<path> --version" to check the binary and learn its version.
+func probeServer(path string) (server, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").CombinedOutput()
+	if err != nil {
+		return server{}, fmt.Errorf("engine/process: %s --version: %w: %s", path, err, bytes.TrimSpace(out))
+	}
+	s := server{path: path}
+	if m := versionRE.FindStringSubmatch(string(out)); m != nil {
+		s.version = strings.TrimPrefix(m[0], "v=")
+		major, _ := strconv.Atoi(m[1])
+		minor, _ := strconv.Atoi(m[2])
+		s.caps.procTitle = major > 6 || major == 6 && minor >= 2
+	}
+	return s, nil
+}
+
+// Name implements engine.Runtime.
+func (r *Runtime) Name() string { return "process" }
+
+// ServerVersion is the version of the redis-server binary, e.g. "7.0.15".
+func (r *Runtime) ServerVersion() string { return r.redis.version }
+
+// Binary is the path of the redis-server binary in use.
+func (r *Runtime) Binary() string { return r.redis.path }
+
+// NodeDir is the directory of the named node (whether or not it exists).
+func (r *Runtime) NodeDir(name string) string { return filepath.Join(r.nodesDir, name) }
+
+// serverFor picks the binary for an engine name.
+func (r *Runtime) serverFor(eng string) (server, error) {
+	switch strings.ToLower(eng) {
+	case "", "redis":
+		return r.redis, nil
+	case "valkey":
+		if r.valkey != nil {
+			return *r.valkey, nil
+		}
+		return r.redis, nil
+	default:
+		return server{}, fmt.Errorf("engine/process: unsupported engine %q (want redis or valkey)", eng)
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
+
+func validateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("engine/process: invalid node name %q (letters, digits, '.', '_', '-'; at most 200)", name)
+	}
+	return nil
+}
+
+// Start implements engine.Runtime. It writes the node's redis.conf, starts
+// the server and returns once it answers PING (and INFO shows the pid we
+// started, so a stray server on the same address is not mistaken for it). If
+// the process exits or ctx ends first, the node is killed and removed and the
+// error carries the tail of its log. A leftover directory of a dead node with
+// the same name is replaced; a running one gives engine.ErrNodeExists.
+func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node, error) {
+	if err := validateName(spec.Name); err != nil {
+		return engine.Node{}, err
+	}
+	if spec.Endpoint.Host == "" || spec.Endpoint.Port <= 0 || spec.Endpoint.Port > 65535 {
+		return engine.Node{}, fmt.Errorf("engine/process: node %s: invalid endpoint %q", spec.Name, spec.Endpoint.Addr())
+	}
+	srv, err := r.serverFor(spec.Engine)
+	if err != nil {
+		return engine.Node{}, err
+	}
+	dir := r.NodeDir(spec.Name)
+	conf, err := buildConfig(spec, dir, srv.caps)
+	if err != nil {
+		return engine.Node{}, err
+	}
+
+	unlock := r.locks.lock(spec.Name)
+	defer unlock()
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return engine.Node{}, errors.New("engine/process: runtime is closed")
+	}
+	if lbl, p, err := r.lookup(spec.Name); err == nil {
+		if r.running(lbl, p) {
+			return engine.Node{}, fmt.Errorf("%w: %s (pid %d on %s)", engine.ErrNodeExists, spec.Name, lbl.PID, lbl.Endpoint.endpoint().Addr())
+		}
+		r.forget(spec.Name)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return engine.Node{}, fmt.Errorf("engine/process: clearing %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
+	}
+	confPath := filepath.Join(dir, confFileName)
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
+	}
+	logPath := filepath.Join(dir, logFileName)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		os.RemoveAll(dir)
+		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
+	}
+
+	cmd := exec.Command(srv.path, confPath)
+	cmd.Dir = dir
+	cmd.Stdout = logf // an *os.File is handed to the child: no copy goroutine
+	cmd.Stderr = logf
+	setProcAttrs(cmd)
+	started := time.Now()
+	err = cmd.Start()
+	logf.Close()
+	if err != nil {
+		os.RemoveAll(dir)
+		return engine.Node{}, fmt.Errorf("engine/process: starting %s for node %s: %w", srv.path, spec.Name, err)
+	}
+
+	lbl := label{
+		Name:          spec.Name,
+		EmulatorID:    r.id,
+		Labels:        spec.Labels,
+		PID:           cmd.Process.Pid,
+		Endpoint:      toJSONEndpoint(spec.Endpoint),
+		Engine:        spec.Engine,
+		EngineVersion: spec.EngineVersion,
+		Binary:        srv.path,
+		ServerVersion: srv.version,
+		ConfigPath:    confPath,
+		StartedAt:     started.UTC(),
+	}
+	if spec.ReplicaOf != nil {
+		ep := toJSONEndpoint(*spec.ReplicaOf)
+		lbl.ReplicaOf = &ep
+	}
+	p := &proc{lbl: lbl, done: make(chan struct{})}
+	go r.reap(cmd, p)
+	r.mu.Lock()
+	r.procs[spec.Name] = p
+	r.mu.Unlock()
+
+	if err := writeLabel(dir, lbl); err != nil {
+		r.abort(p, dir)
+		return engine.Node{}, fmt.Errorf("engine/process: node %s: writing label: %w", spec.Name, err)
+	}
+	if err := engine.WaitReady(ctx, spec.Endpoint, p.check, servedBy(lbl.PID)); err != nil {
+		tail := logTail(logPath, 20)
+		r.abort(p, dir)
+		return engine.Node{}, fmt.Errorf("engine/process: node %s (pid %d) did not start on %s: %w\n--- %s (tail) ---\n%s",
+			spec.Name, lbl.PID, spec.Endpoint.Addr(), err, logFileName, tail)
+	}
+	r.log.Info("node started", "node", spec.Name, "addr", spec.Endpoint.Addr(), "pid", lbl.PID,
+		"replicaOf", replicaOfAttr(spec.ReplicaOf), "took", time.Since(started).Round(time.Microsecond))
+	return lbl.node(true), nil
+}
+
+func replicaOfAttr(ep *engine.Endpoint) string {
+	if ep == nil {
+		return ""
+	}
+	return ep.Addr()
+}
+
+// check is a readiness check failing permanently once the process exited.
+func (p *proc) check(context.Context, engine.Endpoint) error {
+	if p.exited() {
+		if p.err != nil {
+			return engine.Permanent(fmt.Errorf("server exited: %w", p.err))
+		}
+		return engine.Permanent(errors.New("server exited with status 0"))
+	}
+	return nil
+}
+
+// servedBy holds when the endpoint answers PING and INFO reports pid, so a
+// different server on the address (another program, a stray node) does not
+// pass for ours.
+func servedBy(pid int) engine.Check {
+	return func(ctx context.Context, ep engine.Endpoint) error {
+		return engine.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+			if err := c.Ping(ctx).Err(); err != nil {
+				return err
+			}
+			info, err := c.Info(ctx, "server").Result()
+			if err != nil {
+				return err
+			}
+			for _, line := range strings.Split(info, "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+					if got, _ := strconv.Atoi(v); got != pid {
+						return fmt.Errorf("another server (pid %d) answers on %s", got, ep.Addr())
+					}
+					return nil
+				}
+			}
+			return nil // no process_id field: accept
+		})
+	}
+}
+
+// reap waits for the process (so it never lingers as a zombie) and records
+// its exit.
+func (r *Runtime) reap(cmd *exec.Cmd, p *proc) {
+	err := cmd.Wait()
+	p.err = err
+	close(p.done)
+	if !p.stopping.Load() {
+		r.log.Warn("node exited", "node", p.lbl.Name, "pid", p.lbl.PID, "err", err)
+	}
+}
+
+// abort kills a node whose start failed and removes its files.
+func (r *Runtime) abort(p *proc, dir string) {
+	p.stopping.Store(true)
+	if !p.exited() {
+		_ = signalGroup(p.lbl.PID, sigKill)
+		select {
+		case <-p.done:
+		case <-time.After(killWait):
+			r.log.Error("node did not exit after SIGKILL", "node", p.lbl.Name, "pid", p.lbl.PID)
+		}
+	}
+	r.forget(p.lbl.Name)
+	_ = os.RemoveAll(dir)
+}
+
+// Stop implements engine.Runtime: SHUTDOWN NOSAVE, then SIGTERM, then
+// SIGKILL, each after a short grace period (sooner when ctx ends); then the
+// node directory is removed. Stopping a node whose process is already gone
+// just removes its files.
+func (r *Runtime) Stop(ctx context.Context, name string) error {
+	if validateName(name) != nil {
+		return fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
+	}
+	unlock := r.locks.lock(name)
+	defer unlock()
+	dir := r.NodeDir(name)
+	lbl, p, err := r.lookup(name)
+	if err != nil {
+		if errors.Is(err, engine.ErrNodeNotFound) {
+			if _, statErr := os.Stat(dir); statErr == nil {
+				// A directory without a label: a start that crashed half-way.
+				return os.RemoveAll(dir)
+			}
+		}
+		return err
+	}
+	if p != nil {
+		p.stopping.Store(true)
+	}
+	stopErr := r.terminate(ctx, lbl, p)
+	if stopErr != nil {
+		return stopErr
+	}
+	r.forget(name)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("engine/process: removing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// terminate stops the node's process and waits until it is gone.
+func (r *Runtime) terminate(ctx context.Context, lbl label, p *proc) error {
+	if !r.running(lbl, p) {
+		return nil
+	}
+	begin := time.Now()
+	ep := lbl.Endpoint.endpoint()
+	how := "SHUTDOWN"
+	defer func() {
+		r.log.Info("node stopped", "node", lbl.Name, "pid", lbl.PID, "how", how, "took", time.Since(begin).Round(time.Microsecond))
+	}()
+	if ctx.Err() == nil {
+		sctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+		err := engine.Shutdown(sctx, ep)
+		cancel()
+		if err == nil && r.waitExit(ctx, lbl, p, termGrace) {
+			return nil
+		}
+	}
+	how = "SIGTERM"
+	if !r.running(lbl, p) {
+		return nil
+	}
+	_ = signalGroup(lbl.PID, sigTerm)
+	if sigCont != 0 {
+		_ = signalGroup(lbl.PID, sigCont) // a SIGSTOPped node must run to handle SIGTERM
+	}
+	if r.waitExit(ctx, lbl, p, termGrace) {
+		return nil
+	}
+	how = "SIGKILL"
+	if !r.running(lbl, p) {
+		return nil
+	}
+	_ = signalGroup(lbl.PID, sigKill)
+	if r.waitExit(context.Background(), lbl, p, killWait) {
+		return nil
+	}
+	return fmt.Errorf("engine/process: node %s (pid %d) still running after SIGKILL", lbl.Name, lbl.PID)
+}
+
+// waitExit waits up to d (or until ctx ends) for the node's process to be
+// gone, reporting whether it is.
+func (r *Runtime) waitExit(ctx context.Context, lbl label, p *proc, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	if p != nil {
+		select {
+		case <-p.done:
+			return true
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		return p.exited()
+	}
+	tick := time.NewTicker(engine.PollInterval)
+	defer tick.Stop()
+	for {
+		if !processMatches(lbl) {
+			return true
+		}
+		select {
+		case <-tick.C:
+		case <-timer.C:
+			return !processMatches(lbl)
+		case <-ctx.Done():
+			return !processMatches(lbl)
+		}
+	}
+}
+
+// Inspect implements engine.Runtime.
+func (r *Runtime) Inspect(ctx context.Context, name string) (engine.Node, error) {
+	if validateName(name) != nil {
+		return engine.Node{}, fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
+	}
+	lbl, p, err := r.lookup(name)
+	if err != nil {
+		return engine.Node{}, err
+	}
+	return lbl.node(r.running(lbl, p)), nil
+}
+
+// List implements engine.Runtime: every node with a label file under
+// DataDir/nodes, this run's and earlier runs', sorted by name.
+func (r *Runtime) List(ctx context.Context) ([]engine.Node, error) {
+	entries, err := os.ReadDir(r.nodesDir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("engine/process: %w", err)
+	}
+	var nodes []engine.Node
+	for _, e := range entries {
+		if !e.IsDir() || validateName(e.Name()) != nil {
+			continue
+		}
+		lbl, p, err := r.lookup(e.Name())
+		if err != nil {
+			if !errors.Is(err, engine.ErrNodeNotFound) {
+				r.log.Warn("unreadable node label", "node", e.Name(), "err", err)
+			}
+			continue
+		}
+		nodes = append(nodes, lbl.node(r.running(lbl, p)))
+	}
+	return nodes, nil
+}
+
+// Reap stops and removes every node under DataDir/nodes that this Runtime
+// did not start: those of earlier runs (same or another emulator id) and of
+// other emulators sharing the data dir. Directories without a label file are
+// removed. It returns how many labelled nodes it removed; the emulator calls
+// it once at start.
+func (r *Runtime) Reap(ctx context.Context) (int, error) {
+	entries, err := os.ReadDir(r.nodesDir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("engine/process: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || validateName(name) != nil {
+			continue
+		}
+		if err := r.reapOne(ctx, name); err != nil {
+			if !errors.Is(err, errSkip) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+var errSkip = errors.New("skip")
+
+func (r *Runtime) reapOne(ctx context.Context, name string) error {
+	unlock := r.locks.lock(name)
+	defer unlock()
+	r.mu.Lock()
+	_, ours := r.procs[name]
+	r.mu.Unlock()
+	if ours {
+		return errSkip
+	}
+	dir := r.NodeDir(name)
+	lbl, err := readLabel(dir)
+	if err != nil {
+		r.log.Info("removing node directory without a usable label", "node", name, "err", err)
+		_ = os.RemoveAll(dir)
+		return errSkip
+	}
+	running := processMatches(lbl)
+	if err := r.terminate(ctx, lbl, nil); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("engine/process: removing %s: %w", dir, err)
+	}
+	r.log.Info("reaped node of an earlier run", "node", name, "emulator", lbl.EmulatorID, "pid", lbl.PID, "wasRunning", running)
+	return nil
+}
+
+// Signal sends sig to the node's process group (e.g. SIGSTOP/SIGCONT to
+// simulate a hung node). The node must be running.
+func (r *Runtime) Signal(name string, sig syscall.Signal) error {
+	if validateName(name) != nil {
+		return fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
+	}
+	lbl, p, err := r.lookup(name)
+	if err != nil {
+		return err
+	}
+	if !r.running(lbl, p) {
+		return fmt.Errorf("engine/process: node %s is not running", name)
+	}
+	if err := signalGroup(lbl.PID, sig); err != nil {
+		return fmt.Errorf("engine/process: signal %v to node %s (pid %d): %w", sig, name, lbl.PID, err)
+	}
+	return nil
+}
+
+// Close implements engine.Runtime: later Starts fail; running nodes are left
+// alone (Stop them first, or let the next run Reap them).
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	return nil
+}
+
+// lookup returns the node's label (from disk, else from memory for a node
+// this Runtime started) and its proc when this Runtime started it.
+func (r *Runtime) lookup(name string) (label, *proc, error) {
+	r.mu.Lock()
+	p := r.procs[name]
+	r.mu.Unlock()
+	lbl, err := readLabel(r.NodeDir(name))
+	switch {
+	case err == nil:
+		if p != nil && p.lbl.PID != lbl.PID {
+			p = nil // the label describes another process
+		}
+		return lbl, p, nil
+	case p != nil:
+		return p.lbl, p, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return label{}, nil, fmt.Errorf("%w: %s", engine.ErrNodeNotFound, name)
+	default:
+		return label{}, nil, err
+	}
+}
+
+func (r *Runtime) forget(name string) {
+	r.mu.Lock()
+	delete(r.procs, name)
+	r.mu.Unlock()
+}
+
+// running reports whether the node's process is alive.
+func (r *Runtime) running(lbl label, p *proc) bool {
+	if p != nil {
+		return !p.exited() // our child: alive until reaped
+	}
+	return processMatches(lbl)
+}
+
+// processMatches reports whether lbl.PID is alive and still the node's server
+// (not a recycled pid): its command line must name the node's redis.conf,
+// or, for servers that rewrite their process title, a server binary and the
+// node's address.
+func processMatches(lbl label) bool {
+	if !pidExists(lbl.PID) {
+		return false
+	}
+	cmdline, verified := commandLine(lbl.PID)
+	if !verified {
+		return true
+	}
+	if lbl.ConfigPath != "" && strings.Contains(cmdline, lbl.ConfigPath) {
+		return true
+	}
+	return strings.Contains(cmdline, "-server") && strings.Contains(cmdline, lbl.Endpoint.endpoint().Addr())
+}
+
+var hasProc = func() bool {
+	_, err := os.Stat("/proc/self/cmdline")
+	return err == nil
+}()
+
+// commandLine returns the process's command line; verified is false when it
+// cannot be determined on this system.
+func commandLine(pid int) (cmdline string, verified bool) {
+	if hasProc {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil {
+			return "", true // gone
+		}
+		return string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), true // empty for a zombie
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ps", "-o", "command=", "-p", strconv.Itoa(pid)).Output()
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return "", true // ps found no such process
+		}
+		return "", false
+	}
+	return string(out), true
+}
+
+// logTail returns the last n lines of the file at path.
+func logTail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	defer f.Close()
+	const max = 8 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size() > max {
+		_, _ = f.Seek(fi.Size()-max, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// keyedMutex serialises operations per node name.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = make(map[string]*keyedEntry)
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

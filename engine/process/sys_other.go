@@ -1,0 +1,23 @@
+//go:build !unix
+
+package process
+
+import (
+	"errors"
+	"os/exec"
+	"syscall"
+)
+
+func setProcAttrs(*exec.Cmd) {}
+
+func pidExists(int) bool { return false }
+
+func signalGroup(int, syscall.Signal) error {
+	return errors.New("engine/process: signals are not supported on this platform")
+}
+
+const (
+	sigTerm = syscall.SIGTERM
+	sigKill = syscall.SIGKILL
+	sigCont = syscall.Signal(0)
+)

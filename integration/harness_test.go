@@ -1,0 +1,158 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/smithy-go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/elasticache-local/elasticache-local/emulator"
+)
+
+// addressBlock gives each emulator a test starts its own loopback range so
+// emulators of one test binary never hand out the same node addresses.
+// Test binaries of other packages use other 127.x ranges.
+var addressBlock atomic.Int32
+
+// emu is an emulator running for one test.
+type emu struct {
+	srv    *emulator.Server
+	client *elasticache.Client
+	url    string
+}
+
+// startEmulator starts an emulator and registers its shutdown (which stops
+// every node) before anything can fail.
+func startEmulator(t testing.TB) *emu {
+	t.Helper()
+	level := slog.LevelWarn
+	if os.Getenv("ELASTICACHE_LOCAL_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	block := addressBlock.Add(1)
+	cfg := emulator.Config{
+		Listen:      "127.0.0.1:0",
+		DataDir:     t.TempDir(),
+		AddressBase: fmt.Sprintf("127.0.%d.2", 100+block),
+		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	}
+	srv, err := emulator.Start(context.Background(), cfg)
+	if srv != nil {
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatalf("start emulator: %v", err)
+	}
+	return &emu{srv: srv, url: srv.URL(), client: newClient(srv.URL(), "us-east-1")}
+}
+
+// newClient is a real SDK client pointed at the emulator.
+func newClient(url, region string) *elasticache.Client {
+	return elasticache.New(elasticache.Options{
+		Region:       region,
+		BaseEndpoint: aws.String(url),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		// The emulator answers fast; retries would only hide errors.
+		RetryMaxAttempts: 1,
+	})
+}
+
+// ctxT returns a context bounded for one test step.
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// apiError returns the AWS error code and HTTP status of err.
+func apiError(t testing.TB, err error) (string, int) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("expected an error, got success")
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("not an API error: %v", err)
+	}
+	status := 0
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	return ae.ErrorCode(), status
+}
+
+// expectError asserts err carries the AWS code and HTTP status.
+func expectError(t testing.TB, err error, code string, status int) {
+	t.Helper()
+	gotCode, gotStatus := apiError(t, err)
+	if gotCode != code || gotStatus != status {
+		t.Fatalf("error = %s/%d (%v), want %s/%d", gotCode, gotStatus, err, code, status)
+	}
+}
+
+// redisClient opens a client on a node or group endpoint.
+func redisClient(t testing.TB, addr string, port int32) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("%s:%d", addr, port), DialTimeout: 2 * time.Second, MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// eventually polls cond every 10 ms until it returns nil or the deadline
+// passes, then fails with the last error.
+func eventually(t testing.TB, d time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v: %v", d, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitAvailable uses the SDK's own waiter, polling fast.
+func waitAvailable(t testing.TB, c *elasticache.Client, id string) {
+	t.Helper()
+	w := elasticache.NewReplicationGroupAvailableWaiter(c, func(o *elasticache.ReplicationGroupAvailableWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond
+	})
+	if err := w.Wait(ctxT(t, time.Minute), &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)}, time.Minute); err != nil {
+		t.Fatalf("waiting for %s available: %v", id, err)
+	}
+}
+
+// waitDeleted uses the SDK's own waiter, polling fast.
+func waitDeleted(t testing.TB, c *elasticache.Client, id string) {
+	t.Helper()
+	w := elasticache.NewReplicationGroupDeletedWaiter(c, func(o *elasticache.ReplicationGroupDeletedWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond
+	})
+	if err := w.Wait(ctxT(t, time.Minute), &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)}, time.Minute); err != nil {
+		t.Fatalf("waiting for %s deleted: %v", id, err)
+	}
+}
+
+var _ = http.StatusOK

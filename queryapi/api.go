@@ -1,0 +1,65 @@
+package queryapi
+
+// Public surface of the codec. The emulator codes against exactly this; the
+// implementation lives in the other files of the package.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+)
+
+// Options configure a Service.
+type Options struct {
+	// Region and AccountID are used when a request carries no SigV4
+	// credential scope (or its access key is not a 12-digit account id).
+	Region    string
+	AccountID string
+	Logger    *slog.Logger
+}
+
+// RequestInfo describes the request being served; handlers read it from ctx.
+type RequestInfo struct {
+	Action    string
+	RequestID string
+	Region    string
+	AccountID string
+}
+
+type requestInfoKey struct{}
+
+// WithRequestInfo returns ctx carrying info (used by the Service, and by tests
+// that call handlers directly).
+func WithRequestInfo(ctx context.Context, info RequestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, info)
+}
+
+// InfoFrom returns the RequestInfo stored in ctx (zero value if none).
+func InfoFrom(ctx context.Context) RequestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(RequestInfo)
+	return info
+}
+
+// Error is a non-modelled AWS query error (MissingParameter, ValidationError,
+// InvalidAction, ...). Modelled errors are the SDK's own types.* faults.
+type Error struct {
+	Code       string
+	Message    string
+	HTTPStatus int
+	// Receiver marks a server-side fault (<Type>Receiver</Type>).
+	Receiver bool
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// MissingParameter: a required parameter is absent (400, Sender).
+func MissingParameter(name string) *Error {
+	return &Error{Code: "MissingParameter", HTTPStatus: http.StatusBadRequest,
+		Message: fmt.Sprintf("The request must contain the parameter %s", name)}
+}
+
+// ValidationError: a value breaks a model constraint (400, Sender).
+func ValidationError(format string, args ...any) *Error {
+	return &Error{Code: "ValidationError", HTTPStatus: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
+}

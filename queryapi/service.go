@@ -1,0 +1,305 @@
+package queryapi
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"reflect"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	smithy "github.com/aws/smithy-go"
+)
+
+// Defaults used when Options leave Region or AccountID empty and the request
+// does not say otherwise.
+const (
+	defaultRegion    = "us-east-1"
+	defaultAccountID = "000000000000"
+)
+
+// maxBodyBytes bounds a request body. ElastiCache requests are a few KiB;
+// the bound only keeps a misbehaving client from exhausting memory.
+const maxBodyBytes = 8 << 20
+
+// handlerFunc is a registered handler with its types erased; Handle builds
+// it from a typed function after checking the types against the table.
+type handlerFunc func(ctx context.Context, in any) (any, error)
+
+// Service is the ElastiCache Query API endpoint. It decodes requests into
+// the SDK's *XInput types, calls the handler registered for the action and
+// encodes the *XOutput or error it returns. It is an http.Handler and safe
+// for concurrent use; handlers may be registered while it serves.
+type Service struct {
+	region    string
+	accountID string
+	logger    *slog.Logger
+
+	mu       sync.RWMutex
+	handlers map[string]handlerFunc
+}
+
+// New returns a Service with no handlers: every operation answers 501
+// NotImplemented until one is registered with Handle. Empty Options fields
+// default to us-east-1, account 000000000000 and slog.Default().
+func New(opts Options) *Service {
+	s := &Service{
+		region:    opts.Region,
+		accountID: opts.AccountID,
+		logger:    opts.Logger,
+		handlers:  map[string]handlerFunc{},
+	}
+	if s.region == "" {
+		s.region = defaultRegion
+	}
+	if s.accountID == "" {
+		s.accountID = defaultAccountID
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	return s
+}
+
+// Handle registers fn as the handler of the operation whose input type is I.
+// The operation name is I's type name without the "Input" suffix
+// (elasticache.CreateReplicationGroupInput → CreateReplicationGroup). Handle
+// panics if I is not the input type of one of the SDK's operations or O is
+// not that operation's output type; both are programming errors. A later
+// registration for the same operation replaces the earlier one.
+//
+// fn may return (nil, nil) for an empty result. Errors should be the SDK's
+// modelled types (*types.CacheClusterNotFoundFault, ...) or *Error; anything
+// else is logged and answered as InternalFailure.
+func Handle[I, O any](s *Service, fn func(ctx context.Context, in *I) (*O, error)) {
+	it, ot := reflect.TypeFor[I](), reflect.TypeFor[O]()
+	name, ok := strings.CutSuffix(it.Name(), "Input")
+	op := lookupOperation(name)
+	if !ok || op == nil || op.inputType != it {
+		panic(fmt.Sprintf("queryapi.Handle: %v is not the input type of an ElastiCache operation", it))
+	}
+	if op.outputType != ot {
+		panic(fmt.Sprintf("queryapi.Handle: %s returns %v, not %v", op.name, op.outputType, ot))
+	}
+	if fn == nil {
+		panic("queryapi.Handle: nil handler for " + op.name)
+	}
+	s.register(op.name, func(ctx context.Context, in any) (any, error) {
+		out, err := fn(ctx, in.(*I))
+		if out == nil {
+			// Keep a nil *O from becoming a non-nil interface.
+			return nil, err
+		}
+		return out, err
+	})
+}
+
+func (s *Service) register(name string, h handlerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handlers[name] = h
+}
+
+func (s *Service) handler(name string) handlerFunc {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.handlers[name]
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := RequestInfo{RequestID: newRequestID()}
+	info.Region, info.AccountID = s.identity(r)
+	status := s.serve(w, r, &info)
+	s.logger.LogAttrs(r.Context(), slog.LevelDebug, "elasticache request",
+		slog.String("action", info.Action),
+		slog.Int("status", status),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("request_id", info.RequestID))
+}
+
+// serve handles one request and returns the HTTP status it wrote.
+func (s *Service) serve(w http.ResponseWriter, r *http.Request, info *RequestInfo) int {
+	values, qerr := readParams(w, r)
+	if qerr != nil {
+		return writeError(w, qerr, info.RequestID)
+	}
+	info.Action = values.Get("Action")
+	if info.Action == "" {
+		return writeError(w, &Error{Code: "MissingAction", HTTPStatus: http.StatusBadRequest,
+			Message: "The request must contain the parameter Action."}, info.RequestID)
+	}
+	op := lookupOperation(info.Action)
+	if op == nil {
+		return writeError(w, &Error{Code: "InvalidAction", HTTPStatus: http.StatusBadRequest,
+			Message: fmt.Sprintf("The action %s is not valid for this web service.", info.Action)}, info.RequestID)
+	}
+	// NotImplemented comes before input validation: telling a caller to fix
+	// parameters of an operation that cannot succeed anyway helps nobody.
+	h := s.handler(op.name)
+	if h == nil {
+		return writeError(w, notImplemented(op.name), info.RequestID)
+	}
+	in, err := decodeInput(op, buildParamTree(values))
+	if err != nil {
+		return s.writeHandlerError(w, r, err, info)
+	}
+
+	ctx := WithRequestInfo(r.Context(), *info)
+	out, err := callHandler(ctx, h, in)
+	if err != nil {
+		return s.writeHandlerError(w, r, err, info)
+	}
+	if out == nil {
+		out = reflect.New(op.outputType).Interface()
+	}
+	ser, ok := out.(smithy.Serializable)
+	if !ok {
+		return s.writeHandlerError(w, r, fmt.Errorf("output %T cannot serialize itself", out), info)
+	}
+	body, err := encodeResult(op.name, ser, info.RequestID)
+	if err != nil {
+		return s.writeHandlerError(w, r, fmt.Errorf("encode %s output: %w", op.name, err), info)
+	}
+	setHeaders(w, info.RequestID)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return http.StatusOK
+}
+
+// callHandler runs h, turning a panic into an error so that one faulty
+// handler answers InternalFailure instead of dropping the connection.
+func callHandler(ctx context.Context, h handlerFunc, in any) (out any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("handler panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return h(ctx, in)
+}
+
+func (s *Service) writeHandlerError(w http.ResponseWriter, r *http.Request, err error, info *RequestInfo) int {
+	e, known := wireError(err)
+	if !known || e.HTTPStatus >= 500 && e.Code == "InternalFailure" {
+		s.logger.LogAttrs(r.Context(), slog.LevelError, "elasticache request failed",
+			slog.String("action", info.Action),
+			slog.String("request_id", info.RequestID),
+			slog.Any("error", err))
+	}
+	return writeError(w, e, info.RequestID)
+}
+
+func setHeaders(w http.ResponseWriter, requestID string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/xml")
+	h.Set("x-amzn-RequestId", requestID)
+}
+
+func writeError(w http.ResponseWriter, e *Error, requestID string) int {
+	setHeaders(w, requestID)
+	w.WriteHeader(e.HTTPStatus)
+	_, _ = w.Write(encodeError(e, requestID))
+	return e.HTTPStatus
+}
+
+// readParams collects the request parameters: the query string, overlaid by
+// a form-encoded POST body (AWS SDKs send everything in the body; GET with a
+// query string is also valid Query protocol).
+func readParams(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, malformed(err)
+	}
+	if r.Method != http.MethodPost || r.Body == nil {
+		return query, nil
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		media, _, err := mime.ParseMediaType(ct)
+		if err != nil || media != "application/x-www-form-urlencoded" {
+			return query, nil
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, &Error{Code: "RequestEntityTooLarge", HTTPStatus: http.StatusRequestEntityTooLarge,
+				Message: "Request body must be at most " + strconv.Itoa(maxBodyBytes) + " bytes."}
+		}
+		return nil, malformed(err)
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, malformed(err)
+	}
+	for k, v := range query {
+		if _, ok := form[k]; !ok {
+			form[k] = v
+		}
+	}
+	return form, nil
+}
+
+func malformed(err error) *Error {
+	return &Error{Code: "MalformedQueryString", HTTPStatus: http.StatusBadRequest,
+		Message: "The query string contains a syntax error: " + err.Error()}
+}
+
+// identity derives region and account from the SigV4 credential scope
+// (Authorization header, or X-Amz-Credential for presigned GETs). Signatures
+// are not verified: the emulator accepts any credentials. An access key id
+// of exactly 12 digits is taken as the account id, so tests can pick an
+// account per client.
+func (s *Service) identity(r *http.Request) (region, account string) {
+	region, account = s.region, s.accountID
+	cred := r.URL.Query().Get("X-Amz-Credential")
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		if _, rest, ok := strings.Cut(auth, "Credential="); ok {
+			cred, _, _ = strings.Cut(rest, ",")
+			cred = strings.TrimSpace(cred)
+		}
+	}
+	// AKID/yyyymmdd/region/service/aws4_request
+	parts := strings.Split(cred, "/")
+	if len(parts) != 5 {
+		return region, account
+	}
+	if parts[2] != "" {
+		region = parts[2]
+	}
+	if isAccountID(parts[0]) {
+		account = parts[0]
+	}
+	return region, account
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns a random (version 4) UUID.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails: crypto/rand aborts the program instead
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
