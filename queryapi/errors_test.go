@@ -122,8 +122,8 @@ func errorsJoin(err error) error { return errors.Join(errors.New("context"), err
 // TestErrorKinds covers *Error passthrough, unknown errors and handler
 // panics (InternalFailure, logged) at the wire level.
 func TestErrorKinds(t *testing.T) {
-	var logs strings.Builder
-	svc := New(Options{Logger: slogTo(&logs)})
+	logs := &syncBuffer{}
+	svc := New(Options{Logger: slogTo(logs)})
 	var current error
 	Handle(svc, func(context.Context, *elasticache.DescribeCacheClustersInput) (*elasticache.DescribeCacheClustersOutput, error) {
 		if current == nil {
