@@ -80,14 +80,14 @@ func TestModelledErrorsThroughClient(t *testing.T) {
 			func(err error) bool { var e *types.InvalidParameterCombinationException; return errors.As(err, &e) }, 400},
 	}
 	svc := New(Options{Logger: discardLogger()})
-	var current error
+	var current guarded[error]
 	Handle(svc, func(context.Context, *elasticache.DescribeReplicationGroupsInput) (*elasticache.DescribeReplicationGroupsOutput, error) {
-		return nil, current
+		return nil, current.get()
 	})
 	srv := startService(t, svc)
 	client := newTestClient(srv.URL, "AKIDEXAMPLE")
 	for _, tc := range cases {
-		current = tc.err
+		current.set(tc.err)
 		_, err := client.DescribeReplicationGroups(context.Background(), &elasticache.DescribeReplicationGroupsInput{})
 		if err == nil {
 			t.Fatalf("%T: no error", tc.err)
@@ -124,21 +124,21 @@ func errorsJoin(err error) error { return errors.Join(errors.New("context"), err
 func TestErrorKinds(t *testing.T) {
 	logs := &syncBuffer{}
 	svc := New(Options{Logger: slogTo(logs)})
-	var current error
+	var current guarded[error]
 	Handle(svc, func(context.Context, *elasticache.DescribeCacheClustersInput) (*elasticache.DescribeCacheClustersOutput, error) {
-		if current == nil {
-			panic("boom")
+		if err := current.get(); err != nil {
+			return nil, err
 		}
-		return nil, current
+		panic("boom")
 	})
 	srv := startService(t, svc)
 	body := formBody("Action", "DescribeCacheClusters", "Version", "2015-02-02")
 
-	current = &Error{Code: "InvalidParameterCombination", Message: "x & y", HTTPStatus: 400}
+	current.set(&Error{Code: "InvalidParameterCombination", Message: "x & y", HTTPStatus: 400})
 	res := postForm(t, srv.URL, body)
 	assertError(t, res, 400, "Sender", "InvalidParameterCombination", "x &amp; y")
 
-	current = errors.New("database is on fire")
+	current.set(errors.New("database is on fire"))
 	res = postForm(t, srv.URL, body)
 	assertError(t, res, 500, "Receiver", "InternalFailure", "unknown error")
 	if strings.Contains(res.body, "fire") {
@@ -148,7 +148,7 @@ func TestErrorKinds(t *testing.T) {
 		t.Errorf("internal error not logged: %q", logs.String())
 	}
 
-	current = nil // panics
+	current.set(nil) // panics
 	res = postForm(t, srv.URL, body)
 	assertError(t, res, 500, "Receiver", "InternalFailure", "")
 	if !strings.Contains(logs.String(), "boom") {

@@ -25,6 +25,26 @@ import (
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// guarded is a value shared between a test and its server's handler
+// goroutines; the network round trip is not a happens-before edge the race
+// detector can see.
+type guarded[T any] struct {
+	mu sync.Mutex
+	v  T
+}
+
+func (g *guarded[T]) set(v T) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.v = v
+}
+
+func (g *guarded[T]) get() T {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.v
+}
+
 // syncBuffer collects log output written by server goroutines.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -76,9 +76,9 @@ func TestRoundTripAllOperations(t *testing.T) {
 // trip: the SDK sends "SecurityGroupIds=" and the handler must see []string{}.
 func TestRoundTripEmptyList(t *testing.T) {
 	svc := New(Options{Logger: discardLogger()})
-	var got *elasticache.CreateReplicationGroupInput
+	var received guarded[*elasticache.CreateReplicationGroupInput]
 	Handle(svc, func(_ context.Context, in *elasticache.CreateReplicationGroupInput) (*elasticache.CreateReplicationGroupOutput, error) {
-		got = in
+		received.set(in)
 		return nil, nil
 	})
 	srv := startService(t, svc)
@@ -90,6 +90,7 @@ func TestRoundTripEmptyList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := received.get()
 	if got.SecurityGroupIds == nil || len(got.SecurityGroupIds) != 0 {
 		t.Errorf("SecurityGroupIds = %#v, want empty non-nil", got.SecurityGroupIds)
 	}
