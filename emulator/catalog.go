@@ -208,9 +208,9 @@ func defaultSubnetGroups(regionName string) map[string]*subnetGroup {
 	sg := &subnetGroup{name: "default", description: "Default CacheSubnetGroup", vpcID: "vpc-0e1a5c0c0c0c0c0c0"}
 	for i, az := range availabilityZones(regionName) {
 		sg.subnets = append(sg.subnets, types.Subnet{
-			SubnetIdentifier:      aws.String(fmt.Sprintf("subnet-0e1a5c0c0c0c0c0c%d", i)),
+			SubnetIdentifier:       aws.String(fmt.Sprintf("subnet-0e1a5c0c0c0c0c0c%d", i)),
 			SubnetAvailabilityZone: &types.AvailabilityZone{Name: aws.String(az)},
-			SupportedNetworkTypes: []types.NetworkType{types.NetworkTypeIpv4},
+			SupportedNetworkTypes:  []types.NetworkType{types.NetworkTypeIpv4},
 		})
 	}
 	return map[string]*subnetGroup{"default": sg}

@@ -46,12 +46,12 @@ type Config struct {
 // Server is a running emulator: the Query API and health endpoint over HTTP,
 // the control plane, and the node runtime.
 type Server struct {
-	emu     *Emulator
-	runtime engine.Runtime
-	http    *http.Server
-	ln      net.Listener
-	served  chan error
-	log     *slog.Logger
+	emu         *Emulator
+	runtime     engine.Runtime
+	http        *http.Server
+	ln          net.Listener
+	served      chan error
+	log         *slog.Logger
 	runtimeName string
 }
 
