@@ -53,6 +53,7 @@ type Server struct {
 	served      chan error
 	log         *slog.Logger
 	runtimeName string
+	unlock      func()
 }
 
 // Start opens the data dir, reaps nodes an earlier run left behind, and
@@ -74,6 +75,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("emulator: data dir: %w", err)
 	}
 	log := cfg.Logger
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			unlock()
+		}
+	}()
 	rt, err := newRuntime(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -91,7 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	svc := queryapi.New(queryapi.Options{Region: emu.opts.Region, AccountID: emu.opts.AccountID, Logger: log})
 	emu.Register(svc)
 
-	s := &Server{emu: emu, runtime: rt, log: log, served: make(chan error, 1), runtimeName: cfg.Runtime}
+	s := &Server{emu: emu, runtime: rt, log: log, served: make(chan error, 1), runtimeName: cfg.Runtime, unlock: unlock}
 	router := mux.NewRouter()
 	router.HandleFunc(HealthPath, s.health).Methods(http.MethodGet)
 	router.PathPrefix("/").Handler(svc)
@@ -104,6 +115,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.ln = ln
 	s.http = &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.served <- s.http.Serve(ln) }()
+	started = true
 	log.Info("elasticache-local ready", "endpoint", s.URL(), "runtime", cfg.Runtime, "dataDir", cfg.DataDir,
 		"region", emu.opts.Region, "accountId", emu.opts.AccountID)
 	return s, nil
@@ -164,6 +176,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if e := <-s.served; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}
+	s.unlock()
 	return err
 }
 
