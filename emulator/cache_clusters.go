@@ -274,6 +274,7 @@ func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.
 			return
 		}
 		cl.status, cl.nodes[0].status = statusAvailable, statusAvailable
+		ng.syncEndpoints(r)
 		e.record(r, types.SourceTypeCacheCluster, id, "Added cache node %s in availability zone %s", cl.nodes[0].id, az)
 		e.record(r, types.SourceTypeCacheCluster, id, "Cache cluster created")
 		e.record(r, types.SourceTypeReplicationGroup, gid, "Added cache cluster %s to replication group %s", id, gid)
@@ -412,6 +413,9 @@ func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.Delet
 	for _, n := range cl.nodes {
 		n.status = statusDeleting
 	}
+	if g != nil {
+		g.nodeGroupOf(id).syncEndpoints(r)
+	}
 	out := &elasticache.DeleteCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
 	nodes := append([]*cacheNode{}, cl.nodes...)
 	e.goBackground(func(ctx context.Context) {
@@ -425,7 +429,9 @@ func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.Delet
 		delete(r.clusters, id)
 		delete(r.tags, r.arn("cluster", id))
 		if g != nil {
-			g.nodeGroups[0].removeMember(id)
+			ng := g.nodeGroupOf(id)
+			ng.removeMember(id)
+			ng.syncEndpoints(r)
 			g.status = statusAvailable
 			e.record(r, types.SourceTypeReplicationGroup, g.id, "Removed cache cluster %s from replication group %s", id, g.id)
 		}
@@ -475,6 +481,7 @@ func (e *Emulator) RebootCacheCluster(ctx context.Context, in *elasticache.Reboo
 		launches = append(launches, e.launchFor(r, cl, n, replicaOf))
 	}
 	cl.status = statusRebooting
+	r.syncClusterEndpoints(cl)
 	out := &elasticache.RebootCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
 	e.goBackground(func(ctx context.Context) {
 		var failed error
@@ -487,6 +494,7 @@ func (e *Emulator) RebootCacheCluster(ctx context.Context, in *elasticache.Reboo
 			e.mu.Lock()
 			if failed == nil {
 				targets[i].status = statusAvailable
+				r.syncClusterEndpoints(cl)
 				e.record(r, types.SourceTypeCacheCluster, id, "Cache node %s restarted", targets[i].id)
 			}
 			e.mu.Unlock()
@@ -500,6 +508,16 @@ func (e *Emulator) RebootCacheCluster(ctx context.Context, in *elasticache.Reboo
 		cl.status = statusAvailable
 	})
 	return out, nil
+}
+
+// syncClusterEndpoints refreshes the endpoints of cl's node group, if any;
+// the caller holds e.mu.
+func (r *region) syncClusterEndpoints(cl *cacheCluster) {
+	if g := r.groups[cl.groupID]; g != nil {
+		if ng := g.nodeGroupOf(cl.id); ng != nil {
+			ng.syncEndpoints(r)
+		}
+	}
 }
 
 // replicaSource returns the endpoint cl must replicate from: its group's

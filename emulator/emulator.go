@@ -149,6 +149,13 @@ func (e *Emulator) Close(ctx context.Context) error {
 		for _, cl := range r.clusters {
 			nodes = append(nodes, cl.nodes...)
 		}
+		for _, g := range r.groups {
+			for _, ng := range g.nodeGroups {
+				e.closeEndpoint(ng.primaryEP)
+				e.closeEndpoint(ng.readerEP)
+				ng.primaryEP, ng.readerEP = nil, nil
+			}
+		}
 	}
 	e.mu.Unlock()
 	var firstErr error

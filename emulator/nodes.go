@@ -29,6 +29,16 @@ type cacheNode struct {
 	status   string
 	created  time.Time
 	az       string
+	// misses counts consecutive failed health checks; down is set when they
+	// reach the threshold, recovering while the node is being replaced.
+	misses     int
+	down       bool
+	recovering bool
+}
+
+// healthy reports whether the node serves traffic; the caller holds e.mu.
+func (n *cacheNode) healthy() bool {
+	return n.status == statusAvailable && !n.recovering && !n.down
 }
 
 // nodeName is the runtime name of a node: unique across accounts and regions

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 
+	"github.com/elasticache-local/elasticache-local/emulator/proxy"
 	"github.com/elasticache-local/elasticache-local/engine"
 )
 
@@ -40,11 +41,17 @@ type replicationGroup struct {
 	nodeGroups   []*nodeGroup
 }
 
-// nodeGroup is a shard: one primary cluster and its replicas.
+// nodeGroup is a shard: one primary cluster and its replicas. Its primary
+// and reader endpoints are forwarders whose addresses never change; behind
+// them the emulator switches to the current primary / the healthy replicas,
+// as AWS flips its DNS records.
 type nodeGroup struct {
 	id      string // "0001"
 	primary string // cluster id of the current primary
 	members []string
+	// primaryEP and readerEP are nil until the group is created.
+	primaryEP *proxy.Proxy
+	readerEP  *proxy.Proxy
 }
 
 func (g *replicationGroup) nodeGroupOf(clusterID string) *nodeGroup {
@@ -144,10 +151,9 @@ func (ng *nodeGroup) describe(r *region, g *replicationGroup) types.NodeGroup {
 		Status:           aws.String(nodeGroupStatus(g.status)),
 		NodeGroupMembers: []types.NodeGroupMember{},
 	}
-	primary := r.clusters[ng.primary]
-	if primary != nil {
-		out.PrimaryEndpoint = apiEndpoint(primary.nodes[0].endpoint)
-		out.ReaderEndpoint = apiEndpoint(ng.readerEndpoint(r))
+	if ng.primaryEP != nil {
+		out.PrimaryEndpoint = apiEndpoint(ng.primaryEP.Addr())
+		out.ReaderEndpoint = apiEndpoint(ng.readerEP.Addr())
 	}
 	for _, id := range ng.members {
 		cl := r.clusters[id]
@@ -168,16 +174,68 @@ func (ng *nodeGroup) describe(r *region, g *replicationGroup) types.NodeGroup {
 	return out
 }
 
-// readerEndpoint spreads reads over replicas: the first available replica,
-// or the primary when there is none. (Stable proxied endpoints come with the
-// high-availability work.)
-func (ng *nodeGroup) readerEndpoint(r *region) engine.Endpoint {
+// syncEndpoints points the node group's endpoints at its current members:
+// the primary endpoint at the primary while it is healthy, the reader
+// endpoint at the healthy replicas (the primary when there is none).
+// Connections to a backend that drops out are closed, like a DNS flip.
+// The caller holds e.mu.
+func (ng *nodeGroup) syncEndpoints(r *region) {
+	if ng.primaryEP == nil {
+		return
+	}
+	var primary, replicas []engine.Endpoint
 	for _, id := range ng.members {
-		if cl := r.clusters[id]; id != ng.primary && cl != nil && cl.status == statusAvailable {
-			return cl.nodes[0].endpoint
+		cl := r.clusters[id]
+		if cl == nil || !cl.nodes[0].healthy() {
+			continue
+		}
+		if id == ng.primary {
+			primary = append(primary, cl.nodes[0].endpoint)
+		} else {
+			replicas = append(replicas, cl.nodes[0].endpoint)
 		}
 	}
-	return r.clusters[ng.primary].nodes[0].endpoint
+	ng.primaryEP.SetBackends(primary)
+	if len(replicas) == 0 {
+		replicas = primary
+	}
+	ng.readerEP.SetBackends(replicas)
+}
+
+// openEndpoints starts the node group's primary and reader forwarders on
+// addresses of their own, on the group's port. The caller holds e.mu.
+func (e *Emulator) openEndpoints(g *replicationGroup, ng *nodeGroup) error {
+	var eps []*proxy.Proxy
+	for _, role := range []string{"primary", "reader"} {
+		addr, err := e.opts.Addresses.Allocate(int(g.port))
+		if err == nil {
+			var p *proxy.Proxy
+			p, err = proxy.Listen(addr.Addr(), proxy.Options{Name: g.id + "/" + ng.id + "/" + role, Logger: e.log})
+			if err == nil {
+				eps = append(eps, p)
+				continue
+			}
+			e.opts.Addresses.Release(addr)
+		}
+		for _, p := range eps {
+			e.closeEndpoint(p)
+		}
+		return &types.InsufficientCacheClusterCapacityFault{Message: aws.String("No local address is free for the " + role + " endpoint: " + err.Error())}
+	}
+	ng.primaryEP, ng.readerEP = eps[0], eps[1]
+	return nil
+}
+
+// closeEndpoint stops a forwarder and returns its address to the pool.
+func (e *Emulator) closeEndpoint(p *proxy.Proxy) {
+	if p == nil {
+		return
+	}
+	addr := p.Addr()
+	if err := p.Close(); err != nil {
+		e.log.Warn("closing endpoint", "endpoint", addr.Addr(), "err", err)
+	}
+	e.opts.Addresses.Release(addr)
 }
 
 func nodeGroupStatus(groupStatus string) string {
@@ -338,6 +396,9 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	if adopted != nil {
 		g.nodeType = adopted.nodeType
 	}
+	if err := e.openEndpoints(g, g.nodeGroups[0]); err != nil {
+		return nil, err
+	}
 	var created []*cacheCluster
 	for i, id := range ids {
 		if i == 0 && adopted != nil {
@@ -352,6 +413,8 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 			for _, c := range created {
 				e.opts.Addresses.Release(c.nodes[0].endpoint)
 			}
+			e.closeEndpoint(g.nodeGroups[0].primaryEP)
+			e.closeEndpoint(g.nodeGroups[0].readerEP)
 			return nil, err
 		}
 		cl.nodeType, cl.paramGroup, cl.subnetGroup, cl.settings = g.nodeType, pg, sg, settings
@@ -445,6 +508,9 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 		return
 	}
 	g.status = statusAvailable
+	for _, ng := range g.nodeGroups {
+		ng.syncEndpoints(r)
+	}
 	e.log.Info("replication group available", "group", g.id, "nodes", len(g.memberClusters()), "took", time.Since(started))
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s created", g.id)
 }
@@ -654,6 +720,10 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 					e.log.Warn("detaching retained primary", "cluster", p.id, "err", err)
 				}
 			}
+		}
+		for _, ng := range g.nodeGroups {
+			e.closeEndpoint(ng.primaryEP)
+			e.closeEndpoint(ng.readerEP)
 		}
 		delete(r.groups, id)
 		delete(r.tags, r.arn("replicationgroup", id))

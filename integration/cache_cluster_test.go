@@ -144,8 +144,10 @@ func TestGroupMembership(t *testing.T) {
 	if !slices.Equal(g.MemberClusters, []string{"grown-002", "seed"}) && !slices.Equal(g.MemberClusters, []string{"grown-001", "seed"}) {
 		t.Fatalf("members %v", g.MemberClusters)
 	}
-	if got := aws.ToString(g.NodeGroups[0].PrimaryEndpoint.Address); got != aws.ToString(ep.Address) {
-		t.Fatalf("primary endpoint %s, want the adopted cluster's %s", got, aws.ToString(ep.Address))
+	pep := g.NodeGroups[0].PrimaryEndpoint
+	viaEndpoint := redisClient(t, aws.ToString(pep.Address), aws.ToInt32(pep.Port))
+	if n, err := viaEndpoint.DBSize(ctx).Result(); err != nil || n != 100 {
+		t.Fatalf("the primary endpoint reaches %d keys (%v), want the adopted cluster's 100", n, err)
 	}
 
 	// Add a replica to the group.
