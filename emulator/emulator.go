@@ -25,6 +25,15 @@ type Options struct {
 	Now func() time.Time
 	// NodeReadyTimeout bounds how long a node may take to start and sync.
 	NodeReadyTimeout time.Duration
+	// Health checks: every HealthInterval each node gets a PING bounded by
+	// HealthTimeout; HealthMisses failures in a row mark it down. The
+	// defaults detect a dead primary in a few hundred milliseconds.
+	HealthInterval time.Duration
+	HealthTimeout  time.Duration
+	HealthMisses   int
+	// TestFailoverQuota is how many TestFailover calls an account may make
+	// in a rolling 24 hours (APICallRateForCustomerExceeded past it).
+	TestFailoverQuota int
 }
 
 // Emulator is the control plane. It is safe for concurrent use.
@@ -57,6 +66,8 @@ type region struct {
 	subnetGroups map[string]*subnetGroup
 	events       []event
 	tags         map[string][]types.Tag // by ARN
+	// testFailovers are the times of TestFailover calls, for the quota.
+	testFailovers []time.Time
 }
 
 // New returns an Emulator; call Close to stop every node it started.
@@ -82,14 +93,28 @@ func New(opts Options) (*Emulator, error) {
 	if opts.NodeReadyTimeout == 0 {
 		opts.NodeReadyTimeout = 60 * time.Second
 	}
+	if opts.HealthInterval == 0 {
+		opts.HealthInterval = 100 * time.Millisecond
+	}
+	if opts.HealthTimeout == 0 {
+		opts.HealthTimeout = 250 * time.Millisecond
+	}
+	if opts.HealthMisses == 0 {
+		opts.HealthMisses = 3
+	}
+	if opts.TestFailoverQuota == 0 {
+		opts.TestFailoverQuota = 15
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Emulator{
+	e := &Emulator{
 		opts:    opts,
 		log:     opts.Logger,
 		regions: make(map[scope]*region),
 		ctx:     ctx,
 		cancel:  cancel,
-	}, nil
+	}
+	e.goBackground(e.monitor)
+	return e, nil
 }
 
 // Register installs every implemented operation on svc. Operations not
@@ -100,6 +125,9 @@ func (e *Emulator) Register(svc *queryapi.Service) {
 	queryapi.Handle(svc, e.DescribeReplicationGroups)
 	queryapi.Handle(svc, e.ModifyReplicationGroup)
 	queryapi.Handle(svc, e.DeleteReplicationGroup)
+	queryapi.Handle(svc, e.TestFailover)
+	queryapi.Handle(svc, e.IncreaseReplicaCount)
+	queryapi.Handle(svc, e.DecreaseReplicaCount)
 	// Cache clusters.
 	queryapi.Handle(svc, e.CreateCacheCluster)
 	queryapi.Handle(svc, e.DescribeCacheClusters)

@@ -573,8 +573,6 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		return nil, err
 	}
 	switch {
-	case aws.ToString(in.PrimaryClusterId) != "":
-		return nil, notImplemented("manual promotion with PrimaryClusterId")
 	case aws.ToString(in.EngineVersion) != "", aws.ToString(in.Engine) != "":
 		return nil, notImplemented("engine upgrades")
 	case aws.ToString(in.AuthToken) != "", len(in.UserGroupIdsToAdd) > 0, len(in.UserGroupIdsToRemove) > 0:
@@ -621,6 +619,18 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if sc := strings.ToLower(aws.ToString(in.SnapshottingClusterId)); sc != "" && g.nodeGroupOf(sc) == nil {
 		return nil, invalidParameterValue("Cache cluster %s is not a member of replication group %s.", sc, id)
 	}
+	promote := strings.ToLower(aws.ToString(in.PrimaryClusterId))
+	if promote != "" {
+		ng := g.nodeGroupOf(promote)
+		switch {
+		case ng == nil:
+			return nil, invalidParameterValue("Cache cluster %s is not a member of replication group %s.", promote, id)
+		case ng.primary == promote:
+			promote = "" // already the primary: nothing to do
+		case !slices.ContainsFunc(ng.healthyReplicas(r), func(cl *cacheCluster) bool { return cl.id == promote }):
+			return nil, invalidClusterState("Cache cluster %s is not available to be promoted.", promote)
+		}
+	}
 	// Validation is over: apply.
 	if d := aws.ToString(in.ReplicationGroupDescription); d != "" {
 		g.description = d
@@ -642,6 +652,12 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	}
 	g.status = statusModifying
 	out := &elasticache.ModifyReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}
+	if promote != "" {
+		ng := g.nodeGroupOf(promote)
+		e.record(r, types.SourceTypeReplicationGroup, g.id, "Promoting cache cluster %s to primary", promote)
+		e.goBackground(func(ctx context.Context) { e.promote(ctx, r, g, ng, promote) })
+		return out, nil
+	}
 	e.goBackground(func(context.Context) {
 		e.mu.Lock()
 		defer e.mu.Unlock()

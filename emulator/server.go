@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,6 +104,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{emu: emu, runtime: rt, log: log, served: make(chan error, 1), runtimeName: cfg.Runtime, unlock: unlock}
 	router := mux.NewRouter()
 	router.HandleFunc(HealthPath, s.health).Methods(http.MethodGet)
+	s.registerAdmin(router)
 	router.PathPrefix("/").Handler(svc)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -155,8 +155,7 @@ func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
 func (s *Server) Emulator() *Emulator { return s.emu }
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(struct {
+	writeJSON(w, http.StatusOK, struct {
 		Status  string `json:"status"`
 		Version string `json:"version"`
 		Runtime string `json:"runtime"`

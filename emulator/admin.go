@@ -1,0 +1,175 @@
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/mux"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// The admin API lives next to the health endpoint. It is not part of AWS:
+// it lets users' own tests see replication state and rehearse failures
+// without knowing process ids or container names.
+const (
+	AdminNodesPath = "/_elasticache/nodes"
+)
+
+// NodeView is one node as the admin API shows it.
+type NodeView struct {
+	AccountID          string `json:"accountId"`
+	Region             string `json:"region"`
+	ReplicationGroupID string `json:"replicationGroupId,omitempty"`
+	NodeGroupID        string `json:"nodeGroupId,omitempty"`
+	CacheClusterID     string `json:"cacheClusterId"`
+	CacheNodeID        string `json:"cacheNodeId"`
+	Endpoint           string `json:"endpoint"`
+	Status             string `json:"status"`
+	// Role is "primary" or "replica" as the node itself reports it, or
+	// "unreachable".
+	Role              string `json:"role"`
+	ReplicationOffset int64  `json:"replicationOffset"`
+	// LagBytes is how far a replica is behind its primary's offset;
+	// LagSeconds is seconds since it last heard from the primary.
+	LagBytes   int64 `json:"lagBytes"`
+	LagSeconds int   `json:"lagSeconds"`
+	LinkUp     bool  `json:"linkUp"`
+}
+
+// Nodes inspects every node live and returns them sorted by account,
+// region and cluster id.
+func (e *Emulator) Nodes(ctx context.Context) []NodeView {
+	type target struct {
+		view    NodeView
+		ep      engine.Endpoint
+		primary *engine.Endpoint
+	}
+	e.mu.Lock()
+	var targets []target
+	for sc, r := range e.regions {
+		for _, cl := range r.clusters {
+			n := cl.nodes[0]
+			t := target{ep: n.endpoint, view: NodeView{
+				AccountID: sc.account, Region: sc.region, ReplicationGroupID: cl.groupID,
+				CacheClusterID: cl.id, CacheNodeID: n.id, Endpoint: n.endpoint.Addr(), Status: n.status,
+			}}
+			if g := r.groups[cl.groupID]; g != nil {
+				if ng := g.nodeGroupOf(cl.id); ng != nil {
+					t.view.NodeGroupID = ng.id
+					if p := r.clusters[ng.primary]; p != nil && ng.primary != cl.id {
+						t.primary = &p.nodes[0].endpoint
+					}
+				}
+			}
+			targets = append(targets, t)
+		}
+	}
+	e.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for i := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := &targets[i]
+			info, err := engine.InspectReplication(ctx, t.ep)
+			if err != nil {
+				t.view.Role = "unreachable"
+				return
+			}
+			t.view.Role = map[bool]string{true: "primary", false: "replica"}[info.IsPrimary()]
+			t.view.ReplicationOffset = info.MasterOffset
+			if info.IsReplica() {
+				t.view.ReplicationOffset = info.ReplicaOffset
+				t.view.LinkUp, t.view.LagSeconds = info.LinkUp, info.LagSeconds
+				if t.primary != nil {
+					if p, err := engine.InspectReplication(ctx, *t.primary); err == nil {
+						t.view.LagBytes = max(0, p.MasterOffset-info.ReplicaOffset)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	out := make([]NodeView, len(targets))
+	for i, t := range targets {
+		out[i] = t.view
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		return a.AccountID+"/"+a.Region+"/"+a.CacheClusterID < b.AccountID+"/"+b.Region+"/"+b.CacheClusterID
+	})
+	return out
+}
+
+// ErrNoSuchNode is returned by InjectFault for an unknown cluster.
+var ErrNoSuchNode = errors.New("no such cache cluster")
+
+// InjectFault kills, pauses (SIGSTOP / docker pause) or resumes the node of
+// a cache cluster. account and region default to the emulator's.
+func (e *Emulator) InjectFault(ctx context.Context, account, region, clusterID, action string) error {
+	fi, ok := e.opts.Runtime.(engine.FaultInjector)
+	if !ok {
+		return fmt.Errorf("the %s runtime cannot inject faults", e.opts.Runtime.Name())
+	}
+	if account == "" {
+		account = e.opts.AccountID
+	}
+	if region == "" {
+		region = e.opts.Region
+	}
+	e.mu.Lock()
+	var name string
+	if r := e.regions[scope{account, region}]; r != nil {
+		if cl := r.clusters[strings.ToLower(clusterID)]; cl != nil {
+			name = cl.nodes[0].name
+		}
+	}
+	e.mu.Unlock()
+	if name == "" {
+		return fmt.Errorf("%w: %s in %s/%s", ErrNoSuchNode, clusterID, account, region)
+	}
+	e.log.Info("fault injected", "cluster", clusterID, "action", action)
+	switch action {
+	case "kill":
+		return fi.Kill(ctx, name)
+	case "pause":
+		return fi.Pause(ctx, name)
+	case "resume":
+		return fi.Resume(ctx, name)
+	}
+	return fmt.Errorf("unknown fault %q (kill, pause, resume)", action)
+}
+
+// registerAdmin adds the admin routes to router.
+func (s *Server) registerAdmin(router *mux.Router) {
+	router.HandleFunc(AdminNodesPath, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.emu.Nodes(r.Context()))
+	}).Methods(http.MethodGet)
+	router.HandleFunc(AdminNodesPath+"/{cacheClusterId}/{action:kill|pause|resume}", func(w http.ResponseWriter, r *http.Request) {
+		v := mux.Vars(r)
+		q := r.URL.Query()
+		err := s.emu.InjectFault(r.Context(), q.Get("account"), q.Get("region"), v["cacheClusterId"], v["action"])
+		switch {
+		case errors.Is(err, ErrNoSuchNode):
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		case err != nil:
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}).Methods(http.MethodPost)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

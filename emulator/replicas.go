@@ -1,0 +1,186 @@
+package emulator
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+)
+
+// Online replica scaling of cluster-mode-disabled groups: the group is
+// "modifying" while replicas start (fully synced before it is "available"
+// again) or stop.
+
+// scalableGroup finds a group whose replica count may change now; the
+// caller holds e.mu.
+func (r *region) scalableGroup(idParam *string, applyImmediately *bool, cfg []types.ConfigureShard) (*replicationGroup, error) {
+	id, err := lookupID("ReplicationGroupId", idParam)
+	if err != nil {
+		return nil, err
+	}
+	if !aws.ToBool(applyImmediately) {
+		return nil, invalidParameterValue("ApplyImmediately must be true: replica count changes are applied immediately.")
+	}
+	if len(cfg) > 0 {
+		return nil, notImplemented("ReplicaConfiguration (cluster mode enabled replication groups)")
+	}
+	g, ok := r.groups[id]
+	if !ok {
+		return nil, replicationGroupNotFound(id)
+	}
+	if g.status != statusAvailable {
+		return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", id, g.status)
+	}
+	return g, nil
+}
+
+// IncreaseReplicaCount adds replicas to a group online.
+func (e *Emulator) IncreaseReplicaCount(ctx context.Context, in *elasticache.IncreaseReplicaCountInput) (*elasticache.IncreaseReplicaCountOutput, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	g, err := r.scalableGroup(in.ReplicationGroupId, in.ApplyImmediately, in.ReplicaConfiguration)
+	if err != nil {
+		return nil, err
+	}
+	ng := g.nodeGroups[0]
+	current := len(ng.members) - 1
+	if in.NewReplicaCount == nil {
+		return nil, mustNotBeBlank("NewReplicaCount")
+	}
+	want := int(*in.NewReplicaCount)
+	if want <= current {
+		return nil, invalidParameterValue("The new replica count (%d) must be greater than the current replica count (%d).", want, current)
+	}
+	if want > maxNodesPerShard-1 {
+		return nil, invalidParameterValue("The new replica count (%d) must be at most %d.", want, maxNodesPerShard-1)
+	}
+	primary := r.clusters[ng.primary]
+	var added []*cacheCluster
+	for n := 1; current+len(added) < want; n++ {
+		id := memberID(g.id, n)
+		if _, taken := r.clusters[id]; taken {
+			continue
+		}
+		cl, err := e.newCluster(r, id, g.id, g.engine, g.port, availabilityZones(r.region)[(len(ng.members)+len(added))%3])
+		if err != nil {
+			for _, c := range added {
+				e.opts.Addresses.Release(c.nodes[0].endpoint)
+			}
+			return nil, err
+		}
+		cl.nodeType, cl.paramGroup, cl.subnetGroup, cl.settings = g.nodeType, g.paramGroup, primary.subnetGroup, g.settings
+		cl.securityIDs = slices.Clone(primary.securityIDs)
+		added = append(added, cl)
+	}
+	var launches []nodeLaunch
+	for _, cl := range added {
+		r.clusters[cl.id] = cl
+		ng.members = append(ng.members, cl.id)
+		launches = append(launches, e.launchFor(r, cl, cl.nodes[0], &primary.nodes[0].endpoint))
+	}
+	g.status = statusModifying
+	e.record(r, types.SourceTypeReplicationGroup, g.id, "Increasing the number of replicas in node group %s from %d to %d", ng.id, current, want)
+	out := &elasticache.IncreaseReplicaCountOutput{ReplicationGroup: ptr(g.describe(r))}
+	e.goBackground(func(ctx context.Context) {
+		var wg sync.WaitGroup
+		for _, l := range launches {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := e.startNode(ctx, l)
+				e.markNode(r, l.spec, err)
+			}()
+		}
+		wg.Wait()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		ng.syncEndpoints(r)
+		if g.status == statusModifying && !g.recovering(r) {
+			g.status = statusAvailable
+		}
+		e.record(r, types.SourceTypeReplicationGroup, g.id, "Finished modifying number of replicas in node group %s from %d to %d", ng.id, current, want)
+	})
+	return out, nil
+}
+
+// DecreaseReplicaCount removes replicas online: the named ones, or the
+// newest down to NewReplicaCount.
+func (e *Emulator) DecreaseReplicaCount(ctx context.Context, in *elasticache.DecreaseReplicaCountInput) (*elasticache.DecreaseReplicaCountOutput, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	g, err := r.scalableGroup(in.ReplicationGroupId, in.ApplyImmediately, in.ReplicaConfiguration)
+	if err != nil {
+		return nil, err
+	}
+	ng := g.nodeGroups[0]
+	current := len(ng.members) - 1
+	var remove []string
+	switch {
+	case in.NewReplicaCount != nil && len(in.ReplicasToRemove) > 0:
+		return nil, invalidParameterCombination("Specify either NewReplicaCount or ReplicasToRemove, not both.")
+	case len(in.ReplicasToRemove) > 0:
+		for _, id := range in.ReplicasToRemove {
+			id = strings.ToLower(id)
+			if !slices.Contains(ng.members, id) {
+				return nil, invalidParameterValue("Cache cluster %s is not a member of replication group %s.", id, g.id)
+			}
+			if id == ng.primary {
+				return nil, invalidParameterValue("Cache cluster %s is the primary of replication group %s and cannot be removed.", id, g.id)
+			}
+			if !slices.Contains(remove, id) {
+				remove = append(remove, id)
+			}
+		}
+	case in.NewReplicaCount != nil:
+		want := int(*in.NewReplicaCount)
+		if want < 0 || want >= current {
+			return nil, invalidParameterValue("The new replica count (%d) must be less than the current replica count (%d) and not negative.", want, current)
+		}
+		replicas := slices.DeleteFunc(slices.Clone(ng.members), func(id string) bool { return id == ng.primary })
+		slices.Sort(replicas)
+		remove = replicas[want:]
+	default:
+		return nil, mustNotBeBlank("NewReplicaCount")
+	}
+	left := current - len(remove)
+	if g.autoFailover && left < 1 {
+		return nil, invalidParameterValue("Must have at least 1 replica when cluster mode is disabled with auto failover enabled.")
+	}
+	var doomed []*cacheCluster
+	for _, id := range remove {
+		cl := r.clusters[id]
+		cl.status, cl.nodes[0].status = statusDeleting, statusDeleting
+		doomed = append(doomed, cl)
+	}
+	ng.syncEndpoints(r)
+	g.status = statusModifying
+	e.record(r, types.SourceTypeReplicationGroup, g.id, "Decreasing the number of replicas in node group %s from %d to %d", ng.id, current, left)
+	out := &elasticache.DecreaseReplicaCountOutput{ReplicationGroup: ptr(g.describe(r))}
+	e.goBackground(func(ctx context.Context) {
+		for _, cl := range doomed {
+			if err := e.stopNode(ctx, cl.nodes[0]); err != nil {
+				e.log.Error("stopping node", "cluster", cl.id, "err", err)
+			}
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, cl := range doomed {
+			ng.removeMember(cl.id)
+			delete(r.clusters, cl.id)
+			delete(r.tags, r.arn("cluster", cl.id))
+			e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache cluster deleted")
+		}
+		ng.syncEndpoints(r)
+		if g.status == statusModifying && !g.recovering(r) {
+			g.status = statusAvailable
+		}
+		e.record(r, types.SourceTypeReplicationGroup, g.id, "Finished modifying number of replicas in node group %s from %d to %d", ng.id, current, left)
+	})
+	return out, nil
+}
