@@ -41,6 +41,9 @@ type NodeView struct {
 	LagBytes   int64 `json:"lagBytes"`
 	LagSeconds int   `json:"lagSeconds"`
 	LinkUp     bool  `json:"linkUp"`
+	// PID is the node's process id where the runtime has one, so a test can
+	// also fail a node from outside the emulator (kill -9).
+	PID int `json:"pid,omitempty"`
 }
 
 // Nodes inspects every node live and returns them sorted by account,
@@ -49,6 +52,7 @@ func (e *Emulator) Nodes(ctx context.Context) []NodeView {
 	type target struct {
 		view    NodeView
 		ep      engine.Endpoint
+		name    string
 		primary *engine.Endpoint
 	}
 	e.mu.Lock()
@@ -56,7 +60,7 @@ func (e *Emulator) Nodes(ctx context.Context) []NodeView {
 	for sc, r := range e.regions {
 		for _, cl := range r.clusters {
 			n := cl.nodes[0]
-			t := target{ep: n.endpoint, view: NodeView{
+			t := target{ep: n.endpoint, name: n.name, view: NodeView{
 				AccountID: sc.account, Region: sc.region, ReplicationGroupID: cl.groupID,
 				CacheClusterID: cl.id, CacheNodeID: n.id, Endpoint: n.endpoint.Addr(), Status: n.status,
 			}}
@@ -79,6 +83,9 @@ func (e *Emulator) Nodes(ctx context.Context) []NodeView {
 		go func() {
 			defer wg.Done()
 			t := &targets[i]
+			if node, err := e.opts.Runtime.Inspect(ctx, t.name); err == nil && node.Running {
+				t.view.PID = node.PID
+			}
 			info, err := engine.InspectReplication(ctx, t.ep)
 			if err != nil {
 				t.view.Role = "unreachable"

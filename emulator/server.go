@@ -40,6 +40,10 @@ type Config struct {
 	// (default engine.DefaultAddressBase).
 	AddressBase string
 	Logger      *slog.Logger
+	// Health checks and quotas; zero values take the Options defaults.
+	HealthInterval    time.Duration
+	HealthMisses      int
+	TestFailoverQuota int
 }
 
 // Server is a running emulator: the Query API and health endpoint over HTTP,
@@ -93,7 +97,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		rt.Close()
 		return nil, err
 	}
-	emu, err := New(Options{Runtime: rt, Addresses: pool, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log})
+	emu, err := New(Options{Runtime: rt, Addresses: pool, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log,
+		HealthInterval: cfg.HealthInterval, HealthMisses: cfg.HealthMisses, TestFailoverQuota: cfg.TestFailoverQuota})
 	if err != nil {
 		rt.Close()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -31,6 +32,20 @@ func env(name, def string) string {
 	return def
 }
 
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(env(name, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(env(name, "")); err == nil {
+		return v
+	}
+	return def
+}
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("elasticache-local", flag.ContinueOnError)
 	var cfg emulator.Config
@@ -41,6 +56,9 @@ func run(args []string) error {
 	fs.StringVar(&cfg.Region, "region", env("REGION", "us-east-1"), "region for unsigned requests (env ELASTICACHE_LOCAL_REGION)")
 	fs.StringVar(&cfg.AccountID, "account-id", env("ACCOUNT_ID", "000000000000"), "account id for requests whose access key is not a 12-digit account id (env ELASTICACHE_LOCAL_ACCOUNT_ID)")
 	fs.StringVar(&cfg.AddressBase, "node-address-base", env("NODE_ADDRESS_BASE", ""), "first loopback address given to nodes, each node gets its own (env ELASTICACHE_LOCAL_NODE_ADDRESS_BASE; default 127.0.0.2)")
+	fs.DurationVar(&cfg.HealthInterval, "health-interval", envDuration("HEALTH_INTERVAL", 100*time.Millisecond), "how often every node is health-checked (env ELASTICACHE_LOCAL_HEALTH_INTERVAL)")
+	fs.IntVar(&cfg.HealthMisses, "health-misses", envInt("HEALTH_MISSES", 3), "failed checks in a row that mark a node down and trigger failover/repair (env ELASTICACHE_LOCAL_HEALTH_MISSES)")
+	fs.IntVar(&cfg.TestFailoverQuota, "test-failover-quota", envInt("TEST_FAILOVER_QUOTA", 15), "TestFailover calls allowed per account and region in a rolling 24 hours (env ELASTICACHE_LOCAL_TEST_FAILOVER_QUOTA)")
 	fs.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env ELASTICACHE_LOCAL_LOG_LEVEL)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: elasticache-local [flags]\n\nServes the Amazon ElastiCache API (2015-02-02) with real redis-server nodes.\n\nFlags:\n")
