@@ -31,7 +31,7 @@ func FuzzDecode(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
-	if dir := fuzzSnapshotDir(); dir != "" {
+	if dir := findSDKModuleDir(); dir != "" {
 		for _, file := range snapshotFilesIn(dir) {
 			f.Add(snapshotBody(f, file))
 		}

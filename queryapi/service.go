@@ -171,7 +171,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, info *RequestInf
 	if err != nil {
 		return s.writeHandlerError(w, r, fmt.Errorf("encode %s output: %w", op.name, err), info)
 	}
-	setHeaders(w, info.RequestID)
+	setHeaders(w, info.RequestID, len(body))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	return http.StatusOK
@@ -199,16 +199,20 @@ func (s *Service) writeHandlerError(w http.ResponseWriter, r *http.Request, err 
 	return writeError(w, e, info.RequestID)
 }
 
-func setHeaders(w http.ResponseWriter, requestID string) {
+// setHeaders sets the headers AWS Query services send. The body is complete
+// before anything is written, so its length is known up front.
+func setHeaders(w http.ResponseWriter, requestID string, length int) {
 	h := w.Header()
 	h.Set("Content-Type", "text/xml")
+	h.Set("Content-Length", strconv.Itoa(length))
 	h.Set("x-amzn-RequestId", requestID)
 }
 
 func writeError(w http.ResponseWriter, e *Error, requestID string) int {
-	setHeaders(w, requestID)
+	body := encodeError(e, requestID)
+	setHeaders(w, requestID, len(body))
 	w.WriteHeader(e.HTTPStatus)
-	_, _ = w.Write(encodeError(e, requestID))
+	_, _ = w.Write(body)
 	return e.HTTPStatus
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -39,15 +38,6 @@ func snapshotFiles(t testing.TB) []string {
 func snapshotFilesIn(moduleDir string) []string {
 	files, _ := filepath.Glob(filepath.Join(moduleDir, "request_snapshot", "*.request.snap"))
 	return files
-}
-
-// fuzzSnapshotDir is sdkModuleDir without skipping: fuzz seeds are optional.
-func fuzzSnapshotDir() string {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/aws/aws-sdk-go-v2/service/elasticache").Output()
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // TestDecodeRequestSnapshots decodes every request snapshot shipped with the
