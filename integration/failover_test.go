@@ -422,3 +422,17 @@ func TestFailoverBadInput(t *testing.T) {
 		t.Fatalf("state changed:\nbefore %s\nafter  %s", before, after)
 	}
 }
+
+// TestTestFailoverQuota: past the quota of calls in a rolling 24 hours,
+// TestFailover answers APICallRateForCustomerExceeded.
+func TestTestFailoverQuota(t *testing.T) {
+	e := startEmulatorWith(t, func(c *emulator.Config) { c.TestFailoverQuota = 1 })
+	g := haGroup(t, e.client, "quota", 2)
+	ctx := ctxT(t, time.Minute)
+	if _, err := e.client.TestFailover(ctx, &elasticache.TestFailoverInput{ReplicationGroupId: aws.String("quota"), NodeGroupId: aws.String("0001")}); err != nil {
+		t.Fatalf("first TestFailover: %v", err)
+	}
+	waitRecovered(t, e, "quota", primaryOf(g))
+	_, err := e.client.TestFailover(ctx, &elasticache.TestFailoverInput{ReplicationGroupId: aws.String("quota"), NodeGroupId: aws.String("0001")})
+	expectError(t, err, "APICallRateForCustomerExceeded", 400)
+}

@@ -38,6 +38,12 @@ type emu struct {
 // every node) before anything can fail.
 func startEmulator(t testing.TB) *emu {
 	t.Helper()
+	return startEmulatorWith(t, func(*emulator.Config) {})
+}
+
+// startEmulatorWith is startEmulator with the config adjusted by tweak.
+func startEmulatorWith(t testing.TB, tweak func(*emulator.Config)) *emu {
+	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("ELASTICACHE_LOCAL_TEST_LOG") != "" {
 		level = slog.LevelDebug
@@ -49,6 +55,7 @@ func startEmulator(t testing.TB) *emu {
 		AddressBase: fmt.Sprintf("127.0.%d.2", 100+block),
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}
+	tweak(&cfg)
 	srv, err := emulator.Start(context.Background(), cfg)
 	if srv != nil {
 		t.Cleanup(func() {

@@ -1,0 +1,85 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+)
+
+// BenchmarkFailoverKill9 measures, per run, the write outage seen by a
+// client writing through the primary endpoint when the primary's process is
+// killed with SIGKILL, and the acknowledged writes lost (replication is
+// asynchronous, as on AWS). The baseline is the detection budget configured
+// in the same run (health interval × misses): outage/detection shows what
+// the failover itself adds on top of noticing the failure.
+func BenchmarkFailoverKill9(b *testing.B) {
+	e := startEmulator(b)
+	ctx := context.Background()
+	var outages []time.Duration
+	lost, acked := 0, 0
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		id := fmt.Sprintf("fo-%d", i)
+		if _, err := e.client.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+			ReplicationGroupId: aws.String(id), ReplicationGroupDescription: aws.String("bench"),
+			CacheNodeType: aws.String("cache.t4g.micro"), NumCacheClusters: aws.Int32(3), AutomaticFailoverEnabled: aws.Bool(true),
+		}); err != nil {
+			b.Fatal(err)
+		}
+		waitAvailable(b, e.client, id)
+		g := describeGroupB(b, e.client, id)
+		old := primaryOf(g)
+		pep := g.NodeGroups[0].PrimaryEndpoint
+		w := startWriter(b, aws.ToString(pep.Address), aws.ToInt32(pep.Port))
+		w.waitProgress(b, 200, 10*time.Second)
+		b.StartTimer()
+
+		if err := syscall.Kill(adminNodes(b, e.url)[old].PID, syscall.SIGKILL); err != nil {
+			b.Fatal(err)
+		}
+		// Recovered for the client: writes flow again.
+		eventually(b, 30*time.Second, func() error {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.outage == 0 {
+				return fmt.Errorf("no completed outage yet")
+			}
+			return nil
+		})
+		b.StopTimer()
+		w.waitProgress(b, 200, 10*time.Second)
+		w.halt()
+		outages = append(outages, w.outage)
+		client := redisClient(b, aws.ToString(pep.Address), aws.ToInt32(pep.Port))
+		lost += len(w.lost(b, client))
+		acked += w.ackedCount()
+		waitAvailable(b, e.client, id)
+		if _, err := e.client.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String(id)}); err != nil {
+			b.Fatal(err)
+		}
+		waitDeleted(b, e.client, id)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	detection := 100 * time.Millisecond * 3 // the emulator's default interval × misses
+	p50 := percentile(outages, 50)
+	b.ReportMetric(ms(p50), "outage-p50-ms")
+	b.ReportMetric(ms(percentile(outages, 90)), "outage-p90-ms")
+	b.ReportMetric(float64(p50)/float64(detection), "outage/detection")
+	b.ReportMetric(float64(lost), "acked-writes-lost")
+	b.ReportMetric(float64(acked), "acked-writes")
+}
+
+func describeGroupB(b *testing.B, c *elasticache.Client, id string) types.ReplicationGroup {
+	out, err := c.DescribeReplicationGroups(context.Background(), &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out.ReplicationGroups[0]
+}
