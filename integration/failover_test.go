@@ -436,3 +436,50 @@ func TestTestFailoverQuota(t *testing.T) {
 	_, err := e.client.TestFailover(ctx, &elasticache.TestFailoverInput{ReplicationGroupId: aws.String("quota"), NodeGroupId: aws.String("0001")})
 	expectError(t, err, "APICallRateForCustomerExceeded", 400)
 }
+
+// TestRepairInPlaceWithoutFailover: without automatic failover a dead
+// primary is replaced in place (same cluster and endpoint), empty as on AWS
+// without persistence, and the replica follows it again.
+func TestRepairInPlaceWithoutFailover(t *testing.T) {
+	e := startEmulator(t)
+	c := e.client
+	ctx := ctxT(t, time.Minute)
+	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("nofo"), ReplicationGroupDescription: aws.String("no failover"),
+		CacheNodeType: aws.String("cache.t4g.micro"), NumCacheClusters: aws.Int32(2),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitAvailable(t, c, "nofo")
+	g := describeGroup(t, c, "nofo")
+	pep := g.NodeGroups[0].PrimaryEndpoint
+	p := redisClient(t, aws.ToString(pep.Address), aws.ToInt32(pep.Port))
+	if err := p.Set(ctx, "before", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	adminFault(t, e.url, "nofo-001", "kill")
+	eventually(t, 20*time.Second, func() error {
+		msgs := eventMessages(t, c, types.SourceTypeCacheCluster, "nofo-001")
+		if !strings.Contains(msgs, "Finished recovery for cache nodes 0001") {
+			return fmt.Errorf("not recovered yet:\n%s", msgs)
+		}
+		if g := describeGroup(t, c, "nofo"); aws.ToString(g.Status) != "available" || primaryOf(g) != "nofo-001" {
+			return fmt.Errorf("group %s, primary %s", aws.ToString(g.Status), primaryOf(g))
+		}
+		return nil
+	})
+	if err := p.Set(ctx, "after", "1", 0).Err(); err != nil {
+		t.Fatalf("write through the primary endpoint after repair: %v", err)
+	}
+	if n, err := p.Exists(ctx, "before").Result(); err != nil || n != 0 {
+		t.Fatalf("the repaired primary should come back empty: exists(before)=%d %v", n, err)
+	}
+	replica := adminNodes(t, e.url)["nofo-002"]
+	rc := redisClient(t, strings.Split(replica.Endpoint, ":")[0], aws.ToInt32(pep.Port))
+	eventually(t, 10*time.Second, func() error {
+		if v, err := rc.Get(ctx, "after").Result(); err != nil || v != "1" {
+			return fmt.Errorf("replica has after=%q (%v)", v, err)
+		}
+		return nil
+	})
+}
