@@ -27,8 +27,9 @@ const (
 // go-redis client that is closed when fn returns. The connection is dialled
 // before the client is built, so an unreachable node fails fast with the dial
 // error (no go-redis retries, backoff or log lines); commands are not retried
-// and respect ctx as well as a 2 s I/O timeout. Use it for one-off commands
-// the helpers below do not cover (CONFIG SET, FLUSHALL, …).
+// and respect ctx (its deadline and its cancellation) as well as a 2 s I/O
+// timeout. Use it for one-off commands the helpers below do not cover
+// (CONFIG SET, FLUSHALL, …).
 func WithClient(ctx context.Context, ep Endpoint, fn func(ctx context.Context, c *redis.Client) error) error {
 	addr := ep.Addr()
 	d := net.Dialer{Timeout: dialTimeout}
@@ -61,11 +62,19 @@ func WithClient(ctx context.Context, ep Endpoint, fn func(ctx context.Context, c
 			Mode: maintnotifications.ModeDisabled,
 		},
 	})
+	// Abort a command in flight when ctx is cancelled, not only at its
+	// deadline (go-redis maps deadlines, not cancellation, onto the socket).
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer func() {
+		stop()
 		_ = c.Close()
 		once.Do(func() { _ = conn.Close() }) // fn never used the client
 	}()
-	return fn(ctx, c)
+	err = fn(ctx, c)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return err
 }
 
 // Ping sends PING to the node at ep.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 )
@@ -49,6 +50,11 @@ type NodeSpec struct {
 	Config map[string]string
 	// ReplicaOf, when set, starts the node as a replica of that endpoint.
 	ReplicaOf *Endpoint
+	// InitialRDB, when set, is an RDB stream the runtime writes into the
+	// node's data directory as dump.rdb before starting it, so the node
+	// loads it at start (restoring a snapshot). A node whose RDB does not
+	// load fails to start.
+	InitialRDB io.Reader
 }
 
 // Node is a node as the runtime sees it.
@@ -60,6 +66,9 @@ type Node struct {
 	Running bool
 	// PID is the OS process id where the runtime has one (0 otherwise).
 	PID int
+	// Paused is true for a running node that is frozen (SIGSTOP, docker
+	// pause): it accepts connections but answers nothing.
+	Paused bool
 }
 
 // Runtime starts and stops engine nodes. Implementations: process (local
@@ -77,6 +86,44 @@ type Runtime interface {
 	// List returns every node this runtime knows, from its own records
 	// (label files, container labels), including ones an earlier run left.
 	List(ctx context.Context) ([]Node, error)
+	// PeerEndpoint returns the address another node of this runtime must use
+	// to reach the node published at ep, i.e. the argument of REPLICAOF. The
+	// process runtime returns ep; the docker runtime returns the container's
+	// network alias and its port inside the network, because 127.0.0.x is a
+	// container's own loopback. Start translates NodeSpec.ReplicaOf through
+	// it itself; callers use it for runtime-level REPLICAOF and to compare
+	// with the master_host/master_port a replica reports.
+	PeerEndpoint(ep Endpoint) Endpoint
 	// Close releases runtime resources; it does not stop nodes.
 	Close() error
+}
+
+// Reaper is implemented by runtimes that can remove nodes an earlier run (or
+// another emulator id sharing their records) left behind.
+type Reaper interface {
+	// Reap stops and removes those nodes and returns how many it removed.
+	Reap(ctx context.Context) (int, error)
+}
+
+// FaultInjector is implemented by runtimes that can simulate node failures
+// (both built-in runtimes do).
+type FaultInjector interface {
+	// Kill ends the node abruptly (SIGKILL) and returns once the runtime
+	// reports it as not running. Its records and files stay until Stop.
+	Kill(ctx context.Context, name string) error
+	// Pause freezes a running node: it keeps its address, TCP connections
+	// may still be accepted, but it answers nothing (a hung server).
+	Pause(ctx context.Context, name string) error
+	// Resume thaws a node frozen by Pause.
+	Resume(ctx context.Context, name string) error
+}
+
+// FileReader is implemented by runtimes that can read a file out of a node's
+// data directory (where SAVE writes dump.rdb), e.g. to export a snapshot.
+type FileReader interface {
+	// CopyFrom streams the regular file at path, relative to the node's data
+	// directory (e.g. "dump.rdb"). A missing file gives an error wrapping
+	// fs.ErrNotExist; paths that are absolute or leave the directory are
+	// rejected. The node need not be running.
+	CopyFrom(ctx context.Context, name, path string) (io.ReadCloser, error)
 }

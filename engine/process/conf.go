@@ -2,6 +2,7 @@ package process
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ var reservedDirectives = map[string]bool{
 	"pidfile": true, "logfile": true, "include": true, "unixsocket": true,
 	"replicaof": true, "slaveof": true, "supervised": true,
 	"set-proc-title": true, "proc-title-template": true,
+	"replica-announce-ip": true, "slave-announce-ip": true, "bind-source-addr": true,
 }
 
 var directiveRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
@@ -50,6 +52,13 @@ func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps) (string, err
 		// Keep the original command line (binary + this conf path) visible in
 		// /proc/<pid>/cmdline: the runtime recognises its nodes by it.
 		line("set-proc-title", "no")
+	}
+	// Replicas connect from 127.0.0.1 (the loopback route's source address)
+	// unless told otherwise; announce and use the node's own address so the
+	// primary's INFO/ROLE/CLIENT LIST show the replica's real endpoint.
+	line("replica-announce-ip", spec.Endpoint.Host)
+	if caps.bindSource && net.ParseIP(spec.Endpoint.Host) != nil {
+		line("bind-source-addr", spec.Endpoint.Host)
 	}
 	if spec.ReplicaOf != nil {
 		line("replicaof", spec.ReplicaOf.Host, fmt.Sprint(spec.ReplicaOf.Port))

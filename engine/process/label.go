@@ -92,5 +92,6 @@ func (l label) node(running bool) engine.Node {
 		Labels:   maps.Clone(l.Labels),
 		Running:  running,
 		PID:      l.PID,
+		Paused:   running && processStopped(l.PID),
 	}
 }

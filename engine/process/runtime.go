@@ -35,6 +35,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,7 +112,8 @@ type server struct {
 }
 
 type serverCaps struct {
-	procTitle bool // set-proc-title directive (6.2+)
+	procTitle  bool // set-proc-title directive (6.2+)
+	bindSource bool // bind-source-addr directive (7.0+)
 }
 
 // proc is a node process this Runtime started. done is closed once the
@@ -247,6 +249,7 @@ func probeServer(path string) (server, error) {
 		major, _ := strconv.Atoi(m[1])
 		minor, _ := strconv.Atoi(m[2])
 		s.caps.procTitle = major > 6 || major == 6 && minor >= 2
+		s.caps.bindSource = major >= 7
 	}
 	return s, nil
 }
@@ -335,6 +338,12 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		os.RemoveAll(dir)
 		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
 	}
+	if spec.InitialRDB != nil {
+		if err := writeInitialRDB(filepath.Join(dir, "dump.rdb"), spec.InitialRDB); err != nil {
+			os.RemoveAll(dir)
+			return engine.Node{}, fmt.Errorf("engine/process: seeding %s: %w", spec.Name, err)
+		}
+	}
 	logPath := filepath.Join(dir, logFileName)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -358,7 +367,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	lbl := label{
 		Name:          spec.Name,
 		EmulatorID:    r.id,
-		Labels:        spec.Labels,
+		Labels:        maps.Clone(spec.Labels),
 		PID:           cmd.Process.Pid,
 		Endpoint:      toJSONEndpoint(spec.Endpoint),
 		Engine:        spec.Engine,
@@ -382,7 +391,22 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		r.abort(p, dir)
 		return engine.Node{}, fmt.Errorf("engine/process: node %s: writing label: %w", spec.Name, err)
 	}
-	if err := engine.WaitReady(ctx, spec.Endpoint, p.check, servedBy(lbl.PID)); err != nil {
+	// Wait for PING, but give up at once when the process exits (a check in
+	// flight, e.g. against another program holding the port, is cancelled).
+	wctx, cancelWait := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-p.done:
+			cancelWait()
+		case <-wctx.Done():
+		}
+	}()
+	err = engine.WaitReady(wctx, spec.Endpoint, p.check, servedBy(lbl.PID))
+	cancelWait()
+	if err != nil && p.exited() {
+		err = p.check(ctx, spec.Endpoint)
+	}
+	if err != nil {
 		tail := logTail(logPath, 20)
 		r.abort(p, dir)
 		return engine.Node{}, fmt.Errorf("engine/process: node %s (pid %d) did not start on %s: %w\n--- %s (tail) ---\n%s",
@@ -477,6 +501,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 	lbl, p, err := r.lookup(name)
 	if err != nil {
 		if errors.Is(err, engine.ErrNodeNotFound) {
+			r.forget(name) // an exited process whose files someone removed
 			if _, statErr := os.Stat(dir); statErr == nil {
 				// A directory without a label: a start that crashed half-way.
 				return os.RemoveAll(dir)
@@ -509,6 +534,10 @@ func (r *Runtime) terminate(ctx context.Context, lbl label, p *proc) error {
 	defer func() {
 		r.log.Info("node stopped", "node", lbl.Name, "pid", lbl.PID, "how", how, "took", time.Since(begin).Round(time.Microsecond))
 	}()
+	if sigCont != 0 {
+		// A node frozen by SIGSTOP (fault injection) must run to shut down.
+		_ = signalGroup(lbl.PID, sigCont)
+	}
 	if ctx.Err() == nil {
 		sctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
 		err := engine.Shutdown(sctx, ep)
@@ -522,9 +551,6 @@ func (r *Runtime) terminate(ctx context.Context, lbl label, p *proc) error {
 		return nil
 	}
 	_ = signalGroup(lbl.PID, sigTerm)
-	if sigCont != 0 {
-		_ = signalGroup(lbl.PID, sigCont) // a SIGSTOPped node must run to handle SIGTERM
-	}
 	if r.waitExit(ctx, lbl, p, termGrace) {
 		return nil
 	}
@@ -709,7 +735,9 @@ func (r *Runtime) lookup(name string) (label, *proc, error) {
 			p = nil // the label describes another process
 		}
 		return lbl, p, nil
-	case p != nil:
+	case p != nil && !p.exited():
+		// Our process runs although its label is gone (removed by another
+		// runtime sharing the data dir): keep it stoppable.
 		return p.lbl, p, nil
 	case errors.Is(err, fs.ErrNotExist):
 		return label{}, nil, fmt.Errorf("%w: %s", engine.ErrNodeNotFound, name)

@@ -19,5 +19,6 @@ func signalGroup(int, syscall.Signal) error {
 const (
 	sigTerm = syscall.SIGTERM
 	sigKill = syscall.SIGKILL
+	sigStop = syscall.Signal(0)
 	sigCont = syscall.Signal(0)
 )

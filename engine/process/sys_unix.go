@@ -39,5 +39,6 @@ func signalGroup(pid int, sig syscall.Signal) error {
 const (
 	sigTerm = syscall.SIGTERM
 	sigKill = syscall.SIGKILL
+	sigStop = syscall.SIGSTOP
 	sigCont = syscall.SIGCONT
 )

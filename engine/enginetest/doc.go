@@ -1,0 +1,13 @@
+// Package enginetest is the contract test suite every engine.Runtime must
+// pass: the process runtime and the docker runtime run the same Run from
+// their own tests, so the emulator can treat them alike.
+//
+// The suite talks to real engine servers (no mocks): it starts nodes on
+// endpoints from the caller's AddressPool, checks them over the network with
+// the engine package's helpers, and covers start/PING/SET/GET, replication
+// set up by Start and by runtime-level REPLICAOF through PeerEndpoint, labels
+// in List and Inspect, Stop, and, where the runtime implements the optional
+// interfaces, Kill/Pause/Resume (engine.FaultInjector), CopyFrom
+// (engine.FileReader) and Reap (engine.Reaper) by a second runtime with
+// another emulator id. It logs the start-to-PING times it measured.
+package enginetest

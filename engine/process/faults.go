@@ -1,0 +1,87 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+var _ engine.FaultInjector = (*Runtime)(nil)
+
+// Kill implements engine.FaultInjector: SIGKILL to the node's process group,
+// then it waits (bounded by ctx and killWait) until the process is gone, so
+// an Inspect right after Kill reports Running=false. The node directory and
+// label stay until Stop.
+func (r *Runtime) Kill(ctx context.Context, name string) error {
+	lbl, p, err := r.runningNode(name)
+	if err != nil {
+		return err
+	}
+	if p != nil {
+		// Stop must not log the exit as a crash: it was asked for.
+		p.stopping.Store(true)
+	}
+	if err := signalGroup(lbl.PID, sigKill); err != nil {
+		return fmt.Errorf("engine/process: kill node %s (pid %d): %w", name, lbl.PID, err)
+	}
+	if !r.waitExit(ctx, lbl, p, killWait) {
+		return fmt.Errorf("engine/process: node %s (pid %d) still running after SIGKILL", name, lbl.PID)
+	}
+	r.log.Info("node killed", "node", name, "pid", lbl.PID)
+	return nil
+}
+
+// Pause implements engine.FaultInjector with SIGSTOP: the kernel still
+// completes TCP handshakes into the listen backlog, but the server answers
+// nothing, like a hung node.
+func (r *Runtime) Pause(ctx context.Context, name string) error {
+	return r.Signal(name, syscall.SIGSTOP)
+}
+
+// Resume implements engine.FaultInjector with SIGCONT.
+func (r *Runtime) Resume(ctx context.Context, name string) error {
+	return r.Signal(name, syscall.SIGCONT)
+}
+
+// runningNode returns the label of a running node, or an error naming why
+// it cannot be signalled.
+func (r *Runtime) runningNode(name string) (label, *proc, error) {
+	if validateName(name) != nil {
+		return label{}, nil, fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
+	}
+	lbl, p, err := r.lookup(name)
+	if err != nil {
+		return label{}, nil, err
+	}
+	if !r.running(lbl, p) {
+		return label{}, nil, fmt.Errorf("engine/process: node %s is not running", name)
+	}
+	return lbl, p, nil
+}
+
+// processStopped reports whether pid is in the stopped state (SIGSTOP), read
+// from /proc/<pid>/stat; false where /proc is unavailable. It is how Inspect
+// fills engine.Node.Paused without keeping state that a restarted emulator
+// would lose.
+func processStopped(pid int) bool {
+	if !hasProc || pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses and may
+	// itself contain ") ".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	state := b[i+2]
+	return state == 'T' || state == 't'
+}
