@@ -152,9 +152,6 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	if in.NumCacheNodes != nil && *in.NumCacheNodes != 1 {
 		return nil, invalidParameterValue("Cannot create a Redis OSS or Valkey cluster with a NumCacheNodes parameter other than 1.")
 	}
-	if len(in.SnapshotArns) > 0 || aws.ToString(in.SnapshotName) != "" {
-		return nil, notImplemented("restoring a cache cluster from a snapshot")
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
@@ -162,12 +159,31 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 		return nil, &types.CacheClusterAlreadyExistsFault{Message: aws.String("Cache cluster " + id + " already exists.")}
 	}
 	if gid := aws.ToString(in.ReplicationGroupId); gid != "" {
+		if len(in.SnapshotArns) > 0 || aws.ToString(in.SnapshotName) != "" {
+			return nil, invalidParameterCombination("A replica added to a replication group syncs from its primary; SnapshotName and SnapshotArns are not allowed.")
+		}
 		return e.addReplicaCluster(r, id, strings.ToLower(gid), in)
 	}
-	if aws.ToString(in.CacheNodeType) == "" {
+	seed, snap, err := e.resolveSeed(r, in.SnapshotName, in.SnapshotArns)
+	if err != nil {
+		return nil, err
+	}
+	engineName, engineVer, nodeType := in.Engine, in.EngineVersion, aws.ToString(in.CacheNodeType)
+	if snap != nil {
+		if aws.ToString(engineName) == "" {
+			engineName = aws.String(snap.Engine.Engine)
+		}
+		if aws.ToString(engineVer) == "" {
+			engineVer = aws.String(snap.Engine.Actual)
+		}
+		if nodeType == "" {
+			nodeType = snap.NodeType
+		}
+	}
+	if nodeType == "" {
 		return nil, mustNotBeBlank("CacheNodeType")
 	}
-	ev, err := resolveEngine(in.Engine, in.EngineVersion)
+	ev, err := resolveEngine(engineName, engineVer)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +212,7 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	if err != nil {
 		return nil, err
 	}
-	cl.nodeType, cl.paramGroup, cl.subnetGroup = aws.ToString(in.CacheNodeType), pg, sg
+	cl.nodeType, cl.paramGroup, cl.subnetGroup = nodeType, pg, sg
 	cl.securityIDs = append([]string{}, in.SecurityGroupIds...)
 	cl.settings = settings
 	r.clusters[id] = cl
@@ -204,6 +220,7 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 		r.tags[r.arn("cluster", id)] = mergeTags(nil, in.Tags)
 	}
 	launch := e.launchFor(r, cl, cl.nodes[0], nil)
+	launch.seed = seed
 	e.goBackground(func(ctx context.Context) { e.provisionCluster(ctx, r, cl, launch) })
 	return &elasticache.CreateCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}, nil
 }
@@ -211,19 +228,10 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 // provisionCluster starts a standalone cluster's node in the background.
 func (e *Emulator) provisionCluster(ctx context.Context, r *region, cl *cacheCluster, launch nodeLaunch) {
 	err := e.startNode(ctx, launch)
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if err != nil {
 		e.log.Error("cache cluster create failed", "cluster", cl.id, "err", err)
-		cl.status = statusCreateFailed
-		cl.nodes[0].status = statusCreateFailed
-		e.record(r, types.SourceTypeCacheCluster, cl.id, "Failed to create cache cluster %s: %v", cl.id, err)
-		return
 	}
-	cl.status = statusAvailable
-	cl.nodes[0].status = statusAvailable
-	e.record(r, types.SourceTypeCacheCluster, cl.id, "Added cache node %s in availability zone %s", cl.nodes[0].id, cl.az)
-	e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache cluster created")
+	e.markNode(r, launch, err)
 }
 
 // addReplicaCluster adds cluster id as a new replica of group gid's primary;
@@ -381,9 +389,6 @@ func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.Delet
 	if err != nil {
 		return nil, err
 	}
-	if aws.ToString(in.FinalSnapshotIdentifier) != "" {
-		return nil, notImplemented("final snapshots")
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
@@ -407,6 +412,16 @@ func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.Delet
 		if g.autoFailover && len(ng.members) <= 2 {
 			return nil, invalidGroupState("Cannot delete cache cluster %s: replication group %s has automatic failover enabled and needs at least one replica.", id, g.id)
 		}
+		if aws.ToString(in.FinalSnapshotIdentifier) != "" {
+			return nil, invalidParameterCombination("A final snapshot of a replication group member is not supported; snapshot the replication group.")
+		}
+	}
+	// Validation ends with registering the final snapshot, if any.
+	final, err := e.finalSnapshot(r, in.FinalSnapshotIdentifier, "", id)
+	if err != nil {
+		return nil, err
+	}
+	if g != nil {
 		g.status = statusModifying
 	}
 	cl.status = statusDeleting
@@ -419,6 +434,9 @@ func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.Delet
 	out := &elasticache.DeleteCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
 	nodes := append([]*cacheNode{}, cl.nodes...)
 	e.goBackground(func(ctx context.Context) {
+		if final != nil {
+			e.takeSnapshot(ctx, r, *final)
+		}
 		for _, n := range nodes {
 			if err := e.stopNode(ctx, n); err != nil {
 				e.log.Error("stopping node", "node", n.name, "err", err)
@@ -436,6 +454,9 @@ func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.Delet
 			e.record(r, types.SourceTypeReplicationGroup, g.id, "Removed cache cluster %s from replication group %s", id, g.id)
 		}
 		e.record(r, types.SourceTypeCacheCluster, id, "Cache cluster deleted")
+		if g == nil {
+			e.deleteAutomatedSnapshots(r, id)
+		}
 	})
 	return out, nil
 }

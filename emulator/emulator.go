@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 	"github.com/elasticache-local/elasticache-local/engine"
 	"github.com/elasticache-local/elasticache-local/queryapi"
+	"github.com/elasticache-local/elasticache-local/s3store"
 )
 
 // Options configure an Emulator.
@@ -34,6 +35,13 @@ type Options struct {
 	// TestFailoverQuota is how many TestFailover calls an account may make
 	// in a rolling 24 hours (APICallRateForCustomerExceeded past it).
 	TestFailoverQuota int
+	// Snapshots is where snapshot RDBs live (a directory or an S3 bucket);
+	// SnapshotKeys gives the keys of snapshots encrypted at rest; Buckets
+	// opens other S3 buckets (CopySnapshot TargetBucket, SnapshotArns) and is
+	// nil when no S3 endpoint is configured.
+	Snapshots    s3store.Store
+	SnapshotKeys s3store.KeyProvider
+	Buckets      func(bucket string) (s3store.Store, error)
 }
 
 // Emulator is the control plane. It is safe for concurrent use.
@@ -62,6 +70,7 @@ type region struct {
 	scope
 	groups       map[string]*replicationGroup
 	clusters     map[string]*cacheCluster
+	snapshots    map[string]*snapshot
 	paramGroups  map[string]*paramGroup
 	subnetGroups map[string]*subnetGroup
 	events       []event
@@ -114,6 +123,7 @@ func New(opts Options) (*Emulator, error) {
 		cancel:  cancel,
 	}
 	e.goBackground(e.monitor)
+	e.goBackground(e.backupLoop)
 	return e, nil
 }
 
@@ -138,6 +148,11 @@ func (e *Emulator) Register(svc *queryapi.Service) {
 	queryapi.Handle(svc, e.DescribeCacheEngineVersions)
 	queryapi.Handle(svc, e.DescribeCacheParameterGroups)
 	queryapi.Handle(svc, e.DescribeCacheSubnetGroups)
+	// Snapshots.
+	queryapi.Handle(svc, e.CreateSnapshot)
+	queryapi.Handle(svc, e.DescribeSnapshots)
+	queryapi.Handle(svc, e.DeleteSnapshot)
+	queryapi.Handle(svc, e.CopySnapshot)
 	// Events and tags.
 	queryapi.Handle(svc, e.DescribeEvents)
 	queryapi.Handle(svc, e.AddTagsToResource)
@@ -213,6 +228,7 @@ func (e *Emulator) regionFor(ctx context.Context) *region {
 			scope:        sc,
 			groups:       make(map[string]*replicationGroup),
 			clusters:     make(map[string]*cacheCluster),
+			snapshots:    make(map[string]*snapshot),
 			paramGroups:  defaultParamGroups(),
 			subnetGroups: defaultSubnetGroups(sc.region),
 			tags:         make(map[string][]types.Tag),
@@ -220,6 +236,12 @@ func (e *Emulator) regionFor(ctx context.Context) *region {
 		e.regions[sc] = r
 	}
 	return r
+}
+
+// queryapiContext is a context for the given account and region, for work
+// that does not come from a request (loading state at start).
+func queryapiContext(account, region string) context.Context {
+	return queryapi.WithRequestInfo(context.Background(), queryapi.RequestInfo{AccountID: account, Region: region})
 }
 
 // arn builds an ElastiCache ARN in r for a resource kind and name.

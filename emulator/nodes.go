@@ -63,6 +63,8 @@ func nodeLabels(sc scope, groupID, clusterID, nodeID string) map[string]string {
 type nodeLaunch struct {
 	spec      engine.NodeSpec
 	replicaOf *engine.Endpoint
+	// seed, when set, opens the RDB the node starts from (a restore).
+	seed rdbSeed
 }
 
 // launchFor describes how to start node n of cluster cl; the caller holds e.mu.
@@ -85,6 +87,14 @@ func (e *Emulator) launchFor(r *region, cl *cacheCluster, n *cacheNode, replicaO
 func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.NodeReadyTimeout)
 	defer cancel()
+	if l.seed != nil {
+		rc, err := l.seed(ctx)
+		if err != nil {
+			return fmt.Errorf("opening the snapshot: %w", err)
+		}
+		defer rc.Close()
+		l.spec.InitialRDB = rc
+	}
 	if _, err := e.opts.Runtime.Start(ctx, l.spec); err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func (e *Emulator) IncreaseReplicaCount(ctx context.Context, in *elasticache.Inc
 			go func() {
 				defer wg.Done()
 				err := e.startNode(ctx, l)
-				e.markNode(r, l.spec, err)
+				e.markNode(r, l, err)
 			}()
 		}
 		wg.Wait()

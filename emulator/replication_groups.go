@@ -273,8 +273,8 @@ func validateCreateGroup(in *elasticache.CreateReplicationGroupInput) (groupRequ
 	if in.NumNodeGroups != nil && *in.NumNodeGroups < 1 {
 		return req, invalidParameterValue("The parameter NumNodeGroups must be at least 1.")
 	}
-	if len(in.SnapshotArns) > 0 || aws.ToString(in.SnapshotName) != "" || aws.ToString(in.ServerlessCacheSnapshotName) != "" {
-		return req, notImplemented("restoring a replication group from a snapshot")
+	if aws.ToString(in.ServerlessCacheSnapshotName) != "" {
+		return req, notImplemented("restoring from a serverless cache snapshot")
 	}
 	if aws.ToString(in.GlobalReplicationGroupId) != "" {
 		return req, notImplemented("global datastores")
@@ -318,9 +318,6 @@ func validateCreateGroup(in *elasticache.CreateReplicationGroupInput) (groupRequ
 		return req, invalidParameterValue("The number of PreferredCacheClusterAZs (%d) must equal the number of cache clusters (%d).", n, req.numNodes)
 	}
 	req.azs = in.PreferredCacheClusterAZs
-	if req.ev, err = resolveEngine(in.Engine, in.EngineVersion); err != nil {
-		return req, err
-	}
 	return req, nil
 }
 
@@ -350,14 +347,37 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	if _, ok := r.groups[req.id]; ok {
 		return nil, &types.ReplicationGroupAlreadyExistsFault{Message: aws.String("Replication group " + req.id + " already exists.")}
 	}
+	seed, snap, err := e.resolveSeed(r, in.SnapshotName, in.SnapshotArns)
+	if err != nil {
+		return nil, err
+	}
+	engineName, engineVer, nodeType := in.Engine, in.EngineVersion, aws.ToString(in.CacheNodeType)
+	if snap != nil {
+		// A restore defaults to the snapshot's engine and node type.
+		if aws.ToString(engineName) == "" {
+			engineName = aws.String(snap.Engine.Engine)
+		}
+		if aws.ToString(engineVer) == "" {
+			engineVer = aws.String(snap.Engine.Actual)
+		}
+		if nodeType == "" {
+			nodeType = snap.NodeType
+		}
+	}
+	if req.ev, err = resolveEngine(engineName, engineVer); err != nil {
+		return nil, err
+	}
 	var adopted *cacheCluster
 	if pid := strings.ToLower(aws.ToString(in.PrimaryClusterId)); pid != "" {
+		if seed != nil {
+			return nil, invalidParameterCombination("PrimaryClusterId cannot be combined with SnapshotName or SnapshotArns.")
+		}
 		if adopted, err = r.adoptablePrimary(pid); err != nil {
 			return nil, err
 		}
 		// The group takes the adopted cluster's engine and settings.
 		req.ev, port = adopted.engine, adopted.port
-	} else if aws.ToString(in.CacheNodeType) == "" {
+	} else if nodeType == "" {
 		return nil, mustNotBeBlank("CacheNodeType")
 	}
 	pg, err := r.resolveParamGroup(in.CacheParameterGroupName, req.ev)
@@ -388,7 +408,7 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	now := e.opts.Now().UTC()
 	g := &replicationGroup{
 		id: req.id, description: aws.ToString(in.ReplicationGroupDescription), status: statusCreating, created: now,
-		engine: req.ev, nodeType: aws.ToString(in.CacheNodeType), paramGroup: pg, port: port,
+		engine: req.ev, nodeType: nodeType, paramGroup: pg, port: port,
 		autoFailover: aws.ToBool(in.AutomaticFailoverEnabled), multiAZ: aws.ToBool(in.MultiAZEnabled),
 		kmsKeyID: aws.ToString(in.KmsKeyId), settings: settings,
 		nodeGroups: []*nodeGroup{{id: nodeID(1), primary: ids[0], members: ids}},
@@ -439,6 +459,7 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	var primaryLaunch *nodeLaunch
 	if adopted == nil {
 		l := e.launchFor(r, primary, primary.nodes[0], nil)
+		l.seed = seed
 		primaryLaunch = &l
 	}
 	var replicaLaunches []nodeLaunch
@@ -474,7 +495,7 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 	var err error
 	if primary != nil {
 		err = e.startNode(ctx, *primary)
-		e.markNode(r, primary.spec, err)
+		e.markNode(r, *primary, err)
 	}
 	if err == nil {
 		var wg sync.WaitGroup
@@ -484,7 +505,7 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 			go func() {
 				defer wg.Done()
 				errs[i] = e.startNode(ctx, l)
-				e.markNode(r, l.spec, errs[i])
+				e.markNode(r, l, errs[i])
 			}()
 		}
 		wg.Wait()
@@ -515,12 +536,18 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s created", g.id)
 }
 
-// markNode records the outcome of starting one member's node.
-func (e *Emulator) markNode(r *region, spec engine.NodeSpec, err error) {
+// markNode records the outcome of starting one member's node: a node that
+// could not load its snapshot is "restore-failed", as on AWS.
+func (e *Emulator) markNode(r *region, l nodeLaunch, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	cl := r.clusters[spec.Labels[engine.LabelCluster]]
+	cl := r.clusters[l.spec.Labels[engine.LabelCluster]]
 	if cl == nil {
+		return
+	}
+	if err != nil && l.seed != nil {
+		cl.status, cl.nodes[0].status = restoreFailed, restoreFailed
+		e.record(r, types.SourceTypeCacheCluster, cl.id, "Restore from snapshot failed for cache cluster %s: %v", cl.id, err)
 		return
 	}
 	if err != nil {
@@ -676,9 +703,6 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 	if err != nil {
 		return nil, err
 	}
-	if aws.ToString(in.FinalSnapshotIdentifier) != "" {
-		return nil, notImplemented("final snapshots")
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
@@ -688,6 +712,10 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 	}
 	if g.status != statusAvailable && g.status != statusCreateFailed {
 		return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", id, g.status)
+	}
+	final, err := e.finalSnapshot(r, in.FinalSnapshotIdentifier, g.id, "")
+	if err != nil {
+		return nil, err
 	}
 	retain := aws.ToBool(in.RetainPrimaryCluster)
 	if retain && len(g.nodeGroups) != 1 {
@@ -709,6 +737,9 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 	out := &elasticache.DeleteReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}
 	e.record(r, types.SourceTypeReplicationGroup, id, "Replication group %s is being deleted", id)
 	e.goBackground(func(ctx context.Context) {
+		if final != nil {
+			e.takeSnapshot(ctx, r, *final)
+		}
 		var wg sync.WaitGroup
 		for _, cl := range doomed {
 			for _, n := range cl.nodes {
@@ -743,6 +774,7 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 		}
 		delete(r.groups, id)
 		delete(r.tags, r.arn("replicationgroup", id))
+		e.deleteAutomatedSnapshots(r, id)
 		e.record(r, types.SourceTypeReplicationGroup, id, "Replication group %s deleted", id)
 	})
 	return out, nil

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/elasticache-local/elasticache-local/engine"
 	"github.com/elasticache-local/elasticache-local/engine/process"
 	"github.com/elasticache-local/elasticache-local/queryapi"
+	"github.com/elasticache-local/elasticache-local/s3store"
 )
 
 // Version is the emulator's version, reported by the health endpoint.
@@ -44,6 +46,18 @@ type Config struct {
 	HealthInterval    time.Duration
 	HealthMisses      int
 	TestFailoverQuota int
+	// Snapshots live in SnapshotDir (default DataDir/snapshots), or in
+	// SnapshotBucket on the S3 endpoint when that is set. The S3 endpoint
+	// (host:port or URL) also serves CopySnapshot TargetBucket exports and
+	// SnapshotArns restores.
+	SnapshotDir    string
+	SnapshotBucket string
+	S3Endpoint     string
+	S3AccessKey    string
+	S3SecretKey    string
+	S3Region       string
+	// Now is the clock (tests inject one to run automated backups).
+	Now func() time.Time
 }
 
 // Server is a running emulator: the Query API and health endpoint over HTTP,
@@ -97,11 +111,22 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		rt.Close()
 		return nil, err
 	}
-	emu, err := New(Options{Runtime: rt, Addresses: pool, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log,
-		HealthInterval: cfg.HealthInterval, HealthMisses: cfg.HealthMisses, TestFailoverQuota: cfg.TestFailoverQuota})
+	snaps, err := openSnapshotStores(ctx, cfg)
 	if err != nil {
 		rt.Close()
 		return nil, err
+	}
+	emu, err := New(Options{Runtime: rt, Addresses: pool, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log,
+		HealthInterval: cfg.HealthInterval, HealthMisses: cfg.HealthMisses, TestFailoverQuota: cfg.TestFailoverQuota,
+		Snapshots: snaps.store, SnapshotKeys: snaps.keys, Buckets: snaps.buckets, Now: cfg.Now})
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	if n, err := emu.LoadSnapshots(ctx); err != nil {
+		log.Warn("loading snapshots of earlier runs", "store", snaps.store.Describe(), "err", err)
+	} else if n > 0 {
+		log.Info("loaded snapshots of earlier runs", "count", n, "store", snaps.store.Describe())
 	}
 	svc := queryapi.New(queryapi.Options{Region: emu.opts.Region, AccountID: emu.opts.AccountID, Logger: log})
 	emu.Register(svc)
@@ -151,6 +176,72 @@ func newRuntime(ctx context.Context, cfg Config) (engine.Runtime, error) {
 	default:
 		return nil, fmt.Errorf("emulator: unknown runtime %q (supported: process)", cfg.Runtime)
 	}
+}
+
+// snapshotStores are the snapshot store, the key provider for encryption
+// at rest, and access to other S3 buckets.
+type snapshotStores struct {
+	store   s3store.Store
+	keys    s3store.KeyProvider
+	buckets func(string) (s3store.Store, error)
+}
+
+func openSnapshotStores(ctx context.Context, cfg Config) (snapshotStores, error) {
+	var out snapshotStores
+	master, err := masterKey(cfg.DataDir)
+	if err != nil {
+		return out, err
+	}
+	out.keys = s3store.DerivedKeys(master)
+	s3opts := func(bucket string, create bool) s3store.S3Options {
+		return s3store.S3Options{Endpoint: cfg.S3Endpoint, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey,
+			Region: cfg.S3Region, Bucket: bucket, CreateBucket: create}
+	}
+	if cfg.S3Endpoint != "" {
+		out.buckets = func(bucket string) (s3store.Store, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return s3store.NewS3(ctx, s3opts(bucket, false))
+		}
+	}
+	switch {
+	case cfg.SnapshotBucket != "" && cfg.S3Endpoint == "":
+		return out, errors.New("emulator: --snapshot-bucket needs --s3-endpoint")
+	case cfg.SnapshotBucket != "":
+		st, err := s3store.NewS3(ctx, s3opts(cfg.SnapshotBucket, true))
+		if err != nil {
+			return out, fmt.Errorf("emulator: snapshot bucket: %w", err)
+		}
+		out.store = st
+	default:
+		dir := cfg.SnapshotDir
+		if dir == "" {
+			dir = filepath.Join(cfg.DataDir, "snapshots")
+		}
+		st, err := s3store.NewDir(dir)
+		if err != nil {
+			return out, fmt.Errorf("emulator: snapshot dir: %w", err)
+		}
+		out.store = st
+	}
+	return out, nil
+}
+
+// masterKey is the emulated KMS's root secret, kept in the data dir so
+// encrypted snapshots stay readable across runs.
+func masterKey(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, "kms-master.key")
+	if b, err := os.ReadFile(path); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("emulator: writing %s: %w", path, err)
+	}
+	return b, nil
 }
 
 // URL is the API endpoint, e.g. http://127.0.0.1:4566.

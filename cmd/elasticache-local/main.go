@@ -59,6 +59,12 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.HealthInterval, "health-interval", envDuration("HEALTH_INTERVAL", 100*time.Millisecond), "how often every node is health-checked (env ELASTICACHE_LOCAL_HEALTH_INTERVAL)")
 	fs.IntVar(&cfg.HealthMisses, "health-misses", envInt("HEALTH_MISSES", 3), "failed checks in a row that mark a node down and trigger failover/repair (env ELASTICACHE_LOCAL_HEALTH_MISSES)")
 	fs.IntVar(&cfg.TestFailoverQuota, "test-failover-quota", envInt("TEST_FAILOVER_QUOTA", 15), "TestFailover calls allowed per account and region in a rolling 24 hours (env ELASTICACHE_LOCAL_TEST_FAILOVER_QUOTA)")
+	fs.StringVar(&cfg.SnapshotDir, "snapshot-dir", env("SNAPSHOT_DIR", ""), "directory for snapshots when no --snapshot-bucket is set (env ELASTICACHE_LOCAL_SNAPSHOT_DIR; default <data-dir>/snapshots)")
+	fs.StringVar(&cfg.SnapshotBucket, "snapshot-bucket", env("SNAPSHOT_BUCKET", ""), "store snapshots in this S3 bucket on --s3-endpoint, created if missing (env ELASTICACHE_LOCAL_SNAPSHOT_BUCKET)")
+	fs.StringVar(&cfg.S3Endpoint, "s3-endpoint", env("S3_ENDPOINT", ""), "S3/MinIO endpoint, host:port or URL, for --snapshot-bucket, CopySnapshot TargetBucket and SnapshotArns (env ELASTICACHE_LOCAL_S3_ENDPOINT)")
+	fs.StringVar(&cfg.S3AccessKey, "s3-access-key", env("S3_ACCESS_KEY", ""), "S3 access key (env ELASTICACHE_LOCAL_S3_ACCESS_KEY)")
+	fs.StringVar(&cfg.S3SecretKey, "s3-secret-key", env("S3_SECRET_KEY", ""), "S3 secret key (env ELASTICACHE_LOCAL_S3_SECRET_KEY)")
+	fs.StringVar(&cfg.S3Region, "s3-region", env("S3_REGION", "us-east-1"), "S3 signing region (env ELASTICACHE_LOCAL_S3_REGION)")
 	fs.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env ELASTICACHE_LOCAL_LOG_LEVEL)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: elasticache-local [flags]\n\nServes the Amazon ElastiCache API (2015-02-02) with real redis-server nodes.\n\nFlags:\n")

@@ -66,6 +66,7 @@ func freePort(tb testing.TB) int {
 type redisServer struct {
 	ep    engine.Endpoint
 	runID string
+	pid   int
 }
 
 // startRedis starts redis-server on a free loopback port, waits until it
@@ -95,7 +96,7 @@ func startRedis(tb testing.TB) *redisServer {
 		if lastErr = waitPing(ep, exited); lastErr == nil {
 			c := newClient(ep.Addr())
 			defer c.Close()
-			return &redisServer{ep: ep, runID: runID(tb, c)}
+			return &redisServer{ep: ep, runID: runID(tb, c), pid: cmd.Process.Pid}
 		}
 	}
 	tb.Fatalf("redis-server did not start: %v", lastErr)

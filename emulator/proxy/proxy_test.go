@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -342,8 +343,10 @@ func TestConcurrentFlips(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var okMu sync.Mutex
-	ok := 0
+	// Registered first so a failing test still stops its clients.
+	stopClients := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(stopClients)
+	var roundTrips atomic.Int64
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
@@ -358,39 +361,46 @@ func TestConcurrentFlips(t *testing.T) {
 				if err != nil {
 					continue
 				}
-				if roundTrip(c, fmt.Sprintf("w%d-%d", w, i)) == nil {
-					okMu.Lock()
-					ok++
-					okMu.Unlock()
+				// Several round trips per connection, so flips cut
+				// established connections, not only fresh ones.
+				for j := range 20 {
+					if roundTrip(c, fmt.Sprintf("w%d-%d-%d", w, i, j)) != nil {
+						break
+					}
+					roundTrips.Add(1)
 				}
 				_ = c.Close()
 			}
 		}()
 	}
+	// Flip until both the flips and the traffic have had their share.
 	sets := [][]engine.Endpoint{eps, eps[:1], eps[1:], {eps[2], eps[0]}, nil, eps[1:2]}
-	for i := range 300 {
-		p.SetBackends(sets[i%len(sets)])
-		_ = p.Stats()
+	deadline := time.Now().Add(20 * time.Second)
+	flips := 0
+	for ; flips < 300 || roundTrips.Load() < 2000 || p.Stats().ClosedByFlip < 20; flips++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d flips: %d round trips, stats %+v", flips, roundTrips.Load(), p.Stats())
+		}
+		p.SetBackends(sets[flips%len(sets)])
+		if flips%len(sets) == 0 {
+			// sets[0] is the full set: let traffic through for a while.
+			for start := roundTrips.Load(); roundTrips.Load() < start+10 && time.Now().Before(deadline); {
+				runtime.Gosched()
+			}
+		}
 	}
-	p.SetBackends(eps)
-	waitFor(t, 10*time.Second, "clients to get through after the flips", func() bool {
-		okMu.Lock()
-		defer okMu.Unlock()
-		return ok > 50
-	})
 	p.SetBackends(eps[2:])
 	for ep := range p.Stats().Active {
 		if ep != eps[2] {
 			t.Fatalf("after SetBackends(%v): active connection to %v", eps[2:], ep)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stopClients()
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s := p.Stats()
-	t.Logf("stats: %+v, successful round trips: %d", s, ok)
+	t.Logf("%d flips, %d round trips, stats: %+v", flips, roundTrips.Load(), s)
 	if s.Accepted != s.Forwarded+s.Rejected {
 		t.Fatalf("accepted %d != forwarded %d + rejected %d", s.Accepted, s.Forwarded, s.Rejected)
 	}

@@ -1,0 +1,335 @@
+package emulator
+
+import (
+	"context"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+
+	"github.com/elasticache-local/elasticache-local/s3store"
+)
+
+// CopySnapshot copies a snapshot under a new name, or with TargetBucket
+// exports its RDB to an S3 bucket as <TargetSnapshotName>-<node group>.rdb,
+// a plain RDB any Redis can load (decrypted if the snapshot is encrypted).
+func (e *Emulator) CopySnapshot(ctx context.Context, in *elasticache.CopySnapshotInput) (*elasticache.CopySnapshotOutput, error) {
+	srcName, target := aws.ToString(in.SourceSnapshotName), aws.ToString(in.TargetSnapshotName)
+	if srcName == "" {
+		return nil, mustNotBeBlank("SourceSnapshotName")
+	}
+	if target == "" {
+		return nil, mustNotBeBlank("TargetSnapshotName")
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return nil, err
+	}
+	bucket := aws.ToString(in.TargetBucket)
+	var dest s3store.Store
+	if bucket != "" {
+		if e.opts.Buckets == nil {
+			return nil, invalidParameterValue("TargetBucket needs an S3 endpoint: start elasticache-local with --s3-endpoint.")
+		}
+		var err error
+		if dest, err = e.opts.Buckets(bucket); err != nil {
+			return nil, invalidParameterValue("Cannot use bucket %s: %v", bucket, err)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	src, ok := r.snapshots[srcName]
+	if !ok {
+		return nil, snapshotNotFound(srcName)
+	}
+	if src.Status != snapAvailable {
+		return nil, invalidSnapshotState("Snapshot %s is not in available state (it is %s).", srcName, src.Status)
+	}
+	srcStore := e.rdbStore(src.Encrypted)
+	if dest != nil {
+		src.Status = snapCopying
+		out := &elasticache.CopySnapshotOutput{Snapshot: ptr(src.describe(r, false))}
+		e.goBackground(func(ctx context.Context) {
+			var err error
+			for _, n := range src.Nodes {
+				if err = copyObject(ctx, srcStore, n.Key, dest, target+"-"+n.NodeGroupID+".rdb", nil); err != nil {
+					break
+				}
+			}
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			src.Status = snapAvailable
+			if err != nil {
+				e.log.Error("snapshot export failed", "snapshot", srcName, "bucket", bucket, "err", err)
+				e.record(r, types.SourceTypeCacheCluster, src.sourceID(), "Export of snapshot '%s' to bucket '%s' failed: %v", srcName, bucket, err)
+				return
+			}
+			e.record(r, types.SourceTypeCacheCluster, src.sourceID(), "Export of snapshot '%s' to bucket '%s' completed", srcName, bucket)
+		})
+		return out, nil
+	}
+
+	name, err := e.checkSnapshotName(r, "TargetSnapshotName", in.TargetSnapshotName)
+	if err != nil {
+		return nil, err
+	}
+	cp := *src
+	cp.Name, cp.Source, cp.Status, cp.Created = name, snapManual, snapCreating, e.opts.Now().UTC()
+	if k := aws.ToString(in.KmsKeyId); k != "" {
+		cp.Encrypted, cp.KmsKeyID = true, k
+	}
+	cp.Nodes = append([]snapshotShard{}, src.Nodes...)
+	for i := range cp.Nodes {
+		cp.Nodes[i].Key = r.snapshotPrefix(name) + cp.Nodes[i].NodeGroupID + ".rdb"
+	}
+	s := &cp
+	r.snapshots[name] = s
+	if len(in.Tags) > 0 {
+		r.tags[r.arn("snapshot", name)] = mergeTags(nil, in.Tags)
+	}
+	src.Status = snapCopying
+	out := &elasticache.CopySnapshotOutput{Snapshot: ptr(s.describe(r, false))}
+	dstStore := e.rdbStore(s.Encrypted)
+	e.goBackground(func(ctx context.Context) {
+		var err error
+		for i, n := range src.Nodes {
+			var meta map[string]string
+			if s.Encrypted {
+				meta = map[string]string{s3store.MetaKMSKeyID: s.KmsKeyID}
+			}
+			if err = copyObject(ctx, srcStore, n.Key, dstStore, s.Nodes[i].Key, meta); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = e.persistSnapshot(ctx, r, s)
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		src.Status = snapAvailable
+		if err != nil {
+			s.Status = snapFailed
+			e.log.Error("snapshot copy failed", "source", srcName, "target", name, "err", err)
+			return
+		}
+		s.Status = snapAvailable
+	})
+	return out, nil
+}
+
+// sourceID names what a snapshot was taken of, for events.
+func (s *snapshot) sourceID() string {
+	if s.GroupID != "" {
+		return s.GroupID
+	}
+	return s.ClusterID
+}
+
+// copyObject streams one object between stores (decrypting and
+// re-encrypting on the way where the stores do).
+func copyObject(ctx context.Context, from s3store.Store, fromKey string, to s3store.Store, toKey string, meta map[string]string) error {
+	rc, info, err := from.Get(ctx, fromKey)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = to.Put(ctx, toKey, rc, info.Size, meta)
+	return err
+}
+
+// rdbSeed opens the RDB a new node starts from.
+type rdbSeed func(ctx context.Context) (io.ReadCloser, error)
+
+// resolveSeed validates SnapshotName / SnapshotArns of a create request and
+// returns where the primary's data comes from (nil when neither is given)
+// and the snapshot, if any, whose settings are defaults. The caller holds
+// e.mu.
+func (e *Emulator) resolveSeed(r *region, name *string, arns []string) (rdbSeed, *snapshot, error) {
+	n := aws.ToString(name)
+	switch {
+	case n != "" && len(arns) > 0:
+		return nil, nil, invalidParameterCombination("Specify either SnapshotName or SnapshotArns, not both.")
+	case n != "":
+		s, ok := r.snapshots[n]
+		if !ok {
+			return nil, nil, snapshotNotFound(n)
+		}
+		if s.Status != snapAvailable {
+			return nil, nil, invalidSnapshotState("Snapshot %s is not in available state (it is %s).", n, s.Status)
+		}
+		store, key := e.rdbStore(s.Encrypted), s.Nodes[0].Key
+		return func(ctx context.Context) (io.ReadCloser, error) {
+			rc, _, err := store.Get(ctx, key)
+			return rc, err
+		}, s, nil
+	case len(arns) > 0:
+		if len(arns) > 1 {
+			return nil, nil, invalidParameterValue("A replication group with cluster mode disabled is seeded from exactly one RDB file; got %d SnapshotArns.", len(arns))
+		}
+		bucket, key, err := s3store.ParseS3ARN(arns[0])
+		if err != nil {
+			return nil, nil, invalidParameterValue("Invalid SnapshotArns value %s: %v", arns[0], err)
+		}
+		if e.opts.Buckets == nil {
+			return nil, nil, invalidParameterValue("SnapshotArns needs an S3 endpoint: start elasticache-local with --s3-endpoint.")
+		}
+		return func(ctx context.Context) (io.ReadCloser, error) {
+			st, err := e.opts.Buckets(bucket)
+			if err != nil {
+				return nil, err
+			}
+			rc, _, err := st.Get(ctx, key)
+			return rc, err
+		}, nil, nil
+	}
+	return nil, nil, nil
+}
+
+// finalSnapshot validates FinalSnapshotIdentifier of a delete and registers
+// the snapshot, taken from the primary (the freshest data) before the nodes
+// stop; nil when none was asked for. The caller holds e.mu.
+func (e *Emulator) finalSnapshot(r *region, name *string, groupID, clusterID string) (*snapshotJob, error) {
+	if aws.ToString(name) == "" {
+		return nil, nil
+	}
+	n, err := e.checkSnapshotName(r, "FinalSnapshotIdentifier", name)
+	if err != nil {
+		return nil, err
+	}
+	s, cl, err := e.snapshotSourceOf(r, n, groupID, clusterID, false)
+	if err != nil {
+		return nil, err
+	}
+	r.snapshots[n] = s
+	job := r.snapshotJob(s, cl)
+	return &job, nil
+}
+
+// TickBackups takes the automated daily backups that are due and prunes
+// the ones past their retention. A background loop calls it every 30 s;
+// tests with an injected clock call it directly.
+func (e *Emulator) TickBackups(ctx context.Context) {
+	if e.opts.Snapshots == nil {
+		return
+	}
+	now := e.opts.Now().UTC()
+	e.mu.Lock()
+	var jobs []snapshotJob
+	var regions []*region
+	var prune []*snapshot
+	var pruneIn []*region
+	for _, r := range e.regions {
+		type source struct {
+			groupID, clusterID string
+			settings           clusterSettings
+		}
+		var sources []source
+		for _, g := range r.groups {
+			if g.status == statusAvailable && g.settings.snapshotRetention > 0 {
+				sources = append(sources, source{groupID: g.id, settings: g.settings})
+			}
+		}
+		for _, cl := range r.clusters {
+			if cl.groupID == "" && cl.status == statusAvailable && cl.settings.snapshotRetention > 0 {
+				sources = append(sources, source{clusterID: cl.id, settings: cl.settings})
+			}
+		}
+		for _, src := range sources {
+			id := src.groupID + src.clusterID
+			var latest time.Time
+			for _, s := range r.snapshots {
+				if s.Source != snapAutomated || s.sourceID() != id {
+					continue
+				}
+				if now.Sub(s.Created) >= time.Duration(src.settings.snapshotRetention)*24*time.Hour && s.Status == snapAvailable {
+					s.Status = snapDeleting
+					prune, pruneIn = append(prune, s), append(pruneIn, r)
+				} else if s.Created.After(latest) {
+					latest = s.Created
+				}
+			}
+			if !inWindow(now, src.settings.snapshotWindow) || now.Sub(latest) < 23*time.Hour {
+				continue
+			}
+			name := "automatic." + id + "-" + now.Format("2006-01-02-15-04")
+			if _, taken := r.snapshots[name]; taken {
+				continue
+			}
+			s, cl, err := e.snapshotSourceOf(r, name, src.groupID, src.clusterID, true)
+			if err != nil {
+				continue
+			}
+			s.Source = snapAutomated
+			r.snapshots[name] = s
+			e.markSnapshotting(r, s, cl, true)
+			jobs, regions = append(jobs, r.snapshotJob(s, cl)), append(regions, r)
+		}
+	}
+	e.mu.Unlock()
+	for i, s := range prune {
+		e.removeSnapshot(ctx, pruneIn[i], s)
+	}
+	for i, job := range jobs {
+		e.takeSnapshot(ctx, regions[i], job)
+	}
+}
+
+// backupLoop runs TickBackups until ctx ends.
+func (e *Emulator) backupLoop(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.TickBackups(ctx)
+		}
+	}
+}
+
+// inWindow reports whether now (UTC) falls in a daily "hh:mm-hh:mm"
+// window, which may wrap past midnight.
+func inWindow(now time.Time, window string) bool {
+	start, end, ok := strings.Cut(window, "-")
+	if !ok {
+		return false
+	}
+	s, e := minuteOfDay(start), minuteOfDay(end)
+	if s < 0 || e < 0 {
+		return false
+	}
+	m := now.Hour()*60 + now.Minute()
+	if s <= e {
+		return m >= s && m < e
+	}
+	return m >= s || m < e
+}
+
+func minuteOfDay(hhmm string) int {
+	h, m, ok := strings.Cut(hhmm, ":")
+	if !ok {
+		return -1
+	}
+	hi, err1 := strconv.Atoi(h)
+	mi, err2 := strconv.Atoi(m)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return hi*60 + mi
+}
+
+// deleteAutomatedSnapshots removes the automated backups of a deleted
+// source, as AWS does; manual ones stay. The caller holds e.mu.
+func (e *Emulator) deleteAutomatedSnapshots(r *region, sourceID string) {
+	for _, s := range r.snapshots {
+		if s.Source == snapAutomated && s.sourceID() == sourceID && s.Status == snapAvailable {
+			s.Status = snapDeleting
+			e.goBackground(func(ctx context.Context) { e.removeSnapshot(ctx, r, s) })
+		}
+	}
+}

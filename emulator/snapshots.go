@@ -1,0 +1,589 @@
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/s3store"
+)
+
+// Snapshot statuses and sources as the API spells them.
+const (
+	snapCreating  = "creating"
+	snapAvailable = "available"
+	snapCopying   = "copying"
+	snapDeleting  = "deleting"
+	snapFailed    = "failed"
+	snapManual    = "manual"
+	snapAutomated = "automated"
+	statusSnap    = "snapshotting"
+	restoreFailed = "restore-failed"
+)
+
+// snapshot is a backup: one RDB object per node group in the snapshot
+// store, plus a snapshot.json record beside them so snapshots survive an
+// emulator restart, like they survive on AWS.
+type snapshot struct {
+	Name         string          `json:"name"`
+	Status       string          `json:"status"`
+	Source       string          `json:"source"`
+	GroupID      string          `json:"replicationGroupId,omitempty"`
+	GroupDesc    string          `json:"replicationGroupDescription,omitempty"`
+	ClusterID    string          `json:"cacheClusterId,omitempty"`
+	Engine       engineVersion   `json:"engine"`
+	NodeType     string          `json:"cacheNodeType"`
+	ParamGroup   string          `json:"cacheParameterGroupName"`
+	SubnetGroup  string          `json:"cacheSubnetGroupName"`
+	Port         int32           `json:"port"`
+	AutoFailover bool            `json:"automaticFailover"`
+	NumNodes     int             `json:"numCacheClusters"`
+	Encrypted    bool            `json:"encrypted"`
+	KmsKeyID     string          `json:"kmsKeyId,omitempty"`
+	Settings     snapshotWindow  `json:"settings"`
+	Created      time.Time       `json:"created"`
+	SourceCreate time.Time       `json:"sourceCreated"`
+	Nodes        []snapshotShard `json:"nodeSnapshots"`
+}
+
+// snapshotWindow is the part of the source's settings a snapshot records.
+type snapshotWindow struct {
+	Maintenance string `json:"maintenanceWindow"`
+	Window      string `json:"snapshotWindow"`
+	Retention   int32  `json:"snapshotRetentionLimit"`
+}
+
+// snapshotShard is the RDB of one node group.
+type snapshotShard struct {
+	ClusterID   string    `json:"cacheClusterId"`
+	NodeGroupID string    `json:"nodeGroupId"`
+	NodeID      string    `json:"cacheNodeId"`
+	Size        int64     `json:"size"`
+	Created     time.Time `json:"created"`
+	Key         string    `json:"key"`
+}
+
+func snapshotNotFound(name string) error {
+	return &types.SnapshotNotFoundFault{Message: aws.String("Snapshot " + name + " not found.")}
+}
+
+func invalidSnapshotState(format string, args ...any) error {
+	return &types.InvalidSnapshotStateFault{Message: aws.String(fmt.Sprintf(format, args...))}
+}
+
+// snapshotPrefix is where a region's snapshot objects live in the store.
+func (r *region) snapshotPrefix(name string) string {
+	return path.Join("snapshots", r.account, r.region, name) + "/"
+}
+
+// rdbStore is the store for a snapshot's RDB objects: encrypted at rest
+// when the snapshot is.
+func (e *Emulator) rdbStore(encrypted bool) s3store.Store {
+	if encrypted && e.opts.SnapshotKeys != nil {
+		return s3store.NewEncrypted(e.opts.Snapshots, e.opts.SnapshotKeys)
+	}
+	return e.opts.Snapshots
+}
+
+// describe renders a snapshot; the caller holds e.mu.
+func (s *snapshot) describe(r *region, showConfig bool) types.Snapshot {
+	out := types.Snapshot{
+		ARN:                        aws.String(r.arn("snapshot", s.Name)),
+		SnapshotName:               aws.String(s.Name),
+		SnapshotStatus:             aws.String(s.Status),
+		SnapshotSource:             aws.String(s.Source),
+		Engine:                     aws.String(s.Engine.Engine),
+		EngineVersion:              aws.String(s.Engine.Actual),
+		CacheNodeType:              aws.String(s.NodeType),
+		CacheParameterGroupName:    aws.String(s.ParamGroup),
+		CacheSubnetGroupName:       aws.String(s.SubnetGroup),
+		Port:                       aws.Int32(s.Port),
+		AutomaticFailover:          enabledStatus(s.AutoFailover, types.AutomaticFailoverStatusEnabled, types.AutomaticFailoverStatusDisabled),
+		NumNodeGroups:              aws.Int32(int32(max(1, len(s.Nodes)))),
+		PreferredMaintenanceWindow: aws.String(s.Settings.Maintenance),
+		SnapshotWindow:             aws.String(s.Settings.Window),
+		SnapshotRetentionLimit:     aws.Int32(s.Settings.Retention),
+		CacheClusterCreateTime:     aws.Time(s.SourceCreate),
+		AutoMinorVersionUpgrade:    aws.Bool(true),
+		DataTiering:                types.DataTieringStatusDisabled,
+		VpcId:                      aws.String("vpc-0e1a5c0c0c0c0c0c0"),
+		NodeSnapshots:              []types.NodeSnapshot{},
+	}
+	if s.GroupID != "" {
+		out.ReplicationGroupId = aws.String(s.GroupID)
+		out.ReplicationGroupDescription = aws.String(s.GroupDesc)
+	} else {
+		out.CacheClusterId = aws.String(s.ClusterID)
+		out.NumCacheNodes = aws.Int32(1)
+	}
+	if s.KmsKeyID != "" {
+		out.KmsKeyId = aws.String(s.KmsKeyID)
+	}
+	for _, n := range s.Nodes {
+		ns := types.NodeSnapshot{
+			CacheClusterId:      aws.String(n.ClusterID),
+			NodeGroupId:         aws.String(n.NodeGroupID),
+			CacheNodeId:         aws.String(n.NodeID),
+			CacheNodeCreateTime: aws.Time(s.SourceCreate),
+			CacheSize:           aws.String(fmt.Sprintf("%d MB", (n.Size+(1<<20)-1)>>20)),
+		}
+		if !n.Created.IsZero() {
+			ns.SnapshotCreateTime = aws.Time(n.Created)
+		}
+		if showConfig {
+			ns.NodeGroupConfiguration = &types.NodeGroupConfiguration{
+				NodeGroupId: aws.String(n.NodeGroupID), ReplicaCount: aws.Int32(int32(max(0, s.NumNodes-1))),
+				Slots: aws.String("0-16383"),
+			}
+		}
+		out.NodeSnapshots = append(out.NodeSnapshots, ns)
+	}
+	return out
+}
+
+// snapshotSourceOf validates a CreateSnapshot / final snapshot source and
+// returns the new snapshot record and the cluster whose node to back up;
+// the caller holds e.mu.
+func (e *Emulator) snapshotSourceOf(r *region, name, groupID, clusterID string, preferReplica bool) (*snapshot, *cacheCluster, error) {
+	now := e.opts.Now().UTC()
+	s := &snapshot{Name: name, Status: snapCreating, Source: snapManual, Created: now}
+	var cl *cacheCluster
+	switch {
+	case groupID != "":
+		g, ok := r.groups[groupID]
+		if !ok {
+			return nil, nil, replicationGroupNotFound(groupID)
+		}
+		if g.status != statusAvailable {
+			return nil, nil, invalidGroupState("Replication group %s is not in available state (it is %s).", groupID, g.status)
+		}
+		ng := g.nodeGroups[0]
+		cl = r.clusters[ng.primary]
+		if preferReplica {
+			// AWS backs up from a replica when there is one, to spare the primary.
+			if reps := ng.healthyReplicas(r); len(reps) > 0 {
+				cl = reps[len(reps)-1]
+			}
+		}
+		s.GroupID, s.GroupDesc = g.id, g.description
+		s.Engine, s.NodeType, s.ParamGroup, s.Port, s.AutoFailover = g.engine, g.nodeType, g.paramGroup, g.port, g.autoFailover
+		s.NumNodes = len(ng.members)
+		s.Encrypted, s.KmsKeyID = g.settings.atRestEncryption, g.kmsKeyID
+		s.Settings = snapshotWindow{g.settings.maintenanceWindow, g.settings.snapshotWindow, g.settings.snapshotRetention}
+		s.SourceCreate = g.created
+		s.SubnetGroup = r.clusters[ng.primary].subnetGroup
+		s.Nodes = []snapshotShard{{ClusterID: cl.id, NodeGroupID: ng.id, NodeID: cl.nodes[0].id}}
+	default:
+		var ok bool
+		cl, ok = r.clusters[clusterID]
+		if !ok {
+			return nil, nil, cacheClusterNotFound(clusterID)
+		}
+		if cl.status != statusAvailable {
+			return nil, nil, invalidClusterState("Cache cluster %s is not in available state (it is %s).", clusterID, cl.status)
+		}
+		s.ClusterID = cl.id
+		s.Engine, s.NodeType, s.ParamGroup, s.Port, s.SubnetGroup = cl.engine, cl.nodeType, cl.paramGroup, cl.port, cl.subnetGroup
+		s.NumNodes = 1
+		s.Encrypted = cl.settings.atRestEncryption
+		s.Settings = snapshotWindow{cl.settings.maintenanceWindow, cl.settings.snapshotWindow, cl.settings.snapshotRetention}
+		s.SourceCreate = cl.created
+		s.Nodes = []snapshotShard{{ClusterID: cl.id, NodeGroupID: nodeID(1), NodeID: cl.nodes[0].id}}
+	}
+	for i := range s.Nodes {
+		s.Nodes[i].Key = r.snapshotPrefix(name) + s.Nodes[i].NodeGroupID + ".rdb"
+	}
+	return s, cl, nil
+}
+
+// checkSnapshotName validates a new snapshot name; the caller holds e.mu.
+func (e *Emulator) checkSnapshotName(r *region, param string, name *string) (string, error) {
+	if e.opts.Snapshots == nil {
+		return "", notImplemented("snapshots without a snapshot store")
+	}
+	n := aws.ToString(name)
+	if n == "" {
+		return "", mustNotBeBlank(param)
+	}
+	if len(n) > 255 || strings.ContainsAny(n, "/\\") || strings.HasPrefix(n, "automatic.") && param != "automatic" {
+		return "", invalidParameterValue("Invalid snapshot name: %s", n)
+	}
+	if _, ok := r.snapshots[n]; ok {
+		return "", &types.SnapshotAlreadyExistsFault{Message: aws.String("Snapshot " + n + " already exists.")}
+	}
+	return n, nil
+}
+
+// CreateSnapshot backs up a replication group (from a replica when there is
+// one) or a cluster: BGSAVE on the node, then its RDB streamed to the store.
+func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSnapshotInput) (*elasticache.CreateSnapshotOutput, error) {
+	gid, cid := strings.ToLower(aws.ToString(in.ReplicationGroupId)), strings.ToLower(aws.ToString(in.CacheClusterId))
+	if (gid == "") == (cid == "") {
+		return nil, invalidParameterCombination("Exactly one of ReplicationGroupId and CacheClusterId must be specified.")
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	name, err := e.checkSnapshotName(r, "SnapshotName", in.SnapshotName)
+	if err != nil {
+		return nil, err
+	}
+	s, cl, err := e.snapshotSourceOf(r, name, gid, cid, true)
+	if err != nil {
+		return nil, err
+	}
+	if k := aws.ToString(in.KmsKeyId); k != "" {
+		s.Encrypted, s.KmsKeyID = true, k
+	}
+	r.snapshots[name] = s
+	if len(in.Tags) > 0 {
+		r.tags[r.arn("snapshot", name)] = mergeTags(nil, in.Tags)
+	}
+	e.markSnapshotting(r, s, cl, true)
+	out := &elasticache.CreateSnapshotOutput{Snapshot: ptr(s.describe(r, false))}
+	job := r.snapshotJob(s, cl)
+	e.goBackground(func(ctx context.Context) { e.takeSnapshot(ctx, r, job) })
+	return out, nil
+}
+
+// snapshotJob is one backup to run in the background.
+type snapshotJob struct {
+	s    *snapshot
+	node *cacheNode
+	// primary is set when node is a replica: the backup waits until the
+	// replica has everything the primary acknowledged before the request.
+	primary *engine.Endpoint
+}
+
+// snapshotJob builds the job backing up cl for s; the caller holds e.mu.
+func (r *region) snapshotJob(s *snapshot, cl *cacheCluster) snapshotJob {
+	return snapshotJob{s: s, node: cl.nodes[0], primary: r.replicaSource(cl)}
+}
+
+// markSnapshotting flips the source to/from "snapshotting"; it stays usable.
+// The caller holds e.mu.
+func (e *Emulator) markSnapshotting(r *region, s *snapshot, cl *cacheCluster, on bool) {
+	from, to := statusAvailable, statusSnap
+	if !on {
+		from, to = statusSnap, statusAvailable
+	}
+	if g := r.groups[s.GroupID]; g != nil && g.status == from {
+		g.status = to
+	}
+	if cl.status == from {
+		cl.status = to
+	}
+}
+
+// takeSnapshot runs BGSAVE on the node and streams its RDB to the store.
+func (e *Emulator) takeSnapshot(ctx context.Context, r *region, job snapshotJob) {
+	var size int64
+	var err error
+	if job.primary != nil {
+		err = catchUp(ctx, *job.primary, job.node.endpoint)
+	}
+	if err == nil {
+		size, err = e.saveRDB(ctx, job.node, job.s.Nodes[0].Key, job.s)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := job.s
+	if cl := r.clusters[s.Nodes[0].ClusterID]; cl != nil {
+		e.markSnapshotting(r, s, cl, false)
+	}
+	src, srcType := s.ClusterID, types.SourceTypeCacheCluster
+	kind := "cache cluster"
+	if s.GroupID != "" {
+		src, srcType, kind = s.GroupID, types.SourceTypeReplicationGroup, "replication group"
+	}
+	if err != nil {
+		s.Status = snapFailed
+		e.log.Error("snapshot failed", "snapshot", s.Name, "err", err)
+		e.record(r, srcType, src, "Snapshot failed for snapshot with ID '%s' of %s with ID '%s': %v", s.Name, kind, src, err)
+		return
+	}
+	s.Nodes[0].Size, s.Nodes[0].Created = size, e.opts.Now().UTC()
+	s.Status = snapAvailable
+	if err := e.persistSnapshot(ctx, r, s); err != nil {
+		e.log.Warn("saving snapshot record", "snapshot", s.Name, "err", err)
+	}
+	e.record(r, srcType, src, "Snapshot succeeded for snapshot with ID '%s' of %s with ID '%s'", s.Name, kind, src)
+}
+
+// saveRDB makes the node write a fresh RDB and streams it to key.
+func (e *Emulator) saveRDB(ctx context.Context, n *cacheNode, key string, s *snapshot) (int64, error) {
+	fr, ok := e.opts.Runtime.(engine.FileReader)
+	if !ok {
+		return 0, fmt.Errorf("the %s runtime cannot read node files", e.opts.Runtime.Name())
+	}
+	if err := bgsave(ctx, n.endpoint); err != nil {
+		return 0, err
+	}
+	rc, err := fr.CopyFrom(ctx, n.name, "dump.rdb")
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	meta := map[string]string{"snapshot": s.Name}
+	if s.Encrypted {
+		meta[s3store.MetaKMSKeyID] = s.KmsKeyID
+	}
+	info, err := e.rdbStore(s.Encrypted).Put(ctx, key, rc, -1, meta)
+	return info.Size, err
+}
+
+// catchUp waits until the replica has processed the primary's replication
+// stream up to the primary's offset now, so a backup taken on the replica
+// holds every write acknowledged before it was asked for.
+func catchUp(ctx context.Context, primary, replica engine.Endpoint) error {
+	p, err := engine.InspectReplication(ctx, primary)
+	if err != nil {
+		return fmt.Errorf("reading the primary's offset: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return engine.WaitReady(ctx, replica, func(ctx context.Context, ep engine.Endpoint) error {
+		q, err := engine.InspectReplication(ctx, ep)
+		if err != nil {
+			return err
+		}
+		if q.ReplicaOffset < p.MasterOffset {
+			return fmt.Errorf("replica at offset %d, primary at %d", q.ReplicaOffset, p.MasterOffset)
+		}
+		return nil
+	})
+}
+
+// bgsave runs BGSAVE and waits until that save has finished successfully.
+func bgsave(ctx context.Context, ep engine.Endpoint) error {
+	return engine.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		before, err := persistenceField(ctx, c, "rdb_saves")
+		if err != nil {
+			return err
+		}
+		for {
+			err = c.BgSave(ctx).Err()
+			if err == nil || !strings.Contains(err.Error(), "in progress") {
+				break
+			}
+			if err := pollDelay(ctx); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("BGSAVE: %w", err)
+		}
+		for {
+			saves, err := persistenceField(ctx, c, "rdb_saves")
+			if err != nil {
+				return err
+			}
+			busy, _ := persistenceField(ctx, c, "rdb_bgsave_in_progress")
+			if saves != before && busy == "0" {
+				if st, _ := persistenceField(ctx, c, "rdb_last_bgsave_status"); st != "ok" {
+					return fmt.Errorf("BGSAVE failed (rdb_last_bgsave_status:%s)", st)
+				}
+				return nil
+			}
+			if err := pollDelay(ctx); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+func persistenceField(ctx context.Context, c *redis.Client, field string) (string, error) {
+	text, err := c.Info(ctx, "persistence").Result()
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("INFO persistence has no %s", field)
+}
+
+// pollDelay waits one poll interval, or returns ctx's error.
+func pollDelay(ctx context.Context) error {
+	t := time.NewTimer(5 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// persistSnapshot writes the snapshot's record beside its RDB objects.
+func (e *Emulator) persistSnapshot(ctx context.Context, r *region, s *snapshot) error {
+	body, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	_, err = e.opts.Snapshots.Put(ctx, r.snapshotPrefix(s.Name)+"snapshot.json", strings.NewReader(string(body)), int64(len(body)), nil)
+	return err
+}
+
+// LoadSnapshots reads the snapshot records a previous run left in the
+// store, so snapshots outlive the emulator as they outlive clusters on AWS.
+func (e *Emulator) LoadSnapshots(ctx context.Context) (int, error) {
+	if e.opts.Snapshots == nil {
+		return 0, nil
+	}
+	infos, err := e.opts.Snapshots.List(ctx, "snapshots/")
+	if err != nil {
+		return 0, err
+	}
+	loaded := 0
+	for _, info := range infos {
+		parts := strings.Split(info.Key, "/")
+		if len(parts) != 5 || parts[4] != "snapshot.json" {
+			continue
+		}
+		rc, _, err := e.opts.Snapshots.Get(ctx, info.Key)
+		if err != nil {
+			return loaded, err
+		}
+		var s snapshot
+		err = json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&s)
+		rc.Close()
+		if err != nil || s.Name != parts[3] || s.Status != snapAvailable {
+			e.log.Warn("skipping unreadable snapshot record", "key", info.Key, "err", err)
+			continue
+		}
+		e.mu.Lock()
+		r := e.regionFor(queryapiContext(parts[1], parts[2]))
+		r.snapshots[s.Name] = &s
+		e.mu.Unlock()
+		loaded++
+	}
+	return loaded, nil
+}
+
+// DescribeSnapshots lists snapshots, filtered by source, name and kind.
+func (e *Emulator) DescribeSnapshots(ctx context.Context, in *elasticache.DescribeSnapshotsInput) (*elasticache.DescribeSnapshotsOutput, error) {
+	max := 50
+	if in.MaxRecords != nil {
+		if *in.MaxRecords < 20 || *in.MaxRecords > 50 {
+			return nil, invalidParameterValue("The parameter MaxRecords must be between 20 and 50.")
+		}
+		max = int(*in.MaxRecords)
+	}
+	source := aws.ToString(in.SnapshotSource)
+	if source != "" && source != "system" && source != "user" {
+		return nil, invalidParameterValue("The parameter SnapshotSource must be system or user.")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	name := aws.ToString(in.SnapshotName)
+	if name != "" {
+		if _, ok := r.snapshots[name]; !ok {
+			return nil, snapshotNotFound(name)
+		}
+	}
+	gid, cid := strings.ToLower(aws.ToString(in.ReplicationGroupId)), strings.ToLower(aws.ToString(in.CacheClusterId))
+	if gid != "" {
+		if _, ok := r.groups[gid]; !ok && !r.hasSnapshotOf(gid, "") {
+			return nil, replicationGroupNotFound(gid)
+		}
+	}
+	if cid != "" {
+		if _, ok := r.clusters[cid]; !ok && !r.hasSnapshotOf("", cid) {
+			return nil, cacheClusterNotFound(cid)
+		}
+	}
+	var keys []string
+	for n, s := range r.snapshots {
+		switch {
+		case name != "" && n != name,
+			gid != "" && s.GroupID != gid,
+			cid != "" && s.ClusterID != cid && !s.hasNode(cid),
+			source == "system" && s.Source != snapAutomated,
+			source == "user" && s.Source != snapManual:
+			continue
+		}
+		keys = append(keys, n)
+	}
+	sort.Strings(keys)
+	sel, next := page(keys, in.Marker, max)
+	out := &elasticache.DescribeSnapshotsOutput{Snapshots: []types.Snapshot{}, Marker: next}
+	for _, n := range sel {
+		out.Snapshots = append(out.Snapshots, r.snapshots[n].describe(r, aws.ToBool(in.ShowNodeGroupConfig)))
+	}
+	return out, nil
+}
+
+func (s *snapshot) hasNode(clusterID string) bool {
+	for _, n := range s.Nodes {
+		if n.ClusterID == clusterID {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *region) hasSnapshotOf(groupID, clusterID string) bool {
+	for _, s := range r.snapshots {
+		if groupID != "" && s.GroupID == groupID || clusterID != "" && (s.ClusterID == clusterID || s.hasNode(clusterID)) {
+			return true
+		}
+	}
+	return false
+}
+
+// DeleteSnapshot deletes a snapshot and its objects.
+func (e *Emulator) DeleteSnapshot(ctx context.Context, in *elasticache.DeleteSnapshotInput) (*elasticache.DeleteSnapshotOutput, error) {
+	name := aws.ToString(in.SnapshotName)
+	if name == "" {
+		return nil, mustNotBeBlank("SnapshotName")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	s, ok := r.snapshots[name]
+	if !ok {
+		return nil, snapshotNotFound(name)
+	}
+	if s.Status != snapAvailable && s.Status != snapFailed {
+		return nil, invalidSnapshotState("Snapshot %s is not in available state (it is %s).", name, s.Status)
+	}
+	s.Status = snapDeleting
+	out := &elasticache.DeleteSnapshotOutput{Snapshot: ptr(s.describe(r, false))}
+	e.goBackground(func(ctx context.Context) { e.removeSnapshot(ctx, r, s) })
+	return out, nil
+}
+
+// removeSnapshot deletes a snapshot's objects and forgets it.
+func (e *Emulator) removeSnapshot(ctx context.Context, r *region, s *snapshot) {
+	objs, err := e.opts.Snapshots.List(ctx, r.snapshotPrefix(s.Name))
+	if err == nil {
+		for _, o := range objs {
+			if err := e.opts.Snapshots.Delete(ctx, o.Key); err != nil && !errors.Is(err, s3store.ErrNotFound) {
+				e.log.Warn("deleting snapshot object", "key", o.Key, "err", err)
+			}
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(r.snapshots, s.Name)
+	delete(r.tags, r.arn("snapshot", s.Name))
+}
