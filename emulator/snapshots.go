@@ -331,9 +331,11 @@ func (e *Emulator) saveRDB(ctx context.Context, n *cacheNode, key string, s *sna
 	if !ok {
 		return 0, fmt.Errorf("the %s runtime cannot read node files", e.opts.Runtime.Name())
 	}
+	start := time.Now()
 	if err := bgsave(ctx, n.endpoint); err != nil {
 		return 0, err
 	}
+	saved := time.Now()
 	rc, err := fr.CopyFrom(ctx, n.name, "dump.rdb")
 	if err != nil {
 		return 0, err
@@ -344,6 +346,7 @@ func (e *Emulator) saveRDB(ctx context.Context, n *cacheNode, key string, s *sna
 		meta[s3store.MetaKMSKeyID] = s.KmsKeyID
 	}
 	info, err := e.rdbStore(s.Encrypted).Put(ctx, key, rc, -1, meta)
+	e.log.Debug("snapshot stored", "snapshot", s.Name, "bytes", info.Size, "bgsave", saved.Sub(start), "store", time.Since(saved), "err", err)
 	return info.Size, err
 }
 
