@@ -247,6 +247,9 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 	if err != nil {
 		return nil, err
 	}
+	if strings.HasPrefix(s.NodeType, "cache.t1.") {
+		return nil, &types.SnapshotFeatureNotSupportedFault{Message: aws.String("Snapshots are not supported for cache node type " + s.NodeType + ".")}
+	}
 	if k := aws.ToString(in.KmsKeyId); k != "" {
 		s.Encrypted, s.KmsKeyID = true, k
 	}

@@ -381,3 +381,56 @@ func TestCorruptSnapshotRestoreFails(t *testing.T) {
 	}
 	waitDeleted(t, c, "broken")
 }
+
+// TestClusterSnapshotCopyAndFilters: a standalone cluster's snapshot,
+// copied within the store, restores into a new cluster; DescribeSnapshots
+// filters by source and kind; t1 nodes cannot be snapshotted.
+func TestClusterSnapshotCopyAndFilters(t *testing.T) {
+	e := startEmulator(t)
+	c := e.client
+	ctx := ctxT(t, time.Minute)
+	node := createStandalone(t, c, "one")
+	if err := node.Set(ctx, "x", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.CreateSnapshot(ctx, &elasticache.CreateSnapshotInput{CacheClusterId: aws.String("one"), SnapshotName: aws.String("c1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(out.Snapshot.CacheClusterId) != "one" || aws.ToInt32(out.Snapshot.NumCacheNodes) != 1 {
+		t.Fatalf("snapshot %+v", out.Snapshot)
+	}
+	waitSnapshot(t, c, "c1")
+	if _, err := c.CopySnapshot(ctx, &elasticache.CopySnapshotInput{SourceSnapshotName: aws.String("c1"), TargetSnapshotName: aws.String("c2")}); err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshot(t, c, "c2")
+	_, err = c.CopySnapshot(ctx, &elasticache.CopySnapshotInput{SourceSnapshotName: aws.String("c1"), TargetSnapshotName: aws.String("c2")})
+	expectError(t, err, "SnapshotAlreadyExistsFault", 400)
+
+	if _, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("two"), SnapshotName: aws.String("c2")}); err != nil {
+		t.Fatal(err)
+	}
+	ep := waitClusterAvailable(t, c, "two").CacheNodes[0].Endpoint
+	if v, err := redisClient(t, aws.ToString(ep.Address), aws.ToInt32(ep.Port)).Get(ctx, "x").Result(); err != nil || v != "1" {
+		t.Fatalf("restored x = %q, %v", v, err)
+	}
+
+	byCluster, err := c.DescribeSnapshots(ctx, &elasticache.DescribeSnapshotsInput{CacheClusterId: aws.String("one")})
+	if err != nil || len(byCluster.Snapshots) != 2 {
+		t.Fatalf("snapshots of one: %+v %v", byCluster, err)
+	}
+	system, err := c.DescribeSnapshots(ctx, &elasticache.DescribeSnapshotsInput{SnapshotSource: aws.String("system")})
+	if err != nil || len(system.Snapshots) != 0 {
+		t.Fatalf("automated snapshots: %+v %v", system, err)
+	}
+	_, err = c.DescribeSnapshots(ctx, &elasticache.DescribeSnapshotsInput{MaxRecords: aws.Int32(10)})
+	expectError(t, err, "InvalidParameterValue", 400)
+
+	if _, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("old"), CacheNodeType: aws.String("cache.t1.micro")}); err != nil {
+		t.Fatal(err)
+	}
+	waitClusterAvailable(t, c, "old")
+	_, err = c.CreateSnapshot(ctx, &elasticache.CreateSnapshotInput{CacheClusterId: aws.String("old"), SnapshotName: aws.String("t1")})
+	expectError(t, err, "SnapshotFeatureNotSupportedFault", 400)
+}
