@@ -32,6 +32,10 @@ type Options struct {
 	HealthInterval time.Duration
 	HealthTimeout  time.Duration
 	HealthMisses   int
+	// BindPrimaryEndpoint makes the current primary listen on its group's
+	// primary endpoint address itself (no forwarder in the data path); it
+	// needs an address per node (the process runtime in alias mode).
+	BindPrimaryEndpoint bool
 	// TestFailoverQuota is how many TestFailover calls an account may make
 	// in a rolling 24 hours (APICallRateForCustomerExceeded past it).
 	TestFailoverQuota int

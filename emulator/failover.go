@@ -109,6 +109,11 @@ func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode) {
 	}
 	failover := g != nil && g.autoFailover && ng.primary == cl.id && len(ng.healthyReplicas(r)) > 0
 	e.goBackground(func(ctx context.Context) {
+		// The node is replaced either way: make sure a hung one lets go of
+		// its addresses (and its clients) before anything takes them over.
+		if fi, ok := e.opts.Runtime.(engine.FaultInjector); ok {
+			_ = fi.Kill(ctx, n.name)
+		}
 		if failover {
 			if _, err := e.failover(ctx, r, g, ng, "", false); err != nil {
 				e.log.Error("automatic failover failed", "group", g.id, "err", err)

@@ -50,8 +50,8 @@ type nodeGroup struct {
 	primary string // cluster id of the current primary
 	members []string
 	// primaryEP and readerEP are nil until the group is created.
-	primaryEP *proxy.Proxy
-	readerEP  *proxy.Proxy
+	primaryEP endpoint
+	readerEP  endpoint
 }
 
 func (g *replicationGroup) nodeGroupOf(clusterID string) *nodeGroup {
@@ -205,9 +205,13 @@ func (ng *nodeGroup) syncEndpoints(r *region) {
 // openEndpoints starts the node group's primary and reader forwarders on
 // addresses of their own, on the group's port. The caller holds e.mu.
 func (e *Emulator) openEndpoints(g *replicationGroup, ng *nodeGroup) error {
-	var eps []*proxy.Proxy
+	var eps []endpoint
 	for _, role := range []string{"primary", "reader"} {
 		addr, err := e.opts.Addresses.Allocate(int(g.port))
+		if err == nil && role == "primary" && e.opts.BindPrimaryEndpoint {
+			eps = append(eps, newBindEndpoint(addr, e.log.With("endpoint", g.id+"/"+ng.id+"/"+role)))
+			continue
+		}
 		if err == nil {
 			var p *proxy.Proxy
 			p, err = proxy.Listen(addr.Addr(), proxy.Options{Name: g.id + "/" + ng.id + "/" + role, Logger: e.log})
@@ -226,8 +230,8 @@ func (e *Emulator) openEndpoints(g *replicationGroup, ng *nodeGroup) error {
 	return nil
 }
 
-// closeEndpoint stops a forwarder and returns its address to the pool.
-func (e *Emulator) closeEndpoint(p *proxy.Proxy) {
+// closeEndpoint stops an endpoint and returns its address to the pool.
+func (e *Emulator) closeEndpoint(p endpoint) {
 	if p == nil {
 		return
 	}

@@ -118,7 +118,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	emu, err := New(Options{Runtime: rt, Addresses: pool, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log,
 		HealthInterval: cfg.HealthInterval, HealthMisses: cfg.HealthMisses, TestFailoverQuota: cfg.TestFailoverQuota,
-		Snapshots: snaps.store, SnapshotKeys: snaps.keys, Buckets: snaps.buckets, Now: cfg.Now})
+		Snapshots: snaps.store, SnapshotKeys: snaps.keys, Buckets: snaps.buckets, Now: cfg.Now,
+		BindPrimaryEndpoint: cfg.Runtime == "process" && !pool.SingleAddress()})
 	if err != nil {
 		rt.Close()
 		return nil, err

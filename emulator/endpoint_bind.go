@@ -1,0 +1,158 @@
+package emulator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// endpoint is a stable address in front of changing nodes: a node group's
+// primary or reader endpoint. SetBackends never blocks on the network.
+type endpoint interface {
+	Addr() engine.Endpoint
+	SetBackends(backends []engine.Endpoint)
+	Close() error
+}
+
+// bindEndpoint is a primary endpoint with no forwarder at all: the current
+// primary itself also listens on the endpoint's address (CONFIG SET bind),
+// so traffic costs exactly what it costs direct to the node. On a switch
+// the old primary stops listening there and its connections through the
+// endpoint are killed (CLIENT KILL LADDR), like a DNS flip makes clients
+// reconnect, then the new primary starts listening there. It needs every
+// node to have an address of its own (the process runtime on Linux); the
+// forwarder in emulator/proxy serves everywhere else.
+type bindEndpoint struct {
+	addr engine.Endpoint
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	want   *engine.Endpoint // the node that should listen on addr
+	closed bool
+
+	kick chan struct{}
+	done chan struct{}
+}
+
+func newBindEndpoint(addr engine.Endpoint, log *slog.Logger) *bindEndpoint {
+	b := &bindEndpoint{addr: addr, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+func (b *bindEndpoint) Addr() engine.Endpoint { return b.addr }
+
+// SetBackends makes the first backend (the primary) listen on the endpoint;
+// an empty set makes no node listen there. It is applied asynchronously,
+// and re-applied on every call so a restarted primary gets the address back.
+func (b *bindEndpoint) SetBackends(backends []engine.Endpoint) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	if len(backends) > 0 {
+		ep := backends[0]
+		b.want = &ep
+	} else {
+		b.want = nil
+	}
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Close takes the address off the node holding it and stops the switcher.
+func (b *bindEndpoint) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed, b.want = true, nil
+	close(b.kick)
+	b.mu.Unlock()
+	<-b.done
+	return nil
+}
+
+// run applies the wanted state whenever it changes. have is the node that
+// listens on the address as far as we know.
+func (b *bindEndpoint) run() {
+	defer close(b.done)
+	var have *engine.Endpoint
+	for range b.kick {
+		for attempt := 0; ; attempt++ {
+			b.mu.Lock()
+			want, closed := b.want, b.closed
+			b.mu.Unlock()
+			if have != nil && (want == nil || *have != *want) {
+				if err := b.release(*have); err != nil {
+					b.log.Debug("endpoint release", "endpoint", b.addr.Addr(), "node", have.Addr(), "err", err)
+				}
+				have = nil
+			}
+			if want == nil {
+				break
+			}
+			err := b.claim(*want)
+			if err == nil {
+				if have == nil {
+					b.log.Info("primary endpoint switched", "endpoint", b.addr.Addr(), "node", want.Addr())
+				}
+				have = want
+				break
+			}
+			// The old holder may still have the socket (a hung node not yet
+			// killed); retry briefly unless a newer state arrived.
+			b.log.Debug("endpoint claim", "endpoint", b.addr.Addr(), "node", want.Addr(), "attempt", attempt, "err", err)
+			if closed || attempt >= 200 || len(b.kick) > 0 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if have != nil {
+		_ = b.release(*have)
+	}
+}
+
+func (b *bindEndpoint) claim(node engine.Endpoint) error {
+	return b.configBind(node, node.Host+" "+b.addr.Host)
+}
+
+// release stops node listening on the endpoint and drops the connections
+// that came through it.
+func (b *bindEndpoint) release(node engine.Endpoint) error {
+	if err := b.configBind(node, node.Host); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	return engine.WithClient(ctx, node, func(ctx context.Context, c *redis.Client) error {
+		err := c.Do(ctx, "CLIENT", "KILL", "LADDR", b.addr.Addr()).Err()
+		if err != nil && err.Error() == "ERR No such client" {
+			return nil
+		}
+		return err
+	})
+}
+
+func (b *bindEndpoint) configBind(node engine.Endpoint, addrs string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := engine.WithClient(ctx, node, func(ctx context.Context, c *redis.Client) error {
+		return c.ConfigSet(ctx, "bind", addrs).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("CONFIG SET bind %q on %s: %w", addrs, node.Addr(), err)
+	}
+	return nil
+}
