@@ -47,6 +47,7 @@ func Run(t *testing.T, rt engine.Runtime, pool *engine.AddressPool, peer PeerFac
 		t.Run("Kill", s.testKill)
 		t.Run("PauseResume", s.testPauseResume)
 		t.Run("CopyFrom", s.testCopyFrom)
+		t.Run("InitialRDB", s.testInitialRDB)
 	})
 	t.Run("Reap", func(t *testing.T) { s.testReap(t, peer) })
 	s.logStartTimes(t)
@@ -435,6 +436,46 @@ func (s *suite) testCopyFrom(t *testing.T) {
 	}
 }
 
+// testInitialRDB seeds a node with the RDB another node saved (a snapshot
+// restore) and checks that an RDB which does not load fails the Start and
+// leaves nothing behind.
+func (s *suite) testInitialRDB(t *testing.T) {
+	t.Parallel()
+	fr, ok := s.rt.(engine.FileReader)
+	if !ok {
+		t.Skipf("%s runtime does not implement engine.FileReader", s.rt.Name())
+	}
+	src := s.start(t, s.rt, s.spec(t, "et-rdb-src"))
+	mustDo(t, src.Endpoint, "SET", "restored", "from-rdb")
+	mustDo(t, src.Endpoint, "SAVE")
+	rc, err := fr.CopyFrom(testContext(t), src.Name, "dump.rdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dst := s.spec(t, "et-rdb-dst")
+	dst.InitialRDB = bytes.NewReader(rdb)
+	n := s.start(t, s.rt, dst)
+	if got := mustDo(t, n.Endpoint, "GET", "restored"); got != "from-rdb" {
+		t.Fatalf("GET restored on the seeded node = %v, want from-rdb", got)
+	}
+
+	bad := s.spec(t, "et-rdb-bad")
+	bad.InitialRDB = bytes.NewReader([]byte("this is not an RDB file"))
+	t.Cleanup(func() { stopQuietly(t, s.rt, bad.Name) })
+	if _, err := s.rt.Start(testContext(t), bad); err == nil {
+		t.Fatal("Start with a corrupt InitialRDB succeeded")
+	}
+	if n, err := s.rt.Inspect(testContext(t), bad.Name); !errors.Is(err, engine.ErrNodeNotFound) {
+		t.Errorf("Inspect after a failed Start = %+v, %v; want ErrNodeNotFound", n, err)
+	}
+}
+
 // testReap starts nodes on the runtime under test and on a peer runtime
 // (another emulator id over the same records), then has the peer Reap: the
 // first runtime's nodes are gone, the peer's own node is untouched.
@@ -463,14 +504,40 @@ func (s *suite) testReap(t *testing.T, peer PeerFactory) {
 	if n < len(victims) {
 		t.Errorf("Reap removed %d nodes, want at least %d", n, len(victims))
 	}
+	listed, err := other.List(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, v := range victims {
-		if _, err := s.rt.Inspect(testContext(t), v.Name); !errors.Is(err, engine.ErrNodeNotFound) {
-			t.Errorf("Inspect %s after Reap = %v, want ErrNodeNotFound", v.Name, err)
+		if slices.ContainsFunc(listed, func(n engine.Node) bool { return n.Name == v.Name }) {
+			t.Errorf("the reaping runtime still lists %s", v.Name)
 		}
+		// The reaped runtime may remember a node it started until it notices
+		// the exit (the process runtime does); it must not report it running.
+		waitGone(t, s.rt, v.Name)
 		silent(t, v.Endpoint)
 	}
 	if got, err := other.Inspect(testContext(t), own.Name); err != nil || !got.Running {
 		t.Errorf("the reaping runtime's own node: %+v, %v; want running", got, err)
 	}
 	mustDo(t, own.Endpoint, "PING")
+}
+
+// waitGone polls until rt reports the node as not found or not running.
+func waitGone(t *testing.T, rt engine.Runtime, name string) {
+	t.Helper()
+	ctx := testContext(t)
+	tick := time.NewTicker(engine.PollInterval)
+	defer tick.Stop()
+	for {
+		n, err := rt.Inspect(ctx, name)
+		if errors.Is(err, engine.ErrNodeNotFound) || err == nil && !n.Running {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: Inspect %s = %+v, %v; want not found or not running", rt.Name(), name, n, err)
+		case <-tick.C:
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/elasticache-local/elasticache-local/engine"
 )
@@ -38,14 +39,47 @@ func (r *Runtime) Kill(ctx context.Context, name string) error {
 
 // Pause implements engine.FaultInjector with SIGSTOP: the kernel still
 // completes TCP handshakes into the listen backlog, but the server answers
-// nothing, like a hung node.
+// nothing, like a hung node. Signal delivery is asynchronous, so it waits
+// until the process is seen stopped; Inspect then reports Paused.
 func (r *Runtime) Pause(ctx context.Context, name string) error {
-	return r.Signal(name, syscall.SIGSTOP)
+	return r.signalAndWait(ctx, name, syscall.SIGSTOP, true)
 }
 
-// Resume implements engine.FaultInjector with SIGCONT.
+// Resume implements engine.FaultInjector with SIGCONT, waiting until the
+// process runs again.
 func (r *Runtime) Resume(ctx context.Context, name string) error {
-	return r.Signal(name, syscall.SIGCONT)
+	return r.signalAndWait(ctx, name, syscall.SIGCONT, false)
+}
+
+// stateWait bounds how long Pause/Resume wait for the process state to follow
+// the signal; it takes microseconds unless the machine is overloaded.
+const stateWait = 5 * time.Second
+
+func (r *Runtime) signalAndWait(ctx context.Context, name string, sig syscall.Signal, stopped bool) error {
+	if err := r.Signal(name, sig); err != nil {
+		return err
+	}
+	lbl, _, err := r.lookup(name)
+	if err != nil {
+		return err
+	}
+	if !hasProc {
+		return nil // no way to observe the state: trust the signal
+	}
+	ctx, cancel := context.WithTimeout(ctx, stateWait)
+	defer cancel()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for processStopped(lbl.PID) != stopped {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("engine/process: node %s (pid %d) not %s after %v: %w", name, lbl.PID,
+				map[bool]string{true: "stopped", false: "running"}[stopped], sig, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	r.log.Info("node signalled", "node", name, "pid", lbl.PID, "signal", sig.String())
+	return nil
 }
 
 // runningNode returns the label of a running node, or an error naming why
