@@ -3,7 +3,6 @@ package emulator
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -237,12 +236,9 @@ func (e *Emulator) provisionCluster(ctx context.Context, r *region, cl *cacheClu
 // addReplicaCluster adds cluster id as a new replica of group gid's primary;
 // the caller holds e.mu.
 func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.CreateCacheClusterInput) (*elasticache.CreateCacheClusterOutput, error) {
-	g, ok := r.groups[gid]
-	if !ok {
-		return nil, replicationGroupNotFound(gid)
-	}
-	if g.status != statusAvailable {
-		return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", gid, g.status)
+	g, err := r.group(gid)
+	if err != nil {
+		return nil, err
 	}
 	ng := g.nodeGroups[0]
 	if len(ng.members) >= maxNodesPerShard {
@@ -299,21 +295,11 @@ func (e *Emulator) DescribeCacheClusters(ctx context.Context, in *elasticache.De
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	var keys []string
-	if in.CacheClusterId != nil && *in.CacheClusterId != "" {
-		id := strings.ToLower(*in.CacheClusterId)
-		if _, ok := r.clusters[id]; !ok {
-			return nil, cacheClusterNotFound(id)
-		}
-		keys = []string{id}
-	} else {
-		for id, cl := range r.clusters {
-			if aws.ToBool(in.ShowCacheClustersNotInReplicationGroups) && cl.groupID != "" {
-				continue
-			}
-			keys = append(keys, id)
-		}
-		sort.Strings(keys)
+	standaloneOnly := aws.ToBool(in.ShowCacheClustersNotInReplicationGroups)
+	keys, err := describeKeys(r.clusters, strings.ToLower(aws.ToString(in.CacheClusterId)), cacheClusterNotFound,
+		func(cl *cacheCluster) bool { return !standaloneOnly || cl.groupID == "" })
+	if err != nil {
+		return nil, err
 	}
 	sel, next := page(keys, in.Marker, max)
 	out := &elasticache.DescribeCacheClustersOutput{CacheClusters: []types.CacheCluster{}, Marker: next}
@@ -334,12 +320,9 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	cl, ok := r.clusters[id]
-	if !ok {
-		return nil, cacheClusterNotFound(id)
-	}
-	if cl.status != statusAvailable {
-		return nil, invalidClusterState("Cache cluster %s is not in available state (it is %s).", id, cl.status)
+	cl, err := r.cluster(id)
+	if err != nil {
+		return nil, err
 	}
 	if in.NumCacheNodes != nil && *in.NumCacheNodes != 1 {
 		return nil, invalidParameterValue("Redis OSS and Valkey clusters have exactly one cache node; NumCacheNodes must be 1.")
@@ -372,14 +355,7 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 	}
 	cl.status = statusModifying
 	out := &elasticache.ModifyCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
-	e.goBackground(func(context.Context) {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if cl.status == statusModifying {
-			cl.status = statusAvailable
-		}
-		e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache cluster %s modified", cl.id)
-	})
+	e.settle(r, &cl.status, types.SourceTypeCacheCluster, cl.id, "Cache cluster %s modified", cl.id)
 	return out, nil
 }
 
@@ -392,20 +368,16 @@ func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.Delet
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	cl, ok := r.clusters[id]
-	if !ok {
-		return nil, cacheClusterNotFound(id)
-	}
-	if cl.status != statusAvailable && cl.status != statusCreateFailed {
-		return nil, invalidClusterState("Cache cluster %s is not in available state (it is %s).", id, cl.status)
+	cl, err := r.cluster(id, statusAvailable, statusCreateFailed, restoreFailed)
+	if err != nil {
+		return nil, err
 	}
 	var g *replicationGroup
 	if cl.groupID != "" {
-		g = r.groups[cl.groupID]
-		ng := g.nodeGroups[0]
-		if g.status != statusAvailable {
-			return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", g.id, g.status)
+		if g, err = r.group(cl.groupID); err != nil {
+			return nil, err
 		}
+		ng := g.nodeGroups[0]
 		if ng.primary == id {
 			return nil, invalidClusterState("Cannot delete cache cluster %s: it is the primary of replication group %s.", id, g.id)
 		}
@@ -472,12 +444,9 @@ func (e *Emulator) RebootCacheCluster(ctx context.Context, in *elasticache.Reboo
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	cl, ok := r.clusters[id]
-	if !ok {
-		return nil, cacheClusterNotFound(id)
-	}
-	if cl.status != statusAvailable {
-		return nil, invalidClusterState("Cache cluster %s is not in available state (it is %s).", id, cl.status)
+	cl, err := r.cluster(id)
+	if err != nil {
+		return nil, err
 	}
 	if len(in.CacheNodeIdsToReboot) == 0 {
 		return nil, mustNotBeBlank("CacheNodeIdsToReboot")

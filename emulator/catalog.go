@@ -3,7 +3,6 @@ package emulator
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -166,17 +165,9 @@ func (e *Emulator) DescribeCacheParameterGroups(ctx context.Context, in *elastic
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	var keys []string
-	if name := aws.ToString(in.CacheParameterGroupName); name != "" {
-		if _, ok := r.paramGroups[name]; !ok {
-			return nil, paramGroupNotFound(name)
-		}
-		keys = []string{name}
-	} else {
-		for k := range r.paramGroups {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+	keys, err := describeKeys(r.paramGroups, aws.ToString(in.CacheParameterGroupName), paramGroupNotFound, nil)
+	if err != nil {
+		return nil, err
 	}
 	sel, next := page(keys, in.Marker, max)
 	out := &elasticache.DescribeCacheParameterGroupsOutput{CacheParameterGroups: []types.CacheParameterGroup{}, Marker: next}
@@ -241,17 +232,9 @@ func (e *Emulator) DescribeCacheSubnetGroups(ctx context.Context, in *elasticach
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	var keys []string
-	if name := strings.ToLower(aws.ToString(in.CacheSubnetGroupName)); name != "" {
-		if _, ok := r.subnetGroups[name]; !ok {
-			return nil, subnetGroupNotFound(name)
-		}
-		keys = []string{name}
-	} else {
-		for k := range r.subnetGroups {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+	keys, err := describeKeys(r.subnetGroups, strings.ToLower(aws.ToString(in.CacheSubnetGroupName)), subnetGroupNotFound, nil)
+	if err != nil {
+		return nil, err
 	}
 	sel, next := page(keys, in.Marker, max)
 	out := &elasticache.DescribeCacheSubnetGroupsOutput{CacheSubnetGroups: []types.CacheSubnetGroup{}, Marker: next}

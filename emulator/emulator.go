@@ -253,6 +253,20 @@ func (r *region) arn(kind, name string) string {
 	return fmt.Sprintf("arn:aws:elasticache:%s:%s:%s:%s", r.region, r.account, kind, name)
 }
 
+// settle finishes a change that is metadata only locally: the resource
+// left "modifying" in the response goes back to "available" right after,
+// with an event, as AWS does once such a change has applied.
+func (e *Emulator) settle(r *region, status *string, st types.SourceType, id, format string, args ...any) {
+	e.goBackground(func(context.Context) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if *status == statusModifying {
+			*status = statusAvailable
+		}
+		e.record(r, st, id, format, args...)
+	})
+}
+
 // goBackground runs fn as tracked background work under the emulator context.
 func (e *Emulator) goBackground(fn func(ctx context.Context)) {
 	e.workers.Add(1)

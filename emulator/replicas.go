@@ -28,14 +28,7 @@ func (r *region) scalableGroup(idParam *string, applyImmediately *bool, cfg []ty
 	if len(cfg) > 0 {
 		return nil, notImplemented("ReplicaConfiguration (cluster mode enabled replication groups)")
 	}
-	g, ok := r.groups[id]
-	if !ok {
-		return nil, replicationGroupNotFound(id)
-	}
-	if g.status != statusAvailable {
-		return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", id, g.status)
-	}
-	return g, nil
+	return r.group(id)
 }
 
 // IncreaseReplicaCount adds replicas to a group online.

@@ -479,15 +479,12 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 // adoptablePrimary checks that cluster id can become the primary of a new
 // group; the caller holds e.mu.
 func (r *region) adoptablePrimary(id string) (*cacheCluster, error) {
-	cl, ok := r.clusters[id]
-	if !ok {
-		return nil, cacheClusterNotFound(id)
+	cl, err := r.cluster(id)
+	if err != nil {
+		return nil, err
 	}
 	if cl.groupID != "" {
 		return nil, invalidParameterValue("Cache cluster %s is already a member of replication group %s.", id, cl.groupID)
-	}
-	if cl.status != statusAvailable {
-		return nil, invalidClusterState("Cache cluster %s is not in available state (it is %s).", id, cl.status)
 	}
 	return cl, nil
 }
@@ -573,18 +570,9 @@ func (e *Emulator) DescribeReplicationGroups(ctx context.Context, in *elasticach
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	var keys []string
-	if in.ReplicationGroupId != nil && *in.ReplicationGroupId != "" {
-		id := strings.ToLower(*in.ReplicationGroupId)
-		if _, ok := r.groups[id]; !ok {
-			return nil, replicationGroupNotFound(id)
-		}
-		keys = []string{id}
-	} else {
-		for id := range r.groups {
-			keys = append(keys, id)
-		}
-		sort.Strings(keys)
+	keys, err := describeKeys(r.groups, strings.ToLower(aws.ToString(in.ReplicationGroupId)), replicationGroupNotFound, nil)
+	if err != nil {
+		return nil, err
 	}
 	sel, next := page(keys, in.Marker, max)
 	out := &elasticache.DescribeReplicationGroupsOutput{ReplicationGroups: []types.ReplicationGroup{}, Marker: next}
@@ -614,12 +602,9 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	g, ok := r.groups[id]
-	if !ok {
-		return nil, replicationGroupNotFound(id)
-	}
-	if g.status != statusAvailable {
-		return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", id, g.status)
+	g, err := r.group(id)
+	if err != nil {
+		return nil, err
 	}
 	if nt := aws.ToString(in.CacheNodeType); nt != "" && nt != g.nodeType {
 		return nil, notImplemented("scaling the node type of a replication group")
@@ -689,14 +674,7 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		e.goBackground(func(ctx context.Context) { e.promote(ctx, r, g, ng, promote) })
 		return out, nil
 	}
-	e.goBackground(func(context.Context) {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if g.status == statusModifying {
-			g.status = statusAvailable
-		}
-		e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s modified", g.id)
-	})
+	e.settle(r, &g.status, types.SourceTypeReplicationGroup, g.id, "Replication group %s modified", g.id)
 	return out, nil
 }
 
@@ -710,12 +688,9 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	g, ok := r.groups[id]
-	if !ok {
-		return nil, replicationGroupNotFound(id)
-	}
-	if g.status != statusAvailable && g.status != statusCreateFailed {
-		return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", id, g.status)
+	g, err := r.group(id, statusAvailable, statusCreateFailed)
+	if err != nil {
+		return nil, err
 	}
 	final, err := e.finalSnapshot(r, in.FinalSnapshotIdentifier, g.id, "")
 	if err != nil {

@@ -162,12 +162,9 @@ func (e *Emulator) snapshotSourceOf(r *region, name, groupID, clusterID string, 
 	var cl *cacheCluster
 	switch {
 	case groupID != "":
-		g, ok := r.groups[groupID]
-		if !ok {
-			return nil, nil, replicationGroupNotFound(groupID)
-		}
-		if g.status != statusAvailable {
-			return nil, nil, invalidGroupState("Replication group %s is not in available state (it is %s).", groupID, g.status)
+		g, err := r.group(groupID)
+		if err != nil {
+			return nil, nil, err
 		}
 		ng := g.nodeGroups[0]
 		cl = r.clusters[ng.primary]
@@ -186,13 +183,9 @@ func (e *Emulator) snapshotSourceOf(r *region, name, groupID, clusterID string, 
 		s.SubnetGroup = r.clusters[ng.primary].subnetGroup
 		s.Nodes = []snapshotShard{{ClusterID: cl.id, NodeGroupID: ng.id, NodeID: cl.nodes[0].id}}
 	default:
-		var ok bool
-		cl, ok = r.clusters[clusterID]
-		if !ok {
-			return nil, nil, cacheClusterNotFound(clusterID)
-		}
-		if cl.status != statusAvailable {
-			return nil, nil, invalidClusterState("Cache cluster %s is not in available state (it is %s).", clusterID, cl.status)
+		var err error
+		if cl, err = r.cluster(clusterID); err != nil {
+			return nil, nil, err
 		}
 		s.ClusterID = cl.id
 		s.Engine, s.NodeType, s.ParamGroup, s.Port, s.SubnetGroup = cl.engine, cl.nodeType, cl.paramGroup, cl.port, cl.subnetGroup

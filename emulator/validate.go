@@ -2,6 +2,8 @@ package emulator
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -74,6 +76,26 @@ func checkMaxRecords(v *int32) (int, error) {
 	return int(*v), nil
 }
 
+// describeKeys selects what a Describe call lists: just id when it is set
+// (notFound when m lacks it), otherwise every key of m that keep accepts
+// (nil keep accepts all), sorted so Marker paging is stable.
+func describeKeys[T any](m map[string]T, id string, notFound func(string) error, keep func(T) bool) ([]string, error) {
+	if id != "" {
+		if _, ok := m[id]; !ok {
+			return nil, notFound(id)
+		}
+		return []string{id}, nil
+	}
+	var keys []string
+	for k, v := range m {
+		if keep == nil || keep(v) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
 // page returns the slice of sorted keys after marker, at most max long, and
 // the marker for the next page ("" when this is the last).
 func page(keys []string, marker *string, max int) ([]string, *string) {
@@ -109,4 +131,37 @@ func checkTags(tags []types.Tag) error {
 		}
 	}
 	return nil
+}
+
+// cluster finds a cache cluster that must be in one of states (available
+// when none are given): CacheClusterNotFound or InvalidCacheClusterState
+// otherwise. The caller holds e.mu.
+func (r *region) cluster(id string, states ...string) (*cacheCluster, error) {
+	cl, ok := r.clusters[id]
+	if !ok {
+		return nil, cacheClusterNotFound(id)
+	}
+	if !inStates(cl.status, states) {
+		return nil, invalidClusterState("Cache cluster %s is not in available state (it is %s).", id, cl.status)
+	}
+	return cl, nil
+}
+
+// group is cluster's twin for replication groups.
+func (r *region) group(id string, states ...string) (*replicationGroup, error) {
+	g, ok := r.groups[id]
+	if !ok {
+		return nil, replicationGroupNotFound(id)
+	}
+	if !inStates(g.status, states) {
+		return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", id, g.status)
+	}
+	return g, nil
+}
+
+func inStates(status string, states []string) bool {
+	if len(states) == 0 {
+		return status == statusAvailable
+	}
+	return slices.Contains(states, status)
 }
