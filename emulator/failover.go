@@ -222,19 +222,11 @@ func pauseAndCatchUp(ctx context.Context, primary, replica engine.Endpoint) erro
 	if err != nil {
 		return fmt.Errorf("pausing writes on the primary: %w", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		p, perr := engine.InspectReplication(ctx, primary)
-		q, qerr := engine.InspectReplication(ctx, replica)
-		if perr == nil && qerr == nil && q.LinkUp && q.ReplicaOffset >= p.MasterOffset {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			unpause(primary)
-			return fmt.Errorf("replica did not catch up with the primary (%v, %v)", perr, qerr)
-		}
-		time.Sleep(2 * time.Millisecond)
+	if err := catchUp(ctx, primary, replica); err != nil {
+		unpause(primary)
+		return fmt.Errorf("replica did not catch up with the primary: %w", err)
 	}
+	return nil
 }
 
 func unpause(ep engine.Endpoint) {

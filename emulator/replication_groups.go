@@ -713,6 +713,7 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 		}
 		doomed = append(doomed, cl)
 	}
+	retained := r.clusters[g.nodeGroups[0].primary].nodes[0].endpoint
 	out := &elasticache.DeleteReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}
 	e.record(r, types.SourceTypeReplicationGroup, id, "Replication group %s is being deleted", id)
 	e.goBackground(func(ctx context.Context) {
@@ -732,6 +733,12 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 			}
 		}
 		wg.Wait()
+		if retain {
+			// The retained primary stands alone from now on.
+			if err := engine.ReplicaOf(ctx, retained, nil); err != nil {
+				e.log.Warn("detaching retained primary", "endpoint", retained.Addr(), "err", err)
+			}
+		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		for _, cl := range doomed {
@@ -742,9 +749,6 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 		if retain {
 			if p := r.clusters[g.nodeGroups[0].primary]; p != nil {
 				p.groupID = ""
-				if err := engine.ReplicaOf(ctx, p.nodes[0].endpoint, nil); err != nil {
-					e.log.Warn("detaching retained primary", "cluster", p.id, "err", err)
-				}
 			}
 		}
 		for _, ng := range g.nodeGroups {

@@ -347,22 +347,22 @@ func (e *Emulator) saveRDB(ctx context.Context, n *cacheNode, key string, s *sna
 }
 
 // catchUp waits until the replica has processed the primary's replication
-// stream up to the primary's offset now, so a backup taken on the replica
-// holds every write acknowledged before it was asked for.
+// stream up to the primary's offset now, so a backup or a promotion of the
+// replica holds every write acknowledged before it was asked for.
 func catchUp(ctx context.Context, primary, replica engine.Endpoint) error {
 	p, err := engine.InspectReplication(ctx, primary)
 	if err != nil {
 		return fmt.Errorf("reading the primary's offset: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return engine.WaitReady(ctx, replica, func(ctx context.Context, ep engine.Endpoint) error {
 		q, err := engine.InspectReplication(ctx, ep)
 		if err != nil {
 			return err
 		}
-		if q.ReplicaOffset < p.MasterOffset {
-			return fmt.Errorf("replica at offset %d, primary at %d", q.ReplicaOffset, p.MasterOffset)
+		if !q.LinkUp || q.ReplicaOffset < p.MasterOffset {
+			return fmt.Errorf("replica at offset %d (link up: %v), primary at %d", q.ReplicaOffset, q.LinkUp, p.MasterOffset)
 		}
 		return nil
 	})
