@@ -30,6 +30,9 @@ type NodeView struct {
 	NodeGroupID        string `json:"nodeGroupId,omitempty"`
 	CacheClusterID     string `json:"cacheClusterId"`
 	CacheNodeID        string `json:"cacheNodeId"`
+	// Node is the runtime's name for the node (process directory or
+	// container name), for faults made from outside (docker kill).
+	Node string `json:"node"`
 	Endpoint           string `json:"endpoint"`
 	Status             string `json:"status"`
 	// Role is "primary" or "replica" as the node itself reports it, or
@@ -62,7 +65,7 @@ func (e *Emulator) Nodes(ctx context.Context) []NodeView {
 			n := cl.nodes[0]
 			t := target{ep: n.endpoint, name: n.name, view: NodeView{
 				AccountID: sc.account, Region: sc.region, ReplicationGroupID: cl.groupID,
-				CacheClusterID: cl.id, CacheNodeID: n.id, Endpoint: n.endpoint.Addr(), Status: n.status,
+				CacheClusterID: cl.id, CacheNodeID: n.id, Node: n.name, Endpoint: n.endpoint.Addr(), Status: n.status,
 			}}
 			if g := r.groups[cl.groupID]; g != nil {
 				if ng := g.nodeGroupOf(cl.id); ng != nil {

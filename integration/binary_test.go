@@ -88,6 +88,7 @@ func createStandalone(t *testing.T, c *elasticache.Client, id string) *redis.Cli
 // after a kill -9 the nodes live on as orphans, and the next emulator on the
 // same data dir reaps them. A second emulator on a dir in use is refused.
 func TestBinaryShutdownAndReap(t *testing.T) {
+	processOnly(t)
 	bin := buildBinary(t)
 	dataDir := t.TempDir()
 	port := freePort(t)

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,9 +39,7 @@ func BenchmarkFailoverKill9(b *testing.B) {
 		w.waitProgress(b, 200, 10*time.Second)
 		b.StartTimer()
 
-		if err := syscall.Kill(adminNodes(b, e.url)[old].PID, syscall.SIGKILL); err != nil {
-			b.Fatal(err)
-		}
+		killFromOutside(b, e, old)
 		// Recovered for the client: writes flow again.
 		eventually(b, 30*time.Second, func() error {
 			w.mu.Lock()

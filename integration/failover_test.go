@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -256,18 +257,29 @@ func unplannedFailover(t *testing.T, fail func(e *emu, primary string)) {
 	t.Logf("longest write outage %v, %d failed writes, %d acknowledged writes lost of %d", w.outage, w.failures, len(w.lost(t, newPrimary)), w.ackedCount())
 }
 
-// TestFailoverAfterKill: kill -9 of the primary's process from outside the
-// emulator (as a crash would).
+// TestFailoverAfterKill: the primary dies from outside the emulator (kill
+// -9 of its process, or docker kill of its container), as a crash would.
 func TestFailoverAfterKill(t *testing.T) {
-	unplannedFailover(t, func(e *emu, primary string) {
-		pid := adminNodes(t, e.url)[primary].PID
-		if pid == 0 {
-			t.Fatalf("no pid for %s", primary)
+	unplannedFailover(t, func(e *emu, primary string) { killFromOutside(t, e, primary) })
+}
+
+// killFromOutside kills a node the way a user or a crash would, without
+// asking the emulator.
+func killFromOutside(t testing.TB, e *emu, cluster string) {
+	t.Helper()
+	v := adminNodes(t, e.url)[cluster]
+	if testRuntime() == "docker" {
+		if out, err := exec.Command("docker", "kill", v.Node).CombinedOutput(); err != nil {
+			t.Fatalf("docker kill %s: %v\n%s", v.Node, err, out)
 		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-	})
+		return
+	}
+	if v.PID == 0 {
+		t.Fatalf("no pid for %s", cluster)
+	}
+	if err := syscall.Kill(v.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestFailoverAfterPause: the primary hangs (SIGSTOP through the admin API).

@@ -51,6 +51,7 @@ func startEmulatorWith(t testing.TB, tweak func(*emulator.Config)) *emu {
 	block := addressBlock.Add(1)
 	cfg := emulator.Config{
 		Listen:      "127.0.0.1:0",
+		Runtime:     testRuntime(),
 		DataDir:     t.TempDir(),
 		AddressBase: fmt.Sprintf("127.0.%d.2", 100+block),
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
@@ -70,6 +71,24 @@ func startEmulatorWith(t testing.TB, tweak func(*emulator.Config)) *emu {
 		t.Fatalf("start emulator: %v", err)
 	}
 	return &emu{srv: srv, url: srv.URL(), client: newClient(srv.URL(), "us-east-1")}
+}
+
+// testRuntime is the node runtime the suite runs on: process, or docker
+// when ELASTICACHE_LOCAL_TEST_RUNTIME says so (scripts/test runs the suite
+// on both).
+func testRuntime() string {
+	if rt := os.Getenv("ELASTICACHE_LOCAL_TEST_RUNTIME"); rt != "" {
+		return rt
+	}
+	return "process"
+}
+
+// processOnly skips tests that exercise the process runtime itself (pids,
+// the binary's process handling) when the suite runs on another runtime.
+func processOnly(t testing.TB) {
+	if testRuntime() != "process" {
+		t.Skipf("exercises the process runtime; the suite runs on %s", testRuntime())
+	}
 }
 
 // newClient is a real SDK client pointed at the emulator.
