@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/engine/docker"
 	"github.com/elasticache-local/elasticache-local/engine/process"
 	"github.com/elasticache-local/elasticache-local/queryapi"
 	"github.com/elasticache-local/elasticache-local/s3store"
@@ -33,8 +34,11 @@ type Config struct {
 	Listen string
 	// DataDir holds node directories (and later snapshots).
 	DataDir string
-	// Runtime selects the node runtime: "process" (the default).
+	// Runtime selects the node runtime: "process" (the default) or
+	// "docker"; Images overrides the docker runtime's engine → image map
+	// (keys "redis", "valkey", "redis:7.0", ...).
 	Runtime string
+	Images  map[string]string
 	// Region and AccountID are used for unsigned requests.
 	Region    string
 	AccountID string
@@ -155,28 +159,43 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // newRuntime builds the configured node runtime and reaps what an earlier
 // run of the same data dir left running.
 func newRuntime(ctx context.Context, cfg Config) (engine.Runtime, error) {
+	id := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+	var rt interface {
+		engine.Runtime
+		engine.Reaper
+	}
 	switch cfg.Runtime {
 	case "process":
-		rt, err := process.New(process.Options{
-			DataDir:    cfg.DataDir,
-			EmulatorID: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()),
-			Logger:     cfg.Logger,
-		})
+		p, err := process.New(process.Options{DataDir: cfg.DataDir, EmulatorID: id, Logger: cfg.Logger})
 		if err != nil {
 			return nil, err
 		}
-		n, err := rt.Reap(ctx)
+		rt = p
+	case "docker":
+		// Node data stays inside the containers (copied in and out through
+		// the API), so the emulator itself may run in a container; the data
+		// dir scopes which containers are ours to reap.
+		abs, err := filepath.Abs(cfg.DataDir)
 		if err != nil {
-			rt.Close()
-			return nil, fmt.Errorf("emulator: reaping nodes of an earlier run: %w", err)
+			return nil, err
 		}
-		if n > 0 {
-			cfg.Logger.Info("reaped nodes left by an earlier run", "count", n)
+		d, err := docker.New(ctx, docker.Options{EmulatorID: id, Logger: cfg.Logger, Scope: abs, Images: cfg.Images})
+		if err != nil {
+			return nil, err
 		}
-		return rt, nil
+		rt = d
 	default:
-		return nil, fmt.Errorf("emulator: unknown runtime %q (supported: process)", cfg.Runtime)
+		return nil, fmt.Errorf("emulator: unknown runtime %q (supported: process, docker)", cfg.Runtime)
 	}
+	n, err := rt.Reap(ctx)
+	if err != nil {
+		rt.Close()
+		return nil, fmt.Errorf("emulator: reaping nodes of an earlier run: %w", err)
+	}
+	if n > 0 {
+		cfg.Logger.Info("reaped nodes left by an earlier run", "count", n)
+	}
+	return rt, nil
 }
 
 // snapshotStores are the snapshot store, the key provider for encryption

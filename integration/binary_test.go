@@ -47,6 +47,7 @@ func startBinary(t *testing.T, bin, dataDir string, port int) *exec.Cmd {
 		fmt.Sprintf("ELASTICACHE_LOCAL_LISTEN=127.0.0.1:%d", port),
 		"ELASTICACHE_LOCAL_DATA_DIR="+dataDir,
 		"ELASTICACHE_LOCAL_NODE_ADDRESS_BASE=127.0.120.2",
+		"ELASTICACHE_LOCAL_RUNTIME="+testRuntime(),
 		"ELASTICACHE_LOCAL_LOG_LEVEL=warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -85,10 +86,10 @@ func createStandalone(t *testing.T, c *elasticache.Client, id string) *redis.Cli
 }
 
 // TestBinaryShutdownAndReap runs the real binary: SIGTERM stops every node;
-// after a kill -9 the nodes live on as orphans, and the next emulator on the
-// same data dir reaps them. A second emulator on a dir in use is refused.
+// after a kill -9 the nodes (processes or containers) live on as orphans,
+// and the next emulator on the same data dir finds them by their labels and
+// reaps them. A second emulator on a dir in use is refused.
 func TestBinaryShutdownAndReap(t *testing.T) {
-	processOnly(t)
 	bin := buildBinary(t)
 	dataDir := t.TempDir()
 	port := freePort(t)
@@ -142,7 +143,7 @@ func TestBinaryShutdownAndReap(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil {
 		t.Fatal(err)
 	}
-	if health.Status != "ready" || health.Runtime != "process" || health.Version == "" || health.Counts.CacheClusters != 0 {
+	if health.Status != "ready" || health.Runtime != testRuntime() || health.Version == "" || health.Counts.CacheClusters != 0 {
 		t.Fatalf("health = %+v", health)
 	}
 	cmd.Process.Signal(syscall.SIGINT)

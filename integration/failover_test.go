@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/emulator"
+	"github.com/elasticache-local/elasticache-local/engine/docker"
 )
 
 // writer writes key:i = i through an endpoint as fast as it can and
@@ -269,7 +270,12 @@ func killFromOutside(t testing.TB, e *emu, cluster string) {
 	t.Helper()
 	v := adminNodes(t, e.url)[cluster]
 	if testRuntime() == "docker" {
-		if out, err := exec.Command("docker", "kill", v.Node).CombinedOutput(); err != nil {
+		// Find the container by its label, as a user would with docker ps.
+		id, err := exec.Command("docker", "ps", "-q", "--filter", "label="+docker.LabelNodeName+"="+v.Node).Output()
+		if err != nil || len(strings.TrimSpace(string(id))) == 0 {
+			t.Fatalf("no container for node %s: %v", v.Node, err)
+		}
+		if out, err := exec.Command("docker", "kill", strings.TrimSpace(string(id))).CombinedOutput(); err != nil {
 			t.Fatalf("docker kill %s: %v\n%s", v.Node, err, out)
 		}
 		return

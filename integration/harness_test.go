@@ -83,14 +83,6 @@ func testRuntime() string {
 	return "process"
 }
 
-// processOnly skips tests that exercise the process runtime itself (pids,
-// the binary's process handling) when the suite runs on another runtime.
-func processOnly(t testing.TB) {
-	if testRuntime() != "process" {
-		t.Skipf("exercises the process runtime; the suite runs on %s", testRuntime())
-	}
-}
-
 // newClient is a real SDK client pointed at the emulator.
 func newClient(url, region string) *elasticache.Client {
 	return elasticache.New(elasticache.Options{

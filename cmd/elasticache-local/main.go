@@ -52,7 +52,9 @@ func run(args []string) error {
 	var logLevel string
 	fs.StringVar(&cfg.Listen, "listen", env("LISTEN", "127.0.0.1:4566"), "API listen address (env ELASTICACHE_LOCAL_LISTEN); loopback unless told otherwise")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("DATA_DIR", emulator.DefaultDataDir()), "directory for node data (env ELASTICACHE_LOCAL_DATA_DIR)")
-	fs.StringVar(&cfg.Runtime, "runtime", env("RUNTIME", "process"), "node runtime: process (env ELASTICACHE_LOCAL_RUNTIME)")
+	fs.StringVar(&cfg.Runtime, "runtime", env("RUNTIME", "process"), "node runtime: process (local redis-server processes) or docker (a container per node) (env ELASTICACHE_LOCAL_RUNTIME)")
+	var images string
+	fs.StringVar(&images, "images", env("IMAGES", ""), "docker runtime images, e.g. redis=redis:7.2,valkey=valkey/valkey:8.1,redis:6.2=redis:6.2 (env ELASTICACHE_LOCAL_IMAGES)")
 	fs.StringVar(&cfg.Region, "region", env("REGION", "us-east-1"), "region for unsigned requests (env ELASTICACHE_LOCAL_REGION)")
 	fs.StringVar(&cfg.AccountID, "account-id", env("ACCOUNT_ID", "000000000000"), "account id for requests whose access key is not a 12-digit account id (env ELASTICACHE_LOCAL_ACCOUNT_ID)")
 	fs.StringVar(&cfg.AddressBase, "node-address-base", env("NODE_ADDRESS_BASE", ""), "first loopback address given to nodes, each node gets its own (env ELASTICACHE_LOCAL_NODE_ADDRESS_BASE; default 127.0.0.2)")
@@ -75,6 +77,16 @@ func run(args []string) error {
 			return nil
 		}
 		return err
+	}
+	if images != "" {
+		cfg.Images = map[string]string{}
+		for _, kv := range strings.Split(images, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" || v == "" {
+				return fmt.Errorf("--images: %q is not engine=image", kv)
+			}
+			cfg.Images[k] = v
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(strings.ToUpper(logLevel))); err != nil {

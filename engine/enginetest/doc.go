@@ -6,8 +6,11 @@
 // endpoints from the caller's AddressPool, checks them over the network with
 // the engine package's helpers, and covers start/PING/SET/GET, replication
 // set up by Start and by runtime-level REPLICAOF through PeerEndpoint, labels
-// in List and Inspect, Stop, and, where the runtime implements the optional
-// interfaces, Kill/Pause/Resume (engine.FaultInjector), CopyFrom
-// (engine.FileReader) and Reap (engine.Reaper) by a second runtime with
-// another emulator id. It logs the start-to-PING times it measured.
+// in List and Inspect, Stop (also past the caller's deadline, and of a
+// frozen node), restarting on a freed endpoint, and, where the runtime
+// implements the optional interfaces, Kill/Pause/Resume
+// (engine.FaultInjector), CopyFrom and seeding a node with
+// NodeSpec.InitialRDB (engine.FileReader), and Reap (engine.Reaper) by a
+// second runtime with another emulator id. It logs the start-to-PING times
+// it measured.
 package enginetest

@@ -46,6 +46,7 @@ func Run(t *testing.T, rt engine.Runtime, pool *engine.AddressPool, peer PeerFac
 		t.Run("StopRemoves", s.testStopRemoves)
 		t.Run("Kill", s.testKill)
 		t.Run("PauseResume", s.testPauseResume)
+		t.Run("PausedKillStop", s.testPausedKillStop)
 		t.Run("CopyFrom", s.testCopyFrom)
 		t.Run("InitialRDB", s.testInitialRDB)
 	})
@@ -327,6 +328,19 @@ func (s *suite) testStopRemoves(t *testing.T) {
 	// The endpoint is free again: the same node starts on it.
 	n := s.start(t, s.rt, spec)
 	mustDo(t, n.Endpoint, "PING")
+
+	// An emulator shutting down past its deadline still stops its nodes.
+	late := s.spec(t, "et-stop-late")
+	s.start(t, s.rt, late)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.rt.Stop(ctx, late.Name); err != nil {
+		t.Fatalf("Stop with a cancelled context: %v", err)
+	}
+	if _, err := s.rt.Inspect(testContext(t), late.Name); !errors.Is(err, engine.ErrNodeNotFound) {
+		t.Fatalf("Inspect after Stop with a cancelled context = %v, want ErrNodeNotFound", err)
+	}
+	silent(t, late.Endpoint)
 }
 
 func (s *suite) faults(t *testing.T) engine.FaultInjector {
@@ -385,6 +399,36 @@ func (s *suite) testPauseResume(t *testing.T) {
 	if n, err := s.rt.Inspect(testContext(t), spec.Name); err != nil || !n.Running || n.Paused {
 		t.Errorf("Inspect after Resume: %+v, %v; want running, not paused", n, err)
 	}
+}
+
+// testPausedKillStop checks that a frozen node can still be killed and
+// stopped (a hung node must never block cleanup).
+func (s *suite) testPausedKillStop(t *testing.T) {
+	t.Parallel()
+	fi := s.faults(t)
+	killed := s.spec(t, "et-paused-kill")
+	stopped := s.spec(t, "et-paused-stop")
+	for _, spec := range []engine.NodeSpec{killed, stopped} {
+		s.start(t, s.rt, spec)
+		if err := fi.Pause(testContext(t), spec.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fi.Kill(testContext(t), killed.Name); err != nil {
+		t.Fatalf("Kill of a paused node: %v", err)
+	}
+	if n, err := s.rt.Inspect(testContext(t), killed.Name); err != nil || n.Running || n.Paused {
+		t.Errorf("Inspect after killing a paused node: %+v, %v; want not running", n, err)
+	}
+	begin := time.Now()
+	if err := s.rt.Stop(testContext(t), stopped.Name); err != nil {
+		t.Fatalf("Stop of a paused node: %v", err)
+	}
+	t.Logf("Stop of a paused node took %s", time.Since(begin).Round(time.Millisecond))
+	if _, err := s.rt.Inspect(testContext(t), stopped.Name); !errors.Is(err, engine.ErrNodeNotFound) {
+		t.Errorf("Inspect after Stop of a paused node = %v, want ErrNodeNotFound", err)
+	}
+	silent(t, stopped.Endpoint)
 }
 
 func (s *suite) testCopyFrom(t *testing.T) {

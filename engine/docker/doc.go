@@ -1,0 +1,45 @@
+// Package docker is the engine.Runtime that runs every node as a Docker
+// container, through the Docker Engine API (github.com/docker/docker/client,
+// configured from the environment like the docker CLI: DOCKER_HOST, …, with
+// API version negotiation so older daemons work).
+//
+// Per node there is one container, named elasticache-local-<node>-<hash of
+// the emulator id>, attached to a user-defined bridge network created per
+// emulator (default elasticache-local-<emulator id>). Its port is published
+// on the host at exactly NodeSpec.Endpoint (HostIP 127.0.0.2, HostPort 6379,
+// mapped to the same port inside), so the host reaches the node at the
+// endpoint the API reports, as with the process runtime. The server is
+// configured by command-line arguments, no config file: the endpoint's port,
+// bind 0.0.0.0, no persistence, diskless replication, and the replica
+// announces the host endpoint so a primary's INFO shows it.
+//
+// Replication between containers cannot use the host endpoints: 127.0.0.x
+// inside a container is its own loopback. Every container therefore has a
+// network alias derived from its host endpoint (node-127-0-0-2-6379), and
+// PeerEndpoint maps a host endpoint to that alias and the same port. Start
+// translates NodeSpec.ReplicaOf itself; callers use PeerEndpoint for
+// runtime-level REPLICAOF and when comparing a replica's master_host.
+//
+// Container labels are the source of truth: engine.LabelEmulator, the
+// NodeSpec labels, and the runtime's own (LabelScope, LabelNodeName,
+// LabelEndpoint, LabelSpecKeys). Inspect and List read them; a paused
+// container is Running and Paused. Reap removes the containers and networks
+// of other emulator ids in the same scope (by default the data dir, like the
+// process runtime's reaping is per data dir), so emulators and test binaries
+// with their own data dirs never reap each other.
+//
+// With Options.DataDir set, each node's /data (the server's dir, where SAVE
+// writes dump.rdb) is bind-mounted from DataDir/containers/<node>/ and the
+// server runs as the calling user's uid:gid, so the files stay removable
+// without root; without it, /data lives in the container and goes with it.
+// CopyFrom reads files through the API either way (works with remote
+// daemons); NodeSpec.InitialRDB is written into the bind-mounted directory,
+// or copied into the created container through the API, before the server
+// starts and loads it.
+//
+// Images: Options.Images maps "engine:major.minor", "engine:major" or
+// "engine" to an image; the defaults are redis:7.2 and valkey/valkey:8.1,
+// run with entrypoint redis-server or valkey-server. Nothing is pulled: a
+// missing image is an error naming scripts/build-offline-images, which
+// builds both tags offline from the host's redis-server.
+package docker

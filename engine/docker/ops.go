@@ -1,0 +1,285 @@
+package docker
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"strconv"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// Stop implements engine.Runtime: SHUTDOWN NOSAVE on the host endpoint (a
+// clean exit clients see as a closed connection), then the container is
+// removed by force with its anonymous volumes, which kills whatever still
+// runs (a hung or paused server). There is no SIGTERM grace step: with
+// persistence off a server has nothing to flush. The bind-mounted data
+// directory is removed last.
+func (r *Runtime) Stop(ctx context.Context, name string) error {
+	if validateName(name) != nil {
+		return fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
+	}
+	unlock := r.locks.lock(name)
+	defer unlock()
+	// Listing and removal must finish even when ctx has ended (an emulator
+	// shutting down on an expired deadline); ctx only bounds SHUTDOWN.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	cs, err := r.containers(cctx, name)
+	if err != nil {
+		return err
+	}
+	dir := r.nodeDir(name)
+	if len(cs) == 0 {
+		if dir != "" {
+			if _, err := os.Stat(dir); err == nil {
+				// Files of a start that failed half-way.
+				return os.RemoveAll(dir)
+			}
+		}
+		return fmt.Errorf("%w: %s", engine.ErrNodeNotFound, name)
+	}
+	begin := time.Now()
+	var errs []error
+	for _, c := range cs {
+		how := "removed"
+		if c.State == container.StateRunning && ctx.Err() == nil {
+			if ep, ok := endpointOf(c); ok {
+				sctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+				if engine.Shutdown(sctx, ep) == nil {
+					how = "SHUTDOWN"
+				}
+				cancel()
+			}
+		}
+		if err := r.remove(cctx, c.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.log.Info("node stopped", "node", name, "container", c.ID[:12], "how", how, "took", time.Since(begin).Round(time.Microsecond))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if dir != "" {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("engine/docker: removing %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// remove force-removes a container and its anonymous volumes; a container
+// that is already gone is fine.
+func (r *Runtime) remove(ctx context.Context, id string) error {
+	err := r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("engine/docker: removing container %.12s: %w", id, err)
+	}
+	return nil
+}
+
+func endpointOf(c container.Summary) (engine.Endpoint, bool) {
+	host, p, err := net.SplitHostPort(c.Labels[LabelEndpoint])
+	if err != nil {
+		return engine.Endpoint{}, false
+	}
+	n, err := strconv.Atoi(p)
+	return engine.Endpoint{Host: host, Port: n}, err == nil
+}
+
+// runningContainer returns the node's container if it is running.
+func (r *Runtime) runningContainer(ctx context.Context, name string) (container.Summary, error) {
+	if validateName(name) != nil {
+		return container.Summary{}, fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
+	}
+	c, err := r.find(ctx, name)
+	if err != nil {
+		return c, err
+	}
+	if !running(c.State) {
+		return c, fmt.Errorf("engine/docker: node %s is not running (container %s)", name, c.State)
+	}
+	return c, nil
+}
+
+// Kill implements engine.FaultInjector: SIGKILL to the container, then it
+// waits (bounded by ctx and killWait) until Docker reports it exited, so an
+// Inspect right after Kill reports Running=false. The container and its
+// files stay until Stop.
+func (r *Runtime) Kill(ctx context.Context, name string) error {
+	c, err := r.runningContainer(ctx, name)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, killWait)
+	defer cancel()
+	// Register the wait before the kill, so the exit cannot be missed.
+	waitC, errC := r.cli.ContainerWait(wctx, c.ID, container.WaitConditionNotRunning)
+	if err := r.cli.ContainerKill(ctx, c.ID, "KILL"); err != nil {
+		return fmt.Errorf("engine/docker: kill node %s: %w", name, err)
+	}
+	select {
+	case <-waitC:
+	case err := <-errC:
+		return fmt.Errorf("engine/docker: node %s: waiting for the container to exit: %w", name, err)
+	}
+	r.log.Info("node killed", "node", name, "container", c.ID[:12])
+	return nil
+}
+
+// Pause implements engine.FaultInjector with docker pause (cgroup freezer):
+// the published port still accepts connections (docker-proxy forwards them
+// into the container's network namespace) but the server answers nothing.
+func (r *Runtime) Pause(ctx context.Context, name string) error {
+	c, err := r.runningContainer(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := r.cli.ContainerPause(ctx, c.ID); err != nil {
+		return fmt.Errorf("engine/docker: pause node %s: %w", name, err)
+	}
+	r.log.Info("node paused", "node", name, "container", c.ID[:12])
+	return nil
+}
+
+// Resume implements engine.FaultInjector with docker unpause.
+func (r *Runtime) Resume(ctx context.Context, name string) error {
+	c, err := r.runningContainer(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := r.cli.ContainerUnpause(ctx, c.ID); err != nil {
+		return fmt.Errorf("engine/docker: resume node %s: %w", name, err)
+	}
+	r.log.Info("node resumed", "node", name, "container", c.ID[:12])
+	return nil
+}
+
+// CopyFrom implements engine.FileReader with the API's archive endpoint
+// (docker cp), which works for stopped containers and remote daemons: the
+// tar stream is unpacked to the single file it holds.
+func (r *Runtime) CopyFrom(ctx context.Context, name, file string) (io.ReadCloser, error) {
+	if validateName(name) != nil {
+		return nil, fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
+	}
+	if !fs.ValidPath(file) || file == "." {
+		return nil, fmt.Errorf("engine/docker: node %s: invalid path %q (want a relative path inside the node's data directory)", name, file)
+	}
+	c, err := r.find(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	body, _, err := r.cli.CopyFromContainer(ctx, c.ID, path.Join(dataPath, file))
+	if cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("engine/docker: node %s: %s: %w", name, file, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine/docker: node %s: copying %s: %w", name, file, err)
+	}
+	tr := tar.NewReader(body)
+	hdr, err := tr.Next()
+	if err != nil {
+		body.Close()
+		return nil, fmt.Errorf("engine/docker: node %s: reading %s: %w", name, file, err)
+	}
+	if hdr.Typeflag != tar.TypeReg {
+		body.Close()
+		return nil, fmt.Errorf("engine/docker: node %s: %s is not a regular file", name, file)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{tr, body}, nil
+}
+
+// reapParallelism bounds concurrent container removals in Reap.
+const reapParallelism = 8
+
+// Reap implements engine.Reaper: it force-removes every container in this
+// runtime's scope whose emulator id differs from ours (nodes of an earlier
+// run, or of another emulator sharing the data dir), their data
+// directories, and then those emulators' networks. It returns how many
+// containers it removed. The emulator calls it once at start.
+func (r *Runtime) Reap(ctx context.Context) (int, error) {
+	cs, err := r.containers(ctx, "")
+	if err != nil {
+		return 0, err
+	}
+	ours := make(map[string]bool)
+	var victims []container.Summary
+	for _, c := range cs {
+		if c.Labels[engine.LabelEmulator] == r.id {
+			ours[c.Labels[LabelNodeName]] = true
+		} else {
+			victims = append(victims, c)
+		}
+	}
+	var (
+		mu   sync.Mutex
+		n    int
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, reapParallelism)
+	)
+	for _, c := range victims {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			name := c.Labels[LabelNodeName]
+			unlock := r.locks.lock(name)
+			defer unlock()
+			err := r.remove(ctx, c.ID)
+			if err == nil && !ours[name] && r.nodeDir(name) != "" {
+				err = os.RemoveAll(r.nodeDir(name))
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			n++
+			r.log.Info("reaped node of another emulator run", "node", name, "emulator", c.Labels[engine.LabelEmulator],
+				"container", c.ID[:12], "state", c.State)
+		}()
+	}
+	wg.Wait()
+	errs = append(errs, r.reapNetworks(ctx))
+	return n, errors.Join(errs...)
+}
+
+// reapNetworks removes the networks of other emulator ids in our scope that
+// no container uses any more.
+func (r *Runtime) reapNetworks(ctx context.Context) error {
+	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", LabelScope+"="+r.scope),
+		filters.Arg("label", engine.LabelEmulator),
+	)})
+	if err != nil {
+		return fmt.Errorf("engine/docker: listing networks: %w", err)
+	}
+	var errs []error
+	for _, n := range nets {
+		if n.Labels[engine.LabelEmulator] == r.id {
+			continue
+		}
+		errs = append(errs, r.removeNetwork(ctx, n.Name))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,431 @@
+package docker
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// Labels the runtime sets on its containers and networks besides
+// engine.LabelEmulator and the NodeSpec labels. The prefix is reserved: spec
+// labels may not use it.
+const (
+	labelPrefix = "elasticache-local.docker."
+	// LabelScope groups the containers and networks one Reap considers.
+	LabelScope = labelPrefix + "scope"
+	// LabelNodeName is NodeSpec.Name.
+	LabelNodeName = labelPrefix + "node"
+	// LabelEndpoint is the host endpoint the node is published on (host:port).
+	LabelEndpoint = labelPrefix + "endpoint"
+	// LabelSpecKeys is the JSON list of the NodeSpec label keys, so Inspect
+	// returns exactly those (Docker merges image labels into containers').
+	LabelSpecKeys = labelPrefix + "spec-labels"
+)
+
+// Default images, by engine. scripts/build-offline-images builds both tags
+// from the host's redis-server when no registry is reachable.
+const (
+	DefaultRedisImage  = "redis:7.2"
+	DefaultValkeyImage = "valkey/valkey:8.1"
+)
+
+// dataPath is the server's dir inside every container.
+const dataPath = "/data"
+
+// Timings. SHUTDOWN gets shutdownTimeout before the container is removed by
+// force; Kill waits at most killWait for the container to be seen exited;
+// cleanupTimeout bounds removals that must finish even when the caller's
+// context has ended.
+const (
+	shutdownTimeout = time.Second
+	killWait        = 10 * time.Second
+	cleanupTimeout  = 30 * time.Second
+	pingTimeout     = 5 * time.Second
+)
+
+// ErrDaemonUnavailable is wrapped by New when the Docker daemon does not answer.
+var ErrDaemonUnavailable = errors.New("engine/docker: Docker daemon not reachable")
+
+// ErrImageNotFound is wrapped by Start when the node's image is not present
+// locally (the runtime never pulls).
+var ErrImageNotFound = errors.New("engine/docker: image not found")
+
+// Options configure a Runtime.
+type Options struct {
+	// EmulatorID identifies the emulator instance; every container and the
+	// network carry it, and Reap removes those of other ids. Required.
+	EmulatorID string
+	// Images maps "engine:major.minor" (e.g. "redis:7.0"), "engine:major" or
+	// "engine" to an image reference; the most specific key matching
+	// NodeSpec.Engine and EngineVersion wins. Unset engines use
+	// DefaultRedisImage and DefaultValkeyImage.
+	Images map[string]string
+	// Network is the user-defined bridge network the nodes join. Default:
+	// elasticache-local-<EmulatorID>. Created when the first node starts;
+	// Close removes it when no container is attached.
+	Network string
+	// Logger receives node lifecycle events; nil discards them.
+	Logger *slog.Logger
+	// DataDir, when set, is a directory on the Docker host under which each
+	// node's /data is bind-mounted (DataDir/containers/<node>). Leave it
+	// empty for a remote daemon: /data then lives inside the container.
+	DataDir string
+	// Scope limits Reap and List to containers labelled with the same
+	// scope. Default: the absolute DataDir, or "default" without one.
+	Scope string
+}
+
+// Runtime runs nodes as Docker containers. It is safe for concurrent use;
+// operations on one node name are serialised.
+type Runtime struct {
+	cli     *client.Client
+	log     *slog.Logger
+	id      string
+	scope   string
+	network string
+	images  map[string]string
+	dataDir string // "" → no bind mounts
+	user    string // container user for bind-mounted data ("" → image default)
+
+	locks keyedMutex
+
+	netMu    sync.Mutex
+	netReady bool // the network exists (as far as this Runtime knows)
+
+	mu     sync.Mutex
+	closed bool
+}
+
+var (
+	_ engine.Runtime       = (*Runtime)(nil)
+	_ engine.Reaper        = (*Runtime)(nil)
+	_ engine.FaultInjector = (*Runtime)(nil)
+	_ engine.FileReader    = (*Runtime)(nil)
+)
+
+// New connects to the Docker daemon configured by the environment (as the
+// docker CLI does) and checks that it answers.
+func New(ctx context.Context, opts Options) (*Runtime, error) {
+	if opts.EmulatorID == "" {
+		return nil, errors.New("engine/docker: Options.EmulatorID is required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Runtime{
+		log:     log,
+		id:      opts.EmulatorID,
+		network: opts.Network,
+		scope:   opts.Scope,
+		images: map[string]string{
+			"redis":  DefaultRedisImage,
+			"valkey": DefaultValkeyImage,
+		},
+	}
+	for k, v := range opts.Images {
+		r.images[strings.ToLower(k)] = v
+	}
+	if r.network == "" {
+		r.network = "elasticache-local-" + sanitize(opts.EmulatorID)
+	}
+	if opts.DataDir != "" {
+		dir, err := filepath.Abs(opts.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("engine/docker: data dir: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "containers"), 0o755); err != nil {
+			return nil, fmt.Errorf("engine/docker: %w", err)
+		}
+		r.dataDir = dir
+	}
+	if r.scope == "" {
+		r.scope = r.dataDir
+		if r.scope == "" {
+			r.scope = "default"
+		}
+	}
+
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("engine/docker: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	ping, err := cli.Ping(pctx)
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("%w at %s: %v", ErrDaemonUnavailable, cli.DaemonHost(), err)
+	}
+	// Negotiate now, before concurrent use: the client's lazy negotiation
+	// on the first requests writes its version unguarded (a data race when
+	// several Starts begin at once).
+	cli.NegotiateAPIVersionPing(ping)
+	r.cli = cli
+	if r.dataDir != "" && runtime.GOOS == "linux" && os.Getuid() > 0 {
+		// Run the server as the caller so the bind-mounted files stay
+		// removable without root. Rootless Docker maps container root to
+		// the caller already, and a uid there would map elsewhere.
+		info, err := cli.Info(pctx)
+		if err != nil {
+			cli.Close()
+			return nil, fmt.Errorf("engine/docker: docker info: %w", err)
+		}
+		if !slices.ContainsFunc(info.SecurityOptions, func(s string) bool { return strings.Contains(s, "rootless") }) {
+			r.user = strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid())
+		}
+	}
+	return r, nil
+}
+
+// Name implements engine.Runtime.
+func (r *Runtime) Name() string { return "docker" }
+
+// Network is the name of the emulator's bridge network.
+func (r *Runtime) Network() string { return r.network }
+
+// Scope is the value of LabelScope on this runtime's containers.
+func (r *Runtime) Scope() string { return r.scope }
+
+// PeerEndpoint implements engine.Runtime: the container's network alias and
+// the same port, for an endpoint whose host is an IP address (as the host
+// sees it). Any other endpoint is returned unchanged, so the mapping is
+// idempotent and host names resolvable in the network pass through.
+func (r *Runtime) PeerEndpoint(ep engine.Endpoint) engine.Endpoint {
+	if net.ParseIP(ep.Host) == nil {
+		return ep
+	}
+	return engine.Endpoint{Host: alias(ep), Port: ep.Port}
+}
+
+// alias is the network alias of the container published at ep:
+// node-127-0-0-2-6379. It depends on the endpoint only, so PeerEndpoint
+// needs no lookup and works for containers an earlier run started.
+func alias(ep engine.Endpoint) string {
+	return "node-" + strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			return c
+		}
+		return '-'
+	}, strings.ToLower(ep.Host)) + "-" + strconv.Itoa(ep.Port)
+}
+
+// containerName is unique per emulator id, so two emulators (or test
+// binaries) on one daemon can use the same node names.
+func containerName(emulatorID, node string) string {
+	sum := sha256.Sum256([]byte(emulatorID))
+	return "elasticache-local-" + node + "-" + hex.EncodeToString(sum[:4])
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// sanitize makes s usable in a Docker object name.
+func sanitize(s string) string { return unsafeName.ReplaceAllString(s, "-") }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
+
+func validateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("engine/docker: invalid node name %q (letters, digits, '.', '_', '-'; at most 200)", name)
+	}
+	return nil
+}
+
+// nodeDir is the host directory bind-mounted as the node's /data.
+func (r *Runtime) nodeDir(name string) string {
+	if r.dataDir == "" {
+		return ""
+	}
+	return filepath.Join(r.dataDir, "containers", name)
+}
+
+// Inspect implements engine.Runtime from the container's labels and state.
+func (r *Runtime) Inspect(ctx context.Context, name string) (engine.Node, error) {
+	if validateName(name) != nil {
+		return engine.Node{}, fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
+	}
+	c, err := r.find(ctx, name)
+	if err != nil {
+		return engine.Node{}, err
+	}
+	return nodeOf(c), nil
+}
+
+// List implements engine.Runtime: every container in this runtime's scope,
+// this emulator's and leftovers of other ids, sorted by node name.
+func (r *Runtime) List(ctx context.Context) ([]engine.Node, error) {
+	cs, err := r.containers(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	nodes := make([]engine.Node, 0, len(cs))
+	for _, c := range cs {
+		nodes = append(nodes, nodeOf(c))
+	}
+	slices.SortFunc(nodes, func(a, b engine.Node) int { return strings.Compare(a.Name, b.Name) })
+	return nodes, nil
+}
+
+// containers lists the scope's node containers in any state, those of node
+// name only when name is set.
+func (r *Runtime) containers(ctx context.Context, name string) ([]container.Summary, error) {
+	f := filters.NewArgs(filters.Arg("label", LabelScope+"="+r.scope))
+	if name != "" {
+		f.Add("label", LabelNodeName+"="+name)
+	} else {
+		f.Add("label", LabelNodeName)
+	}
+	cs, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("engine/docker: listing containers: %w", err)
+	}
+	return cs, nil
+}
+
+// find returns the container of a node: this emulator's if there is one,
+// else the newest leftover of another id.
+func (r *Runtime) find(ctx context.Context, name string) (container.Summary, error) {
+	cs, err := r.containers(ctx, name)
+	if err != nil {
+		return container.Summary{}, err
+	}
+	if len(cs) == 0 {
+		return container.Summary{}, fmt.Errorf("%w: %s", engine.ErrNodeNotFound, name)
+	}
+	slices.SortFunc(cs, func(a, b container.Summary) int {
+		aOurs, bOurs := a.Labels[engine.LabelEmulator] == r.id, b.Labels[engine.LabelEmulator] == r.id
+		if aOurs != bOurs {
+			if aOurs {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(b.Created, a.Created) // newest first
+	})
+	return cs[0], nil
+}
+
+// running reports whether the container's processes exist (a paused
+// container is running, frozen).
+func running(state string) bool {
+	return state == container.StateRunning || state == container.StatePaused || state == container.StateRestarting
+}
+
+// nodeOf converts a container to the engine's view, from its labels.
+func nodeOf(c container.Summary) engine.Node {
+	n := engine.Node{
+		Name:    c.Labels[LabelNodeName],
+		Running: running(c.State),
+		Paused:  c.State == container.StatePaused,
+		Labels:  map[string]string{},
+	}
+	if host, port, err := net.SplitHostPort(c.Labels[LabelEndpoint]); err == nil {
+		n.Endpoint.Host = host
+		n.Endpoint.Port, _ = strconv.Atoi(port)
+	}
+	var keys []string
+	_ = json.Unmarshal([]byte(c.Labels[LabelSpecKeys]), &keys)
+	for _, k := range keys {
+		if v, ok := c.Labels[k]; ok {
+			n.Labels[k] = v
+		}
+	}
+	return n
+}
+
+// Close implements engine.Runtime: later Starts fail, and the network is
+// removed when no container uses it. Running nodes are left alone (Stop
+// them first, or let the next run Reap them).
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	err := r.removeNetwork(ctx, r.network)
+	return errors.Join(err, r.cli.Close())
+}
+
+// removeNetwork removes a network unless containers are still attached.
+func (r *Runtime) removeNetwork(ctx context.Context, name string) error {
+	n, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("engine/docker: inspecting network %s: %w", name, err)
+	case len(n.Containers) > 0:
+		r.log.Info("keeping network with attached containers", "network", name, "containers", len(n.Containers))
+		return nil
+	}
+	if err := r.cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("engine/docker: removing network %s: %w", name, err)
+	}
+	if name == r.network {
+		r.netMu.Lock()
+		r.netReady = false
+		r.netMu.Unlock()
+	}
+	return nil
+}
+
+// keyedMutex serialises operations per node name.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = make(map[string]*keyedEntry)
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

@@ -1,0 +1,428 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// Start implements engine.Runtime. It creates and starts the node's
+// container and returns once the server answers PING on the host endpoint.
+// If the container exits or ctx ends first, the container is removed and the
+// error carries the tail of its log. A stopped container of the same node is
+// replaced; a running one gives engine.ErrNodeExists.
+func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node, error) {
+	if err := validateName(spec.Name); err != nil {
+		return engine.Node{}, err
+	}
+	ep := spec.Endpoint
+	if net.ParseIP(ep.Host) == nil || ep.Port <= 0 || ep.Port > 65535 {
+		return engine.Node{}, fmt.Errorf("engine/docker: node %s: endpoint %q must be an IP address and a port (it is published on the host)", spec.Name, ep.Addr())
+	}
+	image, entrypoint, err := r.imageFor(spec.Engine, spec.EngineVersion)
+	if err != nil {
+		return engine.Node{}, err
+	}
+	var replicaOf *engine.Endpoint
+	if spec.ReplicaOf != nil {
+		peer := r.PeerEndpoint(*spec.ReplicaOf)
+		replicaOf = &peer
+	}
+	args, err := serverArgs(spec, replicaOf)
+	if err != nil {
+		return engine.Node{}, err
+	}
+	labels, err := r.labels(spec)
+	if err != nil {
+		return engine.Node{}, err
+	}
+
+	unlock := r.locks.lock(spec.Name)
+	defer unlock()
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return engine.Node{}, errors.New("engine/docker: runtime is closed")
+	}
+	if err := r.replaceStopped(ctx, spec.Name); err != nil {
+		return engine.Node{}, err
+	}
+	if err := r.ensureNetwork(ctx); err != nil {
+		return engine.Node{}, err
+	}
+	dir := r.nodeDir(spec.Name)
+	if dir != "" {
+		if err := os.RemoveAll(dir); err != nil {
+			return engine.Node{}, fmt.Errorf("engine/docker: clearing %s: %w", dir, err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return engine.Node{}, fmt.Errorf("engine/docker: %w", err)
+		}
+		if spec.InitialRDB != nil {
+			if err := writeFile(filepath.Join(dir, "dump.rdb"), spec.InitialRDB); err != nil {
+				os.RemoveAll(dir)
+				return engine.Node{}, fmt.Errorf("engine/docker: seeding %s: %w", spec.Name, err)
+			}
+		}
+	}
+
+	started := time.Now()
+	cfg := &container.Config{
+		Image:        image,
+		Entrypoint:   []string{entrypoint},
+		Cmd:          args,
+		Labels:       labels,
+		ExposedPorts: nat.PortSet{port(ep.Port): {}},
+		WorkingDir:   dataPath,
+	}
+	hc := &container.HostConfig{
+		PortBindings: nat.PortMap{port(ep.Port): {{HostIP: ep.Host, HostPort: strconv.Itoa(ep.Port)}}},
+	}
+	if dir != "" {
+		cfg.User = r.user
+		hc.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: dir, Target: dataPath}}
+	}
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		r.network: {Aliases: []string{alias(ep)}},
+	}}
+	id, err := r.create(ctx, cfg, hc, nc, containerName(r.id, spec.Name))
+	if err != nil {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+		return engine.Node{}, fmt.Errorf("engine/docker: node %s: %w", spec.Name, err)
+	}
+	// From here on a failure removes the container and its files.
+	fail := func(err error, withLog bool) (engine.Node, error) {
+		tail := ""
+		if withLog {
+			tail = "\n--- container log (tail) ---\n" + r.logTail(id, 20)
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if rerr := r.remove(cctx, id); rerr != nil {
+			r.log.Error("removing a container that failed to start", "node", spec.Name, "container", id, "err", rerr)
+		}
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+		return engine.Node{}, fmt.Errorf("engine/docker: node %s (container %.12s, image %s) did not start on %s: %w%s",
+			spec.Name, id, image, ep.Addr(), err, tail)
+	}
+	if spec.InitialRDB != nil && dir == "" {
+		if err := r.copyInto(ctx, id, "dump.rdb", spec.InitialRDB); err != nil {
+			return fail(fmt.Errorf("seeding dump.rdb: %w", err), false)
+		}
+	}
+	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return fail(err, true)
+	}
+	if err := r.waitReady(ctx, id, ep); err != nil {
+		return fail(err, true)
+	}
+	r.log.Info("node started", "node", spec.Name, "addr", ep.Addr(), "container", id[:12], "image", image,
+		"replicaOf", replicaOfAttr(replicaOf), "took", time.Since(started).Round(time.Microsecond))
+	return engine.Node{Name: spec.Name, Endpoint: ep, Labels: cloneLabels(spec.Labels), Running: true}, nil
+}
+
+func port(p int) nat.Port { return nat.Port(strconv.Itoa(p) + "/tcp") }
+
+func replicaOfAttr(ep *engine.Endpoint) string {
+	if ep == nil {
+		return ""
+	}
+	return ep.Addr()
+}
+
+func cloneLabels(m map[string]string) map[string]string {
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// labels returns the container labels of spec.
+func (r *Runtime) labels(spec engine.NodeSpec) (map[string]string, error) {
+	l := make(map[string]string, len(spec.Labels)+5)
+	keys := make([]string, 0, len(spec.Labels))
+	for k, v := range spec.Labels {
+		if strings.HasPrefix(k, labelPrefix) {
+			return nil, fmt.Errorf("engine/docker: node %s: label %q uses the runtime's reserved prefix %s", spec.Name, k, labelPrefix)
+		}
+		l[k] = v
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b, err := json.Marshal(keys)
+	if err != nil {
+		return nil, err
+	}
+	// The runtime's own labels win over spec labels of the same key.
+	l[engine.LabelEmulator] = r.id
+	l[LabelScope] = r.scope
+	l[LabelNodeName] = spec.Name
+	l[LabelEndpoint] = spec.Endpoint.Addr()
+	l[LabelSpecKeys] = string(b)
+	return l, nil
+}
+
+// replaceStopped removes containers of the node that are not running (a
+// killed or crashed node being restarted) and reports ErrNodeExists for a
+// running one. The caller holds the node's lock.
+func (r *Runtime) replaceStopped(ctx context.Context, name string) error {
+	cs, err := r.containers(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if running(c.State) {
+			return fmt.Errorf("%w: %s (container %.12s on %s)", engine.ErrNodeExists, name, c.ID, c.Labels[LabelEndpoint])
+		}
+	}
+	for _, c := range cs {
+		if err := r.remove(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// create creates the container. A missing image gives ErrImageNotFound; a
+// missing network (removed behind our back, e.g. by another emulator's Reap)
+// is re-created once.
+func (r *Runtime) create(ctx context.Context, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig, name string) (string, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := r.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+		if err == nil {
+			return resp.ID, nil
+		}
+		if !cerrdefs.IsNotFound(err) {
+			return "", err
+		}
+		if _, ierr := r.cli.ImageInspect(ctx, cfg.Image); cerrdefs.IsNotFound(ierr) {
+			return "", fmt.Errorf("%w: %s is not present on the Docker host and the runtime never pulls; "+
+				"build the offline images with scripts/build-offline-images, pull %s, or map the engine to another image (Options.Images)",
+				ErrImageNotFound, cfg.Image, cfg.Image)
+		}
+		if attempt > 0 {
+			return "", err
+		}
+		r.netMu.Lock()
+		r.netReady = false
+		r.netMu.Unlock()
+		if nerr := r.ensureNetwork(ctx); nerr != nil {
+			return "", errors.Join(err, nerr)
+		}
+	}
+}
+
+// ensureNetwork creates the emulator's bridge network unless it exists.
+func (r *Runtime) ensureNetwork(ctx context.Context) error {
+	r.netMu.Lock()
+	defer r.netMu.Unlock()
+	if r.netReady {
+		return nil
+	}
+	_, err := r.cli.NetworkInspect(ctx, r.network, network.InspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		_, err = r.cli.NetworkCreate(ctx, r.network, network.CreateOptions{
+			Driver: "bridge",
+			Labels: map[string]string{engine.LabelEmulator: r.id, LabelScope: r.scope},
+		})
+		if cerrdefs.IsConflict(err) {
+			err = nil // created concurrently by another runtime of this emulator id
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("engine/docker: network %s: %w", r.network, err)
+	}
+	r.netReady = true
+	return nil
+}
+
+// waitReady polls PING on the host endpoint until it answers, failing at
+// once when the container exits.
+func (r *Runtime) waitReady(ctx context.Context, id string, ep engine.Endpoint) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	waitC, errC := r.cli.ContainerWait(wctx, id, container.WaitConditionNotRunning)
+	var exited error
+	alive := func(context.Context, engine.Endpoint) error {
+		select {
+		case res := <-waitC:
+			exited = engine.Permanent(fmt.Errorf("container exited with status %d", res.StatusCode))
+		case <-errC:
+			// The wait request failed: exits are no longer detected early,
+			// the PING deadline still bounds the start.
+		default:
+		}
+		return exited
+	}
+	return engine.WaitReady(ctx, ep, alive, engine.Pings)
+}
+
+// logTail returns the last n lines of the container's output.
+func (r *Runtime) logTail(id string, n int) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc, err := r.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	defer rc.Close()
+	var b bytes.Buffer
+	if _, err := stdcopy.StdCopy(&b, &b, io.LimitReader(rc, 64<<10)); err != nil && b.Len() == 0 {
+		return "(no log: " + err.Error() + ")"
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// imageFor picks the image and server binary for an engine and version.
+func (r *Runtime) imageFor(eng, version string) (image, entrypoint string, err error) {
+	eng = strings.ToLower(eng)
+	switch eng {
+	case "", "redis":
+		eng, entrypoint = "redis", "redis-server"
+	case "valkey":
+		entrypoint = "valkey-server"
+	default:
+		return "", "", fmt.Errorf("engine/docker: unsupported engine %q (want redis or valkey)", eng)
+	}
+	keys := []string{eng}
+	if parts := strings.SplitN(version, ".", 3); parts[0] != "" {
+		keys = append([]string{eng + ":" + parts[0]}, keys...)
+		if len(parts) > 1 {
+			keys = append([]string{eng + ":" + parts[0] + "." + parts[1]}, keys...)
+		}
+	}
+	for _, k := range keys {
+		if img := r.images[k]; img != "" {
+			return img, entrypoint, nil
+		}
+	}
+	return "", "", fmt.Errorf("engine/docker: no image for engine %s %s", eng, version)
+}
+
+// reservedDirectives are set by the runtime and may not come from
+// NodeSpec.Config: they decide where the node listens, where its files go
+// and how replicas find and announce each other.
+var reservedDirectives = map[string]bool{
+	"bind": true, "port": true, "dir": true, "daemonize": true,
+	"pidfile": true, "logfile": true, "include": true, "unixsocket": true,
+	"replicaof": true, "slaveof": true, "supervised": true,
+	"replica-announce-ip": true, "slave-announce-ip": true,
+	"replica-announce-port": true, "slave-announce-port": true,
+	"bind-source-addr": true,
+}
+
+var directiveRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
+
+// serverArgs is the server's command line: the same settings the process
+// runtime writes to redis.conf, as --directive value arguments (7.0+ servers
+// quote each argument, so values may hold spaces or be empty).
+func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint) ([]string, error) {
+	p := strconv.Itoa(spec.Endpoint.Port)
+	args := []string{
+		// The same port inside as on the host, so the internal and the
+		// published endpoint differ by host only.
+		"--port", p,
+		"--bind", "0.0.0.0",
+		"--protected-mode", "no",
+		"--dir", dataPath,
+		"--save", "",
+		"--appendonly", "no",
+		"--repl-diskless-sync", "yes",
+		"--repl-diskless-sync-delay", "0",
+		// A primary's INFO replication then lists the replica at its host
+		// endpoint, not at its bridge address.
+		"--replica-announce-ip", spec.Endpoint.Host,
+		"--replica-announce-port", p,
+	}
+	if replicaOf != nil {
+		args = append(args, "--replicaof", replicaOf.Host, strconv.Itoa(replicaOf.Port))
+	}
+	keys := make([]string, 0, len(spec.Config))
+	for k := range spec.Config {
+		if !directiveRE.MatchString(k) {
+			return nil, fmt.Errorf("engine/docker: invalid config directive %q", k)
+		}
+		if reservedDirectives[strings.ToLower(k)] {
+			return nil, fmt.Errorf("engine/docker: config directive %q is managed by the runtime", k)
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		args = append(args, "--"+strings.ToLower(k), spec.Config[k])
+	}
+	return args, nil
+}
+
+// writeFile writes r to path.
+func writeFile(path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// copyInto writes src as dataPath/name into a created container. A tar
+// header needs the size first, so src is spooled to a temporary file.
+func (r *Runtime) copyInto(ctx context.Context, id, name string, src io.Reader) error {
+	tmp, err := os.CreateTemp("", "elasticache-local-seed-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	size, err := io.Copy(tmp, src)
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg, ModTime: time.Now()})
+		if err == nil {
+			_, err = io.Copy(tw, tmp)
+		}
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	err = r.cli.CopyToContainer(ctx, id, dataPath, pr, container.CopyToContainerOptions{})
+	pr.CloseWithError(errors.New("copy finished")) // unblocks the writer if the API call failed early
+	return err
+}
