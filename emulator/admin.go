@@ -32,9 +32,9 @@ type NodeView struct {
 	CacheNodeID        string `json:"cacheNodeId"`
 	// Node is the runtime's name for the node (process directory or
 	// container name), for faults made from outside (docker kill).
-	Node string `json:"node"`
-	Endpoint           string `json:"endpoint"`
-	Status             string `json:"status"`
+	Node     string `json:"node"`
+	Endpoint string `json:"endpoint"`
+	Status   string `json:"status"`
 	// Role is "primary" or "replica" as the node itself reports it, or
 	// "unreachable".
 	Role              string `json:"role"`
