@@ -228,7 +228,18 @@ func openSnapshotStores(ctx context.Context, cfg Config) (snapshotStores, error)
 	case cfg.SnapshotBucket != "" && cfg.S3Endpoint == "":
 		return out, errors.New("emulator: --snapshot-bucket needs --s3-endpoint")
 	case cfg.SnapshotBucket != "":
-		st, err := s3store.NewS3(ctx, s3opts(cfg.SnapshotBucket, true))
+		// The S3 server may be starting next to us (docker compose): retry
+		// for a while before giving up.
+		var st *s3store.S3
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st, err = s3store.NewS3(ctx, s3opts(cfg.SnapshotBucket, true))
+			if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
+			cfg.Logger.Info("waiting for the S3 endpoint", "endpoint", cfg.S3Endpoint, "err", err)
+			time.Sleep(500 * time.Millisecond)
+		}
 		if err != nil {
 			return out, fmt.Errorf("emulator: snapshot bucket: %w", err)
 		}

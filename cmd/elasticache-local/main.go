@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -18,10 +20,39 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		// For container health checks: the image has no shell or curl.
+		if err := healthcheck(env("LISTEN", "127.0.0.1:4566")); err != nil {
+			fmt.Fprintln(os.Stderr, "elasticache-local healthcheck:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "elasticache-local:", err)
 		os.Exit(1)
 	}
+}
+
+// healthcheck asks a running emulator listening on listen whether it is ready.
+func healthcheck(listen string) error {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + emulator.HealthPath)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
 }
 
 // env returns ELASTICACHE_LOCAL_<NAME> or def.
@@ -69,7 +100,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.S3Region, "s3-region", env("S3_REGION", "us-east-1"), "S3 signing region (env ELASTICACHE_LOCAL_S3_REGION)")
 	fs.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env ELASTICACHE_LOCAL_LOG_LEVEL)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: elasticache-local [flags]\n\nServes the Amazon ElastiCache API (2015-02-02) with real redis-server nodes.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: elasticache-local [flags]\n       elasticache-local healthcheck   (exit 0 when the emulator at $ELASTICACHE_LOCAL_LISTEN is ready)\n\nServes the Amazon ElastiCache API (2015-02-02) with real redis-server nodes.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
