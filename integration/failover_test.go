@@ -269,7 +269,7 @@ func TestFailoverAfterKill(t *testing.T) {
 func killFromOutside(t testing.TB, e *emu, cluster string) {
 	t.Helper()
 	v := adminNodes(t, e.url)[cluster]
-	if testRuntime() == "docker" {
+	if e.runtime == "docker" {
 		// Find the container by its label, as a user would with docker ps.
 		id, err := exec.Command("docker", "ps", "-q", "--filter", "label="+docker.LabelNodeName+"="+v.Node).Output()
 		if err != nil || len(strings.TrimSpace(string(id))) == 0 {

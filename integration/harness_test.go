@@ -29,9 +29,10 @@ var addressBlock atomic.Int32
 
 // emu is an emulator running for one test.
 type emu struct {
-	srv    *emulator.Server
-	client *elasticache.Client
-	url    string
+	srv     *emulator.Server
+	client  *elasticache.Client
+	url     string
+	runtime string
 }
 
 // startEmulator starts an emulator and registers its shutdown (which stops
@@ -70,7 +71,7 @@ func startEmulatorWith(t testing.TB, tweak func(*emulator.Config)) *emu {
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}
-	return &emu{srv: srv, url: srv.URL(), client: newClient(srv.URL(), "us-east-1")}
+	return &emu{srv: srv, url: srv.URL(), client: newClient(srv.URL(), "us-east-1"), runtime: cfg.Runtime}
 }
 
 // testRuntime is the node runtime the suite runs on: process, or docker
