@@ -167,18 +167,7 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	if err != nil {
 		return nil, err
 	}
-	engineName, engineVer, nodeType := in.Engine, in.EngineVersion, aws.ToString(in.CacheNodeType)
-	if snap != nil {
-		if aws.ToString(engineName) == "" {
-			engineName = aws.String(snap.Engine.Engine)
-		}
-		if aws.ToString(engineVer) == "" {
-			engineVer = aws.String(snap.Engine.Actual)
-		}
-		if nodeType == "" {
-			nodeType = snap.NodeType
-		}
-	}
+	engineName, engineVer, nodeType := snap.restoreDefaults(in.Engine, in.EngineVersion, aws.ToString(in.CacheNodeType))
 	if nodeType == "" {
 		return nil, mustNotBeBlank("CacheNodeType")
 	}

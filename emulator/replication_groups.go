@@ -355,19 +355,7 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	if err != nil {
 		return nil, err
 	}
-	engineName, engineVer, nodeType := in.Engine, in.EngineVersion, aws.ToString(in.CacheNodeType)
-	if snap != nil {
-		// A restore defaults to the snapshot's engine and node type.
-		if aws.ToString(engineName) == "" {
-			engineName = aws.String(snap.Engine.Engine)
-		}
-		if aws.ToString(engineVer) == "" {
-			engineVer = aws.String(snap.Engine.Actual)
-		}
-		if nodeType == "" {
-			nodeType = snap.NodeType
-		}
-	}
+	engineName, engineVer, nodeType := snap.restoreDefaults(in.Engine, in.EngineVersion, aws.ToString(in.CacheNodeType))
 	if req.ev, err = resolveEngine(engineName, engineVer); err != nil {
 		return nil, err
 	}

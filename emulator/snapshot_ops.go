@@ -209,6 +209,25 @@ func (e *Emulator) finalSnapshot(r *region, name *string, groupID, clusterID str
 	return &job, nil
 }
 
+// restoreDefaults fills what a create request leaves out with the
+// snapshot's engine, version and node type, as a restore does on AWS. A nil
+// snapshot (no restore) changes nothing.
+func (s *snapshot) restoreDefaults(engineName, version *string, nodeType string) (*string, *string, string) {
+	if s == nil {
+		return engineName, version, nodeType
+	}
+	if aws.ToString(engineName) == "" {
+		engineName = aws.String(s.Engine.Engine)
+	}
+	if aws.ToString(version) == "" {
+		version = aws.String(s.Engine.Actual)
+	}
+	if nodeType == "" {
+		nodeType = s.NodeType
+	}
+	return engineName, version, nodeType
+}
+
 // TickBackups takes the automated daily backups that are due and prunes
 // the ones past their retention. A background loop calls it every 30 s;
 // tests with an injected clock call it directly.

@@ -32,7 +32,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 	if validateName(name) != nil {
 		return fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
 	}
-	unlock := r.locks.lock(name)
+	unlock := r.locks.Lock(name)
 	defer unlock()
 	// Listing and removal must finish even when ctx has ended (an emulator
 	// shutting down on an expired deadline); ctx only bounds SHUTDOWN.
@@ -242,7 +242,7 @@ func (r *Runtime) Reap(ctx context.Context) (int, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			name := c.Labels[LabelNodeName]
-			unlock := r.locks.lock(name)
+			unlock := r.locks.Lock(name)
 			defer unlock()
 			err := r.remove(ctx, c.ID)
 			if err == nil && !ours[name] && r.nodeDir(name) != "" {

@@ -27,6 +27,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/engine/internal/keyed"
 )
 
 // Labels the runtime sets on its containers and networks besides
@@ -110,7 +111,7 @@ type Runtime struct {
 	dataDir string // "" → no bind mounts
 	user    string // container user for bind-mounted data ("" → image default)
 
-	locks keyedMutex
+	locks keyed.Mutex
 
 	netMu    sync.Mutex
 	netReady bool // the network exists (as far as this Runtime knows)
@@ -394,38 +395,4 @@ func (r *Runtime) removeNetwork(ctx context.Context, name string) error {
 		r.netMu.Unlock()
 	}
 	return nil
-}
-
-// keyedMutex serialises operations per node name.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = make(map[string]*keyedEntry)
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
 }

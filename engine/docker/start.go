@@ -25,6 +25,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/engine/internal/keyed"
 )
 
 // Start implements engine.Runtime. It creates and starts the node's
@@ -58,7 +59,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		return engine.Node{}, err
 	}
 
-	unlock := r.locks.lock(spec.Name)
+	unlock := r.locks.Lock(spec.Name)
 	defer unlock()
 	r.mu.Lock()
 	closed := r.closed
@@ -81,7 +82,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 			return engine.Node{}, fmt.Errorf("engine/docker: %w", err)
 		}
 		if spec.InitialRDB != nil {
-			if err := writeFile(filepath.Join(dir, "dump.rdb"), spec.InitialRDB); err != nil {
+			if err := keyed.WriteFile(filepath.Join(dir, "dump.rdb"), spec.InitialRDB); err != nil {
 				os.RemoveAll(dir)
 				return engine.Node{}, fmt.Errorf("engine/docker: seeding %s: %w", spec.Name, err)
 			}
@@ -379,19 +380,6 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint) ([]string, err
 		args = append(args, "--"+strings.ToLower(k), spec.Config[k])
 	}
 	return args, nil
-}
-
-// writeFile writes r to path.
-func writeFile(path string, r io.Reader) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // copyInto writes src as dataPath/name into a created container. A tar

@@ -52,17 +52,3 @@ func (r *Runtime) CopyFrom(ctx context.Context, name, path string) (io.ReadClose
 
 // errNotRegular is returned by CopyFrom for directories and other non-files.
 var errNotRegular = errors.New("not a regular file")
-
-// writeInitialRDB streams a snapshot into the node's directory before the
-// server starts, so it loads the data at start (dbfilename is dump.rdb).
-func writeInitialRDB(path string, r io.Reader) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}

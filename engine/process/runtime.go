@@ -51,6 +51,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/engine/internal/keyed"
 )
 
 // Stop timings: SHUTDOWN gets shutdownTimeout to be answered, each of the
@@ -97,7 +98,7 @@ type Runtime struct {
 	redis    server
 	valkey   *server // nil: use redis
 
-	locks keyedMutex
+	locks keyed.Mutex
 
 	mu     sync.Mutex
 	procs  map[string]*proc // nodes this Runtime started and has not stopped
@@ -313,7 +314,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		return engine.Node{}, err
 	}
 
-	unlock := r.locks.lock(spec.Name)
+	unlock := r.locks.Lock(spec.Name)
 	defer unlock()
 	r.mu.Lock()
 	closed := r.closed
@@ -339,7 +340,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
 	}
 	if spec.InitialRDB != nil {
-		if err := writeInitialRDB(filepath.Join(dir, "dump.rdb"), spec.InitialRDB); err != nil {
+		if err := keyed.WriteFile(filepath.Join(dir, "dump.rdb"), spec.InitialRDB); err != nil {
 			os.RemoveAll(dir)
 			return engine.Node{}, fmt.Errorf("engine/process: seeding %s: %w", spec.Name, err)
 		}
@@ -495,7 +496,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 	if validateName(name) != nil {
 		return fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
 	}
-	unlock := r.locks.lock(name)
+	unlock := r.locks.Lock(name)
 	defer unlock()
 	dir := r.NodeDir(name)
 	lbl, p, err := r.lookup(name)
@@ -668,7 +669,7 @@ func (r *Runtime) Reap(ctx context.Context) (int, error) {
 var errSkip = errors.New("skip")
 
 func (r *Runtime) reapOne(ctx context.Context, name string) error {
-	unlock := r.locks.lock(name)
+	unlock := r.locks.Lock(name)
 	defer unlock()
 	r.mu.Lock()
 	_, ours := r.procs[name]
@@ -823,38 +824,4 @@ func logTail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// keyedMutex serialises operations per node name.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = make(map[string]*keyedEntry)
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
 }
