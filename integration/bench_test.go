@@ -50,24 +50,7 @@ func BenchmarkCreateReplicationGroup3Nodes(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		id := fmt.Sprintf("bench-%d", i)
-		start := time.Now()
-		if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
-			ReplicationGroupId: aws.String(id), ReplicationGroupDescription: aws.String("bench"),
-			CacheNodeType: aws.String("cache.t4g.micro"), NumCacheClusters: aws.Int32(3),
-		}); err != nil {
-			b.Fatal(err)
-		}
-		for {
-			out, err := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if aws.ToString(out.ReplicationGroups[0].Status) == "available" {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
-		viaAPI = append(viaAPI, time.Since(start))
+		viaAPI = append(viaAPI, timeCreate(b, c, id))
 
 		b.StopTimer()
 		if _, err := c.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String(id)}); err != nil {
