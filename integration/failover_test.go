@@ -23,17 +23,20 @@ import (
 )
 
 // writer writes key:i = i through an endpoint as fast as it can and
-// records which writes were acknowledged and how long writes failed.
+// records which writes were acknowledged and the longest time without an
+// acknowledged write: the outage a client sees, whether its commands failed
+// or its client library quietly waited and redialled.
 type writer struct {
 	client *redis.Client
 	stop   chan struct{}
 	done   chan struct{}
 
-	mu        sync.Mutex
-	acked     []int
-	failures  int
-	outage    time.Duration // longest run of failed writes
-	failStart time.Time
+	mu       sync.Mutex
+	acked    []int
+	failures int
+	lastErr  error
+	outage   time.Duration // longest gap between acknowledged writes
+	lastAck  time.Time
 }
 
 func startWriter(t testing.TB, addr string, port int32) *writer {
@@ -63,18 +66,18 @@ func (w *writer) run() {
 		w.mu.Lock()
 		if err == nil {
 			w.acked = append(w.acked, i)
-			if !w.failStart.IsZero() {
-				w.outage = max(w.outage, now.Sub(w.failStart))
-				w.failStart = time.Time{}
+			if !w.lastAck.IsZero() {
+				w.outage = max(w.outage, now.Sub(w.lastAck))
 			}
+			w.lastAck = now
 		} else {
 			w.failures++
-			if w.failStart.IsZero() {
-				w.failStart = now
-			}
-			time.Sleep(time.Millisecond) // a failing client backs off a little
+			w.lastErr = err
 		}
 		w.mu.Unlock()
+		if err != nil {
+			time.Sleep(time.Millisecond) // a failing client backs off a little
+		}
 	}
 }
 

@@ -44,14 +44,7 @@ func timeFailover(b *testing.B, e *emu, id string) time.Duration {
 	w := startWriter(b, aws.ToString(pep.Address), aws.ToInt32(pep.Port))
 	w.waitProgress(b, 200, 10*time.Second)
 	killFromOutside(b, e, primaryOf(g))
-	eventually(b, time.Minute, func() error {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.outage == 0 {
-			return fmt.Errorf("writes have not resumed")
-		}
-		return nil
-	})
+	w.waitProgress(b, 200, time.Minute)
 	w.halt()
 	return w.outage
 }

@@ -10,7 +10,7 @@
 // mapped to the same port inside), so the host reaches the node at the
 // endpoint the API reports, as with the process runtime. The server is
 // configured by command-line arguments, no config file: the endpoint's port,
-// bind 0.0.0.0, no persistence, diskless replication, and the replica
+// bind 0.0.0.0, no persistence, disk-based replication syncs, and the replica
 // announces the host endpoint so a primary's INFO shows it.
 //
 // Replication between containers cannot use the host endpoints: 127.0.0.x

@@ -249,7 +249,7 @@ func TestServerArgs(t *testing.T) {
 	joined := strings.Join(args, " ")
 	for _, want := range []string{
 		"--port 6380 ", "--bind 0.0.0.0 ", "--protected-mode no ", "--save  --appendonly no ",
-		"--repl-diskless-sync yes --repl-diskless-sync-delay 0 ",
+		"--repl-diskless-sync no --repl-diskless-sync-delay 0 ",
 		"--replica-announce-ip 127.0.0.3 --replica-announce-port 6380 ",
 		"--replicaof node-127-0-0-2-6380 6380 ",
 		"--maxmemory-policy allkeys-lru --notify-keyspace-events ",

@@ -355,7 +355,8 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint) ([]string, err
 		"--dir", dataPath,
 		"--save", "",
 		"--appendonly", "no",
-		"--repl-diskless-sync", "yes",
+		// Disk-based syncs stream at once (see engine/process/conf.go).
+		"--repl-diskless-sync", "no",
 		"--repl-diskless-sync-delay", "0",
 		// A primary's INFO replication then lists the replica at its host
 		// endpoint, not at its bridge address.

@@ -188,8 +188,9 @@ func (s *suite) testStartPingSetGet(t *testing.T) {
 	if got := mustDo(t, n.Endpoint, "GET", "greeting"); got != "hello" {
 		t.Fatalf("GET = %v, want hello", got)
 	}
-	// The runtime's fixed settings: no persistence, diskless replication.
-	for k, want := range map[string]string{"save": "", "appendonly": "no", "repl-diskless-sync": "yes"} {
+	// The runtime's fixed settings: no persistence, disk-based replication
+	// syncs (which stream writes to the replica at once).
+	for k, want := range map[string]string{"save": "", "appendonly": "no", "repl-diskless-sync": "no"} {
 		got := mustDo(t, n.Endpoint, "CONFIG", "GET", k)
 		if l, ok := got.([]any); !ok || len(l) != 2 || l[1] != want {
 			t.Errorf("CONFIG GET %s = %v, want %q", k, got, want)

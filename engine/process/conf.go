@@ -45,7 +45,12 @@ func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps) (string, err
 	line("protected-mode", "no")
 	line("save", "")
 	line("appendonly", "no")
-	line("repl-diskless-sync", "yes")
+	// Disk-based full syncs: after a diskless (socket) sync the primary holds
+	// the replication stream back until the replica's first REPLCONF ACK,
+	// which comes up to a second later, so writes acknowledged in that second
+	// would be lost if the primary died then. A disk-based sync streams at
+	// once; the delay 0 only matters if diskless is switched on.
+	line("repl-diskless-sync", "no")
 	line("repl-diskless-sync-delay", "0")
 	line("always-show-logo", "no")
 	if caps.procTitle {

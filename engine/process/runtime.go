@@ -4,7 +4,7 @@
 // Layout: each node lives in DataDir/nodes/<name>/ with
 //
 //	redis.conf  generated configuration (bind/port of the endpoint, dir = the
-//	            node dir, no persistence, diskless replication, NodeSpec.Config)
+//	            node dir, no persistence, disk-based replication syncs, NodeSpec.Config)
 //	redis.log   the server's stdout and stderr
 //	node.json   the label file: name, labels, pid, endpoint, emulator id,
 //	            binary, start time
