@@ -16,6 +16,10 @@ import (
 	"github.com/elasticache-local/elasticache-local/engine"
 )
 
+// errNodeGone marks a failed check of a node whose process or container is
+// no longer running.
+var errNodeGone = errors.New("the node is not running")
+
 // monitored is one node the health checker looks at.
 type monitored struct {
 	r  *region
@@ -62,6 +66,13 @@ func (e *Emulator) checkNodes(ctx context.Context) {
 			pctx, cancel := context.WithTimeout(ctx, e.opts.HealthTimeout)
 			defer cancel()
 			errs[i] = engine.Ping(pctx, m.n.endpoint)
+			if errs[i] != nil {
+				// A node the runtime reports gone (crashed, killed) needs no
+				// more evidence; only a hung one has to miss checks in a row.
+				if node, err := e.opts.Runtime.Inspect(pctx, m.n.name); err == nil && !node.Running {
+					errs[i] = errNodeGone
+				}
+			}
 		}()
 	}
 	wg.Wait()
@@ -81,6 +92,9 @@ func (e *Emulator) checkNodes(ctx context.Context) {
 			continue
 		}
 		n.misses++
+		if errs[i] == errNodeGone {
+			n.misses = max(n.misses, e.opts.HealthMisses)
+		}
 		if n.misses < e.opts.HealthMisses {
 			continue
 		}
