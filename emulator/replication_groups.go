@@ -727,6 +727,12 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 				e.log.Warn("detaching retained primary", "endpoint", retained.Addr(), "err", err)
 			}
 		}
+		// Closing an endpoint may talk to a node (a retained primary gives
+		// the address back), so it happens before taking the lock.
+		for _, ng := range g.nodeGroups {
+			e.closeEndpoint(ng.primaryEP)
+			e.closeEndpoint(ng.readerEP)
+		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		for _, cl := range doomed {
@@ -738,10 +744,6 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 			if p := r.clusters[g.nodeGroups[0].primary]; p != nil {
 				p.groupID = ""
 			}
-		}
-		for _, ng := range g.nodeGroups {
-			e.closeEndpoint(ng.primaryEP)
-			e.closeEndpoint(ng.readerEP)
 		}
 		delete(r.groups, id)
 		delete(r.tags, r.arn("replicationgroup", id))

@@ -314,10 +314,6 @@ func TestTestFailoverLosesNoWrite(t *testing.T) {
 	if got := aws.ToString(out.ReplicationGroup.Status); got != "modifying" {
 		t.Fatalf("status after TestFailover = %q, want modifying", got)
 	}
-	// A second call while the first runs is refused.
-	_, err = c.TestFailover(ctxT(t, 10*time.Second), &elasticache.TestFailoverInput{ReplicationGroupId: aws.String("orders"), NodeGroupId: aws.String("0001")})
-	expectError(t, err, "InvalidReplicationGroupState", http.StatusBadRequest)
-
 	g = waitRecovered(t, e, "orders", old)
 	w.waitProgress(t, 500, 10*time.Second)
 	w.halt()
@@ -441,6 +437,25 @@ func TestFailoverBadInput(t *testing.T) {
 	expectError(t, err, "InvalidParameterValue", 400)
 	if after := snapshotState(t, ctx, c); after != before {
 		t.Fatalf("state changed:\nbefore %s\nafter  %s", before, after)
+	}
+
+	// During another change (a snapshot of 64 MB keeps the group
+	// "snapshotting" for a while) TestFailover is refused.
+	p := primaryClient(t, c, "ha")
+	val := strings.Repeat("x", 64<<10)
+	for i := range 1024 {
+		if err := p.Set(ctx, fmt.Sprintf("big:%d", i), val, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.CreateSnapshot(ctx, &elasticache.CreateSnapshotInput{ReplicationGroupId: aws.String("ha"), SnapshotName: aws.String("busy")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.TestFailover(ctx, &elasticache.TestFailoverInput{ReplicationGroupId: aws.String("ha"), NodeGroupId: aws.String("0001")})
+	expectError(t, err, "InvalidReplicationGroupState", 400)
+	waitSnapshot(t, c, "busy")
+	if g := describeGroup(t, c, "ha"); primaryOf(g) != "ha-001" {
+		t.Fatalf("a refused TestFailover changed the primary to %s", primaryOf(g))
 	}
 }
 
