@@ -338,6 +338,9 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 	if err != nil {
 		return nil, err
 	}
+	if pg != cl.paramGroup {
+		e.configSet([]engine.Endpoint{cl.nodes[0].endpoint}, r.paramValues(pg))
+	}
 	cl.paramGroup, cl.settings = pg, settings
 	if in.SecurityGroupIds != nil {
 		cl.securityIDs = append([]string{}, in.SecurityGroupIds...)

@@ -114,9 +114,11 @@ func (e *Emulator) DescribeCacheEngineVersions(ctx context.Context, in *elastica
 	return out, nil
 }
 
-// paramGroup is a cache parameter group (only the defaults for now).
+// paramGroup is a cache parameter group; params holds the values set in
+// it (parameter_groups.go), over the engine defaults.
 type paramGroup struct {
 	name, family, description string
+	params                    map[string]string
 }
 
 // defaultParamGroups returns the default.<family> groups AWS provides in
@@ -172,14 +174,7 @@ func (e *Emulator) DescribeCacheParameterGroups(ctx context.Context, in *elastic
 	sel, next := page(keys, in.Marker, max)
 	out := &elasticache.DescribeCacheParameterGroupsOutput{CacheParameterGroups: []types.CacheParameterGroup{}, Marker: next}
 	for _, k := range sel {
-		pg := r.paramGroups[k]
-		out.CacheParameterGroups = append(out.CacheParameterGroups, types.CacheParameterGroup{
-			ARN:                       aws.String(r.arn("parametergroup", pg.name)),
-			CacheParameterGroupName:   aws.String(pg.name),
-			CacheParameterGroupFamily: aws.String(pg.family),
-			Description:               aws.String(pg.description),
-			IsGlobal:                  aws.Bool(false),
-		})
+		out.CacheParameterGroups = append(out.CacheParameterGroups, r.paramGroups[k].describe(r))
 	}
 	return out, nil
 }

@@ -151,6 +151,12 @@ func (e *Emulator) Register(svc *queryapi.Service) {
 	// Catalog.
 	queryapi.Handle(svc, e.DescribeCacheEngineVersions)
 	queryapi.Handle(svc, e.DescribeCacheParameterGroups)
+	queryapi.Handle(svc, e.CreateCacheParameterGroup)
+	queryapi.Handle(svc, e.ModifyCacheParameterGroup)
+	queryapi.Handle(svc, e.ResetCacheParameterGroup)
+	queryapi.Handle(svc, e.DeleteCacheParameterGroup)
+	queryapi.Handle(svc, e.DescribeCacheParameters)
+	queryapi.Handle(svc, e.DescribeEngineDefaultParameters)
 	queryapi.Handle(svc, e.DescribeCacheSubnetGroups)
 	// Snapshots.
 	queryapi.Handle(svc, e.CreateSnapshot)

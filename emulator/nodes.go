@@ -77,9 +77,19 @@ func (e *Emulator) launchFor(r *region, cl *cacheCluster, n *cacheNode, replicaO
 			EngineVersion: cl.engine.Actual,
 			Endpoint:      n.endpoint,
 			ReplicaOf:     replicaOf,
+			Config:        r.paramValues(cl.paramGroup),
 		},
 		replicaOf: replicaOf,
 	}
+}
+
+// paramValues are the engine parameters of a parameter group, for a node's
+// configuration; the caller holds e.mu.
+func (r *region) paramValues(name string) map[string]string {
+	if pg := r.paramGroups[name]; pg != nil {
+		return pg.values()
+	}
+	return nil
 }
 
 // startNode starts a node and waits until it is ready: it answers PING and,

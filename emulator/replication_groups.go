@@ -639,6 +639,13 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if d := aws.ToString(in.ReplicationGroupDescription); d != "" {
 		g.description = d
 	}
+	if pg != g.paramGroup {
+		var eps []engine.Endpoint
+		for _, m := range g.memberClusters() {
+			eps = append(eps, r.clusters[m].nodes[0].endpoint)
+		}
+		e.configSet(eps, r.paramValues(pg))
+	}
 	g.autoFailover, g.multiAZ, g.paramGroup, g.settings = autoFailover, multiAZ, pg, settings
 	for _, m := range g.memberClusters() {
 		if cl := r.clusters[m]; cl != nil {
