@@ -234,15 +234,7 @@ func (e *Emulator) DescribeCacheSubnetGroups(ctx context.Context, in *elasticach
 	sel, next := page(keys, in.Marker, max)
 	out := &elasticache.DescribeCacheSubnetGroupsOutput{CacheSubnetGroups: []types.CacheSubnetGroup{}, Marker: next}
 	for _, k := range sel {
-		sg := r.subnetGroups[k]
-		out.CacheSubnetGroups = append(out.CacheSubnetGroups, types.CacheSubnetGroup{
-			ARN:                         aws.String(r.arn("subnetgroup", sg.name)),
-			CacheSubnetGroupName:        aws.String(sg.name),
-			CacheSubnetGroupDescription: aws.String(sg.description),
-			VpcId:                       aws.String(sg.vpcID),
-			Subnets:                     append([]types.Subnet{}, sg.subnets...),
-			SupportedNetworkTypes:       []types.NetworkType{types.NetworkTypeIpv4},
-		})
+		out.CacheSubnetGroups = append(out.CacheSubnetGroups, r.subnetGroups[k].describe(r))
 	}
 	return out, nil
 }

@@ -158,6 +158,9 @@ func (e *Emulator) Register(svc *queryapi.Service) {
 	queryapi.Handle(svc, e.DescribeCacheParameters)
 	queryapi.Handle(svc, e.DescribeEngineDefaultParameters)
 	queryapi.Handle(svc, e.DescribeCacheSubnetGroups)
+	queryapi.Handle(svc, e.CreateCacheSubnetGroup)
+	queryapi.Handle(svc, e.ModifyCacheSubnetGroup)
+	queryapi.Handle(svc, e.DeleteCacheSubnetGroup)
 	// Snapshots.
 	queryapi.Handle(svc, e.CreateSnapshot)
 	queryapi.Handle(svc, e.DescribeSnapshots)
