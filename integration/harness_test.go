@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -178,4 +177,3 @@ func waitDeleted(t testing.TB, c *elasticache.Client, id string) {
 	}
 }
 
-var _ = http.StatusOK
