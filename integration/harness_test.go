@@ -176,4 +176,3 @@ func waitDeleted(t testing.TB, c *elasticache.Client, id string) {
 		t.Fatalf("waiting for %s deleted: %v", id, err)
 	}
 }
-
