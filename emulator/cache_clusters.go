@@ -298,9 +298,9 @@ func (e *Emulator) DescribeCacheClusters(ctx context.Context, in *elasticache.De
 	return out, nil
 }
 
-// ModifyCacheCluster changes a cluster's settings. Everything it accepts is
-// metadata locally, so the change applies at once; the cluster still passes
-// through "modifying" like on AWS.
+// ModifyCacheCluster changes a cluster's settings. They apply at once (a new
+// parameter group's values through CONFIG SET, the rest is metadata); the
+// cluster still passes through "modifying" like on AWS.
 func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.ModifyCacheClusterInput) (*elasticache.ModifyCacheClusterOutput, error) {
 	id, err := lookupID("CacheClusterId", in.CacheClusterId)
 	if err != nil {

@@ -571,9 +571,10 @@ func (e *Emulator) DescribeReplicationGroups(ctx context.Context, in *elasticach
 }
 
 // ModifyReplicationGroup changes a group's settings. Description, failover,
-// Multi-AZ, parameter group, windows and retention are control-plane
-// metadata locally, so they apply at once (ApplyImmediately or not); the
-// group passes through "modifying" like on AWS.
+// Multi-AZ, windows and retention are control-plane metadata, and a new
+// parameter group's values reach the nodes through CONFIG SET, so they all
+// apply at once (ApplyImmediately or not); the group passes through
+// "modifying" like on AWS. PrimaryClusterId runs a planned failover.
 func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.ModifyReplicationGroupInput) (*elasticache.ModifyReplicationGroupOutput, error) {
 	id, err := lookupID("ReplicationGroupId", in.ReplicationGroupId)
 	if err != nil {
