@@ -59,6 +59,19 @@ func (sg *subnetGroup) describe(r *region) types.CacheSubnetGroup {
 	}
 }
 
+// subnetGroup finds a subnet group by name; the caller holds e.mu.
+func (r *region) subnetGroup(nameParam *string) (*subnetGroup, error) {
+	name := strings.ToLower(aws.ToString(nameParam))
+	if name == "" {
+		return nil, mustNotBeBlank("CacheSubnetGroupName")
+	}
+	sg, ok := r.subnetGroups[name]
+	if !ok {
+		return nil, subnetGroupNotFound(name)
+	}
+	return sg, nil
+}
+
 // CreateCacheSubnetGroup creates a subnet group.
 func (e *Emulator) CreateCacheSubnetGroup(ctx context.Context, in *elasticache.CreateCacheSubnetGroupInput) (*elasticache.CreateCacheSubnetGroupOutput, error) {
 	name, err := normalizeID("CacheSubnetGroupName", in.CacheSubnetGroupName, 255)
@@ -92,16 +105,12 @@ func (e *Emulator) CreateCacheSubnetGroup(ctx context.Context, in *elasticache.C
 
 // ModifyCacheSubnetGroup changes a subnet group's description or subnets.
 func (e *Emulator) ModifyCacheSubnetGroup(ctx context.Context, in *elasticache.ModifyCacheSubnetGroupInput) (*elasticache.ModifyCacheSubnetGroupOutput, error) {
-	name := strings.ToLower(aws.ToString(in.CacheSubnetGroupName))
-	if name == "" {
-		return nil, mustNotBeBlank("CacheSubnetGroupName")
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	sg, ok := r.subnetGroups[name]
-	if !ok {
-		return nil, subnetGroupNotFound(name)
+	sg, err := r.subnetGroup(in.CacheSubnetGroupName)
+	if err != nil {
+		return nil, err
 	}
 	subnets := sg.subnets
 	if len(in.SubnetIds) > 0 {
@@ -114,22 +123,20 @@ func (e *Emulator) ModifyCacheSubnetGroup(ctx context.Context, in *elasticache.M
 		sg.description = d
 	}
 	sg.subnets = subnets
-	e.record(r, types.SourceTypeCacheSubnetGroup, name, "Cache subnet group %s modified", name)
+	e.record(r, types.SourceTypeCacheSubnetGroup, sg.name, "Cache subnet group %s modified", sg.name)
 	return &elasticache.ModifyCacheSubnetGroupOutput{CacheSubnetGroup: ptr(sg.describe(r))}, nil
 }
 
 // DeleteCacheSubnetGroup deletes a subnet group no cluster uses.
 func (e *Emulator) DeleteCacheSubnetGroup(ctx context.Context, in *elasticache.DeleteCacheSubnetGroupInput) (*elasticache.DeleteCacheSubnetGroupOutput, error) {
-	name := strings.ToLower(aws.ToString(in.CacheSubnetGroupName))
-	if name == "" {
-		return nil, mustNotBeBlank("CacheSubnetGroupName")
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	if _, ok := r.subnetGroups[name]; !ok {
-		return nil, subnetGroupNotFound(name)
+	sg, err := r.subnetGroup(in.CacheSubnetGroupName)
+	if err != nil {
+		return nil, err
 	}
+	name := sg.name
 	if name == "default" {
 		return nil, invalidParameterValue("The default cache subnet group cannot be deleted.")
 	}
