@@ -166,6 +166,12 @@ func (e *Emulator) Register(svc *queryapi.Service) {
 	queryapi.Handle(svc, e.DescribeSnapshots)
 	queryapi.Handle(svc, e.DeleteSnapshot)
 	queryapi.Handle(svc, e.CopySnapshot)
+	// Maintenance and billing: nothing to list locally.
+	queryapi.Handle(svc, e.ListAllowedNodeTypeModifications)
+	queryapi.Handle(svc, e.DescribeServiceUpdates)
+	queryapi.Handle(svc, e.DescribeUpdateActions)
+	queryapi.Handle(svc, e.DescribeReservedCacheNodes)
+	queryapi.Handle(svc, e.DescribeReservedCacheNodesOfferings)
 	// Events and tags.
 	queryapi.Handle(svc, e.DescribeEvents)
 	queryapi.Handle(svc, e.AddTagsToResource)

@@ -1,0 +1,77 @@
+package emulator
+
+import (
+	"context"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+)
+
+// Operations about AWS-side maintenance and billing. Locally there are no
+// service updates, no reserved nodes and no node-type scaling, and these
+// answers say exactly that: empty lists, or the NotFound fault for a named
+// item, after the same validation as AWS.
+
+// ListAllowedNodeTypeModifications lists the node types a cluster or group
+// could scale to: none, since scaling is not implemented.
+func (e *Emulator) ListAllowedNodeTypeModifications(ctx context.Context, in *elasticache.ListAllowedNodeTypeModificationsInput) (*elasticache.ListAllowedNodeTypeModificationsOutput, error) {
+	gid, cid := strings.ToLower(aws.ToString(in.ReplicationGroupId)), strings.ToLower(aws.ToString(in.CacheClusterId))
+	if (gid == "") == (cid == "") {
+		return nil, invalidParameterCombination("Exactly one of ReplicationGroupId and CacheClusterId must be specified.")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	if gid != "" {
+		if _, ok := r.groups[gid]; !ok {
+			return nil, replicationGroupNotFound(gid)
+		}
+	} else if _, ok := r.clusters[cid]; !ok {
+		return nil, cacheClusterNotFound(cid)
+	}
+	return &elasticache.ListAllowedNodeTypeModificationsOutput{ScaleUpModifications: []string{}, ScaleDownModifications: []string{}}, nil
+}
+
+// DescribeServiceUpdates lists service updates: there are none locally.
+func (e *Emulator) DescribeServiceUpdates(ctx context.Context, in *elasticache.DescribeServiceUpdatesInput) (*elasticache.DescribeServiceUpdatesOutput, error) {
+	if _, err := checkMaxRecords(in.MaxRecords); err != nil {
+		return nil, err
+	}
+	if n := aws.ToString(in.ServiceUpdateName); n != "" {
+		return nil, &types.ServiceUpdateNotFoundFault{Message: aws.String("Service update " + n + " not found.")}
+	}
+	return &elasticache.DescribeServiceUpdatesOutput{ServiceUpdates: []types.ServiceUpdate{}}, nil
+}
+
+// DescribeUpdateActions lists service update actions: there are none.
+func (e *Emulator) DescribeUpdateActions(ctx context.Context, in *elasticache.DescribeUpdateActionsInput) (*elasticache.DescribeUpdateActionsOutput, error) {
+	if _, err := checkMaxRecords(in.MaxRecords); err != nil {
+		return nil, err
+	}
+	return &elasticache.DescribeUpdateActionsOutput{UpdateActions: []types.UpdateAction{}}, nil
+}
+
+// DescribeReservedCacheNodes lists reserved nodes: none are ever bought.
+func (e *Emulator) DescribeReservedCacheNodes(ctx context.Context, in *elasticache.DescribeReservedCacheNodesInput) (*elasticache.DescribeReservedCacheNodesOutput, error) {
+	if _, err := checkMaxRecords(in.MaxRecords); err != nil {
+		return nil, err
+	}
+	if id := aws.ToString(in.ReservedCacheNodeId); id != "" {
+		return nil, &types.ReservedCacheNodeNotFoundFault{Message: aws.String("Reserved cache node " + id + " not found.")}
+	}
+	return &elasticache.DescribeReservedCacheNodesOutput{ReservedCacheNodes: []types.ReservedCacheNode{}}, nil
+}
+
+// DescribeReservedCacheNodesOfferings lists reserved node offerings: there
+// is nothing to buy locally.
+func (e *Emulator) DescribeReservedCacheNodesOfferings(ctx context.Context, in *elasticache.DescribeReservedCacheNodesOfferingsInput) (*elasticache.DescribeReservedCacheNodesOfferingsOutput, error) {
+	if _, err := checkMaxRecords(in.MaxRecords); err != nil {
+		return nil, err
+	}
+	if id := aws.ToString(in.ReservedCacheNodesOfferingId); id != "" {
+		return nil, &types.ReservedCacheNodesOfferingNotFoundFault{Message: aws.String("Reserved cache nodes offering " + id + " not found.")}
+	}
+	return &elasticache.DescribeReservedCacheNodesOfferingsOutput{ReservedCacheNodesOfferings: []types.ReservedCacheNodesOffering{}}, nil
+}
