@@ -126,8 +126,10 @@ func New(opts Options) (*Emulator, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
-	e.goBackground(e.monitor)
-	e.goBackground(e.backupLoop)
+	// The health monitor checks every node each HealthInterval; automated
+	// backups are due at most once a minute of their window.
+	e.goBackground(func(ctx context.Context) { every(ctx, opts.HealthInterval, e.checkNodes) })
+	e.goBackground(func(ctx context.Context) { every(ctx, 30*time.Second, e.TickBackups) })
 	return e, nil
 }
 
@@ -280,6 +282,20 @@ func (e *Emulator) settle(r *region, status *string, st types.SourceType, id, fo
 		}
 		e.record(r, st, id, format, args...)
 	})
+}
+
+// every runs fn each period until ctx ends.
+func every(ctx context.Context, period time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn(ctx)
+		}
+	}
 }
 
 // goBackground runs fn as tracked background work under the emulator context.

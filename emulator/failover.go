@@ -27,20 +27,6 @@ type monitored struct {
 	n  *cacheNode
 }
 
-// monitor checks every available node each HealthInterval until ctx ends.
-func (e *Emulator) monitor(ctx context.Context) {
-	t := time.NewTicker(e.opts.HealthInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			e.checkNodes(ctx)
-		}
-	}
-}
-
 // checkNodes PINGs every node that should be serving, in parallel, and
 // starts a recovery for each one that failed HealthMisses checks in a row.
 func (e *Emulator) checkNodes(ctx context.Context) {

@@ -297,20 +297,6 @@ func (e *Emulator) TickBackups(ctx context.Context) {
 	}
 }
 
-// backupLoop runs TickBackups until ctx ends.
-func (e *Emulator) backupLoop(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			e.TickBackups(ctx)
-		}
-	}
-}
-
 // inWindow reports whether now (UTC) falls in a daily "hh:mm-hh:mm"
 // window, which may wrap past midnight.
 func inWindow(now time.Time, window string) bool {
