@@ -89,7 +89,7 @@ func (e *Emulator) Nodes(ctx context.Context) []NodeView {
 			if node, err := e.opts.Runtime.Inspect(ctx, t.name); err == nil && node.Running {
 				t.view.PID = node.PID
 			}
-			info, err := engine.InspectReplication(ctx, t.ep)
+			info, err := e.admin.InspectReplication(ctx, t.ep)
 			if err != nil {
 				t.view.Role = "unreachable"
 				return
@@ -100,7 +100,7 @@ func (e *Emulator) Nodes(ctx context.Context) []NodeView {
 				t.view.ReplicationOffset = info.ReplicaOffset
 				t.view.LinkUp, t.view.LagSeconds = info.LinkUp, info.LagSeconds
 				if t.primary != nil {
-					if p, err := engine.InspectReplication(ctx, *t.primary); err == nil {
+					if p, err := e.admin.InspectReplication(ctx, *t.primary); err == nil {
 						t.view.LagBytes = max(0, p.MasterOffset-info.ReplicaOffset)
 					}
 				}

@@ -52,6 +52,9 @@ type Options struct {
 type Emulator struct {
 	opts Options
 	log  *slog.Logger
+	// admin opens the control plane's connections to nodes, as the
+	// runtime's admin user.
+	admin engine.Admin
 
 	mu      sync.Mutex
 	regions map[scope]*region
@@ -122,6 +125,7 @@ func New(opts Options) (*Emulator, error) {
 	e := &Emulator{
 		opts:    opts,
 		log:     opts.Logger,
+		admin:   opts.Runtime.Admin(),
 		regions: make(map[scope]*region),
 		ctx:     ctx,
 		cancel:  cancel,

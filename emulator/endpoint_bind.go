@@ -29,8 +29,9 @@ type endpoint interface {
 // node to have an address of its own (the process runtime on Linux); the
 // forwarder in emulator/proxy serves everywhere else.
 type bindEndpoint struct {
-	addr engine.Endpoint
-	log  *slog.Logger
+	addr  engine.Endpoint
+	admin engine.Admin
+	log   *slog.Logger
 
 	mu     sync.Mutex
 	want   *engine.Endpoint // the node that should listen on addr
@@ -40,8 +41,8 @@ type bindEndpoint struct {
 	done chan struct{}
 }
 
-func newBindEndpoint(addr engine.Endpoint, log *slog.Logger) *bindEndpoint {
-	b := &bindEndpoint{addr: addr, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+func newBindEndpoint(addr engine.Endpoint, admin engine.Admin, log *slog.Logger) *bindEndpoint {
+	b := &bindEndpoint{addr: addr, admin: admin, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go b.run()
 	return b
 }
@@ -136,7 +137,7 @@ func (b *bindEndpoint) release(node engine.Endpoint) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	return engine.WithClient(ctx, node, func(ctx context.Context, c *redis.Client) error {
+	return b.admin.WithClient(ctx, node, func(ctx context.Context, c *redis.Client) error {
 		err := c.Do(ctx, "CLIENT", "KILL", "LADDR", b.addr.Addr()).Err()
 		if err != nil && err.Error() == "ERR No such client" {
 			return nil
@@ -148,7 +149,7 @@ func (b *bindEndpoint) release(node engine.Endpoint) error {
 func (b *bindEndpoint) configBind(node engine.Endpoint, addrs string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	err := engine.WithClient(ctx, node, func(ctx context.Context, c *redis.Client) error {
+	err := b.admin.WithClient(ctx, node, func(ctx context.Context, c *redis.Client) error {
 		return c.ConfigSet(ctx, "bind", addrs).Err()
 	})
 	if err != nil {

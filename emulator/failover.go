@@ -51,7 +51,7 @@ func (e *Emulator) checkNodes(ctx context.Context) {
 			defer wg.Done()
 			pctx, cancel := context.WithTimeout(ctx, e.opts.HealthTimeout)
 			defer cancel()
-			errs[i] = engine.Ping(pctx, m.n.endpoint)
+			errs[i] = e.admin.Ping(pctx, m.n.endpoint)
 			if errs[i] != nil {
 				// A node the runtime reports gone (crashed, killed) needs no
 				// more evidence; only a hung one has to miss checks in a row.
@@ -156,7 +156,7 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 	if target == "" {
 		best := int64(-1)
 		for _, id := range slices.Sorted(mapsKeys(candidates)) {
-			info, err := engine.InspectReplication(ctx, candidates[id])
+			info, err := e.admin.InspectReplication(ctx, candidates[id])
 			if err == nil && info.ReplicaOffset > best {
 				target, best = id, info.ReplicaOffset
 			}
@@ -171,13 +171,13 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 	}
 
 	if planned {
-		if err := pauseAndCatchUp(ctx, oldEP, newEP); err != nil {
+		if err := e.pauseAndCatchUp(ctx, oldEP, newEP); err != nil {
 			return "", err
 		}
 	}
-	if err := engine.ReplicaOf(ctx, newEP, nil); err != nil {
+	if err := e.admin.ReplicaOf(ctx, newEP, nil); err != nil {
 		if planned {
-			unpause(oldEP)
+			e.unpause(oldEP)
 		}
 		return "", fmt.Errorf("promoting %s: %w", target, err)
 	}
@@ -197,12 +197,12 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 	peer := e.opts.Runtime.PeerEndpoint(newEP)
 	var firstErr error
 	for _, ep := range others {
-		if err := engine.ReplicaOf(ctx, ep, &peer); err != nil && firstErr == nil {
+		if err := e.admin.ReplicaOf(ctx, ep, &peer); err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("repointing %s: %w", ep.Addr(), err)
 		}
 	}
 	if planned {
-		unpause(oldEP)
+		e.unpause(oldEP)
 	}
 	e.mu.Lock()
 	msg := fmt.Sprintf("Failover from primary node %s to replica node %s completed", oldID, target)
@@ -215,24 +215,24 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 
 // pauseAndCatchUp blocks writes on the primary (CLIENT PAUSE WRITE) and
 // waits until the replica has processed the primary's whole stream.
-func pauseAndCatchUp(ctx context.Context, primary, replica engine.Endpoint) error {
-	err := engine.WithClient(ctx, primary, func(ctx context.Context, c *redis.Client) error {
+func (e *Emulator) pauseAndCatchUp(ctx context.Context, primary, replica engine.Endpoint) error {
+	err := e.admin.WithClient(ctx, primary, func(ctx context.Context, c *redis.Client) error {
 		return c.Do(ctx, "CLIENT", "PAUSE", "10000", "WRITE").Err()
 	})
 	if err != nil {
 		return fmt.Errorf("pausing writes on the primary: %w", err)
 	}
-	if err := catchUp(ctx, primary, replica); err != nil {
-		unpause(primary)
+	if err := e.catchUp(ctx, primary, replica); err != nil {
+		e.unpause(primary)
 		return fmt.Errorf("replica did not catch up with the primary: %w", err)
 	}
 	return nil
 }
 
-func unpause(ep engine.Endpoint) {
+func (e *Emulator) unpause(ep engine.Endpoint) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = engine.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+	_ = e.admin.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		return c.Do(ctx, "CLIENT", "UNPAUSE").Err()
 	})
 }

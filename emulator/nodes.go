@@ -108,9 +108,9 @@ func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
 	if _, err := e.opts.Runtime.Start(ctx, l.spec); err != nil {
 		return err
 	}
-	checks := []engine.Check{engine.Pings}
+	checks := []engine.Check{e.admin.Pings}
 	if l.replicaOf != nil {
-		checks = append(checks, engine.ReplicationLinkUp)
+		checks = append(checks, e.admin.ReplicationLinkUp)
 	}
 	if err := engine.WaitReady(ctx, l.spec.Endpoint, checks...); err != nil {
 		return fmt.Errorf("node %s not ready: %w", l.spec.Name, err)

@@ -321,7 +321,7 @@ func (e *Emulator) configSet(eps []engine.Endpoint, values map[string]string) {
 	}
 	e.goBackground(func(ctx context.Context) {
 		for _, ep := range eps {
-			err := engine.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+			err := e.admin.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 				return c.Do(ctx, args...).Err()
 			})
 			if err != nil {

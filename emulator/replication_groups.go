@@ -209,7 +209,7 @@ func (e *Emulator) openEndpoints(g *replicationGroup, ng *nodeGroup) error {
 	for _, role := range []string{"primary", "reader"} {
 		addr, err := e.opts.Addresses.Allocate(int(g.port))
 		if err == nil && role == "primary" && e.opts.BindPrimaryEndpoint {
-			eps = append(eps, newBindEndpoint(addr, e.log.With("endpoint", g.id+"/"+ng.id+"/"+role)))
+			eps = append(eps, newBindEndpoint(addr, e.admin, e.log.With("endpoint", g.id+"/"+ng.id+"/"+role)))
 			continue
 		}
 		if err == nil {
@@ -731,7 +731,7 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 		wg.Wait()
 		if retain {
 			// The retained primary stands alone from now on.
-			if err := engine.ReplicaOf(ctx, retained, nil); err != nil {
+			if err := e.admin.ReplicaOf(ctx, retained, nil); err != nil {
 				e.log.Warn("detaching retained primary", "endpoint", retained.Addr(), "err", err)
 			}
 		}

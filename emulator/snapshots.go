@@ -291,7 +291,7 @@ func (e *Emulator) takeSnapshot(ctx context.Context, r *region, job snapshotJob)
 	var size int64
 	var err error
 	if job.primary != nil {
-		err = catchUp(ctx, *job.primary, job.node.endpoint)
+		err = e.catchUp(ctx, *job.primary, job.node.endpoint)
 	}
 	if err == nil {
 		size, err = e.saveRDB(ctx, job.node, job.s.Nodes[0].Key, job.s)
@@ -328,7 +328,7 @@ func (e *Emulator) saveRDB(ctx context.Context, n *cacheNode, key string, s *sna
 		return 0, fmt.Errorf("the %s runtime cannot read node files", e.opts.Runtime.Name())
 	}
 	start := time.Now()
-	if err := bgsave(ctx, n.endpoint); err != nil {
+	if err := e.bgsave(ctx, n.endpoint); err != nil {
 		return 0, err
 	}
 	saved := time.Now()
@@ -349,15 +349,15 @@ func (e *Emulator) saveRDB(ctx context.Context, n *cacheNode, key string, s *sna
 // catchUp waits until the replica has processed the primary's replication
 // stream up to the primary's offset now, so a backup or a promotion of the
 // replica holds every write acknowledged before it was asked for.
-func catchUp(ctx context.Context, primary, replica engine.Endpoint) error {
-	p, err := engine.InspectReplication(ctx, primary)
+func (e *Emulator) catchUp(ctx context.Context, primary, replica engine.Endpoint) error {
+	p, err := e.admin.InspectReplication(ctx, primary)
 	if err != nil {
 		return fmt.Errorf("reading the primary's offset: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return engine.WaitReady(ctx, replica, func(ctx context.Context, ep engine.Endpoint) error {
-		q, err := engine.InspectReplication(ctx, ep)
+		q, err := e.admin.InspectReplication(ctx, ep)
 		if err != nil {
 			return err
 		}
@@ -369,8 +369,8 @@ func catchUp(ctx context.Context, primary, replica engine.Endpoint) error {
 }
 
 // bgsave runs BGSAVE and waits until that save has finished successfully.
-func bgsave(ctx context.Context, ep engine.Endpoint) error {
-	return engine.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+func (e *Emulator) bgsave(ctx context.Context, ep engine.Endpoint) error {
+	return e.admin.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		before, err := persistenceField(ctx, c, "rdb_saves")
 		if err != nil {
 			return err

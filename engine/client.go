@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Timeouts of the short-lived clients used by the node operations. A call is
@@ -23,14 +22,14 @@ const (
 	ioTimeout   = 2 * time.Second
 )
 
-// WithClient connects to the node at ep and calls fn with a single-connection
-// go-redis client that is closed when fn returns. The connection is dialled
-// before the client is built, so an unreachable node fails fast with the dial
-// error (no go-redis retries, backoff or log lines); commands are not retried
-// and respect ctx (its deadline and its cancellation) as well as a 2 s I/O
-// timeout. Use it for one-off commands the helpers below do not cover
-// (CONFIG SET, FLUSHALL, …).
-func WithClient(ctx context.Context, ep Endpoint, fn func(ctx context.Context, c *redis.Client) error) error {
+// WithClient connects to the node at ep as the admin user and calls fn with
+// a single-connection go-redis client that is closed when fn returns. The
+// connection is dialled before the client is built, so an unreachable node
+// fails fast with the dial error (no go-redis retries, backoff or log
+// lines); commands are not retried and respect ctx (its deadline and its
+// cancellation) as well as a 2 s I/O timeout. Use it for one-off commands
+// the helpers below do not cover (CONFIG SET, FLUSHALL, …).
+func (a Admin) WithClient(ctx context.Context, ep Endpoint, fn func(ctx context.Context, c *redis.Client) error) error {
 	addr := ep.Addr()
 	d := net.Dialer{Timeout: dialTimeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -38,30 +37,18 @@ func WithClient(ctx context.Context, ep Endpoint, fn func(ctx context.Context, c
 		return err
 	}
 	var once sync.Once
-	c := redis.NewClient(&redis.Options{
-		Addr: addr,
-		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var first net.Conn
-			once.Do(func() { first = conn })
-			if first != nil {
-				return first, nil
-			}
-			return d.DialContext(ctx, network, addr)
-		},
-		Protocol:              2,
-		DialTimeout:           dialTimeout,
-		DialerRetries:         1,
-		ReadTimeout:           ioTimeout,
-		WriteTimeout:          ioTimeout,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            -1,
-		PoolSize:              1,
-		PipelinePoolSize:      -1,
-		DisableIdentity:       true,
-		MaintNotificationsConfig: &maintnotifications.Config{
-			Mode: maintnotifications.ModeDisabled,
-		},
-	})
+	opts := a.Options(ep)
+	opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var first net.Conn
+		once.Do(func() { first = conn })
+		if first != nil {
+			return first, nil
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	opts.DialerRetries = 1
+	opts.PipelinePoolSize = -1
+	c := redis.NewClient(opts)
 	// Abort a command in flight when ctx is cancelled, not only at its
 	// deadline (go-redis maps deadlines, not cancellation, onto the socket).
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
@@ -78,20 +65,20 @@ func WithClient(ctx context.Context, ep Endpoint, fn func(ctx context.Context, c
 }
 
 // Ping sends PING to the node at ep.
-func Ping(ctx context.Context, ep Endpoint) error {
-	return WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+func (a Admin) Ping(ctx context.Context, ep Endpoint) error {
+	return a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		return c.Ping(ctx).Err()
 	})
 }
 
 // ReplicaOf makes the node at ep a replica of primary, or a primary
 // (REPLICAOF NO ONE) when primary is nil.
-func ReplicaOf(ctx context.Context, ep Endpoint, primary *Endpoint) error {
+func (a Admin) ReplicaOf(ctx context.Context, ep Endpoint, primary *Endpoint) error {
 	host, port := "NO", "ONE"
 	if primary != nil {
 		host, port = primary.Host, strconv.Itoa(primary.Port)
 	}
-	err := WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+	err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		return c.ReplicaOf(ctx, host, port).Err()
 	})
 	if err != nil {
@@ -104,8 +91,8 @@ func ReplicaOf(ctx context.Context, ep Endpoint, primary *Endpoint) error {
 // FORCE, falling back to SHUTDOWN NOSAVE on servers older than 7.0). It
 // returns nil once the server closed the connection, which it does when it
 // exits; it does not wait for the process to be gone.
-func Shutdown(ctx context.Context, ep Endpoint) error {
-	return WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+func (a Admin) Shutdown(ctx context.Context, ep Endpoint) error {
+	return a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		err := shutdown(ctx, c, "NOSAVE", "NOW", "FORCE")
 		var rerr redis.Error
 		if errors.As(err, &rerr) && !strings.Contains(strings.ToLower(rerr.Error()), "errors trying to shut down") {
@@ -191,9 +178,9 @@ func (r ReplicationInfo) Master() Endpoint {
 }
 
 // InspectReplication returns the node's INFO replication section.
-func InspectReplication(ctx context.Context, ep Endpoint) (ReplicationInfo, error) {
+func (a Admin) InspectReplication(ctx context.Context, ep Endpoint) (ReplicationInfo, error) {
 	var text string
-	err := WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+	err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		var err error
 		text, err = c.Info(ctx, "replication").Result()
 		return err

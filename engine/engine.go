@@ -94,6 +94,10 @@ type Runtime interface {
 	// it itself; callers use it for runtime-level REPLICAOF and to compare
 	// with the master_host/master_port a replica reports.
 	PeerEndpoint(ep Endpoint) Endpoint
+	// Admin is how the control plane connects to this runtime's nodes:
+	// every node it starts has the admin user of these credentials, and its
+	// replicas authenticate to their primary with them.
+	Admin() Admin
 	// Close releases runtime resources; it does not stop nodes.
 	Close() error
 }

@@ -26,9 +26,9 @@ const DefaultReadyTimeout = 30 * time.Second
 const attemptTimeout = 2 * time.Second
 
 var _ Check = PortOpen
-var _ Check = Pings
-var _ Check = ReplicationLinkUp
-var _ Check = PrimaryRole
+var _ Check = Admin{}.Pings
+var _ Check = Admin{}.ReplicationLinkUp
+var _ Check = Admin{}.PrimaryRole
 
 // PortOpen holds when a TCP connection to ep succeeds.
 func PortOpen(ctx context.Context, ep Endpoint) error {
@@ -41,13 +41,13 @@ func PortOpen(ctx context.Context, ep Endpoint) error {
 }
 
 // Pings holds when the node answers PING (so it has finished loading).
-func Pings(ctx context.Context, ep Endpoint) error { return Ping(ctx, ep) }
+func (a Admin) Pings(ctx context.Context, ep Endpoint) error { return a.Ping(ctx, ep) }
 
 // ReplicationLinkUp holds when the node is a replica whose link to its
 // primary is up and no full sync is in progress, i.e. it has loaded the
 // primary's data set and is streaming.
-func ReplicationLinkUp(ctx context.Context, ep Endpoint) error {
-	info, err := InspectReplication(ctx, ep)
+func (a Admin) ReplicationLinkUp(ctx context.Context, ep Endpoint) error {
+	info, err := a.InspectReplication(ctx, ep)
 	if err != nil {
 		return err
 	}
@@ -56,9 +56,9 @@ func ReplicationLinkUp(ctx context.Context, ep Endpoint) error {
 
 // ReplicatingFrom is ReplicationLinkUp that also requires the replica to
 // follow primary (useful after a failover re-points replicas).
-func ReplicatingFrom(primary Endpoint) Check {
+func (a Admin) ReplicatingFrom(primary Endpoint) Check {
 	return func(ctx context.Context, ep Endpoint) error {
-		info, err := InspectReplication(ctx, ep)
+		info, err := a.InspectReplication(ctx, ep)
 		if err != nil {
 			return err
 		}
@@ -70,8 +70,8 @@ func ReplicatingFrom(primary Endpoint) Check {
 }
 
 // PrimaryRole holds when the node reports role:master.
-func PrimaryRole(ctx context.Context, ep Endpoint) error {
-	info, err := InspectReplication(ctx, ep)
+func (a Admin) PrimaryRole(ctx context.Context, ep Endpoint) error {
+	info, err := a.InspectReplication(ctx, ep)
 	if err != nil {
 		return err
 	}
@@ -111,10 +111,10 @@ func Permanent(err error) error {
 // succeed in one round, and returns nil. It gives up when ctx is done (or
 // after DefaultReadyTimeout if ctx has no deadline), returning an error that
 // wraps both the context error and the last check failure, or at once when a
-// check returns a Permanent error. Without checks it waits for Pings.
+// check returns a Permanent error. It needs at least one check.
 func WaitReady(ctx context.Context, ep Endpoint, checks ...Check) error {
 	if len(checks) == 0 {
-		checks = []Check{Pings}
+		return errors.New("engine: WaitReady without checks")
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

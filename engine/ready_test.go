@@ -51,7 +51,7 @@ func TestWaitReadyPermanentStopsEarly(t *testing.T) {
 	err := WaitReady(ctx, Endpoint{Host: "127.0.0.1", Port: 1}, func(context.Context, Endpoint) error {
 		calls++
 		return Permanent(errGone)
-	}, Pings)
+	}, Admin{}.Pings)
 	if !errors.Is(err, errGone) || calls != 1 || time.Since(start) > time.Second {
 		t.Fatalf("err=%v calls=%d after %s; want immediate permanent failure", err, calls, time.Since(start))
 	}
@@ -74,7 +74,7 @@ func TestPortOpenAndPingAgainstNonRedis(t *testing.T) {
 		t.Error("PortOpen succeeded on a closed port")
 	}
 	start := time.Now()
-	if err := Ping(ctx, ep); err == nil {
+	if err := (Admin{}).Ping(ctx, ep); err == nil {
 		t.Error("Ping succeeded on a closed port")
 	}
 	if d := time.Since(start); d > 200*time.Millisecond {

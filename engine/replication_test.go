@@ -86,9 +86,11 @@ func (h *harness) start(ctx context.Context, name string, replicaOf *engine.Endp
 	return node
 }
 
+// do runs fn with a client of the node at ep as its users connect (the
+// default user).
 func do(t *testing.T, ctx context.Context, ep engine.Endpoint, fn func(context.Context, *redis.Client) error) {
 	t.Helper()
-	if err := engine.WithClient(ctx, ep, fn); err != nil {
+	if err := (engine.Admin{}).WithClient(ctx, ep, fn); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -100,7 +102,7 @@ func TestReplication(t *testing.T) {
 
 	primary := h.start(ctx, "primary", nil)
 	pep := primary.Endpoint
-	if err := engine.Ping(ctx, pep); err != nil {
+	if err := h.rt.Admin().Ping(ctx, pep); err != nil {
 		t.Fatal(err)
 	}
 	do(t, ctx, pep, func(ctx context.Context, c *redis.Client) error {
@@ -113,7 +115,7 @@ func TestReplication(t *testing.T) {
 	if rep.Host == pep.Host || (h.port != 0 && rep.Port != pep.Port) {
 		t.Errorf("primary %s and replica %s: want distinct hosts on one port", pep.Addr(), rep.Addr())
 	}
-	if err := engine.WaitReady(ctx, rep, engine.Pings, engine.ReplicationLinkUp, engine.ReplicatingFrom(pep)); err != nil {
+	if err := engine.WaitReady(ctx, rep, h.rt.Admin().Pings, h.rt.Admin().ReplicationLinkUp, h.rt.Admin().ReplicatingFrom(pep)); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("replica start + full sync: %s", time.Since(start))
@@ -133,11 +135,11 @@ func TestReplication(t *testing.T) {
 		return c.Set(ctx, "after", "stream", 0).Err()
 	})
 	streamed := func(ctx context.Context, ep engine.Endpoint) error {
-		pi, err := engine.InspectReplication(ctx, pep)
+		pi, err := h.rt.Admin().InspectReplication(ctx, pep)
 		if err != nil {
 			return err
 		}
-		ri, err := engine.InspectReplication(ctx, ep)
+		ri, err := h.rt.Admin().InspectReplication(ctx, ep)
 		if err != nil {
 			return err
 		}
@@ -158,11 +160,11 @@ func TestReplication(t *testing.T) {
 		t.Errorf("replica GET after = %q, want stream", got)
 	}
 
-	pi, err := engine.InspectReplication(ctx, pep)
+	pi, err := h.rt.Admin().InspectReplication(ctx, pep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ri, err := engine.InspectReplication(ctx, rep)
+	ri, err := h.rt.Admin().InspectReplication(ctx, rep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,26 +176,26 @@ func TestReplication(t *testing.T) {
 	}
 
 	// A replica rejects writes until promoted.
-	err = engine.WithClient(ctx, rep, func(ctx context.Context, c *redis.Client) error {
+	err = h.rt.Admin().WithClient(ctx, rep, func(ctx context.Context, c *redis.Client) error {
 		return c.Set(ctx, "k", "v", 0).Err()
 	})
 	if err == nil {
 		t.Error("write to a replica succeeded")
 	}
-	if err := engine.ReplicaOf(ctx, rep, nil); err != nil {
+	if err := h.rt.Admin().ReplicaOf(ctx, rep, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := engine.WaitReady(ctx, rep, engine.PrimaryRole); err != nil {
+	if err := engine.WaitReady(ctx, rep, h.rt.Admin().PrimaryRole); err != nil {
 		t.Fatal(err)
 	}
 	do(t, ctx, rep, func(ctx context.Context, c *redis.Client) error {
 		return c.Set(ctx, "k", "v", 0).Err()
 	})
 	// …and can be made a replica again.
-	if err := engine.ReplicaOf(ctx, rep, &pep); err != nil {
+	if err := h.rt.Admin().ReplicaOf(ctx, rep, &pep); err != nil {
 		t.Fatal(err)
 	}
-	if err := engine.WaitReady(ctx, rep, engine.ReplicatingFrom(pep)); err != nil {
+	if err := engine.WaitReady(ctx, rep, h.rt.Admin().ReplicatingFrom(pep)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -203,7 +205,7 @@ func TestShutdown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n := h.start(ctx, "victim", nil)
-	if err := engine.Shutdown(ctx, n.Endpoint); err != nil {
+	if err := h.rt.Admin().Shutdown(ctx, n.Endpoint); err != nil {
 		t.Fatal(err)
 	}
 	gone := func(ctx context.Context, ep engine.Endpoint) error {
@@ -255,7 +257,7 @@ func BenchmarkPing(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if err := engine.Ping(ctx, ep); err != nil {
+		if err := rt.Admin().Ping(ctx, ep); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -102,7 +102,7 @@ func startGroupDirect(b *testing.B, rt *process.Runtime, pool *engine.AddressPoo
 				b.Error(err)
 				return
 			}
-			if err := engine.WaitReady(ctx, eps[j], engine.Pings, engine.ReplicationLinkUp); err != nil {
+			if err := engine.WaitReady(ctx, eps[j], rt.Admin().Pings, rt.Admin().ReplicationLinkUp); err != nil {
 				b.Error(err)
 			}
 		}()

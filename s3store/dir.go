@@ -25,6 +25,7 @@ import (
 //	                plain .rdb file an operator can copy)
 //	meta/<key>      the object's metadata sidecar (JSON)
 //	tmp/            puts in progress
+//	lock            held shared by every open Dir on root (see NewDir)
 //
 // Keeping metadata in a parallel tree rather than beside the object as
 // "<key>.json" means no key can collide with another key's sidecar; keeping
@@ -35,12 +36,20 @@ import (
 //
 // S3 lets "a" and "a/b" exist together; a directory cannot, so Dir refuses
 // the second of such a pair.
+//
+// Snapshots are users' data: directories are created 0700 and files 0600,
+// readable by the emulator's user only.
 type Dir struct {
 	root string
-	// locks serialize the commit (two renames) of one key against readers
+	// lock is the open root/lock file, flock'ed shared for the Dir's life
+	// (closing it, or the process dying, releases it).
+	lock *os.File
+	// removedTemps counts the temporary files NewDir removed.
+	removedTemps int
+	// keyLocks serialize the commit (two renames) of one key against readers
 	// pairing an object with its sidecar, so that within this process a
 	// reader never sees one put's data with another put's metadata.
-	locks [64]sync.RWMutex
+	keyLocks [64]sync.RWMutex
 }
 
 // sidecar is the JSON in meta/<key>. Size lets a reader detect the pairing
@@ -55,11 +64,24 @@ type sidecar struct {
 // syscalls, and pooling keeps a put's allocations near zero.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-// staleTemp is the age past which NewDir removes files in tmp/: leftovers of
-// puts cut off by a crash. An hour is far beyond any put in progress.
+// staleTemp is the age past which NewDir removes files in tmp/ even while
+// another Dir has the root open: leftovers of puts cut off by a crash. An
+// hour is far beyond any put in progress.
 const staleTemp = time.Hour
 
+// Modes of what a Dir creates: snapshots are readable by their owner only.
+const (
+	dirMode  = 0o700
+	fileMode = 0o600
+)
+
 // NewDir opens (creating if needed) a directory store at root.
+//
+// It removes the temporary files of puts that a crash cut off: all of them
+// when no other Dir (in this process or another) has root open, which the
+// shared lock on root/lock tells, so a restart after kill -9 leaves nothing
+// behind; only those older than an hour otherwise, since a younger one may
+// be a put in progress.
 func NewDir(root string) (*Dir, error) {
 	if root == "" {
 		return nil, errors.New("s3store: empty directory store root")
@@ -70,13 +92,37 @@ func NewDir(root string) (*Dir, error) {
 	}
 	d := &Dir{root: abs}
 	for _, sub := range []string{"objects", "meta", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(abs, sub), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(abs, sub), dirMode); err != nil {
 			return nil, fmt.Errorf("s3store: create directory store: %w", err)
 		}
 	}
-	d.removeStaleTemps()
+	// A store created by an older version is 0755: close it to other users
+	// (what is under these directories is unreachable to them then). Best
+	// effort: a root owned by another user (a mounted volume) keeps its mode.
+	for _, p := range []string{abs, filepath.Join(abs, "objects"), filepath.Join(abs, "meta"), filepath.Join(abs, "tmp")} {
+		_ = os.Chmod(p, dirMode)
+	}
+	lock, sole, err := lockRoot(filepath.Join(abs, "lock"))
+	if err != nil {
+		return nil, fmt.Errorf("s3store: directory store: %w", err)
+	}
+	d.lock = lock
+	d.removedTemps = d.removeTemps(sole)
 	return d, nil
 }
+
+// Close releases the Dir's hold on its root; the Dir must not be used after.
+// A Dir that is not closed holds it until the process exits.
+func (d *Dir) Close() error {
+	if d.lock == nil {
+		return nil
+	}
+	return d.lock.Close()
+}
+
+// RemovedTemps is how many temporary files of interrupted puts NewDir
+// removed, for the caller to log.
+func (d *Dir) RemovedTemps() int { return d.removedTemps }
 
 // Root returns the store's root directory.
 func (d *Dir) Root() string { return d.root }
@@ -97,22 +143,30 @@ func (d *Dir) path(tree, key string) string {
 	return filepath.Join(d.root, tree, filepath.FromSlash(key))
 }
 
-func (d *Dir) lock(key string) *sync.RWMutex {
+func (d *Dir) keyLock(key string) *sync.RWMutex {
 	h := fnv.New32a()
 	h.Write([]byte(key))
-	return &d.locks[h.Sum32()%uint32(len(d.locks))]
+	return &d.keyLocks[h.Sum32()%uint32(len(d.keyLocks))]
 }
 
-func (d *Dir) removeStaleTemps() {
+// removeTemps removes the files in tmp/: all of them when sole (no other
+// Dir has the root open, so none is a put in progress), else the stale ones.
+func (d *Dir) removeTemps(sole bool) int {
 	entries, err := os.ReadDir(filepath.Join(d.root, "tmp"))
 	if err != nil {
-		return
+		return 0
 	}
+	removed := 0
 	for _, e := range entries {
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleTemp {
-			os.Remove(filepath.Join(d.root, "tmp", e.Name()))
+		info, err := e.Info()
+		if err != nil || !sole && time.Since(info.ModTime()) <= staleTemp {
+			continue
+		}
+		if os.Remove(filepath.Join(d.root, "tmp", e.Name())) == nil {
+			removed++
 		}
 	}
+	return removed
 }
 
 // Put implements Store: the object and its sidecar are written to temporary
@@ -178,7 +232,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, meta
 		return Info{}, fmt.Errorf("s3store: put %s: %w", key, err)
 	}
 
-	l := d.lock(key)
+	l := d.keyLock(key)
 	l.Lock()
 	defer l.Unlock()
 	dataPath, metaPath := d.path("objects", key), d.path("meta", key)
@@ -202,7 +256,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, meta
 func (d *Dir) tempFile() (*os.File, error) {
 	var b [8]byte
 	rand.Read(b[:])
-	f, err := os.OpenFile(filepath.Join(d.root, "tmp", "put-"+hex.EncodeToString(b[:])), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(filepath.Join(d.root, "tmp", "put-"+hex.EncodeToString(b[:])), os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("s3store: temporary file: %w", err)
 	}
@@ -214,7 +268,7 @@ func (d *Dir) tempFile() (*os.File, error) {
 func renameInto(src, dst string) error {
 	var err error
 	for range 5 {
-		if err = os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err = os.MkdirAll(filepath.Dir(dst), dirMode); err != nil {
 			if errors.Is(err, syscall.ENOTDIR) {
 				return fmt.Errorf("%w: a parent of the key is an object", ErrInvalidKey)
 			}
@@ -247,7 +301,7 @@ func (d *Dir) Get(ctx context.Context, key string) (io.ReadCloser, Info, error) 
 	if err := ValidateKey(key); err != nil {
 		return nil, Info{}, err
 	}
-	l := d.lock(key)
+	l := d.keyLock(key)
 	l.RLock()
 	defer l.RUnlock()
 	f, err := os.Open(d.path("objects", key))
@@ -267,7 +321,7 @@ func (d *Dir) Stat(ctx context.Context, key string) (Info, error) {
 	if err := ValidateKey(key); err != nil {
 		return Info{}, err
 	}
-	l := d.lock(key)
+	l := d.keyLock(key)
 	l.RLock()
 	defer l.RUnlock()
 	f, err := os.Open(d.path("objects", key))
@@ -322,7 +376,7 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	if err := ValidateKey(key); err != nil {
 		return err
 	}
-	l := d.lock(key)
+	l := d.keyLock(key)
 	l.Lock()
 	defer l.Unlock()
 	dataPath := d.path("objects", key)

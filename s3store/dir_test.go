@@ -153,3 +153,75 @@ func TestNewDirErrors(t *testing.T) {
 		t.Error("NewDir on a file succeeded")
 	}
 }
+
+// TestDirFileModes: snapshots are readable by their owner only, in a new
+// store and in one an older version created 0755/0644.
+func TestDirFileModes(t *testing.T) {
+	root := t.TempDir()
+	for _, sub := range []string{"objects", "meta", "tmp"} {
+		os.MkdirAll(filepath.Join(root, sub), 0o755)
+	}
+	os.Chmod(root, 0o755)
+	d, err := s3store.NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	storetest.MustPut(t, d, "snapshots/acct/region/name/0001.rdb", []byte("REDIS0011"), map[string]string{"k": "v"})
+	err = filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		st, err := e.Info()
+		if err != nil {
+			return err
+		}
+		want := os.FileMode(0o600)
+		if e.IsDir() {
+			want = 0o700
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", p, st.Mode().Perm(), want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDirRemovesTempsOfDeadRun: a temporary file of a put cut off by a
+// crash is removed by the next NewDir at once (not an hour later) when no
+// other Dir has the root open; while one has, a fresh temp may be its put in
+// progress and stays.
+func TestDirRemovesTempsOfDeadRun(t *testing.T) {
+	root := t.TempDir()
+	d, err := s3store.NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	temp := filepath.Join(root, "tmp", "put-interrupted")
+	if err := os.WriteFile(temp, []byte("half a snapshot"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s3store.NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(temp); err != nil || second.RemovedTemps() != 0 {
+		t.Fatalf("a fresh temp removed while another Dir has the root open: %v (removed %d)", err, second.RemovedTemps())
+	}
+	second.Close()
+	d.Close()
+	// Every Dir on the root is gone (as after kill -9): the temp is dead.
+	third, err := s3store.NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	if _, err := os.Stat(temp); !os.IsNotExist(err) || third.RemovedTemps() != 1 {
+		t.Fatalf("temp of a dead run survived NewDir: %v (removed %d)", err, third.RemovedTemps())
+	}
+	// The store works after the cleanup.
+	storetest.MustPut(t, third, "k", []byte("v"), nil)
+}

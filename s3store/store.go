@@ -45,6 +45,11 @@ var (
 // MaxKeyBytes is S3's limit on an object key.
 const MaxKeyBytes = 1024
 
+// MaxSegmentBytes is the limit on one slash-separated segment of a key: a
+// Dir stores each segment as a file or directory name, and file systems
+// refuse names longer than 255 bytes.
+const MaxSegmentBytes = 255
+
 // MaxMetadataBytes is S3's limit on user metadata (keys plus values); every
 // store enforces it so that an object that fits one store fits all.
 const MaxMetadataBytes = 2048
@@ -74,8 +79,9 @@ type Store interface {
 
 // ValidateKey checks that key is a relative slash-separated path that every
 // store can hold: non-empty, at most MaxKeyBytes, valid UTF-8, no leading or
-// trailing slash, no empty, "." or ".." segment, no backslash (a separator on
-// Windows) and no control character.
+// trailing slash, no empty, "." or ".." segment, no segment longer than
+// MaxSegmentBytes, no backslash (a separator on Windows) and no control
+// character.
 func ValidateKey(key string) error {
 	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, why) }
 	switch {
@@ -104,8 +110,34 @@ func ValidateKey(key string) error {
 		case ".", "..":
 			return bad("relative segment " + seg)
 		}
+		if len(seg) > MaxSegmentBytes {
+			return bad(fmt.Sprintf("a segment longer than %d bytes", MaxSegmentBytes))
+		}
 	}
 	return nil
+}
+
+// JoinKey builds a key from components that must each be exactly one
+// segment: a component holding a slash, or one that is empty, "." or "..",
+// is refused rather than joined, so a name taken from a request can never
+// reach another key's place (another snapshot, another account's tree).
+func JoinKey(components ...string) (string, error) {
+	if len(components) == 0 {
+		return "", fmt.Errorf("%w: no components", ErrInvalidKey)
+	}
+	for _, c := range components {
+		if strings.Contains(c, "/") {
+			return "", fmt.Errorf("%w: component %q holds a slash", ErrInvalidKey, c)
+		}
+		if err := ValidateKey(c); err != nil {
+			return "", fmt.Errorf("%w: component %q", ErrInvalidKey, c)
+		}
+	}
+	key := strings.Join(components, "/")
+	if err := ValidateKey(key); err != nil {
+		return "", err
+	}
+	return key, nil
 }
 
 // validatePrefix accepts "" and any beginning of a valid key: every segment

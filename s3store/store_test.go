@@ -10,17 +10,39 @@ import (
 
 func TestValidateKey(t *testing.T) {
 	good := []string{"a", "snapshots/000000000000/us-east-1/nightly/0001.rdb", "a..b", "..a/b..", ".hidden/x",
-		"with space", "caf\u00e9", strings.Repeat("k", s3store.MaxKeyBytes)}
+		"with space", "caf\u00e9", strings.Repeat("k", s3store.MaxSegmentBytes),
+		strings.Repeat(strings.Repeat("k", 254)+"/", 4) + strings.Repeat("k", s3store.MaxKeyBytes-4*255)}
 	for _, k := range good {
 		if err := s3store.ValidateKey(k); err != nil {
 			t.Errorf("ValidateKey(%q): %v", k, err)
 		}
 	}
 	bad := []string{"", "/a", "a/", "a//b", ".", "..", "./a", "a/.", "a/../b", "../a", "a\\b", "a\x00", "a\x7f",
-		"a\tb", "\xff", strings.Repeat("k", s3store.MaxKeyBytes+1)}
+		"a\tb", "\xff", strings.Repeat("k/", s3store.MaxKeyBytes/2) + "k", strings.Repeat("k", s3store.MaxSegmentBytes+1),
+		"a/" + strings.Repeat("\u00e9", 128)}
 	for _, k := range bad {
 		if err := s3store.ValidateKey(k); !errors.Is(err, s3store.ErrInvalidKey) {
 			t.Errorf("ValidateKey(%q): %v, want ErrInvalidKey", k, err)
+		}
+	}
+}
+
+// TestJoinKey: every component is one valid segment; names that would
+// climb out of their place, or split into several segments, are refused.
+func TestJoinKey(t *testing.T) {
+	if k, err := s3store.JoinKey("snapshots", "000000000000", "us-east-1", "nightly", "0001.rdb"); err != nil || k != "snapshots/000000000000/us-east-1/nightly/0001.rdb" {
+		t.Errorf("JoinKey = %q, %v", k, err)
+	}
+	if k, err := s3store.JoinKey("a..b", "..c"); err != nil || k != "a..b/..c" {
+		t.Errorf("JoinKey(a..b, ..c) = %q, %v", k, err)
+	}
+	for _, parts := range [][]string{
+		{}, {"snapshots", "."}, {"snapshots", ".."}, {"snapshots", ""}, {"snapshots", "a/b"}, {"snapshots", "../other"},
+		{"snapshots", "/abs"}, {"snapshots", "a\\b"}, {"snapshots", "a\x00"}, {"snapshots", strings.Repeat("k", s3store.MaxSegmentBytes+1)},
+		{strings.Repeat("k", 255), strings.Repeat("k", 255), strings.Repeat("k", 255), strings.Repeat("k", 255), "kk"},
+	} {
+		if k, err := s3store.JoinKey(parts...); !errors.Is(err, s3store.ErrInvalidKey) {
+			t.Errorf("JoinKey(%q) = %q, %v; want ErrInvalidKey", parts, k, err)
 		}
 	}
 }

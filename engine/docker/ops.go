@@ -59,7 +59,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 		if c.State == container.StateRunning && ctx.Err() == nil {
 			if ep, ok := endpointOf(c); ok {
 				sctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
-				if engine.Shutdown(sctx, ep) == nil {
+				if r.admin.Shutdown(sctx, ep) == nil {
 					how = "SHUTDOWN"
 				}
 				cancel()

@@ -110,6 +110,7 @@ type Runtime struct {
 	images  map[string]string
 	dataDir string // "" → no bind mounts
 	user    string // container user for bind-mounted data ("" → image default)
+	admin   engine.Admin
 
 	locks keyed.Mutex
 
@@ -137,8 +138,13 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	admin, err := engine.NewAdmin()
+	if err != nil {
+		return nil, err
+	}
 	r := &Runtime{
 		log:     log,
+		admin:   admin,
 		id:      opts.EmulatorID,
 		network: opts.Network,
 		scope:   opts.Scope,

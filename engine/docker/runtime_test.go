@@ -189,7 +189,7 @@ func TestWithoutDataDir(t *testing.T) {
 	}
 	src := start("nodatadir-src", nil)
 	for _, args := range [][]any{{"SET", "k", "v"}, {"SAVE"}} {
-		if err := engine.WithClient(ctx, src.Endpoint, func(ctx context.Context, c *redis.Client) error {
+		if err := rt.Admin().WithClient(ctx, src.Endpoint, func(ctx context.Context, c *redis.Client) error {
 			return c.Do(ctx, args...).Err()
 		}); err != nil {
 			t.Fatal(err)
@@ -206,7 +206,7 @@ func TestWithoutDataDir(t *testing.T) {
 	}
 	dst := start("nodatadir-dst", rdb)
 	var got string
-	err = engine.WithClient(ctx, dst.Endpoint, func(ctx context.Context, c *redis.Client) error {
+	err = rt.Admin().WithClient(ctx, dst.Endpoint, func(ctx context.Context, c *redis.Client) error {
 		got, err = c.Get(ctx, "k").Result()
 		return err
 	})
@@ -242,7 +242,7 @@ func TestServerArgs(t *testing.T) {
 		Config:   map[string]string{"maxmemory-policy": "allkeys-lru", "notify-keyspace-events": ""},
 	}
 	peer := engine.Endpoint{Host: "node-127-0-0-2-6380", Port: 6380}
-	args, err := serverArgs(spec, &peer)
+	args, err := serverArgs(spec, &peer, engine.Admin{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestServerArgs(t *testing.T) {
 	}
 	for _, bad := range []string{"port", "BIND", "replica-announce-ip", "dir", "bad key"} {
 		spec.Config = map[string]string{bad: "x"}
-		if _, err := serverArgs(spec, nil); err == nil {
+		if _, err := serverArgs(spec, nil, engine.Admin{}); err == nil {
 			t.Errorf("Config[%q] accepted", bad)
 		}
 	}

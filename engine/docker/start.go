@@ -50,7 +50,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		peer := r.PeerEndpoint(*spec.ReplicaOf)
 		replicaOf = &peer
 	}
-	args, err := serverArgs(spec, replicaOf)
+	args, err := serverArgs(spec, replicaOf, r.admin)
 	if err != nil {
 		return engine.Node{}, err
 	}
@@ -282,7 +282,7 @@ func (r *Runtime) waitReady(ctx context.Context, id string, ep engine.Endpoint) 
 		}
 		return exited
 	}
-	return engine.WaitReady(ctx, ep, alive, engine.Pings)
+	return engine.WaitReady(ctx, ep, alive, r.admin.Pings)
 }
 
 // logTail returns the last n lines of the container's output.
@@ -337,14 +337,22 @@ var reservedDirectives = map[string]bool{
 	"replica-announce-ip": true, "slave-announce-ip": true,
 	"replica-announce-port": true, "slave-announce-port": true,
 	"bind-source-addr": true,
+	// The emulator's own ACL user and the credentials replicas use
+	// (engine.Admin.ServerDirectives); an aclfile would reject them.
+	"user": true, "masteruser": true, "masterauth": true, "aclfile": true,
 }
 
 var directiveRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
 
+// Admin implements engine.Runtime: the credentials every container of this
+// runtime accepts for the control plane.
+func (r *Runtime) Admin() engine.Admin { return r.admin }
+
 // serverArgs is the server's command line: the same settings the process
 // runtime writes to redis.conf, as --directive value arguments (7.0+ servers
-// quote each argument, so values may hold spaces or be empty).
-func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint) ([]string, error) {
+// quote each argument, so values may hold spaces or be empty), including the
+// admin user's directives.
+func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.Admin) ([]string, error) {
 	p := strconv.Itoa(spec.Endpoint.Port)
 	args := []string{
 		// The same port inside as on the host, so the internal and the
@@ -363,6 +371,12 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint) ([]string, err
 		// endpoint, not at its bridge address.
 		"--replica-announce-ip", spec.Endpoint.Host,
 		"--replica-announce-port", p,
+	}
+	// The control plane and replicas authenticate as the admin user, so
+	// whatever a user does to the default user neither locks the emulator
+	// out nor breaks replication.
+	for _, d := range admin.ServerDirectives() {
+		args = append(append(args, "--"+d[0]), d[1:]...)
 	}
 	if replicaOf != nil {
 		args = append(args, "--replicaof", replicaOf.Host, strconv.Itoa(replicaOf.Port))

@@ -123,10 +123,11 @@ func (s *suite) logStartTimes(t *testing.T) {
 		d[0].Round(time.Microsecond), d[len(d)/2].Round(time.Microsecond), d[len(d)-1].Round(time.Microsecond))
 }
 
-// do runs one command on the node at ep and returns its reply.
+// do runs one command on the node at ep, as a user of the node (the default
+// user, not the runtime's admin user), and returns its reply.
 func do(ctx context.Context, ep engine.Endpoint, args ...any) (any, error) {
 	var v any
-	err := engine.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+	err := engine.Admin{}.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		var err error
 		v, err = c.Do(ctx, args...).Result()
 		return err
@@ -170,7 +171,7 @@ func silent(t *testing.T, ep engine.Endpoint) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), silentTimeout)
 	defer cancel()
-	if err := engine.Ping(ctx, ep); err == nil {
+	if err := (engine.Admin{}).Ping(ctx, ep); err == nil {
 		t.Fatalf("%s still answers PING", ep.Addr())
 	}
 }
@@ -223,7 +224,7 @@ func (s *suite) startPair(t *testing.T, prefix string) (primary, replica engine.
 	rspec := s.spec(t, prefix+"-replica")
 	rspec.ReplicaOf = &primary.Endpoint // the host endpoint; Start translates it
 	replica = s.start(t, s.rt, rspec)
-	waitReady(t, replica.Endpoint, engine.ReplicationLinkUp, engine.ReplicatingFrom(s.rt.PeerEndpoint(primary.Endpoint)))
+	waitReady(t, replica.Endpoint, s.rt.Admin().ReplicationLinkUp, s.rt.Admin().ReplicatingFrom(s.rt.PeerEndpoint(primary.Endpoint)))
 	return primary, replica
 }
 
@@ -236,7 +237,7 @@ func (s *suite) testReplicaOf(t *testing.T) {
 
 	// The primary lists the replica at the endpoint the host reaches it on,
 	// so callers can match INFO replication against their own records.
-	info, err := engine.InspectReplication(testContext(t), primary.Endpoint)
+	info, err := s.rt.Admin().InspectReplication(testContext(t), primary.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,17 +252,17 @@ func (s *suite) testReplicaOf(t *testing.T) {
 func (s *suite) testPromotion(t *testing.T) {
 	t.Parallel()
 	oldPrimary, newPrimary := s.startPair(t, "et-promo")
-	if err := engine.ReplicaOf(testContext(t), newPrimary.Endpoint, nil); err != nil {
+	if err := s.rt.Admin().ReplicaOf(testContext(t), newPrimary.Endpoint, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, newPrimary.Endpoint, engine.PrimaryRole)
+	waitReady(t, newPrimary.Endpoint, s.rt.Admin().PrimaryRole)
 	mustDo(t, newPrimary.Endpoint, "SET", "promoted", "yes")
 
 	peer := s.rt.PeerEndpoint(newPrimary.Endpoint)
-	if err := engine.ReplicaOf(testContext(t), oldPrimary.Endpoint, &peer); err != nil {
+	if err := s.rt.Admin().ReplicaOf(testContext(t), oldPrimary.Endpoint, &peer); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, oldPrimary.Endpoint, engine.ReplicatingFrom(peer), holds("promoted", "yes"))
+	waitReady(t, oldPrimary.Endpoint, s.rt.Admin().ReplicatingFrom(peer), holds("promoted", "yes"))
 	if got := s.rt.PeerEndpoint(peer); got != peer {
 		t.Errorf("PeerEndpoint(PeerEndpoint(ep)) = %s, want %s (idempotent)", got.Addr(), peer.Addr())
 	}
@@ -396,7 +397,7 @@ func (s *suite) testPauseResume(t *testing.T) {
 	if err := fi.Resume(testContext(t), spec.Name); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, spec.Endpoint, engine.Pings)
+	waitReady(t, spec.Endpoint, s.rt.Admin().Pings)
 	if n, err := s.rt.Inspect(testContext(t), spec.Name); err != nil || !n.Running || n.Paused {
 		t.Errorf("Inspect after Resume: %+v, %v; want running, not paused", n, err)
 	}

@@ -18,12 +18,20 @@ var reservedDirectives = map[string]bool{
 	"replicaof": true, "slaveof": true, "supervised": true,
 	"set-proc-title": true, "proc-title-template": true,
 	"replica-announce-ip": true, "slave-announce-ip": true, "bind-source-addr": true,
+	// The emulator's own ACL user and the credentials replicas use
+	// (engine.Admin.ServerDirectives); an aclfile would reject them.
+	"user": true, "masteruser": true, "masterauth": true, "aclfile": true,
 }
 
 var directiveRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
 
-// buildConfig renders the redis.conf of a node. caps describe the binary.
-func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps) (string, error) {
+// Admin implements engine.Runtime: the credentials every node of this
+// runtime accepts for the control plane.
+func (r *Runtime) Admin() engine.Admin { return r.admin }
+
+// buildConfig renders the redis.conf of a node. caps describe the binary;
+// admin is the control plane's ACL user, written into every node.
+func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps, admin engine.Admin) (string, error) {
 	var b strings.Builder
 	line := func(k string, v ...string) {
 		b.WriteString(k)
@@ -67,6 +75,12 @@ func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps) (string, err
 	line("replica-announce-ip", spec.Endpoint.Host)
 	if caps.bindSource && net.ParseIP(spec.Endpoint.Host) != nil {
 		line("bind-source-addr", spec.Endpoint.Host)
+	}
+	// The control plane and replicas authenticate as the admin user, so
+	// whatever a user does to the default user (requirepass, ACL SETUSER
+	// default off) neither locks the emulator out nor breaks replication.
+	for _, d := range admin.ServerDirectives() {
+		line(d[0], d[1:]...)
 	}
 	if spec.ReplicaOf != nil {
 		line("replicaof", spec.ReplicaOf.Host, fmt.Sprint(spec.ReplicaOf.Port))

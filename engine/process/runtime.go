@@ -96,6 +96,7 @@ type Runtime struct {
 	nodesDir string
 	redis    server
 	valkey   *server // nil: use redis
+	admin    engine.Admin
 
 	locks keyed.Mutex
 
@@ -145,12 +146,17 @@ func New(opts Options) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	admin, err := engine.NewAdmin()
+	if err != nil {
+		return nil, err
+	}
 	r := &Runtime{
 		log:      log,
 		id:       opts.EmulatorID,
 		dataDir:  dataDir,
 		nodesDir: nodesDir,
 		procs:    make(map[string]*proc),
+		admin:    admin,
 	}
 
 	name := opts.RedisServer
@@ -240,7 +246,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		return engine.Node{}, err
 	}
 	dir := r.NodeDir(spec.Name)
-	conf, err := buildConfig(spec, dir, srv.caps)
+	conf, err := buildConfig(spec, dir, srv.caps, r.admin)
 	if err != nil {
 		return engine.Node{}, err
 	}
@@ -333,7 +339,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		case <-wctx.Done():
 		}
 	}()
-	err = engine.WaitReady(wctx, spec.Endpoint, p.check, servedBy(lbl.PID))
+	err = engine.WaitReady(wctx, spec.Endpoint, p.check, r.servedBy(lbl.PID))
 	cancelWait()
 	if err != nil && p.exited() {
 		err = p.check(ctx, spec.Endpoint)
@@ -370,9 +376,9 @@ func (p *proc) check(context.Context, engine.Endpoint) error {
 // servedBy holds when the endpoint answers PING and INFO reports pid, so a
 // different server on the address (another program, a stray node) does not
 // pass for ours.
-func servedBy(pid int) engine.Check {
+func (r *Runtime) servedBy(pid int) engine.Check {
 	return func(ctx context.Context, ep engine.Endpoint) error {
-		return engine.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		return r.admin.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 			if err := c.Ping(ctx).Err(); err != nil {
 				return err
 			}
@@ -472,7 +478,7 @@ func (r *Runtime) terminate(ctx context.Context, lbl label, p *proc) error {
 	}
 	if ctx.Err() == nil {
 		sctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
-		err := engine.Shutdown(sctx, ep)
+		err := r.admin.Shutdown(sctx, ep)
 		cancel()
 		if err == nil && r.waitExit(ctx, lbl, p, termGrace) {
 			return nil
