@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"reflect"
 	"sort"
 	"strconv"
@@ -24,8 +23,9 @@ import (
 //
 //	NodeGroupConfiguration.NodeGroupConfiguration.1.ReplicaCount=2
 //
-// so the flat url.Values are first folded into a tree keyed by segment and
-// the tree is then walked alongside the input schema.
+// so the flat parameters are first folded into a tree keyed by segment (only
+// keys of the input; see buildParamTree) and the tree is then walked
+// alongside the input schema.
 type paramNode struct {
 	value    string
 	hasValue bool
@@ -39,44 +39,26 @@ func (n *paramNode) child(name string) *paramNode {
 	return n.children[name]
 }
 
-// buildParamTree folds url.Values into a paramNode tree. When a key is
-// repeated the first value wins, which is what AWS does.
-func buildParamTree(values url.Values) *paramNode {
-	root := &paramNode{}
-	for key, vals := range values {
-		n := root
-		for seg := range strings.SplitSeq(key, ".") {
-			c := n.children[seg]
-			if c == nil {
-				if n.children == nil {
-					n.children = map[string]*paramNode{}
-				}
-				c = &paramNode{}
-				n.children[seg] = c
-			}
-			n = c
-		}
-		if len(vals) > 0 && !n.hasValue {
-			n.value, n.hasValue = vals[0], true
-		}
-	}
-	return root
-}
-
 // invalidValue reports a parameter whose value cannot be converted to the
 // modelled type. AWS Query services answer InvalidParameterValue for this;
 // the code matches the SDK's modelled InvalidParameterValueException, so a
 // client sees the same typed error it would get from AWS.
 func invalidValue(path, value, want string) *Error {
+	return &Error{
+		Code:       "InvalidParameterValue",
+		HTTPStatus: http.StatusBadRequest,
+		Message:    fmt.Sprintf("Value '%s' for parameter %s is invalid: %s.", shown(value), path, want),
+	}
+}
+
+// shown is a client's value as an error message quotes it: cut short, so
+// a huge value does not make a huge error, and valid UTF-8.
+func shown(value string) string {
 	const maxShown = 128
 	if len(value) > maxShown {
 		value = value[:maxShown] + "..."
 	}
-	return &Error{
-		Code:       "InvalidParameterValue",
-		HTTPStatus: http.StatusBadRequest,
-		Message:    fmt.Sprintf("Value '%s' for parameter %s is invalid: %s.", value, path, want),
-	}
+	return strings.ToValidUTF8(value, "\uFFFD")
 }
 
 // codecError reports a mismatch between a schema and the Go type it is
@@ -215,8 +197,9 @@ func decodeValue(n *paramNode, s *smithy.Schema, v reflect.Value, path string) e
 }
 
 // indexedChildren returns the children of n whose keys are list/map indices
-// (1, 2, ...), ordered by index. Gaps are tolerated and closed up; keys that
-// are not canonical positive integers are unknown parameters and ignored.
+// (1, 2, ...), ordered by index. Gaps are tolerated and closed up. checkKey
+// let only canonical indexes up to maxListIndex into the tree; anything else
+// is skipped here too.
 func indexedChildren(n *paramNode) []*paramNode {
 	if n == nil {
 		return nil
@@ -291,13 +274,7 @@ func decodeMap(n *paramNode, s *smithy.Schema, v reflect.Value, path string) err
 	if !flat {
 		entries, entryPath = n.child("entry"), joinPath(path, "entry")
 	}
-	keyName, valName := "key", "value"
-	if xn, ok := smithy.SchemaTrait[*traits.XMLName](keySchema); ok && xn.Name != "" {
-		keyName = xn.Name
-	}
-	if xn, ok := smithy.SchemaTrait[*traits.XMLName](valSchema); ok && xn.Name != "" {
-		valName = xn.Name
-	}
+	keyName, valName := mapPartNames(s)
 	elems := indexedChildren(entries)
 	if len(elems) == 0 {
 		if n.hasValue && n.value != "" && len(n.children) == 0 {
@@ -314,6 +291,9 @@ func decodeMap(n *paramNode, s *smithy.Schema, v reflect.Value, path string) err
 		k := e.child(keyName)
 		if k == nil || !k.hasValue {
 			return MissingParameter(joinPath(p, keyName))
+		}
+		if !utf8.ValidString(k.value) {
+			return invalidValue(joinPath(p, keyName), k.value, "not valid UTF-8")
 		}
 		val := reflect.New(v.Type().Elem()).Elem()
 		if vn := e.child(valName); vn != nil {
@@ -337,6 +317,11 @@ func decodeScalar(raw string, s *smithy.Schema, v reflect.Value, path string) er
 	case smithy.ShapeTypeString, smithy.ShapeTypeEnum:
 		if v.Kind() != reflect.String {
 			return mismatch()
+		}
+		if !utf8.ValidString(raw) {
+			// Storing it would turn the bytes into U+FFFD on the way out:
+			// the caller would read back something it never sent.
+			return invalidValue(path, raw, "not valid UTF-8")
 		}
 		v.SetString(raw)
 	case smithy.ShapeTypeBoolean:

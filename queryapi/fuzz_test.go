@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,6 +26,14 @@ func FuzzDecode(f *testing.F) {
 		"Action=AddTagsToResource&Tags.Tag.0.Key=k&Tags.Tag.01.Key=k&Tags.Tag.-1.Key=k&Tags=x",
 		"Action=%zz&Version=2015-02-02",
 		"Action=PurchaseReservedCacheNodesOffering&Tags.Tag.1=x&Tags.Tag.1.Key.Deeper=y",
+		// Hostile shapes: dotted names, keys deeper than the schema, indexes
+		// out of range, bytes that are not UTF-8, separators and versions.
+		"Action=CreateReplicationGroup&Version=2015-02-02&" + strings.Repeat("a.", 2000) + "a=1",
+		"Action=CreateReplicationGroup&Version=2015-02-02&Tags.Tag.1.Key.a.b.c.d=1&Tags.Tag.1001.Key=k&Tags.Tag.1000.Value=%FF",
+		"Action=CreateReplicationGroup&Version=2015-02-02&NodeGroupConfiguration.NodeGroupConfiguration.1.ReplicaAvailabilityZones.AvailabilityZone.0=a",
+		"Action=CreateReplicationGroup&Version=2014-01-01&ReplicationGroupDescription=%C3%28&ReplicationGroupId=rg;x=1",
+		"Action=ModifyCacheParameterGroup&Version=2015-02-02&ParameterNameValues.ParameterNameValue.1.ParameterName=%E2%82&..=.&.=",
+		"Version=2015-02-02&Action=DescribeEvents&Action=CreateReplicationGroup&" + strings.Repeat("x=&", 300),
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -43,15 +50,22 @@ func FuzzDecode(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, body string) {
-		if values, err := url.ParseQuery(body); err == nil {
-			op := lookupOperation(values.Get("Action"))
+		params := requestParams{body: body}
+		if action, _, qerr := params.get("Action"); qerr == nil {
+			op := lookupOperation(action)
 			if op == nil {
 				// Still exercise a decoder: pick an operation from the input.
 				op = &operationTable[len(body)%len(operationTable)]
 			}
-			in, err := decodeInput(op, buildParamTree(values))
-			if err == nil && reflect.TypeOf(in) != reflect.PointerTo(op.inputType) {
-				t.Fatalf("decoded %T for %s", in, op.name)
+			var err error
+			root, qerr := buildParamTree(op, params)
+			if qerr != nil {
+				err = qerr
+			} else {
+				var in any
+				if in, err = decodeInput(op, root); err == nil && reflect.TypeOf(in) != reflect.PointerTo(op.inputType) {
+					t.Fatalf("decoded %T for %s", in, op.name)
+				}
 			}
 			if err != nil {
 				if e, ok := err.(*Error); !ok || e.HTTPStatus != http.StatusBadRequest {

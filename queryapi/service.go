@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"reflect"
 	"runtime/debug"
 	"strconv"
@@ -27,9 +26,8 @@ const (
 	defaultAccountID = "000000000000"
 )
 
-// maxBodyBytes bounds a request body. ElastiCache requests are a few KiB;
-// the bound only keeps a misbehaving client from exhausting memory.
-const maxBodyBytes = 8 << 20
+// apiVersion is the only Version the ElastiCache Query API answers.
+const apiVersion = "2015-02-02"
 
 // handlerFunc is a registered handler with its types erased; Handle builds
 // it from a typed function after checking the types against the table.
@@ -119,7 +117,6 @@ func (s *Service) handler(name string) handlerFunc {
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := RequestInfo{RequestID: newRequestID()}
-	info.Region, info.AccountID = s.identity(r)
 	status := s.serve(w, r, &info)
 	s.logger.LogAttrs(r.Context(), slog.LevelDebug, "elasticache request",
 		slog.String("action", info.Action),
@@ -130,19 +127,38 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve handles one request and returns the HTTP status it wrote.
 func (s *Service) serve(w http.ResponseWriter, r *http.Request, info *RequestInfo) int {
-	values, qerr := readParams(w, r)
+	var qerr *Error
+	if info.Region, info.AccountID, qerr = s.identity(r); qerr != nil {
+		return writeError(w, qerr, info.RequestID)
+	}
+	params, qerr := readParams(w, r)
 	if qerr != nil {
 		return writeError(w, qerr, info.RequestID)
 	}
-	info.Action = values.Get("Action")
+	action, _, qerr := params.get("Action")
+	if qerr != nil {
+		return writeError(w, qerr, info.RequestID)
+	}
+	info.Action = shown(action) // it is logged
 	if info.Action == "" {
 		return writeError(w, &Error{Code: "MissingAction", HTTPStatus: http.StatusBadRequest,
 			Message: "The request must contain the parameter Action."}, info.RequestID)
 	}
-	op := lookupOperation(info.Action)
+	op := lookupOperation(action)
 	if op == nil {
 		return writeError(w, &Error{Code: "InvalidAction", HTTPStatus: http.StatusBadRequest,
 			Message: fmt.Sprintf("The action %s is not valid for this web service.", info.Action)}, info.RequestID)
+	}
+	version, _, qerr := params.get("Version")
+	switch {
+	case qerr != nil:
+		return writeError(w, qerr, info.RequestID)
+	case version == "":
+		return writeError(w, MissingParameter("Version"), info.RequestID)
+	case version != apiVersion:
+		// AWS resolves an operation by action and version together.
+		return writeError(w, &Error{Code: "InvalidAction", HTTPStatus: http.StatusBadRequest,
+			Message: fmt.Sprintf("Could not find operation %s for version %s", op.name, shown(version))}, info.RequestID)
 	}
 	// NotImplemented comes before input validation: telling a caller to fix
 	// parameters of an operation that cannot succeed anyway helps nobody.
@@ -150,7 +166,11 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, info *RequestInf
 	if h == nil {
 		return writeError(w, notImplemented(op.name), info.RequestID)
 	}
-	in, err := decodeInput(op, buildParamTree(values))
+	root, qerr := buildParamTree(op, params)
+	if qerr != nil {
+		return writeError(w, qerr, info.RequestID)
+	}
+	in, err := decodeInput(op, root)
 	if err != nil {
 		return s.writeHandlerError(w, r, err, info)
 	}
@@ -216,87 +236,44 @@ func writeError(w http.ResponseWriter, e *Error, requestID string) int {
 	return e.HTTPStatus
 }
 
-// readParams collects the request parameters: the query string, overlaid by
-// a form-encoded POST body (AWS SDKs send everything in the body; GET with a
-// query string is also valid Query protocol).
-func readParams(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, malformed(err)
-	}
+// readParams collects the request parameters: a form-encoded POST body
+// and the query string (AWS SDKs send everything in the body; GET with a
+// query string is also valid Query protocol). The body is read whole, up to
+// maxBodyBytes; the query string is bounded by the server's header limit.
+func readParams(w http.ResponseWriter, r *http.Request) (requestParams, *Error) {
+	p := requestParams{query: r.URL.RawQuery}
 	if r.Method != http.MethodPost || r.Body == nil {
-		return query, nil
+		return p, nil
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		media, _, err := mime.ParseMediaType(ct)
 		if err != nil || media != "application/x-www-form-urlencoded" {
-			return query, nil
+			return p, nil
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, &Error{Code: "RequestEntityTooLarge", HTTPStatus: http.StatusRequestEntityTooLarge,
-				Message: "Request body must be at most " + strconv.Itoa(maxBodyBytes) + " bytes."}
+	tooLarge := &Error{Code: "RequestEntityTooLarge", HTTPStatus: http.StatusRequestEntityTooLarge,
+		Message: "Request body must be at most " + strconv.Itoa(maxBodyBytes) + " bytes."}
+	if r.ContentLength > maxBodyBytes {
+		return p, tooLarge
+	}
+	var body strings.Builder
+	if r.ContentLength > 0 {
+		body.Grow(int(r.ContentLength))
+	}
+	if _, err := io.Copy(&body, http.MaxBytesReader(w, r.Body, maxBodyBytes)); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return p, tooLarge
 		}
-		return nil, malformed(err)
+		return p, malformed(err)
 	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, malformed(err)
-	}
-	for k, v := range query {
-		if _, ok := form[k]; !ok {
-			form[k] = v
-		}
-	}
-	return form, nil
+	p.body = body.String()
+	return p, nil
 }
 
 func malformed(err error) *Error {
 	return &Error{Code: "MalformedQueryString", HTTPStatus: http.StatusBadRequest,
 		Message: "The query string contains a syntax error: " + err.Error()}
-}
-
-// identity derives region and account from the SigV4 credential scope
-// (Authorization header, or X-Amz-Credential for presigned GETs). Signatures
-// are not verified: the emulator accepts any credentials. An access key id
-// of exactly 12 digits is taken as the account id, so tests can pick an
-// account per client.
-func (s *Service) identity(r *http.Request) (region, account string) {
-	region, account = s.region, s.accountID
-	cred := r.URL.Query().Get("X-Amz-Credential")
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		if _, rest, ok := strings.Cut(auth, "Credential="); ok {
-			cred, _, _ = strings.Cut(rest, ",")
-			cred = strings.TrimSpace(cred)
-		}
-	}
-	// AKID/yyyymmdd/region/service/aws4_request
-	parts := strings.Split(cred, "/")
-	if len(parts) != 5 {
-		return region, account
-	}
-	if parts[2] != "" {
-		region = parts[2]
-	}
-	if isAccountID(parts[0]) {
-		account = parts[0]
-	}
-	return region, account
-}
-
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // newRequestID returns a random (version 4) UUID.

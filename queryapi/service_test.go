@@ -58,11 +58,11 @@ func TestProtocolErrors(t *testing.T) {
 		code, msg  string
 	}{
 		{"missing action", formBody("Version", "2015-02-02"), 400, "MissingAction", "Action"},
-		{"invalid action", formBody("Action", "DescribeCacheKittens"), 400, "InvalidAction",
+		{"invalid action", formBody("Action", "DescribeCacheKittens", "Version", "2015-02-02"), 400, "InvalidAction",
 			"The action DescribeCacheKittens is not valid for this web service."},
-		{"missing parameter", formBody("Action", "CreateReplicationGroup", "ReplicationGroupDescription", "d"), 400,
+		{"missing parameter", formBody("Action", "CreateReplicationGroup", "Version", "2015-02-02", "ReplicationGroupDescription", "d"), 400,
 			"MissingParameter", "The request must contain the parameter ReplicationGroupId"},
-		{"not implemented", formBody("Action", "DescribeUsers"), 501, "NotImplemented",
+		{"not implemented", formBody("Action", "DescribeUsers", "Version", "2015-02-02"), 501, "NotImplemented",
 			"The operation DescribeUsers is not implemented by elasticache-local yet."},
 		{"malformed integer", formBody(append(crg, "NumCacheClusters", "abc")...), 400, "InvalidParameterValue",
 			"NumCacheClusters"},
@@ -74,9 +74,9 @@ func TestProtocolErrors(t *testing.T) {
 			"InvalidParameterValue", "NodeGroupConfiguration.NodeGroupConfiguration.1.ReplicaCount"},
 		{"scalar for list", formBody(append(crg, "SecurityGroupIds", "sg-1")...), 400,
 			"InvalidParameterValue", "SecurityGroupIds"},
-		{"malformed timestamp", formBody("Action", "DescribeEvents", "StartTime", "yesterday"), 400,
+		{"malformed timestamp", formBody("Action", "DescribeEvents", "Version", "2015-02-02", "StartTime", "yesterday"), 400,
 			"InvalidParameterValue", "StartTime"},
-		{"malformed query string", "Action=CreateReplicationGroup&ReplicationGroupId=%zz", 400,
+		{"malformed query string", "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=%zz", 400,
 			"MalformedQueryString", "syntax error"},
 	}
 	for _, tc := range cases {
@@ -173,7 +173,7 @@ func TestDecodeWireForms(t *testing.T) {
 
 func TestGETAndContentTypes(t *testing.T) {
 	c := newCRGService(t, Options{})
-	q := formBody("Action", "DescribeEvents", "StartTime", "2026-01-02T03:04:05Z", "Duration", "60")
+	q := formBody("Action", "DescribeEvents", "Version", "2015-02-02", "StartTime", "2026-01-02T03:04:05Z", "Duration", "60")
 	resp, err := http.Get(c.srv.URL + "/?" + q)
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func TestGETAndContentTypes(t *testing.T) {
 func TestRequestInfo(t *testing.T) {
 	logs := &syncBuffer{}
 	c := newCRGService(t, Options{Region: "eu-west-1", AccountID: "111111111111", Logger: slogTo(logs)})
-	body := formBody("Action", "CreateReplicationGroup", "ReplicationGroupId", "rg", "ReplicationGroupDescription", "d")
+	body := formBody("Action", "CreateReplicationGroup", "Version", "2015-02-02", "ReplicationGroupId", "rg", "ReplicationGroupDescription", "d")
 	cases := []struct {
 		auth, region, account string
 	}{
@@ -217,7 +217,9 @@ func TestRequestInfo(t *testing.T) {
 			"us-west-2", "123456789012"},
 		{"AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/ap-south-1/elasticache/aws4_request, SignedHeaders=host, Signature=00",
 			"ap-south-1", "111111111111"},
-		{"AWS4-HMAC-SHA256 Credential=garbage", "eu-west-1", "111111111111"},
+		{"AWS4-HMAC-SHA256 Credential=1234567890/20260101/us-gov-west-1/elasticache/aws4_request, SignedHeaders=host, Signature=00",
+			"us-gov-west-1", "111111111111"},
+		{"Bearer not-sigv4", "eu-west-1", "111111111111"},
 	}
 	for _, tc := range cases {
 		req, _ := http.NewRequest(http.MethodPost, c.srv.URL+"/", strings.NewReader(body))
@@ -319,7 +321,7 @@ func TestConcurrentRequests(t *testing.T) {
 // reports the first missing one in SDK member order.
 func TestMissingParameterOrder(t *testing.T) {
 	c := newCRGService(t, Options{})
-	res := postForm(t, c.srv.URL, url.Values{"Action": {"CreateReplicationGroup"}}.Encode())
+	res := postForm(t, c.srv.URL, url.Values{"Action": {"CreateReplicationGroup"}, "Version": {"2015-02-02"}}.Encode())
 	assertError(t, res, 400, "Sender", "MissingParameter", "The request must contain the parameter ReplicationGroupDescription")
 	if c.calls.Load() != 0 {
 		t.Error("handler was called")
