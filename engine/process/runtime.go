@@ -28,7 +28,6 @@
 package process
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -139,7 +138,13 @@ func New(opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("engine/process: data dir: %w", err)
 	}
 	nodesDir := filepath.Join(dataDir, "nodes")
-	if err := os.MkdirAll(nodesDir, 0o755); err != nil {
+	// Node files (data, configuration, logs) are the user's alone: the
+	// directories are 0700 and every file in them 0600. Chmod tightens a
+	// directory an older version created 0755.
+	if err := os.MkdirAll(nodesDir, 0o700); err != nil {
+		return nil, fmt.Errorf("engine/process: %w", err)
+	}
+	if err := os.Chmod(nodesDir, 0o700); err != nil {
 		return nil, fmt.Errorf("engine/process: %w", err)
 	}
 	log := opts.Logger
@@ -228,12 +233,15 @@ func validateName(name string) error {
 	return nil
 }
 
-// Start implements engine.Runtime. It writes the node's redis.conf, starts
-// the server and returns once it answers PING (and INFO shows the pid we
-// started, so a stray server on the same address is not mistaken for it). If
-// the process exits or ctx ends first, the node is killed and removed and the
-// error carries the tail of its log. A leftover directory of a dead node with
-// the same name is replaced; a running one gives engine.ErrNodeExists.
+// Start implements engine.Runtime. It writes the node's redis.conf and its
+// label, starts the server, records its pid in the label and returns once it
+// answers PING (and INFO shows the pid we started, so a stray server on the
+// same address is not mistaken for it). The label comes first so that an
+// emulator killed at any instant leaves a record of every server it may have
+// started (see reap.go). If the process exits or ctx ends first, the node is
+// killed and removed and the error carries the tail of its log. A leftover
+// directory of a dead node with the same name is replaced; a running one
+// gives engine.ErrNodeExists.
 func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node, error) {
 	if err := validateName(spec.Name); err != nil {
 		return engine.Node{}, err
@@ -259,20 +267,27 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	if closed {
 		return engine.Node{}, errors.New("engine/process: runtime is closed")
 	}
-	if lbl, p, err := r.lookup(spec.Name); err == nil {
+	lbl, p, err := r.lookup(spec.Name)
+	if err == nil {
 		if r.running(lbl, p) {
 			return engine.Node{}, fmt.Errorf("%w: %s (pid %d on %s)", engine.ErrNodeExists, spec.Name, lbl.PID, lbl.Endpoint.endpoint().Addr())
 		}
 		r.forget(spec.Name)
 	}
+	if _, statErr := os.Stat(dir); statErr == nil && (err != nil || lbl.PID == 0) {
+		// The directory of a start cut short: its server may run unrecorded.
+		if err := r.stopUnrecorded(spec.Name, 0); err != nil {
+			return engine.Node{}, err
+		}
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return engine.Node{}, fmt.Errorf("engine/process: clearing %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
 	}
 	confPath := filepath.Join(dir, confFileName)
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		os.RemoveAll(dir)
 		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
 	}
@@ -282,14 +297,35 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 			return engine.Node{}, fmt.Errorf("engine/process: seeding %s: %w", spec.Name, err)
 		}
 	}
+	lbl = label{
+		Name:          spec.Name,
+		EmulatorID:    r.id,
+		Labels:        maps.Clone(spec.Labels),
+		Endpoint:      toJSONEndpoint(spec.Endpoint),
+		Engine:        spec.Engine,
+		EngineVersion: spec.EngineVersion,
+		Binary:        srv.path,
+		ServerVersion: srv.version,
+		ConfigPath:    confPath,
+	}
+	if spec.ReplicaOf != nil {
+		ep := toJSONEndpoint(*spec.ReplicaOf)
+		lbl.ReplicaOf = &ep
+	}
+	// Recorded before the server exists (pid 0: not started yet), so no
+	// crash leaves a server without a label.
+	if err := writeLabel(dir, lbl); err != nil {
+		os.RemoveAll(dir)
+		return engine.Node{}, fmt.Errorf("engine/process: node %s: writing label: %w", spec.Name, err)
+	}
 	logPath := filepath.Join(dir, logFileName)
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		os.RemoveAll(dir)
 		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
 	}
 
-	cmd := exec.Command(srv.path, confPath)
+	cmd := serverCommand(srv.path, confPath)
 	cmd.Dir = dir
 	cmd.Stdout = logf // an *os.File is handed to the child: no copy goroutine
 	cmd.Stderr = logf
@@ -302,24 +338,9 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		return engine.Node{}, fmt.Errorf("engine/process: starting %s for node %s: %w", srv.path, spec.Name, err)
 	}
 
-	lbl := label{
-		Name:          spec.Name,
-		EmulatorID:    r.id,
-		Labels:        maps.Clone(spec.Labels),
-		PID:           cmd.Process.Pid,
-		Endpoint:      toJSONEndpoint(spec.Endpoint),
-		Engine:        spec.Engine,
-		EngineVersion: spec.EngineVersion,
-		Binary:        srv.path,
-		ServerVersion: srv.version,
-		ConfigPath:    confPath,
-		StartedAt:     started.UTC(),
-	}
-	if spec.ReplicaOf != nil {
-		ep := toJSONEndpoint(*spec.ReplicaOf)
-		lbl.ReplicaOf = &ep
-	}
-	p := &proc{lbl: lbl, done: make(chan struct{})}
+	lbl.PID = cmd.Process.Pid
+	lbl.StartedAt = started.UTC()
+	p = &proc{lbl: lbl, done: make(chan struct{})}
 	go r.reap(cmd, p)
 	r.mu.Lock()
 	r.procs[spec.Name] = p
@@ -327,7 +348,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 
 	if err := writeLabel(dir, lbl); err != nil {
 		r.abort(p, dir)
-		return engine.Node{}, fmt.Errorf("engine/process: node %s: writing label: %w", spec.Name, err)
+		return engine.Node{}, fmt.Errorf("engine/process: node %s: recording pid %d: %w", spec.Name, lbl.PID, err)
 	}
 	// Wait for PING, but give up at once when the process exits (a check in
 	// flight, e.g. against another program holding the port, is cancelled).
@@ -442,10 +463,19 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 			r.forget(name) // an exited process whose files someone removed
 			if _, statErr := os.Stat(dir); statErr == nil {
 				// A directory without a label: a start that crashed half-way.
+				if err := r.stopUnrecorded(name, 0); err != nil {
+					return err
+				}
 				return os.RemoveAll(dir)
 			}
 		}
 		return err
+	}
+	if lbl.PID == 0 && p == nil {
+		// A label without a pid: a start cut short, its server may run.
+		if err := r.stopUnrecorded(name, 0); err != nil {
+			return err
+		}
 	}
 	if p != nil {
 		p.stopping.Store(true)
@@ -572,66 +602,6 @@ func (r *Runtime) List(ctx context.Context) ([]engine.Node, error) {
 	return nodes, nil
 }
 
-// Reap stops and removes every node under DataDir/nodes that this Runtime
-// did not start: those of earlier runs (same or another emulator id) and of
-// other emulators sharing the data dir. Directories without a label file are
-// removed. It returns how many labelled nodes it removed; the emulator calls
-// it once at start.
-func (r *Runtime) Reap(ctx context.Context) (int, error) {
-	entries, err := os.ReadDir(r.nodesDir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("engine/process: %w", err)
-	}
-	n := 0
-	var errs []error
-	for _, e := range entries {
-		name := e.Name()
-		if !e.IsDir() || validateName(name) != nil {
-			continue
-		}
-		if err := r.reapOne(ctx, name); err != nil {
-			if !errors.Is(err, errSkip) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		n++
-	}
-	return n, errors.Join(errs...)
-}
-
-var errSkip = errors.New("skip")
-
-func (r *Runtime) reapOne(ctx context.Context, name string) error {
-	unlock := r.locks.Lock(name)
-	defer unlock()
-	r.mu.Lock()
-	_, ours := r.procs[name]
-	r.mu.Unlock()
-	if ours {
-		return errSkip
-	}
-	dir := r.NodeDir(name)
-	lbl, err := readLabel(dir)
-	if err != nil {
-		r.log.Info("removing node directory without a usable label", "node", name, "err", err)
-		_ = os.RemoveAll(dir)
-		return errSkip
-	}
-	running := processMatches(lbl)
-	if err := r.terminate(ctx, lbl, nil); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("engine/process: removing %s: %w", dir, err)
-	}
-	r.log.Info("reaped node of an earlier run", "node", name, "emulator", lbl.EmulatorID, "pid", lbl.PID, "wasRunning", running)
-	return nil
-}
-
 // Signal sends sig to the node's process group (e.g. SIGSTOP/SIGCONT to
 // simulate a hung node). The node must be running.
 func (r *Runtime) Signal(name string, sig syscall.Signal) error {
@@ -696,52 +666,6 @@ func (r *Runtime) running(lbl label, p *proc) bool {
 		return !p.exited() // our child: alive until reaped
 	}
 	return processMatches(lbl)
-}
-
-// processMatches reports whether lbl.PID is alive and still the node's server
-// (not a recycled pid): its command line must name the node's redis.conf,
-// or, for servers that rewrite their process title, a server binary and the
-// node's address.
-func processMatches(lbl label) bool {
-	if !pidExists(lbl.PID) {
-		return false
-	}
-	cmdline, verified := commandLine(lbl.PID)
-	if !verified {
-		return true
-	}
-	if lbl.ConfigPath != "" && strings.Contains(cmdline, lbl.ConfigPath) {
-		return true
-	}
-	return strings.Contains(cmdline, "-server") && strings.Contains(cmdline, lbl.Endpoint.endpoint().Addr())
-}
-
-var hasProc = func() bool {
-	_, err := os.Stat("/proc/self/cmdline")
-	return err == nil
-}()
-
-// commandLine returns the process's command line; verified is false when it
-// cannot be determined on this system.
-func commandLine(pid int) (cmdline string, verified bool) {
-	if hasProc {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if err != nil {
-			return "", true // gone
-		}
-		return string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), true // empty for a zombie
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ps", "-o", "command=", "-p", strconv.Itoa(pid)).Output()
-	if err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return "", true // ps found no such process
-		}
-		return "", false
-	}
-	return string(out), true
 }
 
 // logTail returns the last n lines of the file at path.

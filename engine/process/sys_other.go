@@ -10,6 +10,9 @@ import (
 
 func setProcAttrs(*exec.Cmd) {}
 
+// serverCommand runs the server at path on conf.
+func serverCommand(path, conf string) *exec.Cmd { return exec.Command(path, conf) }
+
 func pidExists(int) bool { return false }
 
 func signalGroup(int, syscall.Signal) error {

@@ -15,6 +15,15 @@ func setProcAttrs(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 }
 
+// serverCommand runs the server at path on conf with umask 077, so every
+// file it creates (RDB files, the temp files of a replica sync) is 0600: a
+// child's umask cannot be set from Go, so a shell sets it and execs the
+// server in its place (same pid; conf stays the last argument, which is how
+// reap.go recognises the node's server).
+func serverCommand(path, conf string) *exec.Cmd {
+	return exec.Command("/bin/sh", "-c", `umask 077 && exec "$0" "$@"`, path, conf)
+}
+
 // pidExists reports whether a process with this pid exists (possibly a zombie).
 func pidExists(pid int) bool {
 	if pid <= 0 {

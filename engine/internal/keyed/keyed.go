@@ -44,9 +44,10 @@ func (k *Mutex) Lock(key string) (unlock func()) {
 	}
 }
 
-// WriteFile streams r into a new file at path (an initial RDB).
+// WriteFile streams r into a new file at path (an initial RDB), readable
+// and writable by the user only.
 func WriteFile(path string, r io.Reader) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
