@@ -198,9 +198,9 @@ func TestNodeFilesPrivate(t *testing.T) {
 	}
 
 	want := map[string]os.FileMode{
-		filepath.Join(dataDir, "nodes"): 0o700,
-		rt.NodeDir("modes"):             0o700,
-		rt.NodeDir("seeded"):            0o700,
+		filepath.Join(dataDir, "nodes"):                 0o700,
+		rt.NodeDir("modes"):                             0o700,
+		rt.NodeDir("seeded"):                            0o700,
 		filepath.Join(rt.NodeDir("seeded"), "dump.rdb"): 0o600,
 	}
 	for _, f := range []string{confFileName, labelFileName, logFileName, "dump.rdb"} {
