@@ -192,7 +192,10 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 		return nil, err
 	}
 	settings.transitEncryption = aws.ToBool(in.TransitEncryptionEnabled)
-	az := aws.ToString(in.PreferredAvailabilityZone)
+	az, err := preferredAZ(in.PreferredAvailabilityZone, in.PreferredAvailabilityZones)
+	if err != nil {
+		return nil, err
+	}
 	if az == "" {
 		az = availabilityZones(r.region)[0]
 	}
@@ -237,7 +240,10 @@ func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.
 		return nil, invalidParameterCombination("Engine %s does not match replication group %s engine %s.", *in.Engine, gid, g.engine.Engine)
 	}
 	primary := r.clusters[ng.primary]
-	az := aws.ToString(in.PreferredAvailabilityZone)
+	az, err := preferredAZ(in.PreferredAvailabilityZone, in.PreferredAvailabilityZones)
+	if err != nil {
+		return nil, err
+	}
 	if az == "" {
 		az = availabilityZones(r.region)[len(ng.members)%3]
 	}
@@ -321,9 +327,6 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 	}
 	if in.Engine != nil && *in.Engine != "" && !strings.EqualFold(*in.Engine, cl.engine.Engine) {
 		return nil, notImplemented("changing the engine of a cache cluster")
-	}
-	if in.EngineVersion != nil && *in.EngineVersion != "" {
-		return nil, notImplemented("changing the engine version of a cache cluster")
 	}
 	if in.CacheNodeType != nil && *in.CacheNodeType != "" && *in.CacheNodeType != cl.nodeType {
 		return nil, notImplemented("scaling the node type of a cache cluster")
@@ -515,6 +518,21 @@ func (r *region) replicaSource(cl *cacheCluster) *engine.Endpoint {
 	}
 	ep := r.clusters[ng.primary].nodes[0].endpoint
 	return &ep
+}
+
+// preferredAZ is the availability zone a new single-node cluster asks for:
+// PreferredAvailabilityZone, or the one entry of PreferredAvailabilityZones
+// (a list, since Memcached clusters have many nodes); "" when neither is set.
+func preferredAZ(one *string, list []string) (string, error) {
+	switch {
+	case len(list) > 1:
+		return "", invalidParameterValue("PreferredAvailabilityZones must have exactly one entry for a Redis OSS or Valkey cluster, which has one node.")
+	case len(list) == 1 && aws.ToString(one) != "" && list[0] != *one:
+		return "", invalidParameterCombination("PreferredAvailabilityZone and PreferredAvailabilityZones disagree.")
+	case len(list) == 1:
+		return list[0], nil
+	}
+	return aws.ToString(one), nil
 }
 
 func checkPort(p *int32) (int32, error) {

@@ -137,52 +137,54 @@ func New(opts Options) (*Emulator, error) {
 	return e, nil
 }
 
-// Register installs every implemented operation on svc. Operations not
-// registered here answer NotImplemented from the codec.
+// Register installs every implemented operation on svc behind the input
+// member audit (inputs.go). Operations not registered here answer
+// NotImplemented from the codec.
 func (e *Emulator) Register(svc *queryapi.Service) {
+	rules := inputMemberRules()
 	// Replication groups.
-	queryapi.Handle(svc, e.CreateReplicationGroup)
-	queryapi.Handle(svc, e.DescribeReplicationGroups)
-	queryapi.Handle(svc, e.ModifyReplicationGroup)
-	queryapi.Handle(svc, e.DeleteReplicationGroup)
-	queryapi.Handle(svc, e.TestFailover)
-	queryapi.Handle(svc, e.IncreaseReplicaCount)
-	queryapi.Handle(svc, e.DecreaseReplicaCount)
+	handle(svc, rules, e.CreateReplicationGroup)
+	handle(svc, rules, e.DescribeReplicationGroups)
+	handle(svc, rules, e.ModifyReplicationGroup)
+	handle(svc, rules, e.DeleteReplicationGroup)
+	handle(svc, rules, e.TestFailover)
+	handle(svc, rules, e.IncreaseReplicaCount)
+	handle(svc, rules, e.DecreaseReplicaCount)
 	// Cache clusters.
-	queryapi.Handle(svc, e.CreateCacheCluster)
-	queryapi.Handle(svc, e.DescribeCacheClusters)
-	queryapi.Handle(svc, e.ModifyCacheCluster)
-	queryapi.Handle(svc, e.DeleteCacheCluster)
-	queryapi.Handle(svc, e.RebootCacheCluster)
+	handle(svc, rules, e.CreateCacheCluster)
+	handle(svc, rules, e.DescribeCacheClusters)
+	handle(svc, rules, e.ModifyCacheCluster)
+	handle(svc, rules, e.DeleteCacheCluster)
+	handle(svc, rules, e.RebootCacheCluster)
 	// Catalog.
-	queryapi.Handle(svc, e.DescribeCacheEngineVersions)
-	queryapi.Handle(svc, e.DescribeCacheParameterGroups)
-	queryapi.Handle(svc, e.CreateCacheParameterGroup)
-	queryapi.Handle(svc, e.ModifyCacheParameterGroup)
-	queryapi.Handle(svc, e.ResetCacheParameterGroup)
-	queryapi.Handle(svc, e.DeleteCacheParameterGroup)
-	queryapi.Handle(svc, e.DescribeCacheParameters)
-	queryapi.Handle(svc, e.DescribeEngineDefaultParameters)
-	queryapi.Handle(svc, e.DescribeCacheSubnetGroups)
-	queryapi.Handle(svc, e.CreateCacheSubnetGroup)
-	queryapi.Handle(svc, e.ModifyCacheSubnetGroup)
-	queryapi.Handle(svc, e.DeleteCacheSubnetGroup)
+	handle(svc, rules, e.DescribeCacheEngineVersions)
+	handle(svc, rules, e.DescribeCacheParameterGroups)
+	handle(svc, rules, e.CreateCacheParameterGroup)
+	handle(svc, rules, e.ModifyCacheParameterGroup)
+	handle(svc, rules, e.ResetCacheParameterGroup)
+	handle(svc, rules, e.DeleteCacheParameterGroup)
+	handle(svc, rules, e.DescribeCacheParameters)
+	handle(svc, rules, e.DescribeEngineDefaultParameters)
+	handle(svc, rules, e.DescribeCacheSubnetGroups)
+	handle(svc, rules, e.CreateCacheSubnetGroup)
+	handle(svc, rules, e.ModifyCacheSubnetGroup)
+	handle(svc, rules, e.DeleteCacheSubnetGroup)
 	// Snapshots.
-	queryapi.Handle(svc, e.CreateSnapshot)
-	queryapi.Handle(svc, e.DescribeSnapshots)
-	queryapi.Handle(svc, e.DeleteSnapshot)
-	queryapi.Handle(svc, e.CopySnapshot)
+	handle(svc, rules, e.CreateSnapshot)
+	handle(svc, rules, e.DescribeSnapshots)
+	handle(svc, rules, e.DeleteSnapshot)
+	handle(svc, rules, e.CopySnapshot)
 	// Maintenance and billing: nothing to list locally.
-	queryapi.Handle(svc, e.ListAllowedNodeTypeModifications)
-	queryapi.Handle(svc, e.DescribeServiceUpdates)
-	queryapi.Handle(svc, e.DescribeUpdateActions)
-	queryapi.Handle(svc, e.DescribeReservedCacheNodes)
-	queryapi.Handle(svc, e.DescribeReservedCacheNodesOfferings)
+	handle(svc, rules, e.ListAllowedNodeTypeModifications)
+	handle(svc, rules, e.DescribeServiceUpdates)
+	handle(svc, rules, e.DescribeUpdateActions)
+	handle(svc, rules, e.DescribeReservedCacheNodes)
+	handle(svc, rules, e.DescribeReservedCacheNodesOfferings)
 	// Events and tags.
-	queryapi.Handle(svc, e.DescribeEvents)
-	queryapi.Handle(svc, e.AddTagsToResource)
-	queryapi.Handle(svc, e.ListTagsForResource)
-	queryapi.Handle(svc, e.RemoveTagsFromResource)
+	handle(svc, rules, e.DescribeEvents)
+	handle(svc, rules, e.AddTagsToResource)
+	handle(svc, rules, e.ListTagsForResource)
+	handle(svc, rules, e.RemoveTagsFromResource)
 }
 
 // Counts reports how many resources exist, for the health endpoint.
@@ -207,7 +209,8 @@ func (e *Emulator) Counts() Counts {
 	return c
 }
 
-// Close stops background work and every node the emulator started.
+// Close stops background work and every node the emulator started, in
+// parallel; past ctx's deadline what still runs is killed (see stopNodes).
 func (e *Emulator) Close(ctx context.Context) error {
 	e.cancel()
 	e.workers.Wait()
@@ -226,13 +229,7 @@ func (e *Emulator) Close(ctx context.Context) error {
 		}
 	}
 	e.mu.Unlock()
-	var firstErr error
-	for _, n := range nodes {
-		if err := e.stopNode(ctx, n); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	return firstErr
+	return e.stopNodes(ctx, nodes)
 }
 
 // regionFor returns the state of the request's account and region, creating

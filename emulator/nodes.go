@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/elasticache-local/elasticache-local/engine"
@@ -127,6 +128,46 @@ func (e *Emulator) stopNode(ctx context.Context, n *cacheNode) error {
 	}
 	e.opts.Addresses.Release(n.endpoint)
 	return nil
+}
+
+// stopParallelism bounds how many nodes stopNodes stops at once. Stopping
+// is mostly waiting (for SHUTDOWN to be answered, for a process or container
+// to exit), so many go at once; the bound keeps hundreds of nodes from
+// opening as many connections and Docker API calls in the same instant.
+const stopParallelism = 32
+
+// stopNodes stops nodes in parallel and returns when every one is stopped.
+// The runtime honours ctx: once it ends, Stop skips the graceful steps and
+// kills what still runs, so nothing is left running past the deadline; the
+// error then says the deadline passed.
+func (e *Emulator) stopNodes(ctx context.Context, nodes []*cacheNode) error {
+	begin := time.Now()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, stopParallelism)
+	)
+	for _, n := range nodes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := e.stopNode(ctx, n); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("stopping node %s: %w", n.name, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	late := ctx.Err()
+	if late != nil {
+		errs = append(errs, fmt.Errorf("emulator: the deadline passed while stopping %d nodes, those still running then were killed: %w", len(nodes), late))
+	}
+	e.log.Info("stopped every node", "nodes", len(nodes), "took", time.Since(begin).Round(time.Millisecond), "deadlinePassed", late != nil)
+	return errors.Join(errs...)
 }
 
 func isNotFound(err error) bool {

@@ -17,16 +17,14 @@ import (
 
 // scalableGroup finds a group whose replica count may change now; the
 // caller holds e.mu.
-func (r *region) scalableGroup(idParam *string, applyImmediately *bool, cfg []types.ConfigureShard) (*replicationGroup, error) {
+// ReplicaConfiguration (cluster mode) is refused by the member audit.
+func (r *region) scalableGroup(idParam *string, applyImmediately *bool) (*replicationGroup, error) {
 	id, err := lookupID("ReplicationGroupId", idParam)
 	if err != nil {
 		return nil, err
 	}
 	if !aws.ToBool(applyImmediately) {
 		return nil, invalidParameterValue("ApplyImmediately must be true: replica count changes are applied immediately.")
-	}
-	if len(cfg) > 0 {
-		return nil, notImplemented("ReplicaConfiguration (cluster mode enabled replication groups)")
 	}
 	return r.group(id)
 }
@@ -36,7 +34,7 @@ func (e *Emulator) IncreaseReplicaCount(ctx context.Context, in *elasticache.Inc
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	g, err := r.scalableGroup(in.ReplicationGroupId, in.ApplyImmediately, in.ReplicaConfiguration)
+	g, err := r.scalableGroup(in.ReplicationGroupId, in.ApplyImmediately)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +105,7 @@ func (e *Emulator) DecreaseReplicaCount(ctx context.Context, in *elasticache.Dec
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	g, err := r.scalableGroup(in.ReplicationGroupId, in.ApplyImmediately, in.ReplicaConfiguration)
+	g, err := r.scalableGroup(in.ReplicationGroupId, in.ApplyImmediately)
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,9 @@ type replicationGroup struct {
 	userGroupIDs []string
 	settings     clusterSettings
 	nodeGroups   []*nodeGroup
+	// snapshotting is the member chosen with SnapshottingClusterId; ""
+	// lets snapshotSource pick.
+	snapshotting string
 }
 
 // nodeGroup is a shard: one primary cluster and its replicas. Its primary
@@ -133,9 +136,13 @@ func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
 	return out
 }
 
-// snapshotSource is the member AWS would back up from: a replica if any.
+// snapshotSource is the member AWS would back up from: the one chosen with
+// SnapshottingClusterId while it is a member, else a replica if any.
 func (g *replicationGroup) snapshotSource(r *region) string {
 	ng := g.nodeGroups[0]
+	if g.snapshotting != "" && slices.Contains(ng.members, g.snapshotting) {
+		return g.snapshotting
+	}
 	for _, m := range ng.members {
 		if m != ng.primary {
 			return m
@@ -269,32 +276,34 @@ func validateCreateGroup(in *elasticache.CreateReplicationGroupInput) (groupRequ
 	if aws.ToString(in.ReplicationGroupDescription) == "" {
 		return req, mustNotBeBlank("ReplicationGroupDescription")
 	}
-	if in.ClusterMode == types.ClusterModeEnabled || in.ClusterMode == types.ClusterModeCompatible ||
-		aws.ToInt32(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 ||
+	// ClusterMode, AUTH, global datastores and serverless snapshots are
+	// refused by the member audit (input_rules.go) before this runs.
+	if aws.ToInt32(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 ||
 		strings.HasSuffix(aws.ToString(in.CacheParameterGroupName), ".cluster.on") {
 		return req, notImplemented("cluster mode enabled replication groups")
 	}
 	if in.NumNodeGroups != nil && *in.NumNodeGroups < 1 {
 		return req, invalidParameterValue("The parameter NumNodeGroups must be at least 1.")
 	}
-	if aws.ToString(in.ServerlessCacheSnapshotName) != "" {
-		return req, notImplemented("restoring from a serverless cache snapshot")
-	}
-	if aws.ToString(in.GlobalReplicationGroupId) != "" {
-		return req, notImplemented("global datastores")
-	}
-	if aws.ToString(in.AuthToken) != "" || len(in.UserGroupIds) > 0 {
-		return req, notImplemented("AUTH tokens and RBAC user groups")
-	}
 	if err := checkTags(in.Tags); err != nil {
 		return req, err
 	}
 	replicas := in.ReplicasPerNodeGroup
-	if len(in.NodeGroupConfiguration) == 1 && in.NodeGroupConfiguration[0].ReplicaCount != nil {
-		if replicas != nil && *replicas != *in.NodeGroupConfiguration[0].ReplicaCount {
-			return req, invalidParameterCombination("ReplicasPerNodeGroup and NodeGroupConfiguration.ReplicaCount disagree.")
+	var shardAZs []string
+	if len(in.NodeGroupConfiguration) == 1 {
+		ngc := in.NodeGroupConfiguration[0]
+		if err := checkNodeGroupConfiguration(ngc); err != nil {
+			return req, err
 		}
-		replicas = in.NodeGroupConfiguration[0].ReplicaCount
+		if ngc.ReplicaCount != nil {
+			if replicas != nil && *replicas != *ngc.ReplicaCount {
+				return req, invalidParameterCombination("ReplicasPerNodeGroup and NodeGroupConfiguration.ReplicaCount disagree.")
+			}
+			replicas = ngc.ReplicaCount
+		}
+		if az := aws.ToString(ngc.PrimaryAvailabilityZone); az != "" || len(ngc.ReplicaAvailabilityZones) > 0 {
+			shardAZs = append([]string{az}, ngc.ReplicaAvailabilityZones...)
+		}
 	}
 	switch {
 	case in.NumCacheClusters != nil && replicas != nil && *in.NumCacheClusters != *replicas+1:
@@ -322,7 +331,30 @@ func validateCreateGroup(in *elasticache.CreateReplicationGroupInput) (groupRequ
 		return req, invalidParameterValue("The number of PreferredCacheClusterAZs (%d) must equal the number of cache clusters (%d).", n, req.numNodes)
 	}
 	req.azs = in.PreferredCacheClusterAZs
+	if shardAZs != nil {
+		if req.azs != nil {
+			return req, invalidParameterCombination("PreferredCacheClusterAZs and NodeGroupConfiguration availability zones cannot both be specified.")
+		}
+		if shardAZs[0] == "" || len(shardAZs) != req.numNodes {
+			return req, invalidParameterValue("NodeGroupConfiguration must give the primary's availability zone and one for each of the %d replicas.", req.numNodes-1)
+		}
+		req.azs = shardAZs
+	}
 	return req, nil
+}
+
+// checkNodeGroupConfiguration refuses the members of a node group
+// configuration that only mean something with cluster mode or outposts.
+func checkNodeGroupConfiguration(ngc types.NodeGroupConfiguration) error {
+	switch {
+	case aws.ToString(ngc.Slots) != "":
+		return notImplemented("NodeGroupConfiguration.Slots (cluster mode enabled replication groups)")
+	case aws.ToString(ngc.PrimaryOutpostArn) != "" || len(ngc.ReplicaOutpostArns) > 0:
+		return notImplemented("NodeGroupConfiguration outposts")
+	case aws.ToString(ngc.NodeGroupId) != "" && aws.ToString(ngc.NodeGroupId) != nodeID(1):
+		return notImplemented("NodeGroupConfiguration.NodeGroupId other than " + nodeID(1))
+	}
+	return nil
 }
 
 // CreateReplicationGroup creates a cluster-mode-disabled group: a primary and
@@ -580,14 +612,8 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case aws.ToString(in.EngineVersion) != "", aws.ToString(in.Engine) != "":
-		return nil, notImplemented("engine upgrades")
-	case aws.ToString(in.AuthToken) != "", len(in.UserGroupIdsToAdd) > 0, len(in.UserGroupIdsToRemove) > 0:
-		return nil, notImplemented("AUTH tokens and RBAC user groups")
-	case in.ClusterMode != "" && in.ClusterMode != types.ClusterModeDisabled:
-		return nil, notImplemented("cluster mode enabled replication groups")
-	}
+	// Engine upgrades, AUTH and cluster mode are refused by the member audit
+	// (input_rules.go) before this runs.
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
@@ -621,8 +647,9 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if err != nil {
 		return nil, err
 	}
-	if sc := strings.ToLower(aws.ToString(in.SnapshottingClusterId)); sc != "" && g.nodeGroupOf(sc) == nil {
-		return nil, invalidParameterValue("Cache cluster %s is not a member of replication group %s.", sc, id)
+	snapshotting := strings.ToLower(aws.ToString(in.SnapshottingClusterId))
+	if snapshotting != "" && g.nodeGroupOf(snapshotting) == nil {
+		return nil, invalidParameterValue("Cache cluster %s is not a member of replication group %s.", snapshotting, id)
 	}
 	promote := strings.ToLower(aws.ToString(in.PrimaryClusterId))
 	if promote != "" {
@@ -648,6 +675,9 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		e.configSet(eps, r.paramValues(pg))
 	}
 	g.autoFailover, g.multiAZ, g.paramGroup, g.settings = autoFailover, multiAZ, pg, settings
+	if snapshotting != "" {
+		g.snapshotting = snapshotting
+	}
 	for _, m := range g.memberClusters() {
 		if cl := r.clusters[m]; cl != nil {
 			cl.paramGroup = pg
@@ -655,6 +685,9 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 			cl.settings.snapshotWindow = settings.snapshotWindow
 			cl.settings.snapshotRetention = settings.snapshotRetention
 			cl.settings.autoMinorUpgrade = settings.autoMinorUpgrade
+			// The topic is reported by the member clusters, as on AWS.
+			cl.settings.notificationTopic = settings.notificationTopic
+			cl.settings.notificationStatus = settings.notificationStatus
 		}
 	}
 	if in.SecurityGroupIds != nil {

@@ -92,7 +92,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("emulator: a data dir is required")
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// Private to the user: node data, snapshots and keys live under it.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("emulator: data dir: %w", err)
 	}
 	log := cfg.Logger
@@ -296,6 +297,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if e := s.emu.Close(ctx); e != nil && err == nil {
 		err = e
 	}
+	if e := s.sweep(ctx); e != nil && err == nil {
+		err = e
+	}
 	if e := s.runtime.Close(); e != nil && err == nil {
 		err = e
 	}
@@ -305,6 +309,31 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.unlock()
 	return err
 }
+
+// sweep reaps, once every node is stopped, whatever of this data dir still
+// runs without a record: a node an earlier run was starting when it was
+// killed can come up after this run's start-up Reap (a container create the
+// Docker daemon finished late), and it must not outlive this run. It runs
+// even when ctx has ended, bounded by sweepTimeout.
+func (s *Server) sweep(ctx context.Context) error {
+	reaper, ok := s.runtime.(engine.Reaper)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sweepTimeout)
+	defer cancel()
+	n, err := reaper.Reap(ctx)
+	if n > 0 {
+		s.log.Warn("reaped nodes no record owned at shutdown", "count", n)
+	}
+	if err != nil {
+		return fmt.Errorf("emulator: reaping at shutdown: %w", err)
+	}
+	return nil
+}
+
+// sweepTimeout bounds the shutdown sweep (a container listing, a process scan).
+const sweepTimeout = 10 * time.Second
 
 // DefaultDataDir is a per-user directory for node data.
 func DefaultDataDir() string {

@@ -78,7 +78,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		if err := os.RemoveAll(dir); err != nil {
 			return engine.Node{}, fmt.Errorf("engine/docker: clearing %s: %w", dir, err)
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return engine.Node{}, fmt.Errorf("engine/docker: %w", err)
 		}
 		if spec.InitialRDB != nil {

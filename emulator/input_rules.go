@@ -1,0 +1,160 @@
+package emulator
+
+// inputMemberRules classifies every member of every registered operation's
+// input (see inputs.go). Members marked applied are used by the handler;
+// reported ones are echoed by Describe as AWS does; refused ones answer
+// NotImplemented unless they ask for what the emulator does anyway.
+func inputMemberRules() map[string]map[string]memberRule {
+	applied := memberRule{use: memberApplied}
+	reported := memberRule{use: memberReported}
+	unusedByAWS := memberRule{use: memberUnusedByAWS}
+	refused := func(defaults ...string) memberRule { return memberRule{use: memberRefused, defaults: defaults} }
+	// Nodes speak plaintext without AUTH over IPv4 in one AZ, with no
+	// outposts, log delivery, data tiering or EC2-Classic security groups.
+	var (
+		noTLS          = refused("false")
+		noTLSMode      = refused()
+		noAuth         = refused()
+		noUserGroups   = refused()
+		ipv4           = refused("ipv4")
+		noLogDelivery  = refused()
+		noClassicSG    = refused()
+		singleAZ       = refused("single-az")
+		noOutposts     = refused()
+		clusterModeOff = refused("disabled")
+		durability     = refused("default")
+	)
+	paging := map[string]memberRule{"Marker": applied, "MaxRecords": applied}
+	with := func(base map[string]memberRule, more map[string]memberRule) map[string]memberRule {
+		out := map[string]memberRule{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for k, v := range more {
+			out[k] = v
+		}
+		return out
+	}
+	return map[string]map[string]memberRule{
+		// Replication groups.
+		"CreateReplicationGroupInput": {
+			"ReplicationGroupDescription": applied, "ReplicationGroupId": applied,
+			"AtRestEncryptionEnabled": applied, // snapshots are encrypted with the KMS key
+			"AuthToken":               noAuth, "UserGroupIds": noUserGroups,
+			"AutoMinorVersionUpgrade": reported, "AutomaticFailoverEnabled": applied,
+			"CacheNodeType": reported, "CacheParameterGroupName": applied,
+			"CacheSecurityGroupNames": noClassicSG, "CacheSubnetGroupName": reported,
+			"ClusterMode": clusterModeOff, "DataTieringEnabled": refused("false"), "Durability": durability,
+			"Engine": applied, "EngineVersion": applied,
+			"GlobalReplicationGroupId": refused(), "IpDiscovery": ipv4, "NetworkType": ipv4,
+			"KmsKeyId": applied, "LogDeliveryConfigurations": noLogDelivery,
+			"MultiAZEnabled": applied, "NodeGroupConfiguration": applied,
+			"NotificationTopicArn": reported, "NumCacheClusters": applied, "NumNodeGroups": applied,
+			"Port": applied, "PreferredCacheClusterAZs": applied, "PreferredMaintenanceWindow": reported,
+			"PrimaryClusterId": applied, "ReplicasPerNodeGroup": applied, "SecurityGroupIds": reported,
+			"ServerlessCacheSnapshotName": refused(), "SnapshotArns": applied, "SnapshotName": applied,
+			"SnapshotRetentionLimit": applied, "SnapshotWindow": applied, "Tags": applied,
+			"TransitEncryptionEnabled": noTLS, "TransitEncryptionMode": noTLSMode,
+		},
+		"DescribeReplicationGroupsInput": with(paging, map[string]memberRule{"ReplicationGroupId": applied}),
+		"ModifyReplicationGroupInput": {
+			"ReplicationGroupId": applied,
+			"ApplyImmediately":   applied, // every change applies at once either way
+			"AuthToken":          noAuth, "AuthTokenUpdateStrategy": noAuth,
+			"UserGroupIdsToAdd": noUserGroups, "UserGroupIdsToRemove": noUserGroups, "RemoveUserGroups": refused("false"),
+			"AutoMinorVersionUpgrade": reported, "AutomaticFailoverEnabled": applied,
+			"CacheNodeType": applied, "CacheParameterGroupName": applied, "CacheSecurityGroupNames": noClassicSG,
+			"ClusterMode": clusterModeOff, "Durability": durability,
+			"Engine": refused(), "EngineVersion": refused(), // engine upgrades
+			"IpDiscovery": ipv4, "LogDeliveryConfigurations": noLogDelivery, "MultiAZEnabled": applied,
+			"NodeGroupId":          unusedByAWS,
+			"NotificationTopicArn": reported, "NotificationTopicStatus": reported,
+			"PreferredMaintenanceWindow": reported, "PrimaryClusterId": applied,
+			"ReplicationGroupDescription": applied, "SecurityGroupIds": reported,
+			"SnapshotRetentionLimit": applied, "SnapshotWindow": applied, "SnapshottingClusterId": applied,
+			"TransitEncryptionEnabled": noTLS, "TransitEncryptionMode": noTLSMode,
+		},
+		"DeleteReplicationGroupInput": {"ReplicationGroupId": applied, "FinalSnapshotIdentifier": applied, "RetainPrimaryCluster": applied},
+		"TestFailoverInput":           {"ReplicationGroupId": applied, "NodeGroupId": applied},
+		"IncreaseReplicaCountInput": {"ReplicationGroupId": applied, "ApplyImmediately": applied, "NewReplicaCount": applied,
+			"ReplicaConfiguration": refused()}, // cluster mode enabled
+		"DecreaseReplicaCountInput": {"ReplicationGroupId": applied, "ApplyImmediately": applied, "NewReplicaCount": applied,
+			"ReplicasToRemove": applied, "ReplicaConfiguration": refused()},
+		// Cache clusters.
+		"CreateCacheClusterInput": {
+			"CacheClusterId": applied, "AZMode": singleAZ, "AuthToken": noAuth,
+			"AutoMinorVersionUpgrade": reported, "CacheNodeType": reported, "CacheParameterGroupName": applied,
+			"CacheSecurityGroupNames": noClassicSG, "CacheSubnetGroupName": reported,
+			"Engine": applied, "EngineVersion": applied, "IpDiscovery": ipv4, "NetworkType": ipv4,
+			"LogDeliveryConfigurations": noLogDelivery, "NotificationTopicArn": reported, "NumCacheNodes": applied,
+			"OutpostMode": noOutposts, "PreferredOutpostArn": noOutposts, "PreferredOutpostArns": noOutposts,
+			"Port": applied, "PreferredAvailabilityZone": applied, "PreferredAvailabilityZones": applied,
+			"PreferredMaintenanceWindow": reported, "ReplicationGroupId": applied, "SecurityGroupIds": reported,
+			"SnapshotArns": applied, "SnapshotName": applied, "SnapshotRetentionLimit": applied, "SnapshotWindow": applied,
+			"Tags": applied, "TransitEncryptionEnabled": noTLS,
+		},
+		"DescribeCacheClustersInput": with(paging, map[string]memberRule{"CacheClusterId": applied,
+			"ShowCacheClustersNotInReplicationGroups": applied, "ShowCacheNodeInfo": applied}),
+		"ModifyCacheClusterInput": {
+			"CacheClusterId": applied, "AZMode": singleAZ,
+			"ApplyImmediately": applied, // every change applies at once either way
+			"AuthToken":        noAuth, "AuthTokenUpdateStrategy": noAuth,
+			"AutoMinorVersionUpgrade": reported, "CacheNodeIdsToRemove": applied, "CacheNodeType": applied,
+			"CacheParameterGroupName": applied, "CacheSecurityGroupNames": noClassicSG,
+			"Engine": applied, "EngineVersion": refused(), // engine upgrades
+			"IpDiscovery": ipv4, "LogDeliveryConfigurations": noLogDelivery,
+			"NewAvailabilityZones": refused(), "ScaleConfig": refused(), // Memcached only
+			"NotificationTopicArn": reported, "NotificationTopicStatus": reported, "NumCacheNodes": applied,
+			"PreferredMaintenanceWindow": reported, "SecurityGroupIds": reported,
+			"SnapshotRetentionLimit": applied, "SnapshotWindow": applied,
+		},
+		"DeleteCacheClusterInput": {"CacheClusterId": applied, "FinalSnapshotIdentifier": applied},
+		"RebootCacheClusterInput": {"CacheClusterId": applied, "CacheNodeIdsToReboot": applied},
+		// Catalog: engine versions, parameter and subnet groups.
+		"DescribeCacheEngineVersionsInput": with(paging, map[string]memberRule{"CacheParameterGroupFamily": applied,
+			"DefaultOnly": applied, "Engine": applied, "EngineVersion": applied}),
+		"DescribeCacheParameterGroupsInput": with(paging, map[string]memberRule{"CacheParameterGroupName": applied}),
+		"CreateCacheParameterGroupInput": {"CacheParameterGroupFamily": applied, "CacheParameterGroupName": applied,
+			"Description": applied, "Tags": applied},
+		"ModifyCacheParameterGroupInput": {"CacheParameterGroupName": applied, "ParameterNameValues": applied},
+		"ResetCacheParameterGroupInput": {"CacheParameterGroupName": applied, "ParameterNameValues": applied,
+			"ResetAllParameters": applied},
+		"DeleteCacheParameterGroupInput":       {"CacheParameterGroupName": applied},
+		"DescribeCacheParametersInput":         with(paging, map[string]memberRule{"CacheParameterGroupName": applied, "Source": applied}),
+		"DescribeEngineDefaultParametersInput": with(paging, map[string]memberRule{"CacheParameterGroupFamily": applied}),
+		"DescribeCacheSubnetGroupsInput":       with(paging, map[string]memberRule{"CacheSubnetGroupName": applied}),
+		"CreateCacheSubnetGroupInput": {"CacheSubnetGroupDescription": applied, "CacheSubnetGroupName": applied,
+			"SubnetIds": reported, "Tags": applied},
+		"ModifyCacheSubnetGroupInput": {"CacheSubnetGroupName": applied, "CacheSubnetGroupDescription": applied,
+			"SubnetIds": reported},
+		"DeleteCacheSubnetGroupInput": {"CacheSubnetGroupName": applied},
+		// Snapshots.
+		"CreateSnapshotInput": {"SnapshotName": applied, "CacheClusterId": applied, "ReplicationGroupId": applied,
+			"KmsKeyId": applied, "Tags": applied},
+		"DescribeSnapshotsInput": with(paging, map[string]memberRule{"CacheClusterId": applied, "ReplicationGroupId": applied,
+			"ShowNodeGroupConfig": applied, "SnapshotName": applied, "SnapshotSource": applied}),
+		"DeleteSnapshotInput": {"SnapshotName": applied},
+		"CopySnapshotInput": {"SourceSnapshotName": applied, "TargetSnapshotName": applied, "KmsKeyId": applied,
+			"Tags": applied, "TargetBucket": applied},
+		// Maintenance and billing: the lists are empty locally, so every
+		// filter applies to nothing and answers nothing, as AWS would.
+		"ListAllowedNodeTypeModificationsInput": {"CacheClusterId": applied, "ReplicationGroupId": applied},
+		"DescribeServiceUpdatesInput": with(paging, map[string]memberRule{"ServiceUpdateName": applied,
+			"ServiceUpdateStatus": applied}),
+		"DescribeUpdateActionsInput": with(paging, map[string]memberRule{"CacheClusterIds": applied, "Engine": applied,
+			"ReplicationGroupIds": applied, "ServiceUpdateName": applied, "ServiceUpdateStatus": applied,
+			"ServiceUpdateTimeRange": applied, "ShowNodeLevelUpdateStatus": applied, "UpdateActionStatus": applied}),
+		"DescribeReservedCacheNodesInput": with(paging, map[string]memberRule{"CacheNodeType": applied, "Duration": applied,
+			"OfferingType": applied, "ProductDescription": applied, "ReservedCacheNodeId": applied,
+			"ReservedCacheNodesOfferingId": applied}),
+		"DescribeReservedCacheNodesOfferingsInput": with(paging, map[string]memberRule{"CacheNodeType": applied,
+			"Duration": applied, "OfferingType": applied, "ProductDescription": applied,
+			"ReservedCacheNodesOfferingId": applied}),
+		// Events and tags.
+		"DescribeEventsInput": with(paging, map[string]memberRule{"Duration": applied, "EndTime": applied,
+			"SourceIdentifier": applied, "SourceType": applied, "StartTime": applied}),
+		"AddTagsToResourceInput":      {"ResourceName": applied, "Tags": applied},
+		"ListTagsForResourceInput":    {"ResourceName": applied},
+		"RemoveTagsFromResourceInput": {"ResourceName": applied, "TagKeys": applied},
+	}
+}
