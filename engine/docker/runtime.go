@@ -164,7 +164,8 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		if err != nil {
 			return nil, fmt.Errorf("engine/docker: data dir: %w", err)
 		}
-		if err := os.MkdirAll(filepath.Join(dir, "containers"), 0o755); err != nil {
+		// Node data is the user's alone (0700), as in the process runtime.
+		if err := os.MkdirAll(filepath.Join(dir, "containers"), 0o700); err != nil {
 			return nil, fmt.Errorf("engine/docker: %w", err)
 		}
 		r.dataDir = dir
