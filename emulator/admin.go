@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/queryapi"
 )
 
 // The admin API lives next to the health endpoint. It is not part of AWS:
@@ -20,6 +22,10 @@ import (
 // without knowing process ids or container names.
 const (
 	AdminNodesPath = "/_elasticache/nodes"
+	// AdminHeader must be on every admin action (POST): a page cannot add
+	// a custom header to a cross-site request without a preflight, which
+	// the front door refuses.
+	AdminHeader = "X-Elasticache-Local-Admin"
 )
 
 // NodeView is one node as the admin API shows it.
@@ -52,6 +58,15 @@ type NodeView struct {
 // Nodes inspects every node live and returns them sorted by account,
 // region and cluster id.
 func (e *Emulator) Nodes(ctx context.Context) []NodeView {
+	return e.nodes(ctx, func(scope) bool { return true })
+}
+
+// NodesIn is Nodes of one account and region.
+func (e *Emulator) NodesIn(ctx context.Context, account, region string) []NodeView {
+	return e.nodes(ctx, func(sc scope) bool { return sc == scope{account, region} })
+}
+
+func (e *Emulator) nodes(ctx context.Context, include func(scope) bool) []NodeView {
 	type target struct {
 		view    NodeView
 		ep      engine.Endpoint
@@ -61,6 +76,9 @@ func (e *Emulator) Nodes(ctx context.Context) []NodeView {
 	e.mu.Lock()
 	var targets []target
 	for sc, r := range e.regions {
+		if !include(sc) {
+			continue
+		}
 		for _, cl := range r.clusters {
 			n := cl.nodes[0]
 			t := target{ep: n.endpoint, name: n.name, view: NodeView{
@@ -158,15 +176,29 @@ func (e *Emulator) InjectFault(ctx context.Context, account, region, clusterID, 
 	return fmt.Errorf("unknown fault %q (kill, pause, resume)", action)
 }
 
-// registerAdmin adds the admin routes to router.
+// registerAdmin adds the admin routes to router. Both act in one account
+// and region, the emulator's defaults unless ?account=…&region=… say
+// otherwise, as a signed API request would. Fault injection needs the
+// AdminHeader, which a web page cannot send cross-site (see frontDoor).
 func (s *Server) registerAdmin(router *mux.Router) {
 	router.HandleFunc(AdminNodesPath, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.emu.Nodes(r.Context()))
+		account, region, ok := s.adminScope(w, r)
+		if !ok {
+			return
+		}
+		writeJSON(w, http.StatusOK, s.emu.NodesIn(r.Context(), account, region))
 	}).Methods(http.MethodGet)
 	router.HandleFunc(AdminNodesPath+"/{cacheClusterId}/{action:kill|pause|resume}", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(AdminHeader) == "" {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "fault injection needs the header " + AdminHeader + ": 1"})
+			return
+		}
+		account, region, ok := s.adminScope(w, r)
+		if !ok {
+			return
+		}
 		v := mux.Vars(r)
-		q := r.URL.Query()
-		err := s.emu.InjectFault(r.Context(), q.Get("account"), q.Get("region"), v["cacheClusterId"], v["action"])
+		err := s.emu.InjectFault(r.Context(), account, region, v["cacheClusterId"], v["action"])
 		switch {
 		case errors.Is(err, ErrNoSuchNode):
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
@@ -176,6 +208,18 @@ func (s *Server) registerAdmin(router *mux.Router) {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	}).Methods(http.MethodPost)
+}
+
+// adminScope is the account and region an admin request acts in, checked
+// like a credential scope; it answers 400 itself when they are invalid.
+func (s *Server) adminScope(w http.ResponseWriter, r *http.Request) (account, region string, ok bool) {
+	q := r.URL.Query()
+	account, region = cmp.Or(q.Get("account"), s.emu.opts.AccountID), cmp.Or(q.Get("region"), s.emu.opts.Region)
+	if !queryapi.ValidAccountID(account) || !queryapi.ValidRegion(region) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "account must be 12 digits and region an AWS region code (like us-east-1)"})
+		return "", "", false
+	}
+	return account, region, true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

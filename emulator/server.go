@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -62,7 +63,34 @@ type Config struct {
 	S3Region       string
 	// Now is the clock (tests inject one to run automated backups).
 	Now func() time.Time
+	// AllowedOrigins are the web origins (scheme://host[:port]) whose pages
+	// may call the API; none by default, "*" allows any. AllowedHosts are
+	// names besides localhost, loopback and the listen address that the
+	// Host header may carry (e.g. a docker-compose service name); "*"
+	// allows any. See frontDoor.
+	AllowedOrigins []string
+	AllowedHosts   []string
+	// HTTP limits; zero values take the defaults below (tests set short
+	// ones). ReadTimeout bounds reading a whole request, WriteTimeout
+	// handling and answering it, IdleTimeout a keep-alive connection's wait
+	// for its next request; MaxConnections caps open API connections.
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
+	MaxConnections int
 }
+
+// HTTP limit defaults. A request body is at most 2 MiB, so a minute to read
+// it only fails a client that stalls; handlers answer in well under a
+// minute (long work runs after the answer), so two leave room. Idle
+// connections outlive the 90 s the AWS SDKs keep theirs, so the client
+// side closes first and never reuses a connection the server is closing.
+const (
+	DefaultReadTimeout    = time.Minute
+	DefaultWriteTimeout   = 2 * time.Minute
+	DefaultIdleTimeout    = 2 * time.Minute
+	DefaultMaxConnections = 512
+)
 
 // Server is a running emulator: the Query API and health endpoint over HTTP,
 // the control plane, and the node runtime.
@@ -91,6 +119,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("emulator: a data dir is required")
+	}
+	// Region and account name storage; the API refuses requests scoped to
+	// invalid ones, and so must the defaults be valid.
+	if cfg.Region != "" && !queryapi.ValidRegion(cfg.Region) {
+		return nil, fmt.Errorf("emulator: %q is not an AWS region code (like us-east-1)", cfg.Region)
+	}
+	if cfg.AccountID != "" && !queryapi.ValidAccountID(cfg.AccountID) {
+		return nil, fmt.Errorf("emulator: account id %q is not 12 digits", cfg.AccountID)
 	}
 	// Private to the user: node data, snapshots and keys live under it.
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -142,6 +178,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	router.HandleFunc(HealthPath, s.health).Methods(http.MethodGet)
 	s.registerAdmin(router)
 	router.PathPrefix("/").Handler(svc)
+	handler := newFrontDoor(router, log, cfg.Listen, cfg.AllowedOrigins, cfg.AllowedHosts)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -149,8 +186,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("emulator: listen on %s: %w", cfg.Listen, err)
 	}
 	s.ln = ln
-	s.http = &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
-	go func() { s.served <- s.http.Serve(ln) }()
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:  cmp.Or(cfg.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout: cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:  cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)}
+	s.http.ReadHeaderTimeout = min(s.http.ReadHeaderTimeout, s.http.ReadTimeout)
+	limited := newLimitListener(ln, cmp.Or(cfg.MaxConnections, DefaultMaxConnections), log)
+	go func() { s.served <- s.http.Serve(limited) }()
 	started = true
 	log.Info("elasticache-local ready", "endpoint", s.URL(), "runtime", cfg.Runtime, "dataDir", cfg.DataDir,
 		"region", emu.opts.Region, "accountId", emu.opts.AccountID)
@@ -253,6 +295,9 @@ func openSnapshotStores(ctx context.Context, cfg Config) (snapshotStores, error)
 		st, err := s3store.NewDir(dir)
 		if err != nil {
 			return out, fmt.Errorf("emulator: snapshot dir: %w", err)
+		}
+		if n := st.RemovedTemps(); n > 0 {
+			cfg.Logger.Info("removed temporary files of snapshot writes a crash cut off", "count", n, "dir", dir)
 		}
 		out.store = st
 	}

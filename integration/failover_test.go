@@ -180,7 +180,12 @@ func adminNodes(t testing.TB, url string) map[string]emulator.NodeView {
 
 func adminFault(t testing.TB, url, cluster, action string) {
 	t.Helper()
-	resp, err := http.Post(url+emulator.AdminNodesPath+"/"+cluster+"/"+action, "", nil)
+	req, err := http.NewRequest(http.MethodPost, url+emulator.AdminNodesPath+"/"+cluster+"/"+action, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(emulator.AdminHeader, "1")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,3 +63,17 @@ func MissingParameter(name string) *Error {
 func ValidationError(format string, args ...any) *Error {
 	return &Error{Code: "ValidationError", HTTPStatus: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
 }
+
+// AccessDenied: the request is refused before any operation runs (403,
+// Sender), as AWS answers a caller that may not act.
+func AccessDenied(format string, args ...any) *Error {
+	return &Error{Code: "AccessDenied", HTTPStatus: http.StatusForbidden, Message: fmt.Sprintf(format, args...)}
+}
+
+// WriteError answers a request with e in the Query protocol's error format
+// and a new request id. It is for what stands in front of a Service (the
+// emulator's checks of where a request comes from); the Service answers its
+// own errors.
+func WriteError(w http.ResponseWriter, e *Error) {
+	writeError(w, e, newRequestID())
+}

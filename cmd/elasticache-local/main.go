@@ -98,6 +98,10 @@ func run(args []string) error {
 	fs.StringVar(&cfg.S3AccessKey, "s3-access-key", env("S3_ACCESS_KEY", ""), "S3 access key (env ELASTICACHE_LOCAL_S3_ACCESS_KEY)")
 	fs.StringVar(&cfg.S3SecretKey, "s3-secret-key", env("S3_SECRET_KEY", ""), "S3 secret key (env ELASTICACHE_LOCAL_S3_SECRET_KEY)")
 	fs.StringVar(&cfg.S3Region, "s3-region", env("S3_REGION", "us-east-1"), "S3 signing region (env ELASTICACHE_LOCAL_S3_REGION)")
+	var allowedOrigins, allowedHosts string
+	fs.StringVar(&allowedOrigins, "allowed-origins", env("ALLOWED_ORIGINS", ""), "comma-separated web origins (scheme://host[:port]) whose pages may call the API, * for any; requests from other pages are refused (env ELASTICACHE_LOCAL_ALLOWED_ORIGINS)")
+	fs.StringVar(&allowedHosts, "allowed-hosts", env("ALLOWED_HOSTS", ""), "comma-separated host names requests may be addressed to besides localhost, loopback addresses and the listen address, e.g. a docker-compose service name; * for any (env ELASTICACHE_LOCAL_ALLOWED_HOSTS)")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", envInt("MAX_CONNECTIONS", emulator.DefaultMaxConnections), "API connections open at once; connections past it are closed at once (env ELASTICACHE_LOCAL_MAX_CONNECTIONS)")
 	fs.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env ELASTICACHE_LOCAL_LOG_LEVEL)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: elasticache-local [flags]\n       elasticache-local healthcheck   (exit 0 when the emulator at $ELASTICACHE_LOCAL_LISTEN is ready)\n\nServes the Amazon ElastiCache API (2015-02-02) with real redis-server nodes.\n\nFlags:\n")
@@ -119,6 +123,10 @@ func run(args []string) error {
 			cfg.Images[k] = v
 		}
 	}
+	cfg.AllowedOrigins, cfg.AllowedHosts = splitList(allowedOrigins), splitList(allowedHosts)
+	if cfg.MaxConnections < 1 {
+		return fmt.Errorf("--max-connections: %d is not a positive number", cfg.MaxConnections)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(strings.ToUpper(logLevel))); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -136,4 +144,15 @@ func run(args []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
