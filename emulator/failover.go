@@ -51,7 +51,10 @@ func (e *Emulator) checkNodes(ctx context.Context) {
 			defer wg.Done()
 			pctx, cancel := context.WithTimeout(ctx, e.opts.HealthTimeout)
 			defer cancel()
-			errs[i] = e.admin.Ping(pctx, m.n.endpoint)
+			// Any reply (BUSY from a long script, LOADING, an error)
+			// proves the node alive; only silence or a refused
+			// connection counts against it.
+			errs[i] = e.admin.Alive(pctx, m.n.endpoint)
 			if errs[i] != nil {
 				// A node the runtime reports gone (crashed, killed) needs no
 				// more evidence; only a hung one has to miss checks in a row.
