@@ -171,15 +171,42 @@ func distinctKnownKeys(size int) string {
 	return strings.TrimSuffix(b.String(), "&")
 }
 
-// BenchmarkDecodeLargestRequest serves the largest legitimate request and
-// reports what it allocates per byte of body (alloc/body-byte), the figure
-// the body cap multiplies into the memory one request can cost.
+// BenchmarkDecodeLargestRequest serves the largest legitimate request, and
+// the costliest body accepted (as many distinct list items as the caps let
+// through), and reports what each allocates per byte of body
+// (alloc/body-byte): the factor by which the body cap bounds the memory of
+// one request.
 func BenchmarkDecodeLargestRequest(b *testing.B) {
-	body := largestBody(b)
 	svc := New(Options{Logger: discardLogger()})
 	Handle(svc, func(context.Context, *elasticache.CreateReplicationGroupInput) (*elasticache.CreateReplicationGroupOutput, error) {
 		return nil, nil
 	})
+	b.Run("legitimate", func(b *testing.B) { benchmarkServe(b, svc, largestBody(b)) })
+	b.Run("costliest-accepted", func(b *testing.B) { benchmarkServe(b, svc, costliestAcceptedBody()) })
+}
+
+// costliestAcceptedBody fills the body cap with as many distinct items as
+// the parameter cap allows: each key makes its own tree nodes and, once
+// decoded, its own list element.
+func costliestAcceptedBody() string {
+	const head = "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=rg&ReplicationGroupDescription=d"
+	items := maxParams - 10
+	perItem := (maxBodyBytes - len(head)) / items
+	var b strings.Builder
+	b.WriteString(head)
+	for i := range items {
+		key := fmt.Sprintf("&NodeGroupConfiguration.NodeGroupConfiguration.%d.ReplicaAvailabilityZones.AvailabilityZone.%d=",
+			i/17+1, i%17+1)
+		b.WriteString(key)
+		b.WriteString(strings.Repeat("z", max(1, perItem-len(key))))
+	}
+	return b.String()
+}
+
+func benchmarkServe(b *testing.B, svc *Service, body string) {
+	if len(body) > maxBodyBytes {
+		b.Fatalf("%d-byte body is over the cap", len(body))
+	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	var before, after runtime.MemStats
@@ -190,7 +217,7 @@ func BenchmarkDecodeLargestRequest(b *testing.B) {
 		rec := httptest.NewRecorder()
 		svc.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
-			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			b.Fatalf("status %d: %.300s", rec.Code, rec.Body)
 		}
 	}
 	runtime.ReadMemStats(&after)
