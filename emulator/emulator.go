@@ -59,6 +59,9 @@ type Emulator struct {
 	mu      sync.Mutex
 	regions map[scope]*region
 
+	// boosts raise primaries' cron rate while replicas sync from them.
+	boosts syncBoosts
+
 	// Background work (node start/stop) runs under ctx and is tracked by
 	// workers so Close can wait for it.
 	ctx     context.Context
@@ -132,7 +135,7 @@ func New(opts Options) (*Emulator, error) {
 	}
 	// The health monitor checks every node each HealthInterval; automated
 	// backups are due at most once a minute of their window.
-	e.goBackground(func(ctx context.Context) { every(ctx, opts.HealthInterval, e.checkNodes) })
+	e.goBackground(e.monitorHealth)
 	e.goBackground(func(ctx context.Context) { every(ctx, 30*time.Second, e.TickBackups) })
 	return e, nil
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,90 +16,21 @@ import (
 	"github.com/elasticache-local/elasticache-local/engine"
 )
 
-// errNodeGone marks a failed check of a node whose process or container is
-// no longer running.
-var errNodeGone = errors.New("the node is not running")
-
-// monitored is one node the health checker looks at.
+// monitored is one node the health monitor looks at.
 type monitored struct {
 	r  *region
 	cl *cacheCluster
 	n  *cacheNode
 }
 
-// checkNodes PINGs every node that should be serving, in parallel, and
-// starts a recovery for each one that failed HealthMisses checks in a row.
-func (e *Emulator) checkNodes(ctx context.Context) {
-	e.mu.Lock()
-	var targets []monitored
-	for _, r := range e.regions {
-		for _, cl := range r.clusters {
-			for _, n := range cl.nodes {
-				if n.status == statusAvailable && !n.recovering {
-					targets = append(targets, monitored{r, cl, n})
-				}
-			}
-		}
-	}
-	e.mu.Unlock()
-
-	errs := make([]error, len(targets))
-	var wg sync.WaitGroup
-	for i, m := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			pctx, cancel := context.WithTimeout(ctx, e.opts.HealthTimeout)
-			defer cancel()
-			// Any reply (BUSY from a long script, LOADING, an error)
-			// proves the node alive; only silence or a refused
-			// connection counts against it.
-			errs[i] = e.admin.Alive(pctx, m.n.endpoint)
-			if errs[i] != nil {
-				// A node the runtime reports gone (crashed, killed) needs no
-				// more evidence; only a hung one has to miss checks in a row.
-				if node, err := e.opts.Runtime.Inspect(pctx, m.n.name); err == nil && !node.Running {
-					errs[i] = errNodeGone
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return
-	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for i, m := range targets {
-		n := m.n
-		if n.status != statusAvailable || n.recovering {
-			continue // changed while we were checking
-		}
-		if errs[i] == nil {
-			n.misses = 0
-			continue
-		}
-		n.misses++
-		if errs[i] == errNodeGone {
-			n.misses = max(n.misses, e.opts.HealthMisses)
-		}
-		if n.misses < e.opts.HealthMisses {
-			continue
-		}
-		e.log.Warn("node failed health checks", "cluster", m.cl.id, "node", n.id, "misses", n.misses, "err", errs[i])
-		n.down, n.recovering = true, true
-		e.startRecovery(m.r, m.cl, n)
-	}
-}
-
-// startRecovery reacts to a dead or hung node; the caller holds e.mu. A
-// failed primary of a group with automatic failover is replaced by its most
-// up-to-date replica first; then the failed node is repaired: replaced, with
+// startRecovery reacts to a dead or hung node; the caller holds e.mu.
+// failingSince is when its checks began to fail. A failed primary of a group
+// with automatic failover is replaced by its most up-to-date replica first,
+// if one holds its data; then the failed node is repaired: replaced, with
 // the same cluster id and endpoint, as a replica of the current primary (or
-// in place, empty, when it is a primary without failover, as on AWS without
-// persistence).
-func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode) {
+// in place, empty, when it is still the primary: without failover, as on
+// AWS without persistence, or with no replica fit to take over).
+func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, failingSince time.Time) {
 	g := r.groups[cl.groupID]
 	var ng *nodeGroup
 	if g != nil {
@@ -118,7 +49,15 @@ func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode) {
 			_ = fi.Kill(ctx, n.name)
 		}
 		if failover {
-			if _, err := e.failover(ctx, r, g, ng, "", false); err != nil {
+			_, err := e.failover(ctx, r, g, ng, "", false, failingSince)
+			var stale *noFitReplicaError
+			switch {
+			case errors.As(err, &stale):
+				e.log.Warn("automatic failover skipped: no replica holds the primary's data; repairing the primary in place", "group", g.id, "primary", cl.id, "why", stale.Error())
+				e.mu.Lock()
+				e.record(r, types.SourceTypeReplicationGroup, g.id, "Failover of node group %s skipped: %s. Recovering primary node %s in place", ng.id, stale.Error(), cl.id)
+				e.mu.Unlock()
+			case err != nil:
 				e.log.Error("automatic failover failed", "group", g.id, "err", err)
 			}
 		}
@@ -143,8 +82,10 @@ func (ng *nodeGroup) healthyReplicas(r *region) []*cacheCluster {
 // offset (the smallest lag). A planned failover pauses writes on the old
 // primary and waits until the target has every acknowledged write, so none
 // is lost; the old primary then follows the new one. An unplanned one (the
-// primary is dead) promotes at once. No lock is held by the caller.
-func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, target string, planned bool) (string, error) {
+// primary is dead, its checks failing since failingSince) promotes at once,
+// and only a replica that holds the primary's data (see pickReplica). No
+// lock is held by the caller.
+func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, target string, planned bool, failingSince time.Time) (string, error) {
 	e.mu.Lock()
 	oldID := ng.primary
 	oldEP := r.clusters[oldID].nodes[0].endpoint
@@ -157,15 +98,9 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 		return "", errors.New("no healthy replica to promote")
 	}
 	if target == "" {
-		best := int64(-1)
-		for _, id := range slices.Sorted(mapsKeys(candidates)) {
-			info, err := e.admin.InspectReplication(ctx, candidates[id])
-			if err == nil && info.ReplicaOffset > best {
-				target, best = id, info.ReplicaOffset
-			}
-		}
-		if target == "" {
-			return "", errors.New("no replica answered")
+		var err error
+		if target, err = e.pickReplica(ctx, candidates, planned, failingSince); err != nil {
+			return "", err
 		}
 	}
 	newEP, ok := candidates[target]
@@ -214,6 +149,66 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 	e.mu.Unlock()
 	e.log.Info("failover completed", "group", g.id, "from", oldID, "to", target, "planned", planned)
 	return target, firstErr
+}
+
+// noFitReplicaError says why no replica may take over from a failed primary.
+type noFitReplicaError struct{ reasons []string }
+
+func (e *noFitReplicaError) Error() string {
+	return "no replica was in sync with the primary (" + strings.Join(e.reasons, "; ") + ")"
+}
+
+// pickReplica returns the candidate with the highest replication offset. In
+// an unplanned failover it considers only replicas that hold the primary's
+// data: one in the middle of a full sync, whose link never came up, or
+// whose link was down before the primary failed (failingSince) would be
+// promoted empty or stale, and every replica would then resync from it; in
+// that case it returns a *noFitReplicaError.
+func (e *Emulator) pickReplica(ctx context.Context, candidates map[string]engine.Endpoint, planned bool, failingSince time.Time) (string, error) {
+	// Seconds the replicas' links may have been down: since the primary's
+	// first failed check, plus one for INFO's whole-second rounding.
+	downFor := int(time.Since(failingSince).Seconds()) + 1
+	best, target := int64(-1), ""
+	var reasons []string
+	for _, id := range slices.Sorted(mapsKeys(candidates)) {
+		info, err := e.admin.InspectReplication(ctx, candidates[id])
+		if err != nil {
+			reasons = append(reasons, id+" did not answer")
+			continue
+		}
+		if !planned {
+			if why := unfitReplica(info, downFor); why != "" {
+				reasons = append(reasons, id+" "+why)
+				continue
+			}
+		}
+		if info.ReplicaOffset > best {
+			target, best = id, info.ReplicaOffset
+		}
+	}
+	if target == "" {
+		return "", &noFitReplicaError{reasons: reasons}
+	}
+	return target, nil
+}
+
+// unfitReplica says why a replica does not hold its failed primary's data,
+// or "" when it does: its link was up, or went down at most downFor seconds
+// ago (when the primary failed), and no full sync was in progress.
+func unfitReplica(info engine.ReplicationInfo, downFor int) string {
+	switch {
+	case !info.IsReplica():
+		return "is not a replica"
+	case info.SyncInProgress:
+		return "was in the middle of a full sync"
+	case info.LinkUp:
+		return ""
+	case info.LinkDownSeconds < 0:
+		return "never completed a sync"
+	case info.LinkDownSeconds > downFor:
+		return fmt.Sprintf("had lost its link %ds before the primary failed", info.LinkDownSeconds-downFor+1)
+	}
+	return ""
 }
 
 // pauseAndCatchUp blocks writes on the primary (CLIENT PAUSE WRITE) and
@@ -351,7 +346,7 @@ func (e *Emulator) TestFailover(ctx context.Context, in *elasticache.TestFailove
 // promote runs a planned failover (TestFailover, or a manual promotion with
 // ModifyReplicationGroup PrimaryClusterId) and returns the group to available.
 func (e *Emulator) promote(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, target string) {
-	_, err := e.failover(ctx, r, g, ng, target, true)
+	_, err := e.failover(ctx, r, g, ng, target, true, time.Time{})
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil {

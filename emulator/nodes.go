@@ -106,6 +106,9 @@ func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
 		defer rc.Close()
 		l.spec.InitialRDB = rc
 	}
+	if l.replicaOf != nil {
+		defer e.boostSync(ctx, *l.replicaOf)()
+	}
 	if _, err := e.opts.Runtime.Start(ctx, l.spec); err != nil {
 		return err
 	}

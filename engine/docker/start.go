@@ -366,7 +366,7 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.A
 		// Disk-based syncs stream at once (see engine/process/conf.go).
 		"--repl-diskless-sync", "no",
 		"--repl-diskless-sync-delay", "0",
-		"--hz", "100", // see engine/process/conf.go
+		"--hz", engine.HzValue(engine.IdleHz), "--dynamic-hz", "yes", // see engine.SyncHz
 		// A primary's INFO replication then lists the replica at its host
 		// endpoint, not at its bridge address.
 		"--replica-announce-ip", spec.Endpoint.Host,

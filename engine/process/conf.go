@@ -60,9 +60,11 @@ func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps, admin engine
 	// once; the delay 0 only matters if diskless is switched on.
 	line("repl-diskless-sync", "no")
 	line("repl-diskless-sync-delay", "0")
-	// The primary notices a finished sync save in its cron; at the default
-	// 10 Hz that adds up to 100 ms to every replica sync.
-	line("hz", "100")
+	// Redis's default cron rate with dynamic-hz: cheap when idle, and the
+	// control plane raises a primary's rate while replicas sync from it
+	// (see engine.SyncHz).
+	line("hz", engine.HzValue(engine.IdleHz))
+	line("dynamic-hz", "yes")
 	line("always-show-logo", "no")
 	if caps.procTitle {
 		// Keep the original command line (binary + this conf path) visible in

@@ -1,0 +1,294 @@
+package emulator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// The health monitor checks every serving node each HealthInterval and
+// starts a recovery for the ones that are dead or hung. It has to stay
+// cheap with hundreds of nodes on a small machine, and it must not mistake
+// an overloaded machine for dead nodes: when the emulator itself does not
+// get the CPU to run its checks on time, or most nodes miss a check at
+// once, the nodes are not what failed, and replacing them (each one a
+// SIGKILL, an empty restart and a full sync) would only make it worse.
+const (
+	// A round is starved when at least starvedMinMisses nodes and at least
+	// half of the checked ones missed their check (or answered only after
+	// half the timeout): one hung node, or a few, still count.
+	starvedMinMisses = 4
+	// Up to inspectEach failed checks in a round the runtime is asked about
+	// each node; past that one List answers for all (one Docker API call
+	// instead of one per container).
+	inspectEach = 4
+	// runtimeStateTimeout bounds the runtime's answer about failed nodes.
+	runtimeStateTimeout = 2 * time.Second
+	// starvedWarnEvery rate-limits the warning about uncounted rounds.
+	starvedWarnEvery = 10 * time.Second
+)
+
+// healthMonitor is the state of the monitor loop. It is used only by that
+// loop's goroutine, so it needs no lock.
+type healthMonitor struct {
+	e *Emulator
+	// probes hold one open, authenticated connection per checked node, by
+	// runtime name: a PING on it costs a write and a read, where a new
+	// connection and client per check cost several times the CPU of the
+	// node answering it.
+	probes map[string]*probe
+	// When the previous round started and ended, to tell a round that
+	// started late (the emulator did not get the CPU) from one on time.
+	lastStart, lastEnd time.Time
+	// uncounted rounds since the last warning, and when that was.
+	uncounted  int
+	lastWarned time.Time
+}
+
+// probe is the health-check connection of one node.
+type probe struct {
+	ep     engine.Endpoint
+	client *redis.Client
+	// failingSince is when the node's current run of failed checks began
+	// (zero while it answers): for an unplanned failover, how long its
+	// replicas may have been cut off without having missed any write.
+	failingSince time.Time
+}
+
+// checkResult is the outcome of one node's check in a round.
+type checkResult struct {
+	err  error         // nil when the node answered (any reply)
+	rtt  time.Duration // time to the answer
+	gone bool          // the runtime reports the node not running (or unknown)
+}
+
+// monitorHealth runs the health checks every HealthInterval until ctx ends.
+func (e *Emulator) monitorHealth(ctx context.Context) {
+	m := &healthMonitor{e: e, probes: make(map[string]*probe)}
+	defer m.closeProbes(nil)
+	every(ctx, e.opts.HealthInterval, m.round)
+}
+
+// round checks every node that should be serving, in parallel, and starts
+// a recovery for each one that is dead or missed HealthMisses checks in a
+// row.
+func (m *healthMonitor) round(ctx context.Context) {
+	e := m.e
+	start := time.Now()
+	late := m.lateness(start)
+
+	e.mu.Lock()
+	var targets []monitored
+	for _, r := range e.regions {
+		for _, cl := range r.clusters {
+			for _, n := range cl.nodes {
+				if n.status == statusAvailable && !n.recovering {
+					targets = append(targets, monitored{r, cl, n})
+				}
+			}
+		}
+	}
+	e.mu.Unlock()
+
+	probes := m.probesFor(targets)
+	results := make([]checkResult, len(targets))
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, e.opts.HealthTimeout)
+			defer cancel()
+			t0 := time.Now()
+			err := p.client.Ping(pctx).Err()
+			if engine.IsReply(err) {
+				err = nil // BUSY, LOADING, NOAUTH…: only a live server replies
+			}
+			results[i] = checkResult{err: err, rtt: time.Since(t0)}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		return
+	}
+	m.markGone(ctx, targets, results)
+	m.lastStart, m.lastEnd = start, time.Now()
+
+	misses, slow := 0, 0
+	for _, res := range results {
+		switch {
+		case res.err != nil && !res.gone:
+			misses++
+		case res.err == nil && res.rtt > e.opts.HealthTimeout/2:
+			slow++
+		}
+	}
+	starved := m.starved(late, took, misses, slow, len(targets))
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, t := range targets {
+		n, res, p := t.n, results[i], probes[i]
+		if n.status != statusAvailable || n.recovering {
+			continue // changed while we were checking
+		}
+		if res.err == nil {
+			n.misses, p.failingSince = 0, time.Time{}
+			continue
+		}
+		if p.failingSince.IsZero() {
+			p.failingSince = start
+		}
+		why := fmt.Sprintf("no answer to %d checks in a row", n.misses+1)
+		switch {
+		case res.gone:
+			// A dead process needs no more evidence, starved or not.
+			n.misses = max(n.misses+1, e.opts.HealthMisses)
+			why = "the runtime reports it not running"
+		case starved != "":
+			continue // not the node's fault: see starved
+		default:
+			n.misses++
+		}
+		if n.misses < e.opts.HealthMisses {
+			continue
+		}
+		e.log.Warn("node failed health checks; recovering it", "cluster", t.cl.id, "node", n.id, "why", why, "misses", n.misses, "err", res.err)
+		n.down, n.recovering = true, true
+		e.startRecovery(t.r, t.cl, n, p.failingSince)
+	}
+}
+
+// lateness is how much later than due a round starting at start began:
+// the ticker fires every HealthInterval, and a round that overran its
+// interval is followed at once by the next.
+func (m *healthMonitor) lateness(start time.Time) time.Duration {
+	if m.lastStart.IsZero() {
+		return 0
+	}
+	due := m.lastStart.Add(m.e.opts.HealthInterval)
+	if m.lastEnd.After(due) {
+		due = m.lastEnd
+	}
+	return max(0, start.Sub(due))
+}
+
+// starved says why a round's misses are not the nodes' fault, or "" when
+// they are: the round started more than an interval late or took more than
+// an interval beyond the check timeout (the emulator did not get the CPU to
+// run it), or most nodes failed their check, or answered it only slowly, at
+// once. It logs the verdict: every starved round at debug level, and at
+// most every starvedWarnEvery a warning with the count.
+func (m *healthMonitor) starved(late, took time.Duration, misses, slow, checked int) string {
+	e := m.e
+	var why []string
+	if late > e.opts.HealthInterval {
+		why = append(why, fmt.Sprintf("the round started %v late", late.Round(time.Millisecond)))
+	}
+	if took > e.opts.HealthTimeout+e.opts.HealthInterval {
+		why = append(why, fmt.Sprintf("the round took %v with a %v check timeout", took.Round(time.Millisecond), e.opts.HealthTimeout))
+	}
+	if misses+slow >= starvedMinMisses && 2*(misses+slow) >= checked {
+		why = append(why, fmt.Sprintf("%d of %d nodes missed their check and %d answered slowly", misses, checked, slow))
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	verdict := strings.Join(why, "; ")
+	m.uncounted++
+	e.log.Debug("health round not counted: the emulator looks starved", "why", verdict, "misses", misses)
+	if now := time.Now(); now.Sub(m.lastWarned) >= starvedWarnEvery {
+		e.log.Warn("missed health checks not counted: the machine looks overloaded, not the nodes dead",
+			"why", verdict, "uncountedRounds", m.uncounted, "since", m.lastWarned)
+		m.uncounted, m.lastWarned = 0, now
+	}
+	return verdict
+}
+
+// probesFor returns the probe of each target, opening the ones missing and
+// closing those of nodes no longer checked (deleted, or being replaced: a
+// replaced node gets a fresh connection).
+func (m *healthMonitor) probesFor(targets []monitored) []*probe {
+	out := make([]*probe, len(targets))
+	keep := make(map[string]bool, len(targets))
+	for i, t := range targets {
+		p := m.probes[t.n.name]
+		if p == nil || p.ep != t.n.endpoint {
+			if p != nil {
+				_ = p.client.Close()
+			}
+			p = &probe{ep: t.n.endpoint, client: redis.NewClient(m.probeOptions(t.n.endpoint))}
+			m.probes[t.n.name] = p
+		}
+		out[i] = p
+		keep[t.n.name] = true
+	}
+	m.closeProbes(keep)
+	return out
+}
+
+// probeOptions are the options of a node's health-check client: the
+// control plane's own credentials (the node's default user may be locked by
+// its users), one connection kept open, every timeout the check timeout.
+func (m *healthMonitor) probeOptions(ep engine.Endpoint) *redis.Options {
+	o := m.e.admin.Options(ep)
+	t := m.e.opts.HealthTimeout
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = t, t, t, t
+	o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 1, 0, 1
+	o.ConnMaxIdleTime = -1 // checked every interval: never idle for long
+	return o
+}
+
+// closeProbes closes the probes of nodes not in keep (all when keep is nil).
+func (m *healthMonitor) closeProbes(keep map[string]bool) {
+	for name, p := range m.probes {
+		if !keep[name] {
+			_ = p.client.Close()
+			delete(m.probes, name)
+		}
+	}
+}
+
+// markGone asks the runtime about the nodes whose check failed and marks
+// those it reports not running, or does not know: they are dead whatever
+// the load. One Inspect per node for a few, one List for many.
+func (m *healthMonitor) markGone(ctx context.Context, targets []monitored, results []checkResult) {
+	var failed []int
+	for i, res := range results {
+		if res.err != nil {
+			failed = append(failed, i)
+		}
+	}
+	if len(failed) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, runtimeStateTimeout)
+	defer cancel()
+	rt := m.e.opts.Runtime
+	if len(failed) <= inspectEach {
+		for _, i := range failed {
+			node, err := rt.Inspect(ctx, targets[i].n.name)
+			results[i].gone = isNotFound(err) || (err == nil && !node.Running)
+		}
+		return
+	}
+	nodes, err := rt.List(ctx)
+	if err != nil {
+		m.e.log.Debug("health monitor: listing the runtime's nodes failed", "err", err)
+		return
+	}
+	running := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		running[n.Name] = running[n.Name] || n.Running
+	}
+	for _, i := range failed {
+		results[i].gone = !running[targets[i].n.name]
+	}
+}

@@ -1,0 +1,175 @@
+package integration
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/engine/process"
+)
+
+// envInt reads a positive integer from the environment, or def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// envDuration reads a duration (e.g. "5m") from the environment, or def.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
+
+// procCPU returns the CPU time (user+system) process pid has used, from
+// /proc/<pid>/stat.
+func procCPU(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The fields after "(comm) " start with the state (field 3); utime and
+	// stime are fields 14 and 15, in USER_HZ ticks (100 a second on Linux).
+	i := strings.LastIndexByte(string(stat), ')')
+	f := strings.Fields(string(stat)[i+1:])
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, stat)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, stat)
+	}
+	return time.Duration(utime+stime) * (time.Second / 100), nil
+}
+
+// cpuOf sums the CPU time of pids.
+func cpuOf(b *testing.B, pids []int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		d, err := procCPU(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sum += d
+	}
+	return sum
+}
+
+// selfCPU is the CPU time this process (the in-process emulator) has used.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startBareRedis starts n redis-server processes of binary bin with their
+// default configuration (only the address and working directory given) and
+// returns their pids; they are killed at cleanup.
+func startBareRedis(b *testing.B, bin string, n int) []int {
+	pool, err := engine.NewAddressPool("127.0.97.2")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := ctxT(b, time.Minute)
+	var pids []int
+	for range n {
+		ep, err := pool.Allocate(6379)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd := exec.Command(bin, "--bind", ep.Host, "--port", strconv.Itoa(ep.Port), "--dir", b.TempDir())
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		if err := engine.WaitReady(ctx, ep, engine.Admin{}.Pings); err != nil {
+			b.Fatal(err)
+		}
+		pids = append(pids, cmd.Process.Pid)
+	}
+	return pids
+}
+
+// BenchmarkIdleCPUPerNode reports what an idle managed node costs in CPU —
+// its redis-server plus its share of the emulator (health checks, endpoint
+// forwarders) — against a bare redis-server of the same binary with its
+// default configuration, as many of them, measured over the same window:
+// managed/bare (goal ≤ 1.2). ELASTICACHE_LOCAL_BENCH_IDLE_GROUPS (3-node
+// groups, default 10) and ELASTICACHE_LOCAL_BENCH_IDLE_WINDOW (default 10s)
+// set the scale and the window; /proc's CPU times count in 10 ms ticks, so
+// the window times the node count must be large enough to count many.
+//
+//	go test ./integration -run '^$' -bench IdleCPUPerNode -benchtime 1x
+func BenchmarkIdleCPUPerNode(b *testing.B) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		b.Skip("needs /proc")
+	}
+	if testRuntime() != "process" {
+		b.Skip("node CPU is read from the process runtime's pids")
+	}
+	groups := envInt("ELASTICACHE_LOCAL_BENCH_IDLE_GROUPS", 10)
+	window := envDuration("ELASTICACHE_LOCAL_BENCH_IDLE_WINDOW", 10*time.Second)
+	e := startEmulator(b)
+	ctx := ctxT(b, 10*time.Minute)
+	ids := make([]string, groups)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("idle-%d", i)
+		if _, err := e.client.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+			ReplicationGroupId: aws.String(ids[i]), ReplicationGroupDescription: aws.String("idle"),
+			CacheNodeType: aws.String("cache.t4g.micro"), NumCacheClusters: aws.Int32(3), AutomaticFailoverEnabled: aws.Bool(true),
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		waitAvailable(b, e.client, id)
+	}
+	var nodePIDs []int
+	for _, v := range adminNodes(b, e.url) {
+		if v.PID == 0 {
+			b.Fatalf("no pid for %s", v.CacheClusterID)
+		}
+		nodePIDs = append(nodePIDs, v.PID)
+	}
+	rt, err := process.New(process.Options{DataDir: b.TempDir(), EmulatorID: "bench-idle", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rt.Close() })
+	barePIDs := startBareRedis(b, rt.Binary(), len(nodePIDs))
+
+	var nodes, emu, bare time.Duration
+	b.ResetTimer()
+	for range b.N {
+		n0, e0, b0 := cpuOf(b, nodePIDs), selfCPU(b), cpuOf(b, barePIDs)
+		time.Sleep(window) // the measurement window: nothing happens but idling
+		n1, e1, b1 := cpuOf(b, nodePIDs), selfCPU(b), cpuOf(b, barePIDs)
+		nodes, emu, bare = nodes+n1-n0, emu+e1-e0, bare+b1-b0
+	}
+	b.StopTimer()
+	perNodeSecond := func(d time.Duration) float64 {
+		return ms(d) / float64(len(nodePIDs)) / (window.Seconds() * float64(b.N))
+	}
+	b.ReportMetric(perNodeSecond(nodes), "node-ms/s")
+	b.ReportMetric(perNodeSecond(emu), "emulator-ms/s/node")
+	b.ReportMetric(perNodeSecond(bare), "bare-ms/s")
+	if bare > 0 {
+		b.ReportMetric(float64(nodes+emu)/float64(bare), "managed/bare")
+	}
+}
