@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
-	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 
 	"github.com/elasticache-local/elasticache-local/s3store"
 )
@@ -17,6 +17,8 @@ import (
 // CopySnapshot copies a snapshot under a new name, or with TargetBucket
 // exports its RDB to an S3 bucket as <TargetSnapshotName>-<node group>.rdb,
 // a plain RDB any Redis can load (decrypted if the snapshot is encrypted).
+// A copy's record is stored as "creating" before the answer and says
+// "available" once every object is copied, as a new snapshot's does.
 func (e *Emulator) CopySnapshot(ctx context.Context, in *elasticache.CopySnapshotInput) (*elasticache.CopySnapshotOutput, error) {
 	srcName, target := aws.ToString(in.SourceSnapshotName), aws.ToString(in.TargetSnapshotName)
 	if srcName == "" {
@@ -40,41 +42,23 @@ func (e *Emulator) CopySnapshot(ctx context.Context, in *elasticache.CopySnapsho
 		}
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
 	src, ok := r.snapshots[srcName]
 	if !ok {
+		e.mu.Unlock()
 		return nil, snapshotNotFound(srcName)
 	}
 	if src.Status != snapAvailable {
+		e.mu.Unlock()
 		return nil, invalidSnapshotState("Snapshot %s is not in available state (it is %s).", srcName, src.Status)
 	}
-	srcStore := e.rdbStore(src.Encrypted)
 	if dest != nil {
-		src.Status = snapCopying
-		out := &elasticache.CopySnapshotOutput{Snapshot: ptr(src.describe(r, false))}
-		e.goBackground(func(ctx context.Context) {
-			var err error
-			for _, n := range src.Nodes {
-				if err = copyObject(ctx, srcStore, n.Key, dest, target+"-"+n.NodeGroupID+".rdb", nil); err != nil {
-					break
-				}
-			}
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			src.Status = snapAvailable
-			if err != nil {
-				e.log.Error("snapshot export failed", "snapshot", srcName, "bucket", bucket, "err", err)
-				e.record(r, types.SourceTypeCacheCluster, src.sourceID(), "Export of snapshot '%s' to bucket '%s' failed: %v", srcName, bucket, err)
-				return
-			}
-			e.record(r, types.SourceTypeCacheCluster, src.sourceID(), "Export of snapshot '%s' to bucket '%s' completed", srcName, bucket)
-		})
-		return out, nil
+		defer e.mu.Unlock()
+		return e.exportSnapshot(r, src, dest, bucket, target)
 	}
-
 	name, err := e.checkSnapshotName(r, "TargetSnapshotName", in.TargetSnapshotName)
 	if err != nil {
+		e.mu.Unlock()
 		return nil, err
 	}
 	cp := *src
@@ -83,8 +67,9 @@ func (e *Emulator) CopySnapshot(ctx context.Context, in *elasticache.CopySnapsho
 		cp.Encrypted, cp.KmsKeyID = true, k
 	}
 	cp.Nodes = append([]snapshotShard{}, src.Nodes...)
-	for i := range cp.Nodes {
-		cp.Nodes[i].Key = r.snapshotPrefix(name) + cp.Nodes[i].NodeGroupID + ".rdb"
+	if err := r.placeSnapshot(&cp, snapshotDir(name)); err != nil {
+		e.mu.Unlock()
+		return nil, err
 	}
 	s := &cp
 	r.snapshots[name] = s
@@ -93,40 +78,101 @@ func (e *Emulator) CopySnapshot(ctx context.Context, in *elasticache.CopySnapsho
 	}
 	src.Status = snapCopying
 	out := &elasticache.CopySnapshotOutput{Snapshot: ptr(s.describe(r, false))}
-	dstStore := e.rdbStore(s.Encrypted)
+	rec := r.recordOf(s, snapCreating)
+	e.mu.Unlock()
+
+	if err := e.writeRecord(ctx, rec); err != nil {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if r.snapshots[name] == s {
+			delete(r.snapshots, name)
+			delete(r.tags, r.arn("snapshot", name))
+		}
+		src.Status = snapAvailable
+		return nil, fmt.Errorf("storing the record of snapshot %s: %w", name, err)
+	}
+	e.goBackground(func(ctx context.Context) { e.copySnapshot(ctx, r, src, s) })
+	return out, nil
+}
+
+// copySnapshot copies src's objects to s (listed "creating", src
+// "copying"), then records s as available.
+func (e *Emulator) copySnapshot(ctx context.Context, r *region, src, s *snapshot) {
+	srcStore, dstStore := e.rdbStore(src.Encrypted), e.rdbStore(s.Encrypted)
+	var err error
+	for i, n := range src.Nodes {
+		var meta map[string]string
+		if s.Encrypted {
+			meta = map[string]string{s3store.MetaKMSKeyID: s.KmsKeyID}
+		}
+		if err = copyObject(ctx, srcStore, n.Key, dstStore, s.Nodes[i].Key, meta); err != nil {
+			break
+		}
+	}
+	e.mu.Lock()
+	status := snapAvailable
+	if err != nil {
+		status = snapFailed
+	}
+	rec := r.recordOf(s, status)
+	e.mu.Unlock()
+	if werr := e.writeRecord(ctx, rec); werr != nil && err == nil {
+		err = fmt.Errorf("storing the snapshot's record: %w", werr)
+		rec.snap.Status = snapFailed
+		_ = e.writeRecord(ctx, rec) // best effort: a "creating" record is settled at the next start
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	src.Status = snapAvailable
+	srcType, srcID, _ := src.eventSource()
+	if err != nil {
+		s.Status = snapFailed
+		e.log.Error("snapshot copy failed", "source", src.Name, "target", s.Name, "err", err)
+		e.record(r, srcType, srcID, "Copy of snapshot '%s' to '%s' failed: %v", src.Name, s.Name, err)
+		return
+	}
+	s.Status = snapAvailable
+}
+
+// exportSnapshot starts the export of src to a bucket; the caller holds
+// e.mu. The object keys are checked before the answer, so a name the bucket
+// cannot hold is refused rather than failing later.
+func (e *Emulator) exportSnapshot(r *region, src *snapshot, dest s3store.Store, bucket, target string) (*elasticache.CopySnapshotOutput, error) {
+	keys := make([]string, len(src.Nodes))
+	for i, n := range src.Nodes {
+		keys[i] = target + "-" + n.NodeGroupID + ".rdb"
+		if err := s3store.ValidateKey(keys[i]); err != nil {
+			return nil, invalidParameterValue("TargetSnapshotName %s cannot name an object in bucket %s: %v", target, bucket, err)
+		}
+	}
+	srcStore := e.rdbStore(src.Encrypted)
+	src.Status = snapCopying
+	out := &elasticache.CopySnapshotOutput{Snapshot: ptr(src.describe(r, false))}
 	e.goBackground(func(ctx context.Context) {
 		var err error
 		for i, n := range src.Nodes {
-			var meta map[string]string
-			if s.Encrypted {
-				meta = map[string]string{s3store.MetaKMSKeyID: s.KmsKeyID}
-			}
-			if err = copyObject(ctx, srcStore, n.Key, dstStore, s.Nodes[i].Key, meta); err != nil {
+			if err = copyObject(ctx, srcStore, n.Key, dest, keys[i], nil); err != nil {
 				break
 			}
-		}
-		if err == nil {
-			err = e.persistSnapshot(ctx, r, s)
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		src.Status = snapAvailable
+		srcType, srcID, _ := src.eventSource()
 		if err != nil {
-			s.Status = snapFailed
-			e.log.Error("snapshot copy failed", "source", srcName, "target", name, "err", err)
+			e.log.Error("snapshot export failed", "snapshot", src.Name, "bucket", bucket, "err", err)
+			e.record(r, srcType, srcID, "Export of snapshot '%s' to bucket '%s' failed: %v", src.Name, bucket, err)
 			return
 		}
-		s.Status = snapAvailable
+		e.record(r, srcType, srcID, "Export of snapshot '%s' to bucket '%s' completed", src.Name, bucket)
 	})
 	return out, nil
 }
 
 // sourceID names what a snapshot was taken of, for events.
 func (s *snapshot) sourceID() string {
-	if s.GroupID != "" {
-		return s.GroupID
-	}
-	return s.ClusterID
+	_, id, _ := s.eventSource()
+	return id
 }
 
 // copyObject streams one object between stores (decrypting and
@@ -290,7 +336,7 @@ func (e *Emulator) TickBackups(ctx context.Context) {
 	}
 	e.mu.Unlock()
 	for i, s := range prune {
-		e.removeSnapshot(ctx, pruneIn[i], s)
+		e.removeSnapshot(ctx, pruneIn[i], s, snapAvailable)
 	}
 	for i, job := range jobs {
 		e.takeSnapshot(ctx, regions[i], job)
@@ -334,7 +380,7 @@ func (e *Emulator) deleteAutomatedSnapshots(r *region, sourceID string) {
 	for _, s := range r.snapshots {
 		if s.Source == snapAutomated && s.sourceID() == sourceID && s.Status == snapAvailable {
 			s.Status = snapDeleting
-			e.goBackground(func(ctx context.Context) { e.removeSnapshot(ctx, r, s) })
+			e.goBackground(func(ctx context.Context) { e.removeSnapshot(ctx, r, s, snapAvailable) })
 		}
 	}
 }

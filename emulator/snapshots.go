@@ -2,11 +2,7 @@ package emulator
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -56,6 +52,11 @@ type snapshot struct {
 	Created      time.Time       `json:"created"`
 	SourceCreate time.Time       `json:"sourceCreated"`
 	Nodes        []snapshotShard `json:"nodeSnapshots"`
+	// dir is the one key segment under which the snapshot's objects live
+	// (snapshotDir of the name, or where a record of an older version was
+	// found), and recordKey the key of its record; neither is part of the
+	// record.
+	dir, recordKey string
 }
 
 // snapshotWindow is the part of the source's settings a snapshot records.
@@ -81,11 +82,6 @@ func snapshotNotFound(name string) error {
 
 func invalidSnapshotState(format string, args ...any) error {
 	return &types.InvalidSnapshotStateFault{Message: aws.String(fmt.Sprintf(format, args...))}
-}
-
-// snapshotPrefix is where a region's snapshot objects live in the store.
-func (r *region) snapshotPrefix(name string) string {
-	return path.Join("snapshots", r.account, r.region, name) + "/"
 }
 
 // rdbStore is the store for a snapshot's RDB objects: encrypted at rest
@@ -195,8 +191,8 @@ func (e *Emulator) snapshotSourceOf(r *region, name, groupID, clusterID string, 
 		s.SourceCreate = cl.created
 		s.Nodes = []snapshotShard{{ClusterID: cl.id, NodeGroupID: nodeID(1), NodeID: cl.nodes[0].id}}
 	}
-	for i := range s.Nodes {
-		s.Nodes[i].Key = r.snapshotPrefix(name) + s.Nodes[i].NodeGroupID + ".rdb"
+	if err := r.placeSnapshot(s, snapshotDir(name)); err != nil {
+		return nil, nil, err
 	}
 	return s, cl, nil
 }
@@ -210,8 +206,14 @@ func (e *Emulator) checkSnapshotName(r *region, param string, name *string) (str
 	if n == "" {
 		return "", mustNotBeBlank(param)
 	}
-	if len(n) > 255 || strings.ContainsAny(n, "/\\") || strings.HasPrefix(n, "automatic.") && param != "automatic" {
-		return "", invalidParameterValue("Invalid snapshot name: %s", n)
+	if err := checkSnapshotNameRules(param, n); err != nil {
+		return "", err
+	}
+	// The name never reaches a key as such: snapshotDir maps it to one safe
+	// segment. What remains to refuse is a request scope (account, region)
+	// that cannot be a key segment.
+	if _, err := r.snapshotKey(snapshotDir(n), "snapshot.json"); err != nil {
+		return "", invalidParameterValue("Snapshots cannot be stored for account %q in region %q.", r.account, r.region)
 	}
 	if _, ok := r.snapshots[n]; ok {
 		return "", &types.SnapshotAlreadyExistsFault{Message: aws.String("Snapshot " + n + " already exists.")}
@@ -221,6 +223,8 @@ func (e *Emulator) checkSnapshotName(r *region, param string, name *string) (str
 
 // CreateSnapshot backs up a replication group (from a replica when there is
 // one) or a cluster: BGSAVE on the node, then its RDB streamed to the store.
+// The snapshot's record is stored as "creating" before the answer, so a
+// crash from then on leaves a truthful record (LoadSnapshots settles it).
 func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSnapshotInput) (*elasticache.CreateSnapshotOutput, error) {
 	gid, cid := strings.ToLower(aws.ToString(in.ReplicationGroupId)), strings.ToLower(aws.ToString(in.CacheClusterId))
 	if (gid == "") == (cid == "") {
@@ -230,31 +234,58 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 		return nil, err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	name, err := e.checkSnapshotName(r, "SnapshotName", in.SnapshotName)
+	s, cl, err := e.newSnapshot(r, in)
 	if err != nil {
+		e.mu.Unlock()
 		return nil, err
 	}
-	s, cl, err := e.snapshotSourceOf(r, name, gid, cid, true)
-	if err != nil {
-		return nil, err
-	}
-	if strings.HasPrefix(s.NodeType, "cache.t1.") {
-		return nil, &types.SnapshotFeatureNotSupportedFault{Message: aws.String("Snapshots are not supported for cache node type " + s.NodeType + ".")}
-	}
-	if k := aws.ToString(in.KmsKeyId); k != "" {
-		s.Encrypted, s.KmsKeyID = true, k
-	}
-	r.snapshots[name] = s
+	r.snapshots[s.Name] = s
 	if len(in.Tags) > 0 {
-		r.tags[r.arn("snapshot", name)] = mergeTags(nil, in.Tags)
+		r.tags[r.arn("snapshot", s.Name)] = mergeTags(nil, in.Tags)
 	}
 	e.markSnapshotting(r, s, cl, true)
 	out := &elasticache.CreateSnapshotOutput{Snapshot: ptr(s.describe(r, false))}
 	job := r.snapshotJob(s, cl)
+	rec := r.recordOf(s, snapCreating)
+	e.mu.Unlock()
+
+	if err := e.writeRecord(ctx, rec); err != nil {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if r.snapshots[s.Name] == s {
+			delete(r.snapshots, s.Name)
+			delete(r.tags, r.arn("snapshot", s.Name))
+		}
+		if cl := r.clusters[s.Nodes[0].ClusterID]; cl != nil {
+			e.markSnapshotting(r, s, cl, false)
+		}
+		return nil, fmt.Errorf("storing the record of snapshot %s: %w", s.Name, err)
+	}
+	job.recorded = true
 	e.goBackground(func(ctx context.Context) { e.takeSnapshot(ctx, r, job) })
 	return out, nil
+}
+
+// newSnapshot validates a CreateSnapshot request and returns the snapshot
+// and the cluster to back up; the caller holds e.mu.
+func (e *Emulator) newSnapshot(r *region, in *elasticache.CreateSnapshotInput) (*snapshot, *cacheCluster, error) {
+	gid, cid := strings.ToLower(aws.ToString(in.ReplicationGroupId)), strings.ToLower(aws.ToString(in.CacheClusterId))
+	name, err := e.checkSnapshotName(r, "SnapshotName", in.SnapshotName)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, cl, err := e.snapshotSourceOf(r, name, gid, cid, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if strings.HasPrefix(s.NodeType, "cache.t1.") {
+		return nil, nil, &types.SnapshotFeatureNotSupportedFault{Message: aws.String("Snapshots are not supported for cache node type " + s.NodeType + ".")}
+	}
+	if k := aws.ToString(in.KmsKeyId); k != "" {
+		s.Encrypted, s.KmsKeyID = true, k
+	}
+	return s, cl, nil
 }
 
 // snapshotJob is one backup to run in the background.
@@ -264,6 +295,8 @@ type snapshotJob struct {
 	// primary is set when node is a replica: the backup waits until the
 	// replica has everything the primary acknowledged before the request.
 	primary *engine.Endpoint
+	// recorded: the "creating" record is already in the store.
+	recorded bool
 }
 
 // snapshotJob builds the job backing up cl for s; the caller holds e.mu.
@@ -287,37 +320,54 @@ func (e *Emulator) markSnapshotting(r *region, s *snapshot, cl *cacheCluster, on
 }
 
 // takeSnapshot runs BGSAVE on the node and streams its RDB to the store.
+// The record says "creating" before any data is written and "available"
+// only once all of it is; the snapshot is listed available after that.
 func (e *Emulator) takeSnapshot(ctx context.Context, r *region, job snapshotJob) {
+	s := job.s
 	var size int64
 	var err error
-	if job.primary != nil {
+	if !job.recorded {
+		e.mu.Lock()
+		rec := r.recordOf(s, snapCreating)
+		e.mu.Unlock()
+		err = e.writeRecord(ctx, rec)
+	}
+	if err == nil && job.primary != nil {
 		err = e.catchUp(ctx, *job.primary, job.node.endpoint)
 	}
 	if err == nil {
-		size, err = e.saveRDB(ctx, job.node, job.s.Nodes[0].Key, job.s)
+		size, err = e.saveRDB(ctx, job.node, s.Nodes[0].Key, s)
 	}
+	created := e.opts.Now().UTC()
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := job.s
 	if cl := r.clusters[s.Nodes[0].ClusterID]; cl != nil {
 		e.markSnapshotting(r, s, cl, false)
 	}
-	src, srcType := s.ClusterID, types.SourceTypeCacheCluster
-	kind := "cache cluster"
-	if s.GroupID != "" {
-		src, srcType, kind = s.GroupID, types.SourceTypeReplicationGroup, "replication group"
+	status := snapAvailable
+	if err != nil {
+		status = snapFailed
 	}
+	rec := r.recordOf(s, status)
+	rec.snap.Nodes[0].Size, rec.snap.Nodes[0].Created = size, created
+	e.mu.Unlock()
+	// The record changes before the listing does: nothing else writes this
+	// record while the snapshot is listed "creating".
+	if werr := e.writeRecord(ctx, rec); werr != nil && err == nil {
+		err = fmt.Errorf("storing the snapshot's record: %w", werr)
+		rec.snap.Status = snapFailed
+		_ = e.writeRecord(ctx, rec) // best effort: a "creating" record is settled at the next start
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	srcType, src, kind := s.eventSource()
 	if err != nil {
 		s.Status = snapFailed
 		e.log.Error("snapshot failed", "snapshot", s.Name, "err", err)
 		e.record(r, srcType, src, "Snapshot failed for snapshot with ID '%s' of %s with ID '%s': %v", s.Name, kind, src, err)
 		return
 	}
-	s.Nodes[0].Size, s.Nodes[0].Created = size, e.opts.Now().UTC()
+	s.Nodes[0].Size, s.Nodes[0].Created = size, created
 	s.Status = snapAvailable
-	if err := e.persistSnapshot(ctx, r, s); err != nil {
-		e.log.Warn("saving snapshot record", "snapshot", s.Name, "err", err)
-	}
 	e.record(r, srcType, src, "Snapshot succeeded for snapshot with ID '%s' of %s with ID '%s'", s.Name, kind, src)
 }
 
@@ -337,7 +387,9 @@ func (e *Emulator) saveRDB(ctx context.Context, n *cacheNode, key string, s *sna
 		return 0, err
 	}
 	defer rc.Close()
-	meta := map[string]string{"snapshot": s.Name}
+	// The key segment, not the name: metadata travels as HTTP headers
+	// (printable ASCII), which a name need not be.
+	meta := map[string]string{"snapshot": s.dir}
 	if s.Encrypted {
 		meta[s3store.MetaKMSKeyID] = s.KmsKeyID
 	}
@@ -431,52 +483,6 @@ func pollDelay(ctx context.Context) error {
 	}
 }
 
-// persistSnapshot writes the snapshot's record beside its RDB objects.
-func (e *Emulator) persistSnapshot(ctx context.Context, r *region, s *snapshot) error {
-	body, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	_, err = e.opts.Snapshots.Put(ctx, r.snapshotPrefix(s.Name)+"snapshot.json", strings.NewReader(string(body)), int64(len(body)), nil)
-	return err
-}
-
-// LoadSnapshots reads the snapshot records a previous run left in the
-// store, so snapshots outlive the emulator as they outlive clusters on AWS.
-func (e *Emulator) LoadSnapshots(ctx context.Context) (int, error) {
-	if e.opts.Snapshots == nil {
-		return 0, nil
-	}
-	infos, err := e.opts.Snapshots.List(ctx, "snapshots/")
-	if err != nil {
-		return 0, err
-	}
-	loaded := 0
-	for _, info := range infos {
-		parts := strings.Split(info.Key, "/")
-		if len(parts) != 5 || parts[4] != "snapshot.json" {
-			continue
-		}
-		rc, _, err := e.opts.Snapshots.Get(ctx, info.Key)
-		if err != nil {
-			return loaded, err
-		}
-		var s snapshot
-		err = json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&s)
-		rc.Close()
-		if err != nil || s.Name != parts[3] || s.Status != snapAvailable {
-			e.log.Warn("skipping unreadable snapshot record", "key", info.Key, "err", err)
-			continue
-		}
-		e.mu.Lock()
-		r := e.regionFor(queryapiContext(parts[1], parts[2]))
-		r.snapshots[s.Name] = &s
-		e.mu.Unlock()
-		loaded++
-	}
-	return loaded, nil
-}
-
 // DescribeSnapshots lists snapshots, filtered by source, name and kind.
 func (e *Emulator) DescribeSnapshots(ctx context.Context, in *elasticache.DescribeSnapshotsInput) (*elasticache.DescribeSnapshotsOutput, error) {
 	max := 50
@@ -549,7 +555,7 @@ func (r *region) hasSnapshotOf(groupID, clusterID string) bool {
 	return false
 }
 
-// DeleteSnapshot deletes a snapshot and its objects.
+// DeleteSnapshot deletes a snapshot and its objects (removeSnapshot).
 func (e *Emulator) DeleteSnapshot(ctx context.Context, in *elasticache.DeleteSnapshotInput) (*elasticache.DeleteSnapshotOutput, error) {
 	name := aws.ToString(in.SnapshotName)
 	if name == "" {
@@ -565,24 +571,9 @@ func (e *Emulator) DeleteSnapshot(ctx context.Context, in *elasticache.DeleteSna
 	if s.Status != snapAvailable && s.Status != snapFailed {
 		return nil, invalidSnapshotState("Snapshot %s is not in available state (it is %s).", name, s.Status)
 	}
+	previous := s.Status
 	s.Status = snapDeleting
 	out := &elasticache.DeleteSnapshotOutput{Snapshot: ptr(s.describe(r, false))}
-	e.goBackground(func(ctx context.Context) { e.removeSnapshot(ctx, r, s) })
+	e.goBackground(func(ctx context.Context) { e.removeSnapshot(ctx, r, s, previous) })
 	return out, nil
-}
-
-// removeSnapshot deletes a snapshot's objects and forgets it.
-func (e *Emulator) removeSnapshot(ctx context.Context, r *region, s *snapshot) {
-	objs, err := e.opts.Snapshots.List(ctx, r.snapshotPrefix(s.Name))
-	if err == nil {
-		for _, o := range objs {
-			if err := e.opts.Snapshots.Delete(ctx, o.Key); err != nil && !errors.Is(err, s3store.ErrNotFound) {
-				e.log.Warn("deleting snapshot object", "key", o.Key, "err", err)
-			}
-		}
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(r.snapshots, s.Name)
-	delete(r.tags, r.arn("snapshot", s.Name))
 }

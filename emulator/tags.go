@@ -42,7 +42,9 @@ func (e *Emulator) resolveARN(r *region, arn *string) (string, error) {
 			return "", subnetGroupNotFound(name)
 		}
 	case "snapshot":
-		return "", &types.SnapshotNotFoundFault{Message: aws.String("Snapshot not found: " + name)}
+		if _, ok := r.snapshots[name]; !ok {
+			return "", snapshotNotFound(name)
+		}
 	default:
 		return "", &types.InvalidARNFault{Message: aws.String("The ARN " + *arn + " does not name a taggable resource.")}
 	}
