@@ -12,4 +12,9 @@
 // One file per resource family: replication_groups.go, cache_clusters.go,
 // catalog.go (engine versions, parameter and subnet groups), events.go,
 // tags.go; nodes.go holds the lifecycle of the engine nodes behind them.
+//
+// Server (server.go) puts the API, the health endpoint and the admin API
+// (admin.go) behind one HTTP server with timeouts and a connection cap
+// (connlimit.go); frontDoor (frontdoor.go) refuses requests web pages make
+// before any of them runs.
 package emulator

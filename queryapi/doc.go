@@ -23,6 +23,12 @@
 //
 // Operations without a handler answer 501 NotImplemented rather than a fake
 // success.
+//
+// What one request may cost is bounded by the model (params.go): every key
+// is checked against the operation's input schema before anything is built
+// for it, and the body size, the number of parameters and list indexes are
+// capped. The SigV4 credential scope gives the request's region and
+// account; a scope naming no valid region is refused (identity.go).
 package queryapi
 
 //go:generate go run ./internal/gen -o operations_gen.go
