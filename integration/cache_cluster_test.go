@@ -14,7 +14,7 @@ import (
 )
 
 // waitClusterAvailable uses the SDK's cache-cluster-available waiter.
-func waitClusterAvailable(t *testing.T, c *elasticache.Client, id string) types.CacheCluster {
+func waitClusterAvailable(t testing.TB, c *elasticache.Client, id string) types.CacheCluster {
 	t.Helper()
 	w := elasticache.NewCacheClusterAvailableWaiter(c, func(o *elasticache.CacheClusterAvailableWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond

@@ -109,7 +109,7 @@ func TestCrashLoopLeavesNoOrphans(t *testing.T) {
 // every live process whose command line names a file under dataDir and a
 // server binary; on the docker runtime every container in dataDir's scope
 // (only the running ones when running is set).
-func nodeServers(t *testing.T, dataDir string, running bool) []string {
+func nodeServers(t testing.TB, dataDir string, running bool) []string {
 	t.Helper()
 	if testRuntime() == "docker" {
 		args := []string{"ps", "-q", "--filter", "label=" + docker.LabelScope + "=" + dataDir}

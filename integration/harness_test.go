@@ -41,21 +41,27 @@ func startEmulator(t testing.TB) *emu {
 	return startEmulatorWith(t, func(*emulator.Config) {})
 }
 
-// startEmulatorWith is startEmulator with the config adjusted by tweak.
-func startEmulatorWith(t testing.TB, tweak func(*emulator.Config)) *emu {
-	t.Helper()
+// testConfig is the configuration of a test's emulator: the test runtime, a
+// fresh data dir and an address block of its own.
+func testConfig(t testing.TB) emulator.Config {
 	level := slog.LevelWarn
 	if os.Getenv("ELASTICACHE_LOCAL_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
 	block := addressBlock.Add(1)
-	cfg := emulator.Config{
+	return emulator.Config{
 		Listen:      "127.0.0.1:0",
 		Runtime:     testRuntime(),
 		DataDir:     t.TempDir(),
 		AddressBase: fmt.Sprintf("127.0.%d.2", 100+block),
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}
+}
+
+// startEmulatorWith is startEmulator with the config adjusted by tweak.
+func startEmulatorWith(t testing.TB, tweak func(*emulator.Config)) *emu {
+	t.Helper()
+	cfg := testConfig(t)
 	tweak(&cfg)
 	srv, err := emulator.Start(context.Background(), cfg)
 	if srv != nil {
