@@ -49,6 +49,8 @@ func Run(t *testing.T, rt engine.Runtime, pool *engine.AddressPool, peer PeerFac
 		t.Run("PausedKillStop", s.testPausedKillStop)
 		t.Run("CopyFrom", s.testCopyFrom)
 		t.Run("InitialRDB", s.testInitialRDB)
+		t.Run("AdminUser", s.testAdminUser)
+		t.Run("Alive", s.testAlive)
 	})
 	t.Run("Reap", func(t *testing.T) { s.testReap(t, peer) })
 	s.logStartTimes(t)
