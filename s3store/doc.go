@@ -11,7 +11,10 @@
 //
 //   - Dir (NewDir) keeps objects as plain files under a directory, with
 //     metadata in a parallel tree of JSON sidecars. Puts are atomic: written
-//     to a temporary file, fsynced, then renamed over the key.
+//     to a temporary file, fsynced, then renamed over the key. Directories
+//     are 0700 and files 0600. Every open Dir holds a shared lock on the
+//     root, so NewDir knows when no one else has it open and removes every
+//     temporary file a crash left (otherwise only those older than an hour).
 //   - S3 (NewS3) keeps them in an S3 bucket through minio-go, with
 //     path-style addressing so that MinIO and other S3 servers work without
 //     wildcard DNS. A Put of known size up to 5 GiB is one streamed PUT; an
@@ -25,7 +28,9 @@
 //
 // Keys are relative slash-separated paths, such as
 // "snapshots/<account>/<region>/<name>/0001.rdb"; ValidateKey states the
-// rules (no "..", no absolute or empty keys). List takes a plain string
+// rules (no "..", no absolute or empty keys, no segment past 255 bytes).
+// JoinKey builds a key from components that must each be one such segment,
+// so a name taken from a request cannot climb into another key's place. List takes a plain string
 // prefix, as S3 does, and returns keys in byte order without metadata; Stat
 // returns the metadata.
 //
