@@ -38,6 +38,20 @@ func startTestNodes(t *testing.T, rt *Runtime, pool *engine.AddressPool, names .
 	return eps
 }
 
+// unrecordPID makes node name's label say pid 0, as an emulator killed
+// between writing the label and recording the pid leaves it.
+func unrecordPID(t *testing.T, rt *Runtime, name string) {
+	t.Helper()
+	lbl, err := readLabel(rt.NodeDir(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lbl.PID = 0
+	if err := writeLabel(rt.NodeDir(name), lbl); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // serversOfDir lists the live processes whose command line mentions dir.
 func serversOfDir(t *testing.T, dir string) map[int]string {
 	t.Helper()
@@ -68,15 +82,7 @@ func TestReapUnrecordedServers(t *testing.T) {
 	}
 	eps := startTestNodes(t, crashed, pool, "labelled", "no-pid", "no-label", "no-dir")
 
-	// Killed between writing the label and recording the pid.
-	lbl, err := readLabel(crashed.NodeDir("no-pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lbl.PID = 0
-	if err := writeLabel(crashed.NodeDir("no-pid"), lbl); err != nil {
-		t.Fatal(err)
-	}
+	unrecordPID(t, crashed, "no-pid")
 	// Killed before the label existed (how earlier versions ordered a
 	// start), and the same after an earlier reaper removed the directory.
 	if err := os.Remove(filepath.Join(crashed.NodeDir("no-label"), labelFileName)); err != nil {
@@ -147,14 +153,7 @@ func TestStopUnrecordedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	startTestNodes(t, crashed, pool, "no-pid")
-	lbl, err := readLabel(crashed.NodeDir("no-pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lbl.PID = 0
-	if err := writeLabel(crashed.NodeDir("no-pid"), lbl); err != nil {
-		t.Fatal(err)
-	}
+	unrecordPID(t, crashed, "no-pid")
 	next := newTestRuntime(t, dataDir, "next-run")
 	if err := next.Stop(t.Context(), "no-pid"); err != nil {
 		t.Fatalf("Stop: %v", err)
