@@ -11,9 +11,14 @@
 //     the source of truth for what runs, not the emulator's memory.
 //
 //   - Runtime-independent node operations that talk to a node over the network
-//     with go-redis, so they behave the same for processes and containers:
-//     Ping, ReplicaOf, Shutdown, InspectReplication, WithClient, and the
-//     composable readiness checks (Check, PortOpen, Pings, ReplicationLinkUp,
+//     with go-redis, so they behave the same for processes and containers.
+//     They are methods of Admin, the credentials of the emulator's own ACL
+//     user that every runtime writes into its nodes (Runtime.Admin), so users
+//     changing the default user lock out neither the control plane nor
+//     replicas: Ping, Alive (any reply, errors included, proves a node alive;
+//     IsReply classifies an error), ReplicaOf, Shutdown, InspectReplication,
+//     WithClient, Options (for a long-lived client), and the composable
+//     readiness checks (Check, PortOpen, Pings, ReplicationLinkUp,
 //     ReplicatingFrom) polled by WaitReady. Every call uses one short-lived
 //     client with small dial and I/O timeouts, so they are cheap to poll and a
 //     hung node costs at most the caller's deadline.
