@@ -212,8 +212,11 @@ const reapParallelism = 8
 // Reap implements engine.Reaper: it force-removes every container in this
 // runtime's scope whose emulator id differs from ours (nodes of an earlier
 // run, or of another emulator sharing the data dir), their data
-// directories, and then those emulators' networks. It returns how many
-// containers it removed. The emulator calls it once at start.
+// directories, and then those emulators' networks. Containers carry their
+// labels from creation, so those in any state are found, including ones
+// created but never started by a run killed in between. It returns how
+// many containers it removed. The emulator calls it at start and once more
+// at shutdown (a create the daemon finished after the start-up Reap).
 func (r *Runtime) Reap(ctx context.Context) (int, error) {
 	cs, err := r.containers(ctx, "")
 	if err != nil {
