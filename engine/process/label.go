@@ -21,18 +21,21 @@ const (
 // label is the content of node.json, the runtime's record of a node. It is
 // the source of truth for Inspect, List and Reap, also across emulator runs.
 type label struct {
-	Name          string            `json:"name"`
-	EmulatorID    string            `json:"emulatorId"`
-	Labels        map[string]string `json:"labels,omitempty"`
-	PID           int               `json:"pid"`
-	Endpoint      endpointJSON      `json:"endpoint"`
-	ReplicaOf     *endpointJSON     `json:"replicaOf,omitempty"`
-	Engine        string            `json:"engine,omitempty"`
-	EngineVersion string            `json:"engineVersion,omitempty"`
-	Binary        string            `json:"binary"`
-	ServerVersion string            `json:"serverVersion,omitempty"`
-	ConfigPath    string            `json:"configPath"`
-	StartedAt     time.Time         `json:"startedAt"`
+	Name       string            `json:"name"`
+	EmulatorID string            `json:"emulatorId"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	// PID is 0 from the label's first write, before the server starts,
+	// until its pid is recorded right after (see reap.go for a run killed
+	// in between).
+	PID           int           `json:"pid"`
+	Endpoint      endpointJSON  `json:"endpoint"`
+	ReplicaOf     *endpointJSON `json:"replicaOf,omitempty"`
+	Engine        string        `json:"engine,omitempty"`
+	EngineVersion string        `json:"engineVersion,omitempty"`
+	Binary        string        `json:"binary"`
+	ServerVersion string        `json:"serverVersion,omitempty"`
+	ConfigPath    string        `json:"configPath"`
+	StartedAt     time.Time     `json:"startedAt"`
 }
 
 type endpointJSON struct {
