@@ -19,7 +19,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/emulator"
-	"github.com/elasticache-local/elasticache-local/engine/docker"
 )
 
 // writer writes key:i = i through an endpoint as fast as it can and
@@ -278,12 +277,7 @@ func killFromOutside(t testing.TB, e *emu, cluster string) {
 	t.Helper()
 	v := adminNodes(t, e.url)[cluster]
 	if e.runtime == "docker" {
-		// Find the container by its label, as a user would with docker ps.
-		id, err := exec.Command("docker", "ps", "-q", "--filter", "label="+docker.LabelNodeName+"="+v.Node).Output()
-		if err != nil || len(strings.TrimSpace(string(id))) == 0 {
-			t.Fatalf("no container for node %s: %v", v.Node, err)
-		}
-		if out, err := exec.Command("docker", "kill", strings.TrimSpace(string(id))).CombinedOutput(); err != nil {
+		if out, err := exec.Command("docker", "kill", containerOf(t, v.Node)).CombinedOutput(); err != nil {
 			t.Fatalf("docker kill %s: %v\n%s", v.Node, err, out)
 		}
 		return

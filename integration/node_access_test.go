@@ -136,6 +136,15 @@ func expectNotRecovered(t *testing.T, e *emu, clusters ...string) {
 	}
 }
 
+// standaloneWithKeys creates a one-node cluster holding n keys and returns a
+// client on it and the identity of its node.
+func standaloneWithKeys(t *testing.T, e *emu, id string, n int) (*redis.Client, string) {
+	t.Helper()
+	c := createStandalone(t, e.client, id)
+	fill(t, c, n)
+	return c, nodeInstance(t, e, id)
+}
+
 // nodeClient opens a client on a cluster's node as one of its users.
 func nodeClient(t testing.TB, e *emu, cluster, user, password string) *redis.Client {
 	t.Helper()
@@ -150,10 +159,8 @@ func nodeClient(t testing.TB, e *emu, cluster, user, password string) *redis.Cli
 // replicas must keep its node and its keys.
 func TestBusyScriptDoesNotReplaceNode(t *testing.T) {
 	e := startEmulator(t)
-	c := createStandalone(t, e.client, "busy")
 	const keys = 100
-	fill(t, c, keys)
-	before := nodeInstance(t, e, "busy")
+	c, before := standaloneWithKeys(t, e, "busy", keys)
 	ctx := ctxT(t, time.Minute)
 	// The node answers BUSY once a script ran longer than this (AWS's 5 s
 	// would leave it silent for a script this short): what is tested is
@@ -247,10 +254,8 @@ func TestUserPasswordKeepsControlPlane(t *testing.T) {
 // plane still reaches it (a snapshot of it works).
 func TestDefaultUserDisabled(t *testing.T) {
 	e := startEmulator(t)
-	c := createStandalone(t, e.client, "acl")
 	const keys = 100
-	fill(t, c, keys)
-	before := nodeInstance(t, e, "acl")
+	c, before := standaloneWithKeys(t, e, "acl", keys)
 	ctx := ctxT(t, time.Minute)
 	if err := c.Do(ctx, "ACL", "SETUSER", "alice", "on", ">secret", "~*", "+@all").Err(); err != nil {
 		t.Fatal(err)
