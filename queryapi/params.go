@@ -26,8 +26,8 @@ const (
 	// maxParams bounds the key=value pairs of one source (body or query
 	// string). That largest request has about 7,500.
 	maxParams = 16384
-	// maxListIndex bounds list and map indexes (Tags.Tag.N): no ElastiCache
-	// list holds more than 500 items (node groups of a replication group).
+	// maxListIndex bounds list and map indexes (Tags.Tag.N): the longest
+	// ElastiCache lists hold 500 items (node groups of a replication group).
 	maxListIndex = 1000
 )
 
@@ -39,9 +39,9 @@ type requestParams struct {
 	body, query string
 }
 
-// eachParam calls fn for each pair of raw (body first, then query) with the
-// key unescaped and the value still encoded, so a caller looking for one
-// key unescapes no value but the one it wants.
+// eachParam calls fn for each key=value pair of the form-encoded raw, in
+// order, with the key unescaped and the value still encoded, so a caller
+// looking for one key unescapes no value but the one it wants.
 func eachParam(raw string, fn func(key, rawValue string) *Error) *Error {
 	count := 0
 	for raw != "" {
@@ -69,6 +69,7 @@ func eachParam(raw string, fn func(key, rawValue string) *Error) *Error {
 	return nil
 }
 
+// each is eachParam over the body, then the query string.
 func (p requestParams) each(fn func(key, rawValue string) *Error) *Error {
 	if e := eachParam(p.body, fn); e != nil {
 		return e
@@ -237,10 +238,8 @@ func checkIndex(seg, path string) (bool, *Error) {
 	if seg == "" || strings.TrimLeft(seg, "0123456789") != "" {
 		return false, nil
 	}
-	if seg[0] == '0' || len(seg) > len(strconv.Itoa(maxListIndex)) {
-		return false, invalidValue(path, seg, "list indexes run from 1 to "+strconv.Itoa(maxListIndex))
-	}
-	if i, _ := strconv.Atoi(seg); i > maxListIndex {
+	const maxDigits = 9 // fits an int anywhere; far past maxListIndex
+	if i, _ := strconv.Atoi(seg); seg[0] == '0' || len(seg) > maxDigits || i > maxListIndex {
 		return false, invalidValue(path, seg, "list indexes run from 1 to "+strconv.Itoa(maxListIndex))
 	}
 	return true, nil
