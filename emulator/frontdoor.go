@@ -18,7 +18,7 @@ import (
 //
 //   - a request with an Origin header is refused unless the origin is
 //     allow-listed (empty by default; "*" allows any, as LocalStack's
-//     DISABLE_CORS_CHECKS does);
+//     DISABLE_CORS_CHECKS does) or is the emulator's own;
 //   - a request without one that the browser marks cross-site
 //     (Sec-Fetch-Site: cross-site or same-site; "same-site" includes
 //     another port of localhost) is refused;
@@ -79,7 +79,7 @@ func (f *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	origin := r.Header.Get("Origin")
 	switch {
-	case origin != "" && !f.anyOrigin && !f.origins[strings.ToLower(origin)]:
+	case origin != "" && !f.originAllowed(origin, r.Host):
 		f.refuse(w, r, "origin", origin, "Requests from origin %s are not allowed: web pages may not drive elasticache-local. "+
 			"Allow the origin with --allowed-origins (ELASTICACHE_LOCAL_ALLOWED_ORIGINS).", origin)
 		return
@@ -106,6 +106,13 @@ func (f *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.next.ServeHTTP(w, r)
+}
+
+// originAllowed reports whether a page of origin may call the emulator:
+// an allow-listed origin, or the emulator's own (its Host was found local).
+func (f *frontDoor) originAllowed(origin, host string) bool {
+	origin = strings.ToLower(origin)
+	return f.anyOrigin || f.origins[origin] || origin == "http://"+strings.ToLower(host)
 }
 
 // localHost reports whether the request's Host names this emulator.

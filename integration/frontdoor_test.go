@@ -115,6 +115,7 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 		{"no browser headers", "", nil},
 		{"user typed the URL", "", h("Sec-Fetch-Site", "none")},
 		{"allow-listed origin", "", h("Origin", "http://dashboard.example:8080", "Sec-Fetch-Site", "cross-site")},
+		{"the emulator's own origin", "", h("Origin", e.url, "Sec-Fetch-Site", "same-origin")},
 		{"localhost", "localhost:" + port, nil},
 		{"IPv6 loopback", "[::1]:" + port, nil},
 		{"other loopback address", "127.0.0.53:" + port, nil},
