@@ -12,11 +12,15 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+
+	"github.com/elasticache-local/elasticache-local/s3store"
+	"github.com/elasticache-local/elasticache-local/s3store/s3test"
 )
 
 // TestSnapshotCrashWindows kills the emulator binary (kill -9) at many
 // points of CreateSnapshot, CopySnapshot and DeleteSnapshot and restarts it
-// on the same data dir. After every restart:
+// on the same data dir, with snapshots in the data dir and in a MinIO
+// bucket. After every restart:
 //   - no ghost: every snapshot listed available has its data (the last
 //     iterations restore each one, and every iteration restores its source
 //     cluster from one);
@@ -24,10 +28,47 @@ import (
 //     and every copy or snapshot that completed before it, is still listed
 //     available (a delete in flight may have finished);
 //   - nothing stuck: no snapshot is creating, copying or deleting;
-//   - no temporary file of an interrupted write is left.
+//   - no temporary file of an interrupted write is left (directory store).
 func TestSnapshotCrashWindows(t *testing.T) {
 	bin := buildBinary(t)
-	dataDir := t.TempDir()
+	t.Run("dir", func(t *testing.T) {
+		dataDir := t.TempDir()
+		snapshotCrashLoop(t, bin, dataDir, snapshotProbe{
+			hasData: func(name string) bool {
+				files, _ := filepath.Glob(filepath.Join(dataDir, "snapshots", "objects", "snapshots", "*", "*", name, "0001.rdb"))
+				return len(files) == 1
+			},
+			temps: func() []string { return snapshotTemps(t, dataDir) },
+		})
+	})
+	t.Run("minio", func(t *testing.T) {
+		endpoint, access, secret := s3test.StartMinIO(t)
+		for k, v := range map[string]string{"S3_ENDPOINT": endpoint, "S3_ACCESS_KEY": access, "S3_SECRET_KEY": secret, "SNAPSHOT_BUCKET": "crash"} {
+			t.Setenv("ELASTICACHE_LOCAL_"+k, v) // startBinary passes the environment on
+		}
+		bucket, err := s3store.NewS3(ctxT(t, 10*time.Second), s3store.S3Options{Endpoint: endpoint, AccessKey: access, SecretKey: secret, Bucket: "crash", CreateBucket: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snapshotCrashLoop(t, bin, t.TempDir(), snapshotProbe{
+			hasData: func(name string) bool {
+				_, err := bucket.Stat(context.Background(), "snapshots/000000000000/us-east-1/"+name+"/0001.rdb")
+				return err == nil
+			},
+			temps: func() []string { return nil },
+		})
+	})
+}
+
+// snapshotProbe looks at a snapshot store behind the emulator's back.
+type snapshotProbe struct {
+	// hasData reports whether the RDB object of snapshot name is stored.
+	hasData func(name string) bool
+	// temps lists temporary files of interrupted writes.
+	temps func() []string
+}
+
+func snapshotCrashLoop(t *testing.T, bin, dataDir string, probe snapshotProbe) {
 	port := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	c := newClient(url, "us-east-1")
@@ -136,7 +177,7 @@ func TestSnapshotCrashWindows(t *testing.T) {
 		}
 
 		cmd = startBinary(t, bin, dataDir, port)
-		if temps := snapshotTemps(t, dataDir); len(temps) > 0 {
+		if temps := probe.temps(); len(temps) > 0 {
 			t.Fatalf("round %d (%s %s, killed done=%v): temporary files left after restart: %v", i, op, target, done, temps)
 		}
 		after := snapshotStatuses(t, c)
@@ -178,7 +219,7 @@ func TestSnapshotCrashWindows(t *testing.T) {
 			if st != "available" {
 				continue
 			}
-			if files, _ := filepath.Glob(filepath.Join(dataDir, "snapshots", "objects", "snapshots", "*", "*", n, "0001.rdb")); len(files) != 1 {
+			if !probe.hasData(n) {
 				t.Fatalf("round %d: snapshot %s is listed available but its data is gone", i, n)
 			}
 		}
