@@ -40,7 +40,8 @@ func freePort(t *testing.T) int {
 }
 
 // startBinary runs the emulator binary and waits for its health endpoint.
-func startBinary(t *testing.T, bin, dataDir string, port int) *exec.Cmd {
+// env (NAME=value) is added to and overrides the test's environment.
+func startBinary(t *testing.T, bin, dataDir string, port int, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
@@ -49,6 +50,7 @@ func startBinary(t *testing.T, bin, dataDir string, port int) *exec.Cmd {
 		"ELASTICACHE_LOCAL_NODE_ADDRESS_BASE=127.0.120.2",
 		"ELASTICACHE_LOCAL_RUNTIME="+testRuntime(),
 		"ELASTICACHE_LOCAL_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, env...) // exec uses the last value of a repeated name
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -22,8 +22,9 @@ import (
 // creates: two groups of a primary and a replica, two single-node clusters.
 const crashNodes = 6
 
-// crashAddressBase is the node address range startBinary hands the emulator.
-const crashAddressBase = "127.0.120."
+// crashAddressBase is the node address range of this test's emulators, a
+// range of its own so that no other test's nodes listen there.
+const crashAddressBase = "127.0.121."
 
 // TestCrashLoopLeavesNoOrphans runs the real binary, starts creates of
 // several groups and clusters at once and kills the emulator with SIGKILL
@@ -39,8 +40,9 @@ func TestCrashLoopLeavesNoOrphans(t *testing.T) {
 	port := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	const rounds = 12
+	addrEnv := "ELASTICACHE_LOCAL_NODE_ADDRESS_BASE=" + crashAddressBase + "2"
 	for round := 0; round < rounds; round++ {
-		cmd := startBinary(t, bin, dataDir, port)
+		cmd := startBinary(t, bin, dataDir, port, addrEnv)
 		// The start-up Reap has run: whatever the last crash left is gone.
 		// (On docker a create the daemon finishes after that Reap can
 		// still appear; the shutdown sweep removes it, checked at the end.)
@@ -86,7 +88,7 @@ func TestCrashLoopLeavesNoOrphans(t *testing.T) {
 		t.Logf("round %d: killed after %d node servers started; %d running after the kill", round, killAt, len(nodeServers(t, dataDir, true)))
 	}
 
-	cmd := startBinary(t, bin, dataDir, port)
+	cmd := startBinary(t, bin, dataDir, port, addrEnv)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
