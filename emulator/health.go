@@ -3,8 +3,10 @@ package emulator
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,14 +14,23 @@ import (
 	"github.com/elasticache-local/elasticache-local/engine"
 )
 
-// The health monitor checks every serving node each HealthInterval and
-// starts a recovery for the ones that are dead or hung. It has to stay
-// cheap with hundreds of nodes on a small machine, and it must not mistake
-// an overloaded machine for dead nodes: when the emulator itself does not
-// get the CPU to run its checks on time, or most nodes miss a check at
-// once, the nodes are not what failed, and replacing them (each one a
-// SIGKILL, an empty restart and a full sync) would only make it worse.
+// The health monitor checks the nodes and starts a recovery for the ones
+// that are dead or hung. It has to stay cheap with hundreds of nodes on a
+// small machine: while every node answers it runs a round (one PING per
+// node) only every quietCheckEvery health intervals, but it also holds an
+// idle connection to each node that the node's exit closes at once, which
+// starts a round right away, so a crashed node is still found dead within
+// moments; while a node fails its checks, rounds come every HealthInterval
+// until it answers or is replaced. And it
+// must not mistake an overloaded machine for dead nodes: when the emulator
+// itself does not get the CPU to run its checks on time, or most nodes miss
+// a check at once, the nodes are not what failed, and replacing them (each
+// one a SIGKILL, an empty restart and a full sync) would only make it worse.
 const (
+	// quietCheckEvery is how many health intervals apart the rounds are
+	// while every node answers: every second at the default 100 ms, which
+	// is what a hung node's detection adds to its misses.
+	quietCheckEvery = 10
 	// A round is starved when at least starvedMinMisses nodes and at least
 	// half of the checked ones missed their check (or answered only after
 	// half the timeout): one hung node, or a few, still count.
@@ -43,9 +54,12 @@ type healthMonitor struct {
 	// connection and client per check cost several times the CPU of the
 	// node answering it.
 	probes map[string]*probe
-	// When the previous round started and ended, to tell a round that
-	// started late (the emulator did not get the CPU) from one on time.
-	lastStart, lastEnd time.Time
+	// wake starts a round at once: a watch connection closed.
+	wake chan struct{}
+	// due is when the round the monitor waits for should start, to tell a
+	// round that started late (the emulator did not get the CPU) from one
+	// on time.
+	due time.Time
 	// uncounted rounds since the last warning, and when that was.
 	uncounted  int
 	lastWarned time.Time
@@ -55,6 +69,14 @@ type healthMonitor struct {
 type probe struct {
 	ep     engine.Endpoint
 	client *redis.Client
+	// watch is an idle connection to the node on which nothing is ever
+	// sent: a goroutine blocks reading it and sets closed when the node
+	// closes it (it exited, or a user killed the connection), which makes
+	// the node due for a check in a round that starts at once.
+	watch  net.Conn
+	closed atomic.Bool
+	// lastCheck is when the node was last checked.
+	lastCheck time.Time
 	// failingSince is when the node's current run of failed checks began
 	// (zero while it answers): for an unplanned failover, how long its
 	// replicas may have been cut off without having missed any write.
@@ -68,20 +90,46 @@ type checkResult struct {
 	gone bool          // the runtime reports the node not running (or unknown)
 }
 
-// monitorHealth runs the health checks every HealthInterval until ctx ends.
+// monitorHealth runs the health checks until ctx ends: a round every
+// HealthInterval while a node fails its checks, every quietCheckEvery
+// intervals while all answer, and at once when a watch connection closes.
 func (e *Emulator) monitorHealth(ctx context.Context) {
-	m := &healthMonitor{e: e, probes: make(map[string]*probe)}
+	m := &healthMonitor{e: e, probes: make(map[string]*probe), wake: make(chan struct{}, 1)}
 	defer m.closeProbes(nil)
-	every(ctx, e.opts.HealthInterval, m.round)
+	wait := e.opts.HealthInterval
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		m.due = time.Now().Add(wait)
+		woken := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-m.wake:
+			woken = true
+		}
+		wait = time.Duration(quietCheckEvery) * e.opts.HealthInterval
+		if m.round(ctx, woken) {
+			wait = e.opts.HealthInterval
+		}
+		timer.Reset(wait)
+	}
 }
 
-// round checks every node that should be serving, in parallel, and starts
-// a recovery for each one that is dead or missed HealthMisses checks in a
-// row.
-func (m *healthMonitor) round(ctx context.Context) {
+// round checks, in parallel, the serving nodes that are due (not checked
+// for a quiet interval, watch connection closed, or failing) and starts a
+// recovery for each one that is dead or missed HealthMisses checks in a
+// row. woken says a watch connection started it before its time. It
+// reports whether a node still fails (or its watch is closed), which calls
+// for the next round after HealthInterval.
+func (m *healthMonitor) round(ctx context.Context, woken bool) (failing bool) {
 	e := m.e
 	start := time.Now()
-	late := m.lateness(start)
+	var late time.Duration
+	if !woken {
+		late = max(0, start.Sub(m.due))
+	}
 
 	e.mu.Lock()
 	var targets []monitored
@@ -97,9 +145,18 @@ func (m *healthMonitor) round(ctx context.Context) {
 	e.mu.Unlock()
 
 	probes := m.probesFor(targets)
+	var due []int // the targets checked this round
+	quiet := time.Duration(quietCheckEvery-1) * e.opts.HealthInterval
+	for i, p := range probes {
+		if start.Sub(p.lastCheck) >= quiet || p.closed.Load() || !p.failingSince.IsZero() {
+			due = append(due, i)
+			p.lastCheck = start
+		}
+	}
 	results := make([]checkResult, len(targets))
 	var wg sync.WaitGroup
-	for i, p := range probes {
+	for _, i := range due {
+		p := probes[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -116,26 +173,31 @@ func (m *healthMonitor) round(ctx context.Context) {
 	wg.Wait()
 	took := time.Since(start)
 	if ctx.Err() != nil {
-		return
+		return false
 	}
-	m.markGone(ctx, targets, results)
-	m.lastStart, m.lastEnd = start, time.Now()
+	m.markGone(ctx, targets, due, results)
 
 	misses, slow := 0, 0
-	for _, res := range results {
-		switch {
+	for _, i := range due {
+		switch res := results[i]; {
 		case res.err != nil && !res.gone:
 			misses++
 		case res.err == nil && res.rtt > e.opts.HealthTimeout/2:
 			slow++
 		}
 	}
-	starved := m.starved(late, took, misses, slow, len(targets))
+	starved := m.starved(late, took, misses, slow, len(due))
+	for _, i := range due {
+		if p := probes[i]; results[i].err == nil && p.closed.Load() {
+			m.arm(p) // it answered: watch it again
+		}
+	}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for i, t := range targets {
-		n, res, p := t.n, results[i], probes[i]
+	for _, i := range due {
+		t, res, p := targets[i], results[i], probes[i]
+		n := t.n
 		if n.status != statusAvailable || n.recovering {
 			continue // changed while we were checking
 		}
@@ -164,20 +226,10 @@ func (m *healthMonitor) round(ctx context.Context) {
 		n.down, n.recovering = true, true
 		e.startRecovery(t.r, t.cl, n, p.failingSince)
 	}
-}
-
-// lateness is how much later than due a round starting at start began:
-// the ticker fires every HealthInterval, and a round that overran its
-// interval is followed at once by the next.
-func (m *healthMonitor) lateness(start time.Time) time.Duration {
-	if m.lastStart.IsZero() {
-		return 0
+	for _, p := range probes {
+		failing = failing || !p.failingSince.IsZero() || p.closed.Load()
 	}
-	due := m.lastStart.Add(m.e.opts.HealthInterval)
-	if m.lastEnd.After(due) {
-		due = m.lastEnd
-	}
-	return max(0, start.Sub(due))
+	return failing
 }
 
 // starved says why a round's misses are not the nodes' fault, or "" when
@@ -222,10 +274,11 @@ func (m *healthMonitor) probesFor(targets []monitored) []*probe {
 		p := m.probes[t.n.name]
 		if p == nil || p.ep != t.n.endpoint {
 			if p != nil {
-				_ = p.client.Close()
+				p.close()
 			}
 			p = &probe{ep: t.n.endpoint, client: redis.NewClient(m.probeOptions(t.n.endpoint))}
 			m.probes[t.n.name] = p
+			m.arm(p)
 		}
 		out[i] = p
 		keep[t.n.name] = true
@@ -246,11 +299,45 @@ func (m *healthMonitor) probeOptions(ep engine.Endpoint) *redis.Options {
 	return o
 }
 
+// arm opens the watch connection of p (replacing a closed one). A node
+// that cannot be reached is due for a check at once.
+func (m *healthMonitor) arm(p *probe) {
+	if p.watch != nil {
+		_ = p.watch.Close()
+	}
+	p.closed.Store(false)
+	conn, err := net.DialTimeout("tcp", p.ep.Addr(), m.e.opts.HealthTimeout)
+	if err != nil {
+		p.watch = nil
+		p.closed.Store(true)
+		return
+	}
+	p.watch = conn
+	go func() {
+		// Nodes never write to a connection that sends no command: the
+		// read returns when the connection closes.
+		_, _ = conn.Read(make([]byte, 1))
+		p.closed.Store(true)
+		select {
+		case m.wake <- struct{}{}:
+		default: // a round is already due
+		}
+	}()
+}
+
+// close closes both connections of p.
+func (p *probe) close() {
+	_ = p.client.Close()
+	if p.watch != nil {
+		_ = p.watch.Close()
+	}
+}
+
 // closeProbes closes the probes of nodes not in keep (all when keep is nil).
 func (m *healthMonitor) closeProbes(keep map[string]bool) {
 	for name, p := range m.probes {
 		if !keep[name] {
-			_ = p.client.Close()
+			p.close()
 			delete(m.probes, name)
 		}
 	}
@@ -259,10 +346,10 @@ func (m *healthMonitor) closeProbes(keep map[string]bool) {
 // markGone asks the runtime about the nodes whose check failed and marks
 // those it reports not running, or does not know: they are dead whatever
 // the load. One Inspect per node for a few, one List for many.
-func (m *healthMonitor) markGone(ctx context.Context, targets []monitored, results []checkResult) {
+func (m *healthMonitor) markGone(ctx context.Context, targets []monitored, due []int, results []checkResult) {
 	var failed []int
-	for i, res := range results {
-		if res.err != nil {
+	for _, i := range due {
+		if results[i].err != nil {
 			failed = append(failed, i)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,26 +35,32 @@ func envDuration(name string, def time.Duration) time.Duration {
 	return def
 }
 
-// procCPU returns the CPU time (user+system) process pid has used, from
-// /proc/<pid>/stat.
+// procCPU returns the CPU time process pid has used: the sum over its
+// threads of the time on a CPU in /proc/<pid>/task/*/schedstat, counted in
+// nanoseconds (utime and stime in /proc/<pid>/stat count 10 ms ticks, too
+// coarse for idle processes).
 func procCPU(pid int) (time.Duration, error) {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
+	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/schedstat")
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("no threads of process %d: %v", pid, err)
 	}
-	// The fields after "(comm) " start with the state (field 3); utime and
-	// stime are fields 14 and 15, in USER_HZ ticks (100 a second on Linux).
-	i := strings.LastIndexByte(string(stat), ')')
-	f := strings.Fields(string(stat)[i+1:])
-	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, stat)
+	var sum time.Duration
+	for _, path := range tasks {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return 0, err
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, fmt.Errorf("unexpected %s: %q", path, b)
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("unexpected %s: %q", path, b)
+		}
+		sum += time.Duration(ns)
 	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, stat)
-	}
-	return time.Duration(utime+stime) * (time.Second / 100), nil
+	return sum, nil
 }
 
 // cpuOf sums the CPU time of pids.
@@ -112,12 +119,11 @@ func startBareRedis(b *testing.B, bin string, n int) []int {
 // default configuration, as many of them, measured over the same window:
 // managed/bare (goal ≤ 1.2). ELASTICACHE_LOCAL_BENCH_IDLE_GROUPS (3-node
 // groups, default 10) and ELASTICACHE_LOCAL_BENCH_IDLE_WINDOW (default 10s)
-// set the scale and the window; /proc's CPU times count in 10 ms ticks, so
-// the window times the node count must be large enough to count many.
+// set the scale and the window.
 //
 //	go test ./integration -run '^$' -bench IdleCPUPerNode -benchtime 1x
 func BenchmarkIdleCPUPerNode(b *testing.B) {
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
 		b.Skip("needs /proc")
 	}
 	if testRuntime() != "process" {
