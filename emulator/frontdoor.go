@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -73,14 +74,14 @@ func normalHost(h string) string {
 
 func (f *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if host := r.Host; host != "" && !f.localHost(r) {
-		f.refuse(w, r, "host", host, "Host %s is not a local name of elasticache-local: requests through other names "+
+		f.refuse(w, r, "host", host, "Host %.128s is not a local name of elasticache-local: requests through other names "+
 			"(DNS rebinding) are refused. Allow it with --allowed-hosts (ELASTICACHE_LOCAL_ALLOWED_HOSTS).", host)
 		return
 	}
 	origin := r.Header.Get("Origin")
 	switch {
 	case origin != "" && !f.originAllowed(origin, r.Host):
-		f.refuse(w, r, "origin", origin, "Requests from origin %s are not allowed: web pages may not drive elasticache-local. "+
+		f.refuse(w, r, "origin", origin, "Requests from origin %.128s are not allowed: web pages may not drive elasticache-local. "+
 			"Allow the origin with --allowed-origins (ELASTICACHE_LOCAL_ALLOWED_ORIGINS).", origin)
 		return
 	case origin != "":
@@ -100,7 +101,7 @@ func (f *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Browsers withhold Origin from some cross-site requests (an
 		// image's GET), but not Sec-Fetch-Site.
 		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-			f.refuse(w, r, "fetch-site", site, "Cross-site requests (Sec-Fetch-Site: %s) are not allowed: web pages may not drive "+
+			f.refuse(w, r, "fetch-site", site, "Cross-site requests (Sec-Fetch-Site: %.128s) are not allowed: web pages may not drive "+
 				"elasticache-local. Allow the page's origin with --allowed-origins (ELASTICACHE_LOCAL_ALLOWED_ORIGINS).", site)
 			return
 		}
@@ -143,7 +144,9 @@ func (f *frontDoor) localHost(r *http.Request) bool {
 }
 
 func (f *frontDoor) refuse(w http.ResponseWriter, r *http.Request, what, value, format string, args ...any) {
-	f.log.Warn("request refused: it may come from a web page", "reason", what, what, value,
+	// Header values are client input of up to a megabyte: logged and
+	// answered cut short (%.128s).
+	f.log.Warn("request refused: it may come from a web page", "reason", what, what, fmt.Sprintf("%.128s", value),
 		"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 	queryapi.WriteError(w, queryapi.AccessDenied(format, args...))
 }
