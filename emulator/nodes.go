@@ -122,6 +122,26 @@ func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
 	return nil
 }
 
+// waitServing waits until every endpoint answers PING, all in parallel and
+// within NodeReadyTimeout; it returns the first failure.
+func (e *Emulator) waitServing(ctx context.Context, eps []engine.Endpoint) error {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.NodeReadyTimeout)
+	defer cancel()
+	errs := make([]error, len(eps))
+	var wg sync.WaitGroup
+	for i, ep := range eps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := engine.WaitReady(ctx, ep, e.admin.Pings); err != nil {
+				errs[i] = fmt.Errorf("endpoint %s does not answer: %w", ep.Addr(), err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // stopNode stops a node and gives its endpoint back to the pool. A node the
 // runtime no longer knows is already gone, which is fine.
 func (e *Emulator) stopNode(ctx context.Context, n *cacheNode) error {

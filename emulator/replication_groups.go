@@ -181,6 +181,24 @@ func (ng *nodeGroup) describe(r *region, g *replicationGroup) types.NodeGroup {
 	return out
 }
 
+// listedEndpoints are the addresses a Describe of g gives clients: each
+// node group's primary and reader endpoints and every member's node. The
+// caller holds e.mu.
+func (g *replicationGroup) listedEndpoints(r *region) []engine.Endpoint {
+	var eps []engine.Endpoint
+	for _, ng := range g.nodeGroups {
+		if ng.primaryEP != nil {
+			eps = append(eps, ng.primaryEP.Addr(), ng.readerEP.Addr())
+		}
+		for _, id := range ng.members {
+			if cl := r.clusters[id]; cl != nil {
+				eps = append(eps, cl.nodes[0].endpoint)
+			}
+		}
+	}
+	return eps
+}
+
 // syncEndpoints points the node group's endpoints at its current members:
 // the primary endpoint at the primary while it is healthy, the reader
 // endpoint at the healthy replicas (the primary when there is none).
@@ -536,6 +554,19 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 			}
 		}
 	}
+	if err == nil {
+		// The endpoints take their nodes now, but a primary endpoint bound
+		// on the node itself switches asynchronously: the group is
+		// available only once every endpoint it lists answers, so a client
+		// connecting right after the waiter returns is served.
+		e.mu.Lock()
+		for _, ng := range g.nodeGroups {
+			ng.syncEndpoints(r)
+		}
+		listed := g.listedEndpoints(r)
+		e.mu.Unlock()
+		err = e.waitServing(ctx, listed)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, id := range g.memberClusters() {
@@ -550,9 +581,6 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 		return
 	}
 	g.status = statusAvailable
-	for _, ng := range g.nodeGroups {
-		ng.syncEndpoints(r)
-	}
 	e.log.Info("replication group available", "group", g.id, "nodes", len(g.memberClusters()), "took", time.Since(started))
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s created", g.id)
 }
