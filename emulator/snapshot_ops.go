@@ -109,18 +109,7 @@ func (e *Emulator) copySnapshot(ctx context.Context, r *region, src, s *snapshot
 			break
 		}
 	}
-	e.mu.Lock()
-	status := snapAvailable
-	if err != nil {
-		status = snapFailed
-	}
-	rec := r.recordOf(s, status)
-	e.mu.Unlock()
-	if werr := e.writeRecord(ctx, rec); werr != nil && err == nil {
-		err = fmt.Errorf("storing the snapshot's record: %w", werr)
-		rec.snap.Status = snapFailed
-		_ = e.writeRecord(ctx, rec) // best effort: a "creating" record is settled at the next start
-	}
+	err = e.recordOutcome(ctx, r, s, err, nil)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	src.Status = snapAvailable

@@ -142,6 +142,30 @@ func (e *Emulator) writeRecord(ctx context.Context, rec snapshotRecord) error {
 	return err
 }
 
+// recordOutcome stores the final record of a snapshot listed "creating"
+// whose work ended with err: "available" (with what fill adds) or
+// "failed". The record changes before the listing does, and nothing else
+// writes it meanwhile. It returns err, or why the record could not be
+// stored. Called without e.mu.
+func (e *Emulator) recordOutcome(ctx context.Context, r *region, s *snapshot, err error, fill func(*snapshot)) error {
+	e.mu.Lock()
+	status := snapAvailable
+	if err != nil {
+		status = snapFailed
+	}
+	rec := r.recordOf(s, status)
+	if fill != nil {
+		fill(&rec.snap)
+	}
+	e.mu.Unlock()
+	if werr := e.writeRecord(ctx, rec); werr != nil && err == nil {
+		err = fmt.Errorf("storing the snapshot's record: %w", werr)
+		rec.snap.Status = snapFailed
+		_ = e.writeRecord(ctx, rec) // best effort: a "creating" record is settled at the next start
+	}
+	return err
+}
+
 // eventSource is what events about s are recorded on.
 func (s *snapshot) eventSource() (types.SourceType, string, string) {
 	if s.GroupID != "" {

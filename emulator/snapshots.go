@@ -235,7 +235,7 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 	}
 	e.mu.Lock()
 	r := e.regionFor(ctx)
-	s, cl, err := e.newSnapshot(r, in)
+	s, cl, err := e.newSnapshot(r, in, gid, cid)
 	if err != nil {
 		e.mu.Unlock()
 		return nil, err
@@ -267,10 +267,10 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 	return out, nil
 }
 
-// newSnapshot validates a CreateSnapshot request and returns the snapshot
-// and the cluster to back up; the caller holds e.mu.
-func (e *Emulator) newSnapshot(r *region, in *elasticache.CreateSnapshotInput) (*snapshot, *cacheCluster, error) {
-	gid, cid := strings.ToLower(aws.ToString(in.ReplicationGroupId)), strings.ToLower(aws.ToString(in.CacheClusterId))
+// newSnapshot validates a CreateSnapshot request for the group gid or the
+// cluster cid and returns the snapshot and the cluster to back up; the
+// caller holds e.mu.
+func (e *Emulator) newSnapshot(r *region, in *elasticache.CreateSnapshotInput, gid, cid string) (*snapshot, *cacheCluster, error) {
 	name, err := e.checkSnapshotName(r, "SnapshotName", in.SnapshotName)
 	if err != nil {
 		return nil, nil, err
@@ -339,26 +339,12 @@ func (e *Emulator) takeSnapshot(ctx context.Context, r *region, job snapshotJob)
 		size, err = e.saveRDB(ctx, job.node, s.Nodes[0].Key, s)
 	}
 	created := e.opts.Now().UTC()
+	err = e.recordOutcome(ctx, r, s, err, func(rec *snapshot) { rec.Nodes[0].Size, rec.Nodes[0].Created = size, created })
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if cl := r.clusters[s.Nodes[0].ClusterID]; cl != nil {
 		e.markSnapshotting(r, s, cl, false)
 	}
-	status := snapAvailable
-	if err != nil {
-		status = snapFailed
-	}
-	rec := r.recordOf(s, status)
-	rec.snap.Nodes[0].Size, rec.snap.Nodes[0].Created = size, created
-	e.mu.Unlock()
-	// The record changes before the listing does: nothing else writes this
-	// record while the snapshot is listed "creating".
-	if werr := e.writeRecord(ctx, rec); werr != nil && err == nil {
-		err = fmt.Errorf("storing the snapshot's record: %w", werr)
-		rec.snap.Status = snapFailed
-		_ = e.writeRecord(ctx, rec) // best effort: a "creating" record is settled at the next start
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	srcType, src, kind := s.eventSource()
 	if err != nil {
 		s.Status = snapFailed

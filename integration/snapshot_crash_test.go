@@ -249,13 +249,7 @@ func snapshotCrashLoop(t *testing.T, bin, dataDir string, probe snapshotProbe) {
 // the dataset's keys.
 func restoreFrom(t *testing.T, c *elasticache.Client, clusterID, snapshot string, keys int) {
 	t.Helper()
-	if _, err := c.CreateCacheCluster(ctxT(t, 10*time.Second), &elasticache.CreateCacheClusterInput{
-		CacheClusterId: aws.String(clusterID), SnapshotName: aws.String(snapshot),
-	}); err != nil {
-		t.Fatalf("restore from %s: %v", snapshot, err)
-	}
-	ep := waitClusterAvailable(t, c, clusterID).CacheNodes[0].Endpoint
-	n, err := redisClient(t, aws.ToString(ep.Address), aws.ToInt32(ep.Port)).DBSize(ctxT(t, 10*time.Second)).Result()
+	n, err := restoreSnapshot(t, c, snapshot, clusterID).DBSize(ctxT(t, 10*time.Second)).Result()
 	if err != nil || n != int64(keys) {
 		t.Fatalf("restored from %s: DBSIZE %d (%v), want %d", snapshot, n, err, keys)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/emulator"
 	"github.com/elasticache-local/elasticache-local/queryapi"
@@ -48,9 +49,9 @@ func waitSnapshotGone(t testing.TB, c *elasticache.Client, name string) {
 	})
 }
 
-// restoreAndGet restores a snapshot into a new cluster and returns the value
-// of key there: a snapshot listed available must restore.
-func restoreAndGet(t *testing.T, c *elasticache.Client, snapshot, clusterID, key string) string {
+// restoreSnapshot restores a snapshot into a new cluster and returns a
+// client on its node.
+func restoreSnapshot(t *testing.T, c *elasticache.Client, snapshot, clusterID string) *redis.Client {
 	t.Helper()
 	if _, err := c.CreateCacheCluster(ctxT(t, 10*time.Second), &elasticache.CreateCacheClusterInput{
 		CacheClusterId: aws.String(clusterID), SnapshotName: aws.String(snapshot),
@@ -58,7 +59,14 @@ func restoreAndGet(t *testing.T, c *elasticache.Client, snapshot, clusterID, key
 		t.Fatalf("restore %q: %v", snapshot, err)
 	}
 	ep := waitClusterAvailable(t, c, clusterID).CacheNodes[0].Endpoint
-	v, err := redisClient(t, aws.ToString(ep.Address), aws.ToInt32(ep.Port)).Get(ctxT(t, 10*time.Second), key).Result()
+	return redisClient(t, aws.ToString(ep.Address), aws.ToInt32(ep.Port))
+}
+
+// restoreAndGet restores a snapshot into a new cluster and returns the value
+// of key there: a snapshot listed available must restore.
+func restoreAndGet(t *testing.T, c *elasticache.Client, snapshot, clusterID, key string) string {
+	t.Helper()
+	v, err := restoreSnapshot(t, c, snapshot, clusterID).Get(ctxT(t, 10*time.Second), key).Result()
 	if err != nil {
 		t.Fatalf("restored from %q: GET %s: %v", snapshot, key, err)
 	}
