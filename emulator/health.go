@@ -43,6 +43,13 @@ const (
 	runtimeStateTimeout = 2 * time.Second
 	// starvedWarnEvery rate-limits the warning about uncounted rounds.
 	starvedWarnEvery = 10 * time.Second
+	// scriptSilence is how long a node that runs, and is not frozen, may
+	// stay silent before its missed checks count: Redis answers nothing at
+	// all while a Lua script or function runs until lua-time-limit
+	// (5000 ms, fixed on ElastiCache), and only then BUSY. A hung server
+	// that is not frozen is still recovered, that much later; a frozen one
+	// (SIGSTOP, docker pause) at once.
+	scriptSilence = 5*time.Second + time.Second
 )
 
 // healthMonitor is the state of the monitor loop. It is used only by that
@@ -88,6 +95,9 @@ type checkResult struct {
 	err  error         // nil when the node answered (any reply)
 	rtt  time.Duration // time to the answer
 	gone bool          // the runtime reports the node not running (or unknown)
+	// running is true when the runtime reports the node running and not
+	// frozen, so that silence may be a long script (see scriptSilence).
+	running bool
 }
 
 // monitorHealth runs the health checks until ctx ends: a round every
@@ -216,6 +226,10 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) (failing bool) {
 			why = "the runtime reports it not running"
 		case starved != "":
 			continue // not the node's fault: see starved
+		case res.running && start.Sub(p.failingSince) < scriptSilence:
+			e.log.Debug("node silent but running; not counted yet (a script may be running)",
+				"cluster", t.cl.id, "node", n.id, "silentFor", start.Sub(p.failingSince).Round(time.Millisecond))
+			continue
 		default:
 			n.misses++
 		}
@@ -363,6 +377,7 @@ func (m *healthMonitor) markGone(ctx context.Context, targets []monitored, due [
 		for _, i := range failed {
 			node, err := rt.Inspect(ctx, targets[i].n.name)
 			results[i].gone = isNotFound(err) || (err == nil && !node.Running)
+			results[i].running = err == nil && node.Running && !node.Paused
 		}
 		return
 	}
@@ -372,10 +387,13 @@ func (m *healthMonitor) markGone(ctx context.Context, targets []monitored, due [
 		return
 	}
 	running := make(map[string]bool, len(nodes))
+	unfrozen := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		running[n.Name] = running[n.Name] || n.Running
+		unfrozen[n.Name] = unfrozen[n.Name] || (n.Running && !n.Paused)
 	}
 	for _, i := range failed {
 		results[i].gone = !running[targets[i].n.name]
+		results[i].running = unfrozen[targets[i].n.name]
 	}
 }
