@@ -123,6 +123,9 @@ func (e *Emulator) CreateCacheParameterGroup(ctx context.Context, in *elasticach
 	if !familyExists(family) {
 		return nil, invalidParameterValue("Invalid CacheParameterGroupFamily %q.", family)
 	}
+	if err := checkLength("Description", in.Description, maxDescriptionLen); err != nil {
+		return nil, err
+	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}

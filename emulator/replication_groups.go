@@ -294,6 +294,9 @@ func validateCreateGroup(in *elasticache.CreateReplicationGroupInput) (groupRequ
 	if aws.ToString(in.ReplicationGroupDescription) == "" {
 		return req, mustNotBeBlank("ReplicationGroupDescription")
 	}
+	if err := checkLength("ReplicationGroupDescription", in.ReplicationGroupDescription, maxDescriptionLen); err != nil {
+		return req, err
+	}
 	// ClusterMode, AUTH, global datastores and serverless snapshots are
 	// refused by the member audit (input_rules.go) before this runs.
 	if aws.ToInt32(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 ||
@@ -638,6 +641,9 @@ func (e *Emulator) DescribeReplicationGroups(ctx context.Context, in *elasticach
 func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.ModifyReplicationGroupInput) (*elasticache.ModifyReplicationGroupOutput, error) {
 	id, err := lookupID("ReplicationGroupId", in.ReplicationGroupId)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkLength("ReplicationGroupDescription", in.ReplicationGroupDescription, maxDescriptionLen); err != nil {
 		return nil, err
 	}
 	// Engine upgrades, AUTH and cluster mode are refused by the member audit

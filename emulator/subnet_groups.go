@@ -81,6 +81,9 @@ func (e *Emulator) CreateCacheSubnetGroup(ctx context.Context, in *elasticache.C
 	if aws.ToString(in.CacheSubnetGroupDescription) == "" {
 		return nil, mustNotBeBlank("CacheSubnetGroupDescription")
 	}
+	if err := checkLength("CacheSubnetGroupDescription", in.CacheSubnetGroupDescription, maxDescriptionLen); err != nil {
+		return nil, err
+	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
@@ -105,6 +108,9 @@ func (e *Emulator) CreateCacheSubnetGroup(ctx context.Context, in *elasticache.C
 
 // ModifyCacheSubnetGroup changes a subnet group's description or subnets.
 func (e *Emulator) ModifyCacheSubnetGroup(ctx context.Context, in *elasticache.ModifyCacheSubnetGroupInput) (*elasticache.ModifyCacheSubnetGroupOutput, error) {
+	if err := checkLength("CacheSubnetGroupDescription", in.CacheSubnetGroupDescription, maxDescriptionLen); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)

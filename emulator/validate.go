@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
@@ -23,6 +24,19 @@ func invalidParameterCombination(format string, args ...any) error {
 
 func mustNotBeBlank(name string) error {
 	return invalidParameterValue("The parameter %s must be provided and must not be blank.", name)
+}
+
+// maxDescriptionLen is AWS's limit on the description of a replication
+// group ("Maximum length is 255 characters"), applied to every description.
+const maxDescriptionLen = 255
+
+// checkLength refuses a free-text member longer than max characters; AWS
+// counts characters, not bytes.
+func checkLength(param string, v *string, max int) error {
+	if v != nil && utf8.RuneCountInString(*v) > max {
+		return invalidParameterValue("The parameter %s must be at most %d characters long.", param, max)
+	}
+	return nil
 }
 
 // normalizeID checks an ElastiCache identifier (replication group or cache
@@ -114,7 +128,7 @@ func page(keys []string, marker *string, max int) ([]string, *string) {
 }
 
 // checkTags validates tags the way AWS does: at most 50, non-empty keys up
-// to 128 characters, values up to 256.
+// to 128 characters, values up to 256 (characters, not bytes).
 func checkTags(tags []types.Tag) error {
 	if len(tags) > 50 {
 		return &types.TagQuotaPerResourceExceeded{Message: aws.String("The request cannot be processed because it would cause the resource to have more than the allowed number of tags. The maximum number of tags permitted on a resource is 50.")}
@@ -123,10 +137,10 @@ func checkTags(tags []types.Tag) error {
 		if t.Key == nil || *t.Key == "" {
 			return invalidParameterValue("Tag keys must not be empty.")
 		}
-		if len(*t.Key) > 128 {
+		if utf8.RuneCountInString(*t.Key) > 128 {
 			return invalidParameterValue("Tag key %q is longer than 128 characters.", *t.Key)
 		}
-		if t.Value != nil && len(*t.Value) > 256 {
+		if t.Value != nil && utf8.RuneCountInString(*t.Value) > 256 {
 			return invalidParameterValue("The value of tag %q is longer than 256 characters.", *t.Key)
 		}
 	}

@@ -1,12 +1,14 @@
 package emulator
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 )
 
@@ -116,4 +118,67 @@ func TestSettingsModifyLeavesOriginalOnError(t *testing.T) {
 	if err != nil || m.maintenanceWindow != "mon:01:00-mon:02:00" || m.snapshotRetention != 7 || m.autoMinorUpgrade {
 		t.Fatalf("modified %+v %v", m, err)
 	}
+}
+
+// TestDescriptionLimits: descriptions longer than AWS's 255 characters are
+// refused with InvalidParameterValue and change nothing; the limit counts
+// characters, so 255 two-byte characters pass, and so do tag keys and
+// values of 128 and 256 of them.
+func TestDescriptionLimits(t *testing.T) {
+	_, client := startTestServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tooLong := strings.Repeat("d", maxDescriptionLen+1)
+	huge := strings.Repeat("d", 1<<20)
+	fits := strings.Repeat("é", maxDescriptionLen)
+	wantInvalid := func(what string, err error) {
+		t.Helper()
+		var ipv *types.InvalidParameterValueException
+		if !errors.As(err, &ipv) {
+			t.Fatalf("%s: err = %v, want InvalidParameterValue", what, err)
+		}
+	}
+
+	for _, d := range []string{tooLong, huge} {
+		_, err := client.CreateCacheParameterGroup(ctx, &elasticache.CreateCacheParameterGroupInput{
+			CacheParameterGroupName: aws.String("long"), CacheParameterGroupFamily: aws.String("redis7"), Description: aws.String(d)})
+		wantInvalid("parameter group description", err)
+		_, err = client.CreateCacheSubnetGroup(ctx, &elasticache.CreateCacheSubnetGroupInput{
+			CacheSubnetGroupName: aws.String("long"), CacheSubnetGroupDescription: aws.String(d), SubnetIds: []string{"subnet-0aaa"}})
+		wantInvalid("subnet group description", err)
+		_, err = client.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+			ReplicationGroupId: aws.String("long"), ReplicationGroupDescription: aws.String(d), CacheNodeType: aws.String("cache.t4g.micro")})
+		wantInvalid("replication group description", err)
+		_, err = client.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{
+			ReplicationGroupId: aws.String("long"), ReplicationGroupDescription: aws.String(d)})
+		wantInvalid("modified replication group description", err)
+	}
+	if _, err := client.DescribeCacheParameterGroups(ctx, &elasticache.DescribeCacheParameterGroupsInput{CacheParameterGroupName: aws.String("long")}); !errors.As(err, new(*types.CacheParameterGroupNotFoundFault)) {
+		t.Fatalf("refused parameter group exists: %v", err)
+	}
+	if _, err := client.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("long")}); !errors.As(err, new(*types.ReplicationGroupNotFoundFault)) {
+		t.Fatalf("refused replication group exists: %v", err)
+	}
+
+	// At the limit, in characters.
+	if _, err := client.CreateCacheSubnetGroup(ctx, &elasticache.CreateCacheSubnetGroupInput{
+		CacheSubnetGroupName: aws.String("fits"), CacheSubnetGroupDescription: aws.String(fits), SubnetIds: []string{"subnet-0aaa"}}); err != nil {
+		t.Fatalf("255-character subnet group description: %v", err)
+	}
+	_, err := client.ModifyCacheSubnetGroup(ctx, &elasticache.ModifyCacheSubnetGroupInput{
+		CacheSubnetGroupName: aws.String("fits"), CacheSubnetGroupDescription: aws.String(tooLong)})
+	wantInvalid("modified subnet group description", err)
+	out, err := client.DescribeCacheSubnetGroups(ctx, &elasticache.DescribeCacheSubnetGroupsInput{CacheSubnetGroupName: aws.String("fits")})
+	if err != nil || aws.ToString(out.CacheSubnetGroups[0].CacheSubnetGroupDescription) != fits {
+		t.Fatalf("after a refused modify the description changed: %v", err)
+	}
+	tags := []types.Tag{{Key: aws.String(strings.Repeat("k", 127) + "é"), Value: aws.String(strings.Repeat("v", 255) + "é")}}
+	if _, err := client.CreateCacheParameterGroup(ctx, &elasticache.CreateCacheParameterGroupInput{
+		CacheParameterGroupName: aws.String("fits"), CacheParameterGroupFamily: aws.String("redis7"), Description: aws.String(fits), Tags: tags}); err != nil {
+		t.Fatalf("255-character description, 128/256-character tag: %v", err)
+	}
+	tags[0].Key = aws.String(strings.Repeat("k", 129))
+	_, err = client.CreateCacheParameterGroup(ctx, &elasticache.CreateCacheParameterGroupInput{
+		CacheParameterGroupName: aws.String("tagged"), CacheParameterGroupFamily: aws.String("redis7"), Description: aws.String("d"), Tags: tags})
+	wantInvalid("129-character tag key", err)
 }
