@@ -157,6 +157,9 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	if _, ok := r.clusters[id]; ok {
 		return nil, &types.CacheClusterAlreadyExistsFault{Message: aws.String("Cache cluster " + id + " already exists.")}
 	}
+	if err := e.checkNodeQuota(r, 1); err != nil {
+		return nil, err
+	}
 	if gid := aws.ToString(in.ReplicationGroupId); gid != "" {
 		if len(in.SnapshotArns) > 0 || aws.ToString(in.SnapshotName) != "" {
 			return nil, invalidParameterCombination("A replica added to a replication group syncs from its primary; SnapshotName and SnapshotArns are not allowed.")

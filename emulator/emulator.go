@@ -36,6 +36,9 @@ type Options struct {
 	// primary endpoint address itself (no forwarder in the data path); it
 	// needs an address per node (the process runtime in alias mode).
 	BindPrimaryEndpoint bool
+	// NodeQuota is how many cache nodes an account may have in a region
+	// (NodeQuotaForCustomerExceeded past it); DefaultNodeQuota when zero.
+	NodeQuota int
 	// TestFailoverQuota is how many TestFailover calls an account may make
 	// in a rolling 24 hours (APICallRateForCustomerExceeded past it).
 	TestFailoverQuota int
@@ -120,6 +123,9 @@ func New(opts Options) (*Emulator, error) {
 	}
 	if opts.HealthMisses == 0 {
 		opts.HealthMisses = 3
+	}
+	if opts.NodeQuota == 0 {
+		opts.NodeQuota = DefaultNodeQuota
 	}
 	if opts.TestFailoverQuota == 0 {
 		opts.TestFailoverQuota = 15

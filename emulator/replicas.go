@@ -50,6 +50,9 @@ func (e *Emulator) IncreaseReplicaCount(ctx context.Context, in *elasticache.Inc
 	if want > maxNodesPerShard-1 {
 		return nil, invalidParameterValue("The new replica count (%d) must be at most %d.", want, maxNodesPerShard-1)
 	}
+	if err := e.checkNodeQuota(r, want-current); err != nil {
+		return nil, err
+	}
 	primary := r.clusters[ng.primary]
 	var added []*cacheCluster
 	for n := 1; current+len(added) < want; n++ {

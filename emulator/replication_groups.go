@@ -404,6 +404,13 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	if _, ok := r.groups[req.id]; ok {
 		return nil, &types.ReplicationGroupAlreadyExistsFault{Message: aws.String("Replication group " + req.id + " already exists.")}
 	}
+	newNodes := req.numNodes
+	if aws.ToString(in.PrimaryClusterId) != "" {
+		newNodes-- // the adopted primary exists already
+	}
+	if err := e.checkNodeQuota(r, newNodes); err != nil {
+		return nil, err
+	}
 	seed, snap, err := e.resolveSeed(r, in.SnapshotName, in.SnapshotArns)
 	if err != nil {
 		return nil, err

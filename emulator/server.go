@@ -51,6 +51,7 @@ type Config struct {
 	HealthInterval    time.Duration
 	HealthMisses      int
 	TestFailoverQuota int
+	NodeQuota         int
 	// Snapshots live in SnapshotDir (default DataDir/snapshots), or in
 	// SnapshotBucket on the S3 endpoint when that is set. The S3 endpoint
 	// (host:port or URL) also serves CopySnapshot TargetBucket exports and
@@ -158,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	emu, err := New(Options{Runtime: rt, Addresses: pool, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log,
-		HealthInterval: cfg.HealthInterval, HealthMisses: cfg.HealthMisses, TestFailoverQuota: cfg.TestFailoverQuota,
+		HealthInterval: cfg.HealthInterval, HealthMisses: cfg.HealthMisses, TestFailoverQuota: cfg.TestFailoverQuota, NodeQuota: cfg.NodeQuota,
 		Snapshots: snaps.store, SnapshotKeys: snaps.keys, Buckets: snaps.buckets, Now: cfg.Now,
 		BindPrimaryEndpoint: cfg.Runtime == "process" && !pool.SingleAddress()})
 	if err != nil {

@@ -1,0 +1,34 @@
+package emulator
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+)
+
+// DefaultNodeQuota is AWS's default quota of cache nodes per account and
+// region ("Nodes per Region").
+const DefaultNodeQuota = 300
+
+// nodeCount is how many cache nodes r holds, whatever their state: a node
+// being created or deleted still runs. The caller holds e.mu.
+func (r *region) nodeCount() int {
+	n := 0
+	for _, cl := range r.clusters {
+		n += len(cl.nodes)
+	}
+	return n
+}
+
+// checkNodeQuota refuses a request that would take r past the node quota,
+// with AWS's fault and message; the caller holds e.mu and checks before
+// changing anything.
+func (e *Emulator) checkNodeQuota(r *region, adding int) error {
+	if have := r.nodeCount(); have+adding > e.opts.NodeQuota {
+		return &types.NodeQuotaForCustomerExceededFault{Message: aws.String(fmt.Sprintf(
+			"The request cannot be processed because it would exceed the allowed number of cache nodes per customer (%d nodes per region; %d in use, %d requested).",
+			e.opts.NodeQuota, have, adding))}
+	}
+	return nil
+}
