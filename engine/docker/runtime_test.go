@@ -242,7 +242,11 @@ func TestServerArgs(t *testing.T) {
 		Config:   map[string]string{"maxmemory-policy": "allkeys-lru", "notify-keyspace-events": ""},
 	}
 	peer := engine.Endpoint{Host: "node-127-0-0-2-6380", Port: 6380}
-	args, err := serverArgs(spec, &peer, engine.Admin{})
+	admin, err := engine.NewAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := serverArgs(spec, &peer, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +257,7 @@ func TestServerArgs(t *testing.T) {
 		"--replica-announce-ip 127.0.0.3 --replica-announce-port 6380 ",
 		"--replicaof node-127-0-0-2-6380 6380 ",
 		"--maxmemory-policy allkeys-lru --notify-keyspace-events ",
+		"--user " + admin.User() + " on >", "--masteruser " + admin.User() + " --masterauth ",
 	} {
 		if !strings.Contains(joined+" ", want) {
 			t.Errorf("args %q lack %q", joined, want)
@@ -261,7 +266,8 @@ func TestServerArgs(t *testing.T) {
 	if i := slices.Index(args, "--save"); i < 0 || args[i+1] != "" {
 		t.Errorf("--save must be followed by an empty argument: %q", args)
 	}
-	for _, bad := range []string{"port", "BIND", "replica-announce-ip", "dir", "bad key"} {
+	// The admin user's directives are the runtime's too.
+	for _, bad := range []string{"port", "BIND", "replica-announce-ip", "dir", "bad key", "user", "masterauth", "MasterUser", "aclfile"} {
 		spec.Config = map[string]string{bad: "x"}
 		if _, err := serverArgs(spec, nil, engine.Admin{}); err == nil {
 			t.Errorf("Config[%q] accepted", bad)
