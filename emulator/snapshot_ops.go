@@ -78,10 +78,9 @@ func (e *Emulator) CopySnapshot(ctx context.Context, in *elasticache.CopySnapsho
 	}
 	src.Status = snapCopying
 	out := &elasticache.CopySnapshotOutput{Snapshot: ptr(s.describe(r, false))}
-	rec := r.recordOf(s, snapCreating)
 	e.mu.Unlock()
 
-	if err := e.writeRecord(ctx, rec); err != nil {
+	if err := e.storeRecord(ctx, r, s, snapCreating, nil); err != nil {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if r.snapshots[name] == s {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
@@ -36,8 +37,10 @@ import (
 //	deleting   written before the first object is deleted; at load, the
 //	           delete is finished
 //
-// While a snapshot is listed "creating" or "deleting", only the goroutine
-// doing that work writes its record, so record writes never race.
+// The record also keeps the snapshot's tags (a change of tags rewrites it).
+// Every write of a record holds the snapshot's recordMu and reads what to
+// write under e.mu while holding it, so the last write is the latest state,
+// and a delete holds it from its marker until the snapshot is forgotten.
 
 // snapshotRecordFile is the record's file name beside the RDB objects.
 const snapshotRecordFile = "snapshot.json"
@@ -113,55 +116,79 @@ func (r *region) placeSnapshot(s *snapshot, dir string) error {
 			return refuse(err)
 		}
 	}
+	// A copy starts from its source's fields: it has no record yet.
 	s.dir, s.recordKey = dir, rec
+	s.recordMu, s.persisted = new(sync.Mutex), ""
 	return nil
 }
 
-// snapshotRecord is a record to write: a copy of the snapshot taken under
-// e.mu, so it is marshalled and written without the lock.
-type snapshotRecord struct {
-	key  string
-	snap snapshot
-}
-
-// recordOf copies s with the given status; the caller holds e.mu.
-func (r *region) recordOf(s *snapshot, status string) snapshotRecord {
+// recordOf copies s with the given status and its tags, for a record
+// marshalled without the lock; the caller holds e.mu.
+func (r *region) recordOf(s *snapshot, status string) snapshot {
 	c := *s
 	c.Status = status
 	c.Nodes = append([]snapshotShard(nil), s.Nodes...)
-	return snapshotRecord{key: s.recordKey, snap: c}
+	c.Tags = cloneTags(r.tags[r.arn("snapshot", s.Name)])
+	return c
 }
 
-// writeRecord stores a snapshot record; called without e.mu.
-func (e *Emulator) writeRecord(ctx context.Context, rec snapshotRecord) error {
-	body, err := json.Marshal(&rec.snap)
+// writeRecord stores rec as the record of s; the caller holds s.recordMu.
+func (e *Emulator) writeRecord(ctx context.Context, s *snapshot, rec *snapshot) error {
+	body, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	_, err = e.opts.Snapshots.Put(ctx, rec.key, strings.NewReader(string(body)), int64(len(body)), nil)
-	return err
+	if _, err = e.opts.Snapshots.Put(ctx, s.recordKey, strings.NewReader(string(body)), int64(len(body)), nil); err != nil {
+		return err
+	}
+	s.persisted = rec.Status
+	return nil
+}
+
+// storeRecord writes the record of s with the given status (and what fill
+// changes in it). Called without e.mu.
+func (e *Emulator) storeRecord(ctx context.Context, r *region, s *snapshot, status string, fill func(*snapshot)) error {
+	s.recordMu.Lock()
+	defer s.recordMu.Unlock()
+	e.mu.Lock()
+	rec := r.recordOf(s, status)
+	e.mu.Unlock()
+	if fill != nil {
+		fill(&rec)
+	}
+	return e.writeRecord(ctx, s, &rec)
+}
+
+// rewriteRecord writes the record of s again with its current tags, when
+// a record exists and no delete has begun (one being written gets them
+// anyway: it reads them under recordMu). Called without e.mu.
+func (e *Emulator) rewriteRecord(ctx context.Context, r *region, s *snapshot) error {
+	s.recordMu.Lock()
+	defer s.recordMu.Unlock()
+	e.mu.Lock()
+	status := s.persisted
+	live := r.snapshots[s.Name] == s && s.Status != snapDeleting
+	rec := r.recordOf(s, status)
+	e.mu.Unlock()
+	if !live || status == "" || status == snapDeleting {
+		return nil
+	}
+	return e.writeRecord(ctx, s, &rec)
 }
 
 // recordOutcome stores the final record of a snapshot listed "creating"
 // whose work ended with err: "available" (with what fill adds) or
-// "failed". The record changes before the listing does, and nothing else
-// writes it meanwhile. It returns err, or why the record could not be
-// stored. Called without e.mu.
+// "failed". The record changes before the listing does. It returns err,
+// or why the record could not be stored. Called without e.mu.
 func (e *Emulator) recordOutcome(ctx context.Context, r *region, s *snapshot, err error, fill func(*snapshot)) error {
-	e.mu.Lock()
 	status := snapAvailable
 	if err != nil {
 		status = snapFailed
 	}
-	rec := r.recordOf(s, status)
-	if fill != nil {
-		fill(&rec.snap)
-	}
-	e.mu.Unlock()
-	if werr := e.writeRecord(ctx, rec); werr != nil && err == nil {
+	if werr := e.storeRecord(ctx, r, s, status, fill); werr != nil && err == nil {
 		err = fmt.Errorf("storing the snapshot's record: %w", werr)
-		rec.snap.Status = snapFailed
-		_ = e.writeRecord(ctx, rec) // best effort: a "creating" record is settled at the next start
+		// Best effort: a "creating" record is settled at the next start.
+		_ = e.storeRecord(ctx, r, s, snapFailed, fill)
 	}
 	return err
 }
@@ -196,10 +223,12 @@ func (e *Emulator) deleteSnapshotObjects(ctx context.Context, s *snapshot) error
 // was; after, it is "failed" (its data is partly gone) and may be deleted
 // again.
 func (e *Emulator) removeSnapshot(ctx context.Context, r *region, s *snapshot, previous string) {
+	s.recordMu.Lock()
+	defer s.recordMu.Unlock()
 	e.mu.Lock()
 	rec := r.recordOf(s, snapDeleting)
 	e.mu.Unlock()
-	marked := e.writeRecord(ctx, rec)
+	marked := e.writeRecord(ctx, s, &rec)
 	var err error
 	if marked == nil {
 		err = e.deleteSnapshotObjects(ctx, s)
@@ -217,6 +246,7 @@ func (e *Emulator) removeSnapshot(ctx context.Context, r *region, s *snapshot, p
 		e.log.Error("snapshot delete failed midway; the snapshot is failed", "snapshot", s.Name, "err", err)
 		e.record(r, srcType, src, "Deletion of snapshot '%s' failed midway, the snapshot can no longer be restored: %v", s.Name, err)
 	default:
+		s.persisted = ""
 		if r.snapshots[s.Name] == s {
 			delete(r.snapshots, s.Name)
 			delete(r.tags, r.arn("snapshot", s.Name))
@@ -260,8 +290,13 @@ func (e *Emulator) LoadSnapshots(ctx context.Context) (int, error) {
 		if !e.settleSnapshot(ctx, r, s) {
 			continue
 		}
+		s.persisted = s.Status
 		e.mu.Lock()
 		r.snapshots[s.Name] = s
+		if len(s.Tags) > 0 {
+			r.tags[r.arn("snapshot", s.Name)] = s.Tags
+		}
+		s.Tags = nil // r.tags holds the live ones
 		e.mu.Unlock()
 		loaded++
 	}
@@ -322,7 +357,8 @@ func (e *Emulator) settleSnapshot(ctx context.Context, r *region, s *snapshot) b
 		e.log.Warn("snapshot data is incomplete after a restart: failed", "snapshot", s.Name, "was", was, "err", missing)
 		event("Snapshot failed for snapshot with ID '%s' of %s with ID '%s': %v", s.Name, kind, src, missing)
 	}
-	if err := e.writeRecord(ctx, snapshotRecord{key: s.recordKey, snap: *s}); err != nil {
+	rec := *s
+	if err := e.writeRecord(ctx, s, &rec); err != nil {
 		e.log.Warn("storing a settled snapshot record", "snapshot", s.Name, "err", err)
 	}
 	return true

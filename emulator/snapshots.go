@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -57,6 +58,12 @@ type snapshot struct {
 	// found), and recordKey the key of its record; neither is part of the
 	// record.
 	dir, recordKey string
+	// Tags are kept in the record only: r.tags holds the live ones.
+	Tags []types.Tag `json:"tags,omitempty"`
+	// recordMu serializes the writes of the record (see snapshot_records.go);
+	// persisted is the status the stored record has, guarded by recordMu.
+	recordMu  *sync.Mutex
+	persisted string
 }
 
 // snapshotWindow is the part of the source's settings a snapshot records.
@@ -247,10 +254,9 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 	e.markSnapshotting(r, s, cl, true)
 	out := &elasticache.CreateSnapshotOutput{Snapshot: ptr(s.describe(r, false))}
 	job := r.snapshotJob(s, cl)
-	rec := r.recordOf(s, snapCreating)
 	e.mu.Unlock()
 
-	if err := e.writeRecord(ctx, rec); err != nil {
+	if err := e.storeRecord(ctx, r, s, snapCreating, nil); err != nil {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if r.snapshots[s.Name] == s {
@@ -327,10 +333,7 @@ func (e *Emulator) takeSnapshot(ctx context.Context, r *region, job snapshotJob)
 	var size int64
 	var err error
 	if !job.recorded {
-		e.mu.Lock()
-		rec := r.recordOf(s, snapCreating)
-		e.mu.Unlock()
-		err = e.writeRecord(ctx, rec)
+		err = e.storeRecord(ctx, r, s, snapCreating, nil)
 	}
 	if err == nil && job.primary != nil {
 		err = e.catchUp(ctx, *job.primary, job.node.endpoint)

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,19 +54,52 @@ func (e *Emulator) resolveARN(r *region, arn *string) (string, error) {
 
 // AddTagsToResource adds or overwrites tags on a resource.
 func (e *Emulator) AddTagsToResource(ctx context.Context, in *elasticache.AddTagsToResourceInput) (*elasticache.AddTagsToResourceOutput, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
-	arn, err := e.resolveARN(r, in.ResourceName)
+	tags, err := e.changeTags(ctx, in.ResourceName, func(_ string, old []types.Tag) ([]types.Tag, error) {
+		merged := mergeTags(old, in.Tags)
+		if err := checkTags(merged); err != nil {
+			return nil, err
+		}
+		return merged, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	merged := mergeTags(r.tags[arn], in.Tags)
-	if err := checkTags(merged); err != nil {
+	return &elasticache.AddTagsToResourceOutput{TagList: tags}, nil
+}
+
+// changeTags sets the tags of the resource name designates to what change
+// makes of its current ones. A snapshot's tags are stored in its record
+// before the answer, so they outlive a restart as the snapshot does; if
+// that fails the old tags are put back.
+func (e *Emulator) changeTags(ctx context.Context, name *string, change func(arn string, old []types.Tag) ([]types.Tag, error)) ([]types.Tag, error) {
+	e.mu.Lock()
+	r := e.regionFor(ctx)
+	arn, err := e.resolveARN(r, name)
+	if err != nil {
+		e.mu.Unlock()
 		return nil, err
 	}
-	r.tags[arn] = merged
-	return &elasticache.AddTagsToResourceOutput{TagList: cloneTags(merged)}, nil
+	old := r.tags[arn]
+	tags, err := change(arn, cloneTags(old))
+	if err != nil {
+		e.mu.Unlock()
+		return nil, err
+	}
+	r.tags[arn] = tags
+	var snap *snapshot
+	if parts := strings.SplitN(arn, ":", 7); parts[5] == "snapshot" {
+		snap = r.snapshots[parts[6]]
+	}
+	e.mu.Unlock()
+	if snap != nil {
+		if err := e.rewriteRecord(ctx, r, snap); err != nil {
+			e.mu.Lock()
+			r.tags[arn] = old
+			e.mu.Unlock()
+			return nil, fmt.Errorf("storing the tags of snapshot %s: %w", snap.Name, err)
+		}
+	}
+	return cloneTags(tags), nil
 }
 
 // ListTagsForResource lists a resource's tags.
@@ -83,23 +117,20 @@ func (e *Emulator) ListTagsForResource(ctx context.Context, in *elasticache.List
 // RemoveTagsFromResource removes tags by key; a key that is not there is a
 // TagNotFound fault, as on AWS.
 func (e *Emulator) RemoveTagsFromResource(ctx context.Context, in *elasticache.RemoveTagsFromResourceInput) (*elasticache.RemoveTagsFromResourceOutput, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
-	arn, err := e.resolveARN(r, in.ResourceName)
+	tags, err := e.changeTags(ctx, in.ResourceName, func(arn string, kept []types.Tag) ([]types.Tag, error) {
+		for _, k := range in.TagKeys {
+			i := tagIndex(kept, k)
+			if i < 0 {
+				return nil, &types.TagNotFoundFault{Message: aws.String("The tag " + k + " was not found on " + arn + ".")}
+			}
+			kept = append(kept[:i], kept[i+1:]...)
+		}
+		return kept, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	kept := cloneTags(r.tags[arn])
-	for _, k := range in.TagKeys {
-		i := tagIndex(kept, k)
-		if i < 0 {
-			return nil, &types.TagNotFoundFault{Message: aws.String("The tag " + k + " was not found on " + arn + ".")}
-		}
-		kept = append(kept[:i], kept[i+1:]...)
-	}
-	r.tags[arn] = kept
-	return &elasticache.RemoveTagsFromResourceOutput{TagList: cloneTags(kept)}, nil
+	return &elasticache.RemoveTagsFromResourceOutput{TagList: tags}, nil
 }
 
 func tagIndex(tags []types.Tag, key string) int {

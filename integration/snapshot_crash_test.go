@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 
 	"github.com/elasticache-local/elasticache-local/s3store"
 	"github.com/elasticache-local/elasticache-local/s3store/s3test"
@@ -28,7 +29,8 @@ import (
 //     and every copy or snapshot that completed before it, is still listed
 //     available (a delete in flight may have finished);
 //   - nothing stuck: no snapshot is creating, copying or deleting;
-//   - no temporary file of an interrupted write is left (directory store).
+//   - no temporary file of an interrupted write is left (directory store);
+//   - a snapshot's tags outlive every restart.
 func TestSnapshotCrashWindows(t *testing.T) {
 	bin := buildBinary(t)
 	t.Run("dir", func(t *testing.T) {
@@ -82,10 +84,30 @@ func snapshotCrashLoop(t *testing.T, bin, dataDir string, probe snapshotProbe) {
 
 	cmd := startBinary(t, bin, dataDir, port)
 	dataset(t, createStandalone(t, c, "src"), keys)
-	if _, err := c.CreateSnapshot(ctxT(t, 10*time.Second), &elasticache.CreateSnapshotInput{CacheClusterId: aws.String("src"), SnapshotName: aws.String("base")}); err != nil {
+	base, err := c.CreateSnapshot(ctxT(t, 10*time.Second), &elasticache.CreateSnapshotInput{CacheClusterId: aws.String("src"), SnapshotName: aws.String("base"),
+		Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("cache")}}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitSnapshot(t, c, "base")
+	// Tags changed after the snapshot was taken are kept with it too.
+	if _, err := c.AddTagsToResource(ctxT(t, 10*time.Second), &elasticache.AddTagsToResourceInput{ResourceName: base.Snapshot.ARN,
+		Tags: []types.Tag{{Key: aws.String("env"), Value: aws.String("test")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RemoveTagsFromResource(ctxT(t, 10*time.Second), &elasticache.RemoveTagsFromResourceInput{ResourceName: base.Snapshot.ARN, TagKeys: []string{"team"}}); err != nil {
+		t.Fatal(err)
+	}
+	baseTags := func() string { return tagsOf(t, c, base.Snapshot.ARN) }
+	// A graceful restart stores what is in flight; the kills below must
+	// not lose it.
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	cmd = startBinary(t, bin, dataDir, port)
+	if got := baseTags(); got != "env=test" {
+		t.Fatalf("tags of base after a restart: %q, want env=test", got)
+	}
+	restoreFrom(t, c, "src", "base", keys)
 	// How long a snapshot takes end to end sets the range of kill delays.
 	start := time.Now()
 	if _, err := c.CreateSnapshot(ctxT(t, 10*time.Second), &elasticache.CreateSnapshotInput{CacheClusterId: aws.String("src"), SnapshotName: aws.String("timed")}); err != nil {
@@ -243,6 +265,9 @@ func snapshotCrashLoop(t *testing.T, bin, dataDir string, probe snapshotProbe) {
 			}
 		}
 		restoreFrom(t, c, "src", from, keys)
+	}
+	if got := baseTags(); got != "env=test" {
+		t.Fatalf("tags of base after the kills: %q, want env=test", got)
 	}
 	// Every snapshot left available restores with all its keys.
 	restored := 0

@@ -189,18 +189,7 @@ func TestSnapshotTags(t *testing.T) {
 	}
 	waitSnapshot(t, c, "tagged")
 	arn := out.Snapshot.ARN
-	tags := func() string {
-		t.Helper()
-		got, err := c.ListTagsForResource(ctx, &elasticache.ListTagsForResourceInput{ResourceName: arn})
-		if err != nil {
-			t.Fatalf("ListTagsForResource %s: %v", aws.ToString(arn), err)
-		}
-		var kv []string
-		for _, tag := range got.TagList {
-			kv = append(kv, aws.ToString(tag.Key)+"="+aws.ToString(tag.Value))
-		}
-		return strings.Join(kv, ",")
-	}
+	tags := func() string { return tagsOf(t, c, arn) }
 	if got := tags(); got != "team=cache" {
 		t.Fatalf("tags = %q", got)
 	}
@@ -216,6 +205,20 @@ func TestSnapshotTags(t *testing.T) {
 	missing := strings.Replace(aws.ToString(arn), ":snapshot:tagged", ":snapshot:ghost", 1)
 	_, err = c.ListTagsForResource(ctx, &elasticache.ListTagsForResourceInput{ResourceName: aws.String(missing)})
 	expectError(t, err, "SnapshotNotFoundFault", 404)
+}
+
+// tagsOf lists the tags of a resource as "key=value,...".
+func tagsOf(t testing.TB, c *elasticache.Client, arn *string) string {
+	t.Helper()
+	out, err := c.ListTagsForResource(ctxT(t, 10*time.Second), &elasticache.ListTagsForResourceInput{ResourceName: arn})
+	if err != nil {
+		t.Fatalf("ListTagsForResource %s: %v", aws.ToString(arn), err)
+	}
+	var kv []string
+	for _, tag := range out.TagList {
+		kv = append(kv, aws.ToString(tag.Key)+"="+aws.ToString(tag.Value))
+	}
+	return strings.Join(kv, ",")
 }
 
 // snapshotTemps lists what the directory store's tmp/ holds.
