@@ -114,23 +114,15 @@ func (w *writer) lost(t testing.TB, c *redis.Client) []int {
 	w.mu.Lock()
 	acked := slices.Clone(w.acked)
 	w.mu.Unlock()
+	keys := make([]string, len(acked))
+	number := make(map[string]int, len(acked))
+	for i, k := range acked {
+		keys[i] = fmt.Sprintf("key:%d", k)
+		number[keys[i]] = k
+	}
 	var missing []int
-	ctx := ctxT(t, time.Minute)
-	for start := 0; start < len(acked); start += 1000 {
-		batch := acked[start:min(start+1000, len(acked))]
-		keys := make([]string, len(batch))
-		for i, k := range batch {
-			keys[i] = fmt.Sprintf("key:%d", k)
-		}
-		vals, err := c.MGet(ctx, keys...).Result()
-		if err != nil {
-			t.Fatalf("MGET: %v", err)
-		}
-		for i, v := range vals {
-			if v == nil {
-				missing = append(missing, batch[i])
-			}
-		}
+	for _, k := range missingKeys(t, c, keys) {
+		missing = append(missing, number[k])
 	}
 	return missing
 }
