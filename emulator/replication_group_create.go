@@ -1,0 +1,361 @@
+package emulator
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// Creating a replication group: validation, the new members, and the
+// background start of their nodes until every endpoint answers.
+
+// groupRequest is a validated CreateReplicationGroup request.
+type groupRequest struct {
+	id       string
+	numNodes int
+	ev       engineVersion
+	azs      []string
+}
+
+// validateCreateGroup checks everything that needs no state.
+func validateCreateGroup(in *elasticache.CreateReplicationGroupInput) (groupRequest, error) {
+	var req groupRequest
+	id, err := normalizeID("ReplicationGroupId", in.ReplicationGroupId, maxGroupIDLen)
+	if err != nil {
+		return req, err
+	}
+	req.id = id
+	if aws.ToString(in.ReplicationGroupDescription) == "" {
+		return req, mustNotBeBlank("ReplicationGroupDescription")
+	}
+	if err := checkLength("ReplicationGroupDescription", in.ReplicationGroupDescription, maxDescriptionLen); err != nil {
+		return req, err
+	}
+	// ClusterMode, AUTH, global datastores and serverless snapshots are
+	// refused by the member audit (input_rules.go) before this runs.
+	if aws.ToInt32(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 ||
+		strings.HasSuffix(aws.ToString(in.CacheParameterGroupName), ".cluster.on") {
+		return req, notImplemented("cluster mode enabled replication groups")
+	}
+	if in.NumNodeGroups != nil && *in.NumNodeGroups < 1 {
+		return req, invalidParameterValue("The parameter NumNodeGroups must be at least 1.")
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return req, err
+	}
+	replicas := in.ReplicasPerNodeGroup
+	var shardAZs []string
+	if len(in.NodeGroupConfiguration) == 1 {
+		ngc := in.NodeGroupConfiguration[0]
+		if err := checkNodeGroupConfiguration(ngc); err != nil {
+			return req, err
+		}
+		if ngc.ReplicaCount != nil {
+			if replicas != nil && *replicas != *ngc.ReplicaCount {
+				return req, invalidParameterCombination("ReplicasPerNodeGroup and NodeGroupConfiguration.ReplicaCount disagree.")
+			}
+			replicas = ngc.ReplicaCount
+		}
+		if az := aws.ToString(ngc.PrimaryAvailabilityZone); az != "" || len(ngc.ReplicaAvailabilityZones) > 0 {
+			shardAZs = append([]string{az}, ngc.ReplicaAvailabilityZones...)
+		}
+	}
+	switch {
+	case in.NumCacheClusters != nil && replicas != nil && *in.NumCacheClusters != *replicas+1:
+		return req, invalidParameterCombination("NumCacheClusters (%d) and ReplicasPerNodeGroup (%d) disagree: a replication group with cluster mode disabled has 1 primary and ReplicasPerNodeGroup replicas.", *in.NumCacheClusters, *replicas)
+	case in.NumCacheClusters != nil:
+		if *in.NumCacheClusters < 1 || *in.NumCacheClusters > maxNodesPerShard {
+			return req, invalidParameterValue("The parameter NumCacheClusters must be between 1 and %d.", maxNodesPerShard)
+		}
+		req.numNodes = int(*in.NumCacheClusters)
+	case replicas != nil:
+		if *replicas < 0 || *replicas > maxNodesPerShard-1 {
+			return req, invalidParameterValue("The parameter ReplicasPerNodeGroup must be between 0 and %d.", maxNodesPerShard-1)
+		}
+		req.numNodes = int(*replicas) + 1
+	default:
+		req.numNodes = 1
+	}
+	if aws.ToBool(in.AutomaticFailoverEnabled) && req.numNodes < 2 {
+		return req, invalidParameterCombination("When using automatic failover, there must be at least 2 cache clusters in the replication group.")
+	}
+	if aws.ToBool(in.MultiAZEnabled) && !aws.ToBool(in.AutomaticFailoverEnabled) {
+		return req, invalidParameterCombination("Multi-AZ requires automatic failover to be enabled.")
+	}
+	if n := len(in.PreferredCacheClusterAZs); n > 0 && n != req.numNodes {
+		return req, invalidParameterValue("The number of PreferredCacheClusterAZs (%d) must equal the number of cache clusters (%d).", n, req.numNodes)
+	}
+	req.azs = in.PreferredCacheClusterAZs
+	if shardAZs != nil {
+		if req.azs != nil {
+			return req, invalidParameterCombination("PreferredCacheClusterAZs and NodeGroupConfiguration availability zones cannot both be specified.")
+		}
+		if shardAZs[0] == "" || len(shardAZs) != req.numNodes {
+			return req, invalidParameterValue("NodeGroupConfiguration must give the primary's availability zone and one for each of the %d replicas.", req.numNodes-1)
+		}
+		req.azs = shardAZs
+	}
+	return req, nil
+}
+
+// checkNodeGroupConfiguration refuses the members of a node group
+// configuration that only mean something with cluster mode or outposts.
+func checkNodeGroupConfiguration(ngc types.NodeGroupConfiguration) error {
+	switch {
+	case aws.ToString(ngc.Slots) != "":
+		return notImplemented("NodeGroupConfiguration.Slots (cluster mode enabled replication groups)")
+	case aws.ToString(ngc.PrimaryOutpostArn) != "" || len(ngc.ReplicaOutpostArns) > 0:
+		return notImplemented("NodeGroupConfiguration outposts")
+	case aws.ToString(ngc.NodeGroupId) != "" && aws.ToString(ngc.NodeGroupId) != nodeID(1):
+		return notImplemented("NodeGroupConfiguration.NodeGroupId other than " + nodeID(1))
+	}
+	return nil
+}
+
+// CreateReplicationGroup creates a cluster-mode-disabled group: a primary and
+// up to five replicas, each a real node. It answers "creating" at once; the
+// group becomes "available" when every node answers and every replica's link
+// to the primary is up.
+func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.CreateReplicationGroupInput) (*elasticache.CreateReplicationGroupOutput, error) {
+	req, err := validateCreateGroup(in)
+	if err != nil {
+		return nil, err
+	}
+	port, err := checkPort(in.Port)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := newSettings(in.PreferredMaintenanceWindow, in.SnapshotWindow, in.SnapshotRetentionLimit, in.AutoMinorVersionUpgrade, in.NotificationTopicArn)
+	if err != nil {
+		return nil, err
+	}
+	settings.transitEncryption = aws.ToBool(in.TransitEncryptionEnabled)
+	settings.atRestEncryption = aws.ToBool(in.AtRestEncryptionEnabled)
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.regionFor(ctx)
+	if _, ok := r.groups[req.id]; ok {
+		return nil, &types.ReplicationGroupAlreadyExistsFault{Message: aws.String("Replication group " + req.id + " already exists.")}
+	}
+	newNodes := req.numNodes
+	if aws.ToString(in.PrimaryClusterId) != "" {
+		newNodes-- // the adopted primary exists already
+	}
+	if err := e.checkNodeQuota(r, newNodes); err != nil {
+		return nil, err
+	}
+	seed, snap, err := e.resolveSeed(r, in.SnapshotName, in.SnapshotArns)
+	if err != nil {
+		return nil, err
+	}
+	engineName, engineVer, nodeType := snap.restoreDefaults(in.Engine, in.EngineVersion, aws.ToString(in.CacheNodeType))
+	if req.ev, err = resolveEngine(engineName, engineVer); err != nil {
+		return nil, err
+	}
+	var adopted *cacheCluster
+	if pid := strings.ToLower(aws.ToString(in.PrimaryClusterId)); pid != "" {
+		if seed != nil {
+			return nil, invalidParameterCombination("PrimaryClusterId cannot be combined with SnapshotName or SnapshotArns.")
+		}
+		if adopted, err = r.adoptablePrimary(pid); err != nil {
+			return nil, err
+		}
+		// The group takes the adopted cluster's engine and settings.
+		req.ev, port = adopted.engine, adopted.port
+	} else if nodeType == "" {
+		return nil, mustNotBeBlank("CacheNodeType")
+	}
+	pg, err := r.resolveParamGroup(in.CacheParameterGroupName, req.ev)
+	if err != nil {
+		return nil, err
+	}
+	sg, err := r.resolveSubnetGroup(in.CacheSubnetGroupName)
+	if err != nil {
+		return nil, err
+	}
+	// Member ids: the adopted primary keeps its id; new members are
+	// <group>-001, -002, ... skipping ids already taken.
+	var ids []string
+	if adopted != nil {
+		ids = append(ids, adopted.id)
+	}
+	for n := 1; len(ids) < req.numNodes; n++ {
+		id := memberID(req.id, n)
+		if _, taken := r.clusters[id]; taken {
+			if adopted != nil {
+				continue
+			}
+			return nil, &types.CacheClusterAlreadyExistsFault{Message: aws.String("Cache cluster " + id + " already exists.")}
+		}
+		ids = append(ids, id)
+	}
+
+	now := e.opts.Now().UTC()
+	g := &replicationGroup{
+		id: req.id, description: aws.ToString(in.ReplicationGroupDescription), status: statusCreating, created: now,
+		engine: req.ev, nodeType: nodeType, paramGroup: pg, port: port,
+		autoFailover: aws.ToBool(in.AutomaticFailoverEnabled), multiAZ: aws.ToBool(in.MultiAZEnabled),
+		kmsKeyID: aws.ToString(in.KmsKeyId), settings: settings,
+		nodeGroups: []*nodeGroup{{id: nodeID(1), primary: ids[0], members: ids}},
+	}
+	if adopted != nil {
+		g.nodeType = adopted.nodeType
+	}
+	if err := e.openEndpoints(g, g.nodeGroups[0]); err != nil {
+		return nil, err
+	}
+	var created []*cacheCluster
+	for i, id := range ids {
+		if i == 0 && adopted != nil {
+			continue
+		}
+		az := availabilityZones(r.region)[i%3]
+		if len(req.azs) > 0 {
+			az = req.azs[i]
+		}
+		cl, err := e.newCluster(r, id, g.id, g.engine, port, az)
+		if err != nil {
+			for _, c := range created {
+				e.opts.Addresses.Release(c.nodes[0].endpoint)
+			}
+			e.closeEndpoint(g.nodeGroups[0].primaryEP)
+			e.closeEndpoint(g.nodeGroups[0].readerEP)
+			return nil, err
+		}
+		cl.nodeType, cl.paramGroup, cl.subnetGroup, cl.settings = g.nodeType, pg, sg, settings
+		cl.securityIDs = append([]string{}, in.SecurityGroupIds...)
+		created = append(created, cl)
+	}
+	// Validation is over: from here on the request changes state.
+	if adopted != nil {
+		adopted.groupID = g.id
+		adopted.status = statusModifying
+	}
+	for _, cl := range created {
+		r.clusters[cl.id] = cl
+	}
+	r.groups[g.id] = g
+	if len(in.Tags) > 0 {
+		r.tags[r.arn("replicationgroup", g.id)] = mergeTags(nil, in.Tags)
+	}
+	e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s is being created", g.id)
+
+	primary := r.clusters[ids[0]]
+	var primaryLaunch *nodeLaunch
+	if adopted == nil {
+		l := e.launchFor(r, primary, primary.nodes[0], nil)
+		l.seed = seed
+		primaryLaunch = &l
+	}
+	var replicaLaunches []nodeLaunch
+	for _, cl := range created {
+		if cl != primary {
+			replicaLaunches = append(replicaLaunches, e.launchFor(r, cl, cl.nodes[0], &primary.nodes[0].endpoint))
+		}
+	}
+	e.goBackground(func(ctx context.Context) { e.provisionGroup(ctx, r, g, primaryLaunch, replicaLaunches) })
+	return &elasticache.CreateReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}, nil
+}
+
+// adoptablePrimary checks that cluster id can become the primary of a new
+// group; the caller holds e.mu.
+func (r *region) adoptablePrimary(id string) (*cacheCluster, error) {
+	cl, err := r.cluster(id)
+	if err != nil {
+		return nil, err
+	}
+	if cl.groupID != "" {
+		return nil, invalidParameterValue("Cache cluster %s is already a member of replication group %s.", id, cl.groupID)
+	}
+	return cl, nil
+}
+
+// provisionGroup starts the primary, then every replica in parallel, and
+// marks the group available once all replicas are in sync.
+func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replicationGroup, primary *nodeLaunch, replicas []nodeLaunch) {
+	started := time.Now()
+	var err error
+	if primary != nil {
+		err = e.startNode(ctx, *primary)
+		e.markNode(r, *primary, err)
+	}
+	if err == nil {
+		var wg sync.WaitGroup
+		errs := make([]error, len(replicas))
+		for i, l := range replicas {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = e.startNode(ctx, l)
+				e.markNode(r, l, errs[i])
+			}()
+		}
+		wg.Wait()
+		for _, e := range errs {
+			if e != nil && err == nil {
+				err = e
+			}
+		}
+	}
+	if err == nil {
+		// The endpoints take their nodes now, but a primary endpoint bound
+		// on the node itself switches asynchronously: the group is
+		// available only once every endpoint it lists answers, so a client
+		// connecting right after the waiter returns is served.
+		e.mu.Lock()
+		for _, ng := range g.nodeGroups {
+			ng.syncEndpoints(r)
+		}
+		listed := g.listedEndpoints(r)
+		e.mu.Unlock()
+		err = e.waitServing(ctx, listed)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range g.memberClusters() {
+		if cl := r.clusters[id]; cl != nil && cl.status == statusModifying {
+			cl.status = statusAvailable // the adopted primary
+		}
+	}
+	if err != nil {
+		g.status = statusCreateFailed
+		e.log.Error("replication group create failed", "group", g.id, "err", err)
+		e.record(r, types.SourceTypeReplicationGroup, g.id, "Failed to create replication group %s: %v", g.id, err)
+		return
+	}
+	g.status = statusAvailable
+	e.log.Info("replication group available", "group", g.id, "nodes", len(g.memberClusters()), "took", time.Since(started))
+	e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s created", g.id)
+}
+
+// markNode records the outcome of starting one member's node: a node that
+// could not load its snapshot is "restore-failed", as on AWS.
+func (e *Emulator) markNode(r *region, l nodeLaunch, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cl := r.clusters[l.spec.Labels[engine.LabelCluster]]
+	if cl == nil {
+		return
+	}
+	if err != nil && l.seed != nil {
+		cl.status, cl.nodes[0].status = restoreFailed, restoreFailed
+		e.record(r, types.SourceTypeCacheCluster, cl.id, "Restore from snapshot failed for cache cluster %s: %v", cl.id, err)
+		return
+	}
+	if err != nil {
+		cl.status, cl.nodes[0].status = statusCreateFailed, statusCreateFailed
+		e.record(r, types.SourceTypeCacheCluster, cl.id, "Failed to create cache cluster %s: %v", cl.id, err)
+		return
+	}
+	cl.status, cl.nodes[0].status = statusAvailable, statusAvailable
+	e.record(r, types.SourceTypeCacheCluster, cl.id, "Added cache node %s in availability zone %s", cl.nodes[0].id, cl.az)
+	e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache cluster created")
+}
