@@ -1,7 +1,10 @@
 // Package emulator owns the ElastiCache control plane: replication groups,
 // cache clusters, parameter and subnet groups, events and tags, keyed by
 // account and region. Handlers are typed (SDK *Input → *Output) and are
-// registered on a queryapi.Service by Register.
+// registered on a queryapi.Service by Register, behind an audit of their
+// input members (inputs.go, input_rules.go): every member is applied,
+// reported back as AWS does, or refused with NotImplemented, never accepted
+// and ignored.
 //
 // State changes that take time on AWS (starting nodes, rebooting, deleting)
 // are applied here by background workers that drive an engine.Runtime; the
@@ -9,9 +12,11 @@
 // deleting, ...) exactly like the real service, and every change records an
 // event for DescribeEvents.
 //
-// One file per resource family: replication_groups.go, cache_clusters.go,
+// One file per resource family: replication_groups.go (creation in
+// replication_group_create.go), cache_clusters.go,
 // catalog.go (engine versions, parameter and subnet groups), events.go,
-// tags.go; nodes.go holds the lifecycle of the engine nodes behind them.
+// tags.go; nodes.go holds the lifecycle of the engine nodes behind them,
+// and quota.go the node quota they count against.
 //
 // Server (server.go) puts the API, the health endpoint and the admin API
 // (admin.go) behind one HTTP server with timeouts and a connection cap
