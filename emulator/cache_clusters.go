@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -239,10 +240,10 @@ func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.
 	if len(ng.members) >= maxNodesPerShard {
 		return nil, &types.NodeQuotaForClusterExceededFault{Message: aws.String(fmt.Sprintf("Replication group %s already has %d nodes; the maximum is %d (one primary and 5 replicas).", gid, len(ng.members), maxNodesPerShard))}
 	}
-	if in.Engine != nil && *in.Engine != "" && !strings.EqualFold(*in.Engine, g.engine.Engine) {
-		return nil, invalidParameterCombination("Engine %s does not match replication group %s engine %s.", *in.Engine, gid, g.engine.Engine)
-	}
 	primary := r.clusters[ng.primary]
+	if err := checkReplicaInherits(g, primary, in); err != nil {
+		return nil, err
+	}
 	az, err := preferredAZ(in.PreferredAvailabilityZone, in.PreferredAvailabilityZones)
 	if err != nil {
 		return nil, err
@@ -282,6 +283,57 @@ func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.
 		e.record(r, types.SourceTypeReplicationGroup, gid, "Added cache cluster %s to replication group %s", id, gid)
 	})
 	return &elasticache.CreateCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}, nil
+}
+
+// checkReplicaInherits refuses settings of a replica added to group g that
+// differ from the group's: the replica takes the group's engine, node type,
+// port, parameter and subnet groups and windows, so a different value would
+// be accepted and ignored. The caller holds e.mu.
+func checkReplicaInherits(g *replicationGroup, primary *cacheCluster, in *elasticache.CreateCacheClusterInput) error {
+	version := ""
+	if aws.ToString(in.EngineVersion) != "" {
+		ev, err := resolveEngine(aws.String(g.engine.Engine), in.EngineVersion)
+		if err != nil {
+			return err
+		}
+		version = ev.Actual
+	}
+	differs := func(name string, given, group any) error {
+		return invalidParameterCombination("%s %v does not match replication group %s (%v): a replica added to a group takes the group's.", name, given, g.id, group)
+	}
+	for _, m := range []struct{ name, given, group string }{
+		{"Engine", aws.ToString(in.Engine), g.engine.Engine},
+		{"EngineVersion", version, g.engine.Actual},
+		{"CacheNodeType", aws.ToString(in.CacheNodeType), g.nodeType},
+		{"CacheParameterGroupName", aws.ToString(in.CacheParameterGroupName), g.paramGroup},
+		{"CacheSubnetGroupName", aws.ToString(in.CacheSubnetGroupName), primary.subnetGroup},
+		{"PreferredMaintenanceWindow", aws.ToString(in.PreferredMaintenanceWindow), g.settings.maintenanceWindow},
+		{"SnapshotWindow", aws.ToString(in.SnapshotWindow), g.settings.snapshotWindow},
+		{"NotificationTopicArn", aws.ToString(in.NotificationTopicArn), g.settings.notificationTopic},
+	} {
+		if m.given != "" && !strings.EqualFold(m.given, m.group) {
+			return differs(m.name, m.given, m.group)
+		}
+	}
+	switch {
+	case in.Port != nil && *in.Port != g.port:
+		return differs("Port", *in.Port, g.port)
+	case in.SnapshotRetentionLimit != nil && *in.SnapshotRetentionLimit != g.settings.snapshotRetention:
+		return differs("SnapshotRetentionLimit", *in.SnapshotRetentionLimit, g.settings.snapshotRetention)
+	case in.AutoMinorVersionUpgrade != nil && *in.AutoMinorVersionUpgrade != g.settings.autoMinorUpgrade:
+		return differs("AutoMinorVersionUpgrade", *in.AutoMinorVersionUpgrade, g.settings.autoMinorUpgrade)
+	case len(in.SecurityGroupIds) > 0 && !sameSet(in.SecurityGroupIds, primary.securityIDs):
+		return differs("SecurityGroupIds", in.SecurityGroupIds, primary.securityIDs)
+	}
+	return nil
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 // DescribeCacheClusters lists clusters (or one), sorted by id.
