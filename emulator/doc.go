@@ -16,7 +16,11 @@
 // replication_group_create.go), cache_clusters.go,
 // catalog.go (engine versions, parameter and subnet groups), events.go,
 // tags.go; nodes.go holds the lifecycle of the engine nodes behind them,
-// and quota.go the node quota they count against.
+// and quota.go the node quota they count against. Snapshots
+// (snapshots.go, snapshot_ops.go) keep a record beside their RDB objects in
+// the snapshot store; snapshot_records.go says how the record follows each
+// state change so that a crash at any instant leaves a truthful one, which
+// LoadSnapshots settles at the next start.
 //
 // Server (server.go) puts the API, the health endpoint and the admin API
 // (admin.go) behind one HTTP server with timeouts and a connection cap
