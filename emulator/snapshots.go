@@ -219,7 +219,7 @@ func (e *Emulator) checkSnapshotName(r *region, param string, name *string) (str
 	// The name never reaches a key as such: snapshotDir maps it to one safe
 	// segment. What remains to refuse is a request scope (account, region)
 	// that cannot be a key segment.
-	if _, err := r.snapshotKey(snapshotDir(n), "snapshot.json"); err != nil {
+	if _, err := r.snapshotKey(snapshotDir(n), snapshotRecordFile); err != nil {
 		return "", invalidParameterValue("Snapshots cannot be stored for account %q in region %q.", r.account, r.region)
 	}
 	if _, ok := r.snapshots[n]; ok {
