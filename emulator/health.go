@@ -2,8 +2,10 @@ package emulator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,20 +18,20 @@ import (
 
 // The health monitor checks the nodes and starts a recovery for the ones
 // that are dead or hung. It has to stay cheap with hundreds of nodes on a
-// small machine: while every node answers it runs a round (one PING per
-// node) only every quietCheckEvery health intervals, but it also holds an
-// idle connection to each node that the node's exit closes at once, which
-// starts a round right away, so a crashed node is still found dead within
-// moments; while a node fails its checks, rounds come every HealthInterval
-// until it answers or is replaced. And it
+// small machine: a round every HealthInterval picks up new nodes, but a
+// node that answers is PINGed only every quietCheckEvery intervals; the
+// monitor also holds an idle connection to each node that the node's exit
+// closes at once, which starts a round right away, so a crashed node is
+// still found dead within moments; a node that fails its checks is checked
+// every round until it answers or is replaced. And it
 // must not mistake an overloaded machine for dead nodes: when the emulator
 // itself does not get the CPU to run its checks on time, or most nodes miss
 // a check at once, the nodes are not what failed, and replacing them (each
 // one a SIGKILL, an empty restart and a full sync) would only make it worse.
 const (
-	// quietCheckEvery is how many health intervals apart the rounds are
-	// while every node answers: every second at the default 100 ms, which
-	// is what a hung node's detection adds to its misses.
+	// quietCheckEvery is how many health intervals apart a node that
+	// answers is PINGed: every second at the default 100 ms, which is what
+	// a hung node's detection adds to its misses.
 	quietCheckEvery = 10
 	// A round is starved when at least starvedMinMisses nodes and at least
 	// half of the checked ones missed their check (or answered only after
@@ -39,6 +41,9 @@ const (
 	// each node; past that one List answers for all (one Docker API call
 	// instead of one per container).
 	inspectEach = 4
+	// exitSettle is how long after its watch connection closed a node may
+	// still be reported running before it is PINGed (see awaitExit).
+	exitSettle = 50 * time.Millisecond
 	// runtimeStateTimeout bounds the runtime's answer about failed nodes.
 	runtimeStateTimeout = 2 * time.Second
 	// starvedWarnEvery rate-limits the warning about uncounted rounds.
@@ -90,6 +95,9 @@ type probe struct {
 	failingSince time.Time
 }
 
+// errNodeGone is the check result of a node the runtime reports not running.
+var errNodeGone = errors.New("the runtime reports the node not running")
+
 // checkResult is the outcome of one node's check in a round.
 type checkResult struct {
 	err  error         // nil when the node answered (any reply)
@@ -101,16 +109,14 @@ type checkResult struct {
 }
 
 // monitorHealth runs the health checks until ctx ends: a round every
-// HealthInterval while a node fails its checks, every quietCheckEvery
-// intervals while all answer, and at once when a watch connection closes.
+// HealthInterval, and one at once when a watch connection closes.
 func (e *Emulator) monitorHealth(ctx context.Context) {
 	m := &healthMonitor{e: e, probes: make(map[string]*probe), wake: make(chan struct{}, 1)}
 	defer m.closeProbes(nil)
-	wait := e.opts.HealthInterval
-	timer := time.NewTimer(wait)
+	timer := time.NewTimer(e.opts.HealthInterval)
 	defer timer.Stop()
 	for {
-		m.due = time.Now().Add(wait)
+		m.due = time.Now().Add(e.opts.HealthInterval)
 		woken := false
 		select {
 		case <-ctx.Done():
@@ -119,21 +125,16 @@ func (e *Emulator) monitorHealth(ctx context.Context) {
 		case <-m.wake:
 			woken = true
 		}
-		wait = time.Duration(quietCheckEvery) * e.opts.HealthInterval
-		if m.round(ctx, woken) {
-			wait = e.opts.HealthInterval
-		}
-		timer.Reset(wait)
+		m.round(ctx, woken)
+		timer.Reset(e.opts.HealthInterval)
 	}
 }
 
 // round checks, in parallel, the serving nodes that are due (not checked
 // for a quiet interval, watch connection closed, or failing) and starts a
 // recovery for each one that is dead or missed HealthMisses checks in a
-// row. woken says a watch connection started it before its time. It
-// reports whether a node still fails (or its watch is closed), which calls
-// for the next round after HealthInterval.
-func (m *healthMonitor) round(ctx context.Context, woken bool) (failing bool) {
+// row. woken says a watch connection started it before its time.
+func (m *healthMonitor) round(ctx context.Context, woken bool) {
 	e := m.e
 	start := time.Now()
 	var late time.Duration
@@ -164,9 +165,23 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) (failing bool) {
 		}
 	}
 	results := make([]checkResult, len(targets))
+	// A closed watch connection most often means the node exited: ask the
+	// runtime first, and a dead node needs no PING (one to a node that is
+	// going away can hang until the timeout).
+	var closed []int
+	for _, i := range due {
+		if probes[i].closed.Load() {
+			closed = append(closed, i)
+		}
+	}
+	m.awaitExit(ctx, targets, closed, results)
 	var wg sync.WaitGroup
 	for _, i := range due {
 		p := probes[i]
+		if results[i].gone {
+			results[i].err = errNodeGone
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -177,15 +192,21 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) (failing bool) {
 			if engine.IsReply(err) {
 				err = nil // BUSY, LOADING, NOAUTH…: only a live server replies
 			}
-			results[i] = checkResult{err: err, rtt: time.Since(t0)}
+			results[i].err, results[i].rtt = err, time.Since(t0)
 		}()
 	}
 	wg.Wait()
 	took := time.Since(start)
-	if ctx.Err() != nil {
-		return false
+	if ctx.Err() != nil || len(due) == 0 {
+		return
 	}
-	m.markGone(ctx, targets, due, results)
+	var failed []int
+	for _, i := range due {
+		if results[i].err != nil && !results[i].gone {
+			failed = append(failed, i)
+		}
+	}
+	m.markGone(ctx, targets, failed, results)
 
 	misses, slow := 0, 0
 	for _, i := range due {
@@ -240,10 +261,6 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) (failing bool) {
 		n.down, n.recovering = true, true
 		e.startRecovery(t.r, t.cl, n, p.failingSince)
 	}
-	for _, p := range probes {
-		failing = failing || !p.failingSince.IsZero() || p.closed.Load()
-	}
-	return failing
 }
 
 // starved says why a round's misses are not the nodes' fault, or "" when
@@ -331,6 +348,9 @@ func (m *healthMonitor) arm(p *probe) {
 		// Nodes never write to a connection that sends no command: the
 		// read returns when the connection closes.
 		_, _ = conn.Read(make([]byte, 1))
+		// Close our end now: a dead node's half-closed connections would
+		// keep its address from being bound again by its replacement.
+		_ = conn.Close()
 		p.closed.Store(true)
 		select {
 		case m.wake <- struct{}{}:
@@ -357,16 +377,32 @@ func (m *healthMonitor) closeProbes(keep map[string]bool) {
 	}
 }
 
-// markGone asks the runtime about the nodes whose check failed and marks
-// those it reports not running, or does not know: they are dead whatever
-// the load. One Inspect per node for a few, one List for many.
-func (m *healthMonitor) markGone(ctx context.Context, targets []monitored, due []int, results []checkResult) {
-	var failed []int
-	for _, i := range due {
-		if results[i].err != nil {
-			failed = append(failed, i)
+// awaitExit marks the nodes in closed that the runtime reports gone,
+// asking again for up to exitSettle: a node's connections close while its
+// process exits, a moment before the runtime sees it exited, and a PING in
+// that moment hangs until the timeout. A node still running by then (a
+// user killed the connection) is checked as usual.
+func (m *healthMonitor) awaitExit(ctx context.Context, targets []monitored, closed []int, results []checkResult) {
+	deadline := time.Now().Add(exitSettle)
+	for {
+		m.markGone(ctx, targets, closed, results)
+		closed = slices.DeleteFunc(closed, func(i int) bool { return results[i].gone })
+		if len(closed) == 0 || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(exitSettle / 10):
 		}
 	}
+}
+
+// markGone asks the runtime about the nodes in failed (their check failed, or
+// their watch connection closed) and marks those it reports not running, or
+// does not know: they are dead whatever the load. One Inspect per node for a
+// few, one List for many.
+func (m *healthMonitor) markGone(ctx context.Context, targets []monitored, failed []int, results []checkResult) {
 	if len(failed) == 0 {
 		return
 	}
