@@ -124,7 +124,10 @@ func New(opts Options) (*Emulator, error) {
 	if opts.HealthMisses == 0 {
 		opts.HealthMisses = 3
 	}
-	if opts.NodeQuota == 0 {
+	switch {
+	case opts.NodeQuota < 0:
+		return nil, fmt.Errorf("emulator: the node quota must not be negative (got %d)", opts.NodeQuota)
+	case opts.NodeQuota == 0:
 		opts.NodeQuota = DefaultNodeQuota
 	}
 	if opts.TestFailoverQuota == 0 {
