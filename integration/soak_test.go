@@ -138,7 +138,7 @@ func TestSoak300Nodes(t *testing.T) {
 	groups := envInt("ELASTICACHE_LOCAL_SOAK_GROUPS", 100)
 	killed := min(10, groups)
 	e := startEmulatorWith(t, func(c *emulator.Config) {
-		c.AddressBase = "127.0.200.2" // 300 nodes and their endpoints: a range of their own
+		c.AddressBase = "127.0.240.2" // 300 nodes and their endpoints: a range no other test reaches
 	})
 	c := e.client
 	var ids []string
