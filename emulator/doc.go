@@ -16,7 +16,11 @@
 // replication_group_create.go), cache_clusters.go,
 // catalog.go (engine versions, parameter and subnet groups), events.go,
 // tags.go; nodes.go holds the lifecycle of the engine nodes behind them,
-// and quota.go the node quota they count against. Snapshots
+// and quota.go the node quota they count against. The health monitor
+// (health.go) checks the nodes cheaply, tells an overloaded machine from
+// dead nodes and starts their recovery: failover.go promotes a replica that
+// holds the primary's data and rebuilds failed nodes; syncboost.go raises a
+// primary's cron rate while replicas sync from it. Snapshots
 // (snapshots.go, snapshot_ops.go) keep a record beside their RDB objects in
 // the snapshot store; snapshot_records.go says how the record follows each
 // state change so that a crash at any instant leaves a truthful one, which
