@@ -26,9 +26,11 @@ type Options struct {
 	Now func() time.Time
 	// NodeReadyTimeout bounds how long a node may take to start and sync.
 	NodeReadyTimeout time.Duration
-	// Health checks: every HealthInterval each node gets a PING bounded by
-	// HealthTimeout; HealthMisses failures in a row mark it down. The
-	// defaults detect a dead primary in a few hundred milliseconds.
+	// Health checks (health.go): the monitor runs every HealthInterval; a
+	// failing node gets a PING bounded by HealthTimeout each time, one that
+	// answers every 10 intervals; HealthMisses failures in a row mark a hung
+	// node down, a node whose process is gone is down at once (its exit is
+	// noticed within milliseconds).
 	HealthInterval time.Duration
 	HealthTimeout  time.Duration
 	HealthMisses   int
@@ -142,7 +144,7 @@ func New(opts Options) (*Emulator, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
-	// The health monitor checks every node each HealthInterval; automated
+	// The health monitor runs every HealthInterval; automated
 	// backups are due at most once a minute of their window.
 	e.goBackground(e.monitorHealth)
 	e.goBackground(func(ctx context.Context) { every(ctx, 30*time.Second, e.TickBackups) })
