@@ -89,7 +89,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.Region, "region", env("REGION", "us-east-1"), "region for unsigned requests (env ELASTICACHE_LOCAL_REGION)")
 	fs.StringVar(&cfg.AccountID, "account-id", env("ACCOUNT_ID", "000000000000"), "account id for requests whose access key is not a 12-digit account id (env ELASTICACHE_LOCAL_ACCOUNT_ID)")
 	fs.StringVar(&cfg.AddressBase, "node-address-base", env("NODE_ADDRESS_BASE", ""), "first loopback address given to nodes, each node gets its own (env ELASTICACHE_LOCAL_NODE_ADDRESS_BASE; default 127.0.0.2)")
-	fs.DurationVar(&cfg.HealthInterval, "health-interval", envDuration("HEALTH_INTERVAL", 100*time.Millisecond), "how often every node is health-checked (env ELASTICACHE_LOCAL_HEALTH_INTERVAL)")
+	fs.DurationVar(&cfg.HealthInterval, "health-interval", envDuration("HEALTH_INTERVAL", 100*time.Millisecond), "how often the health monitor runs: a failing node is PINGed every interval, one that answers every 10 intervals (env ELASTICACHE_LOCAL_HEALTH_INTERVAL)")
 	fs.IntVar(&cfg.HealthMisses, "health-misses", envInt("HEALTH_MISSES", 3), "failed checks in a row that mark a hung node down and trigger failover/repair; a crashed node is down at its first failed check (env ELASTICACHE_LOCAL_HEALTH_MISSES)")
 	fs.IntVar(&cfg.NodeQuota, "node-quota", envInt("NODE_QUOTA", emulator.DefaultNodeQuota), "cache nodes allowed per account and region, AWS's default quota; creates and replica increases past it answer NodeQuotaForCustomerExceeded (env ELASTICACHE_LOCAL_NODE_QUOTA)")
 	fs.IntVar(&cfg.TestFailoverQuota, "test-failover-quota", envInt("TEST_FAILOVER_QUOTA", 15), "TestFailover calls allowed per account and region in a rolling 24 hours (env ELASTICACHE_LOCAL_TEST_FAILOVER_QUOTA)")
