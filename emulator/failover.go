@@ -265,13 +265,34 @@ func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *c
 	if cl.status == statusModifying {
 		cl.status = statusAvailable
 	}
+	e.record(r, types.SourceTypeCacheCluster, cl.id, "Finished recovery for cache nodes %s", n.id)
 	if g := r.groups[cl.groupID]; g != nil {
 		g.nodeGroupOf(cl.id).syncEndpoints(r)
-		if g.status == statusModifying && !g.recovering(r) {
-			g.status = statusAvailable
-		}
+		e.goBackground(func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
 	}
-	e.record(r, types.SourceTypeCacheCluster, cl.id, "Finished recovery for cache nodes %s", n.id)
+}
+
+// availableWhenServing returns a group that a failover or a repair left
+// "modifying" to "available" once nothing in it is still being recovered and
+// every endpoint it lists answers: a primary endpoint bound on the node
+// itself moves asynchronously, and a client that connects right after a
+// waiter saw "available" must be served. No lock is held by the caller.
+func (e *Emulator) availableWhenServing(ctx context.Context, r *region, g *replicationGroup) {
+	e.mu.Lock()
+	if g.status != statusModifying || g.recovering(r) {
+		e.mu.Unlock()
+		return // not done yet: whatever is still running calls this again
+	}
+	listed := g.listedEndpoints(r)
+	e.mu.Unlock()
+	if err := e.waitServing(ctx, listed); err != nil {
+		e.log.Warn("group endpoints do not all answer after a change; marking it available anyway", "group", g.id, "err", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if g.status == statusModifying && !g.recovering(r) {
+		g.status = statusAvailable
+	}
 }
 
 // recovering reports whether any member is still being recovered.
@@ -347,13 +368,11 @@ func (e *Emulator) TestFailover(ctx context.Context, in *elasticache.TestFailove
 // ModifyReplicationGroup PrimaryClusterId) and returns the group to available.
 func (e *Emulator) promote(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, target string) {
 	_, err := e.failover(ctx, r, g, ng, target, true, time.Time{})
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if err != nil {
 		e.log.Error("planned failover failed", "group", g.id, "err", err)
+		e.mu.Lock()
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Failover of node group %s failed: %v", ng.id, err)
+		e.mu.Unlock()
 	}
-	if g.status == statusModifying && !g.recovering(r) {
-		g.status = statusAvailable
-	}
+	e.availableWhenServing(ctx, r, g)
 }

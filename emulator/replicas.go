@@ -96,9 +96,7 @@ func (e *Emulator) IncreaseReplicaCount(ctx context.Context, in *elasticache.Inc
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		ng.syncEndpoints(r)
-		if g.status == statusModifying && !g.recovering(r) {
-			g.status = statusAvailable
-		}
+		e.goBackground(func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Finished modifying number of replicas in node group %s from %d to %d", ng.id, current, want)
 	})
 	return out, nil
@@ -173,9 +171,7 @@ func (e *Emulator) DecreaseReplicaCount(ctx context.Context, in *elasticache.Dec
 			e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache cluster deleted")
 		}
 		ng.syncEndpoints(r)
-		if g.status == statusModifying && !g.recovering(r) {
-			g.status = statusAvailable
-		}
+		e.goBackground(func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Finished modifying number of replicas in node group %s from %d to %d", ng.id, current, left)
 	})
 	return out, nil

@@ -172,8 +172,11 @@ func (e *Emulator) snapshotSourceOf(r *region, name, groupID, clusterID string, 
 		ng := g.nodeGroups[0]
 		cl = r.clusters[ng.primary]
 		if preferReplica {
-			// AWS backs up from a replica when there is one, to spare the primary.
-			if reps := ng.healthyReplicas(r); len(reps) > 0 {
+			// AWS backs up from the member named by SnapshottingClusterId,
+			// else from a replica when there is one, to spare the primary.
+			if chosen := r.clusters[g.snapshotSource(r)]; chosen != nil && chosen.nodes[0].healthy() {
+				cl = chosen
+			} else if reps := ng.healthyReplicas(r); len(reps) > 0 {
 				cl = reps[len(reps)-1]
 			}
 		}
