@@ -227,7 +227,17 @@ func (e *Emulator) Counts() Counts {
 // parallel; past ctx's deadline what still runs is killed (see stopNodes).
 func (e *Emulator) Close(ctx context.Context) error {
 	e.cancel()
-	e.workers.Wait()
+	// Background work ends with its context; the wait is bounded all the
+	// same, so one step that ignores cancellation cannot keep the nodes
+	// running past the shutdown deadline (the runtime's final sweep in
+	// Server.Shutdown stops anything such a step starts afterwards).
+	done := make(chan struct{})
+	go func() { e.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		e.log.Warn("background work still running at the shutdown deadline; stopping the nodes anyway")
+	}
 	e.mu.Lock()
 	var nodes []*cacheNode
 	for _, r := range e.regions {

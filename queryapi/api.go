@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 )
 
 // Options configure a Service.
@@ -17,7 +18,20 @@ type Options struct {
 	Region    string
 	AccountID string
 	Logger    *slog.Logger
+	// BodyBudget bounds the request body bytes held at once over all
+	// requests being read and decoded (default DefaultBodyBudget): each
+	// request is bounded on its own, and this keeps many connections
+	// sending large bodies together from adding up past it. A request
+	// waits for its share while the budget is spent.
+	BodyBudget int64
+	// BodyBudgetWait bounds how long a request waits for its share of the
+	// budget before it is answered Throttling (default 10 s).
+	BodyBudgetWait time.Duration
 }
+
+// DefaultBodyBudget is 16 maximal request bodies: decoding costs about five
+// times the body, so bodies in flight hold at most about 170 MiB.
+const DefaultBodyBudget = 16 * maxBodyBytes
 
 // RequestInfo describes the request being served; handlers read it from ctx.
 type RequestInfo struct {

@@ -1,10 +1,12 @@
 package queryapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/semaphore"
 	"io"
 	"log/slog"
 	"mime"
@@ -44,6 +46,11 @@ type Service struct {
 
 	mu       sync.RWMutex
 	handlers map[string]handlerFunc
+
+	// bodies is the budget of body bytes held by requests in flight;
+	// bodyWait bounds the wait for a share of it.
+	bodies   *semaphore.Weighted
+	bodyWait time.Duration
 }
 
 // New returns a Service with no handlers: every operation answers 501
@@ -56,6 +63,12 @@ func New(opts Options) *Service {
 		logger:    opts.Logger,
 		handlers:  map[string]handlerFunc{},
 	}
+	budget := opts.BodyBudget
+	if budget <= 0 {
+		budget = DefaultBodyBudget
+	}
+	s.bodies = semaphore.NewWeighted(max(budget, bodyChunkBytes))
+	s.bodyWait = cmp.Or(opts.BodyBudgetWait, defaultBodyBudgetWait)
 	if s.region == "" {
 		s.region = defaultRegion
 	}
@@ -131,7 +144,20 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, info *RequestInf
 	if info.Region, info.AccountID, qerr = s.identity(r); qerr != nil {
 		return writeError(w, qerr, info.RequestID)
 	}
-	params, qerr := readParams(w, r)
+	var held int64 // body bytes of the budget this request holds
+	defer func() { s.bodies.Release(held) }()
+	params, qerr := readParams(w, r, func(n int64) error {
+		// The wait is bounded on its own: a handler blocked here reads
+		// nothing, so neither the read timeout nor a client that went away
+		// would end it.
+		ctx, cancel := context.WithTimeout(r.Context(), s.bodyWait)
+		defer cancel()
+		if err := s.bodies.Acquire(ctx, n); err != nil {
+			return errBodyBudget
+		}
+		held += n
+		return nil
+	})
 	if qerr != nil {
 		return writeError(w, qerr, info.RequestID)
 	}
@@ -240,7 +266,10 @@ func writeError(w http.ResponseWriter, e *Error, requestID string) int {
 // and the query string (AWS SDKs send everything in the body; GET with a
 // query string is also valid Query protocol). The body is read whole, up to
 // maxBodyBytes; the query string is bounded by the server's header limit.
-func readParams(w http.ResponseWriter, r *http.Request) (requestParams, *Error) {
+//
+// reserve takes each chunk's share of the service's body budget before
+// the chunk is allocated; the caller gives it back once the request is done.
+func readParams(w http.ResponseWriter, r *http.Request, reserve func(n int64) error) (requestParams, *Error) {
 	p := requestParams{query: r.URL.RawQuery}
 	if r.Method != http.MethodPost || r.Body == nil {
 		return p, nil
@@ -256,11 +285,16 @@ func readParams(w http.ResponseWriter, r *http.Request) (requestParams, *Error) 
 	if r.ContentLength > maxBodyBytes {
 		return p, tooLarge
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, maxBodyBytes), reserve)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return p, tooLarge
+		}
+		if errors.Is(err, errBodyBudget) {
+			// AWS's answer to a caller it cannot serve now; SDKs retry it.
+			return p, &Error{Code: "Throttling", HTTPStatus: http.StatusBadRequest,
+				Message: "Rate exceeded: too many large requests are being read at once."}
 		}
 		return p, malformed(err)
 	}
@@ -268,17 +302,29 @@ func readParams(w http.ResponseWriter, r *http.Request) (requestParams, *Error) 
 	return p, nil
 }
 
+// bodyChunkBytes is the unit in which request bodies are read and counted
+// against the body budget.
+const bodyChunkBytes = 64 << 10
+
+// defaultBodyBudgetWait bounds how long a request waits for its share of
+// the body budget before it is answered Throttling.
+const defaultBodyBudgetWait = 10 * time.Second
+
+var errBodyBudget = errors.New("queryapi: body budget spent")
+
 // readBody reads r whole into a string. Memory follows the bytes that
 // arrive, in 64 KiB chunks, not what Content-Length promises (a client that
 // announces 2 MiB and sends nothing holds 64 KiB), and the chunks are copied
 // once into a string of the exact size: twice the body in all, where
 // growing one buffer would allocate five times it.
-func readBody(r io.Reader) (string, error) {
-	const chunkSize = 64 << 10
+func readBody(r io.Reader, reserve func(n int64) error) (string, error) {
 	var chunks [][]byte
 	total := 0
 	for {
-		chunk := make([]byte, chunkSize)
+		if err := reserve(bodyChunkBytes); err != nil {
+			return "", err
+		}
+		chunk := make([]byte, bodyChunkBytes)
 		n, err := io.ReadFull(r, chunk)
 		chunks, total = append(chunks, chunk[:n]), total+n
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
