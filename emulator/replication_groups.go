@@ -2,11 +2,13 @@ package emulator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -239,12 +241,11 @@ func (e *Emulator) openEndpoints(g *replicationGroup, ng *nodeGroup) error {
 		}
 		if err == nil {
 			var p *proxy.Proxy
-			p, err = proxy.Listen(addr.Addr(), proxy.Options{Name: g.id + "/" + ng.id + "/" + role, Logger: e.log})
+			p, err = e.listenProxy(addr, g.id+"/"+ng.id+"/"+role)
 			if err == nil {
 				eps = append(eps, p)
 				continue
 			}
-			e.opts.Addresses.Release(addr)
 		}
 		for _, p := range eps {
 			e.closeEndpoint(p)
@@ -253,6 +254,34 @@ func (e *Emulator) openEndpoints(g *replicationGroup, ng *nodeGroup) error {
 	}
 	ng.primaryEP, ng.readerEP = eps[0], eps[1]
 	return nil
+}
+
+// listenProxy starts a forwarder on addr, a fresh reservation of the pool,
+// and owns that reservation from then on. The pool probed addr free, but
+// anything on the machine may bind it before the forwarder does; then the
+// next free address is tried (with the taken one still reserved, so the
+// pool moves past it), a few times at most.
+func (e *Emulator) listenProxy(addr engine.Endpoint, name string) (*proxy.Proxy, error) {
+	var taken []engine.Endpoint
+	defer func() {
+		for _, a := range taken {
+			e.opts.Addresses.Release(a)
+		}
+	}()
+	for attempt := 1; ; attempt++ {
+		p, err := proxy.Listen(addr.Addr(), proxy.Options{Name: name, Logger: e.log})
+		if err == nil {
+			return p, nil
+		}
+		taken = append(taken, addr)
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 3 {
+			return nil, err
+		}
+		e.log.Warn("endpoint address taken after the pool found it free; trying the next one", "endpoint", name, "addr", addr.Addr(), "err", err)
+		if addr, err = e.opts.Addresses.Allocate(addr.Port); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // closeEndpoint stops an endpoint and returns its address to the pool.
