@@ -172,7 +172,7 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	}
 	engineName, engineVer, nodeType := snap.restoreDefaults(in.Engine, in.EngineVersion, aws.ToString(in.CacheNodeType))
 	if nodeType == "" {
-		return nil, mustNotBeBlank("CacheNodeType")
+		return nil, missingNodeType()
 	}
 	ev, err := resolveEngine(engineName, engineVer)
 	if err != nil {

@@ -144,8 +144,8 @@ func (e *Emulator) CreateCacheParameterGroup(ctx context.Context, in *elasticach
 	return &elasticache.CreateCacheParameterGroupOutput{CacheParameterGroup: ptr(pg.describe(r))}, nil
 }
 
-// userGroup finds a parameter group the user may change; the caller holds e.mu.
-func (r *region) userGroup(name *string) (*paramGroup, error) {
+// modifiableParamGroup finds a parameter group the user may change; the caller holds e.mu.
+func (r *region) modifiableParamGroup(name *string) (*paramGroup, error) {
 	n := aws.ToString(name)
 	if n == "" {
 		return nil, mustNotBeBlank("CacheParameterGroupName")
@@ -180,7 +180,7 @@ func (e *Emulator) ModifyCacheParameterGroup(ctx context.Context, in *elasticach
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	pg, err := r.userGroup(in.CacheParameterGroupName)
+	pg, err := r.modifiableParamGroup(in.CacheParameterGroupName)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +208,7 @@ func (e *Emulator) ResetCacheParameterGroup(ctx context.Context, in *elasticache
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	pg, err := r.userGroup(in.CacheParameterGroupName)
+	pg, err := r.modifiableParamGroup(in.CacheParameterGroupName)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +228,7 @@ func (e *Emulator) DeleteCacheParameterGroup(ctx context.Context, in *elasticach
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.regionFor(ctx)
-	pg, err := r.userGroup(in.CacheParameterGroupName)
+	pg, err := r.modifiableParamGroup(in.CacheParameterGroupName)
 	if err != nil {
 		return nil, err
 	}

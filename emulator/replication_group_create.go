@@ -171,7 +171,7 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 		// The group takes the adopted cluster's engine and settings.
 		req.ev, port = adopted.engine, adopted.port
 	} else if nodeType == "" {
-		return nil, mustNotBeBlank("CacheNodeType")
+		return nil, missingNodeType()
 	}
 	pg, err := r.resolveParamGroup(in.CacheParameterGroupName, req.ev)
 	if err != nil {

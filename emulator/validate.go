@@ -26,6 +26,12 @@ func mustNotBeBlank(name string) error {
 	return invalidParameterValue("The parameter %s must be provided and must not be blank.", name)
 }
 
+// missingNodeType is AWS's answer to a create without CacheNodeType (and no
+// snapshot to take it from).
+func missingNodeType() error {
+	return invalidParameterValue("The parameter CacheNodeType must be provided and must not be null.")
+}
+
 // maxDescriptionLen is AWS's limit on the description of a replication
 // group ("Maximum length is 255 characters"), applied to every description.
 const maxDescriptionLen = 255

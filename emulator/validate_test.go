@@ -182,3 +182,24 @@ func TestDescriptionLimits(t *testing.T) {
 		CacheParameterGroupName: aws.String("tagged"), CacheParameterGroupFamily: aws.String("redis7"), Description: aws.String("d"), Tags: tags})
 	wantInvalid("129-character tag key", err)
 }
+
+// TestMissingNodeTypeMessage: a create without CacheNodeType (and no
+// snapshot to take it from) answers AWS's own wording.
+func TestMissingNodeTypeMessage(t *testing.T) {
+	_, client := startTestServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const want = "The parameter CacheNodeType must be provided and must not be null."
+	check := func(what string, err error) {
+		t.Helper()
+		var ipv *types.InvalidParameterValueException
+		if !errors.As(err, &ipv) || ipv.ErrorMessage() != want {
+			t.Fatalf("%s without CacheNodeType: %v, want InvalidParameterValue %q", what, err, want)
+		}
+	}
+	_, err := client.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("nonode"), ReplicationGroupDescription: aws.String("d")})
+	check("CreateReplicationGroup", err)
+	_, err = client.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("nonode"), Engine: aws.String("redis")})
+	check("CreateCacheCluster", err)
+}
