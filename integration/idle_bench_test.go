@@ -117,9 +117,11 @@ func startBareRedis(b *testing.B, bin string, n int) []int {
 // its redis-server plus its share of the emulator (health checks, endpoint
 // forwarders) — against a bare redis-server of the same binary with its
 // default configuration, as many of them, measured over the same window:
-// managed/bare (goal ≤ 1.2). ELASTICACHE_LOCAL_BENCH_IDLE_GROUPS (3-node
-// groups, default 10) and ELASTICACHE_LOCAL_BENCH_IDLE_WINDOW (default 10s)
-// set the scale and the window.
+// managed/bare (goal ≤ 1.2). ELASTICACHE_LOCAL_BENCH_IDLE_GROUPS (default
+// 10), ELASTICACHE_LOCAL_BENCH_IDLE_GROUP_SIZE (nodes per group, default 3;
+// 1 leaves replication out, so the emulator's own share shows alone) and
+// ELASTICACHE_LOCAL_BENCH_IDLE_WINDOW (default 10s) set the scale and the
+// window.
 //
 //	go test ./integration -run '^$' -bench IdleCPUPerNode -benchtime 1x
 func BenchmarkIdleCPUPerNode(b *testing.B) {
@@ -130,6 +132,7 @@ func BenchmarkIdleCPUPerNode(b *testing.B) {
 		b.Skip("node CPU is read from the process runtime's pids")
 	}
 	groups := envInt("ELASTICACHE_LOCAL_BENCH_IDLE_GROUPS", 10)
+	size := envInt("ELASTICACHE_LOCAL_BENCH_IDLE_GROUP_SIZE", 3)
 	window := envDuration("ELASTICACHE_LOCAL_BENCH_IDLE_WINDOW", 10*time.Second)
 	e := startEmulator(b)
 	ctx := ctxT(b, 10*time.Minute)
@@ -138,7 +141,7 @@ func BenchmarkIdleCPUPerNode(b *testing.B) {
 		ids[i] = fmt.Sprintf("idle-%d", i)
 		if _, err := e.client.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
 			ReplicationGroupId: aws.String(ids[i]), ReplicationGroupDescription: aws.String("idle"),
-			CacheNodeType: aws.String("cache.t4g.micro"), NumCacheClusters: aws.Int32(3), AutomaticFailoverEnabled: aws.Bool(true),
+			CacheNodeType: aws.String("cache.t4g.micro"), NumCacheClusters: aws.Int32(int32(size)), AutomaticFailoverEnabled: aws.Bool(size > 1),
 		}); err != nil {
 			b.Fatal(err)
 		}
