@@ -158,8 +158,16 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 	probes := m.probesFor(targets)
 	var due []int // the targets checked this round
 	quiet := time.Duration(quietCheckEvery-1) * e.opts.HealthInterval
+	// While any node fails, every node is checked each round: answering
+	// nodes are otherwise checked at staggered times, and a machine that
+	// stalls many nodes at once would show them failing one by one, each
+	// round too few to look starved, until the first ones were recovered.
+	sweep := false
+	for _, p := range probes {
+		sweep = sweep || !p.failingSince.IsZero()
+	}
 	for i, p := range probes {
-		if start.Sub(p.lastCheck) >= quiet || p.closed.Load() || !p.failingSince.IsZero() {
+		if sweep || start.Sub(p.lastCheck) >= quiet || p.closed.Load() || !p.failingSince.IsZero() {
 			due = append(due, i)
 			p.lastCheck = start
 		}
