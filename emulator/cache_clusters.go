@@ -41,7 +41,6 @@ type clusterSettings struct {
 	snapshotWindow     string
 	snapshotRetention  int32
 	autoMinorUpgrade   bool
-	transitEncryption  bool
 	atRestEncryption   bool
 	notificationTopic  string
 	notificationStatus string
@@ -78,7 +77,7 @@ func (cl *cacheCluster) describe(r *region, showNodes bool) types.CacheCluster {
 		SnapshotRetentionLimit:             aws.Int32(cl.settings.snapshotRetention),
 		SnapshotWindow:                     aws.String(cl.settings.snapshotWindow),
 		AuthTokenEnabled:                   aws.Bool(false),
-		TransitEncryptionEnabled:           aws.Bool(cl.settings.transitEncryption),
+		TransitEncryptionEnabled:           aws.Bool(false), // true is refused (input_rules.go) until TLS is served
 		AtRestEncryptionEnabled:            aws.Bool(cl.settings.atRestEncryption),
 		ReplicationGroupLogDeliveryEnabled: aws.Bool(false),
 		LogDeliveryConfigurations:          []types.LogDeliveryConfiguration{},
@@ -194,7 +193,6 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	if err != nil {
 		return nil, err
 	}
-	settings.transitEncryption = aws.ToBool(in.TransitEncryptionEnabled)
 	az, err := preferredAZ(in.PreferredAvailabilityZone, in.PreferredAvailabilityZones)
 	if err != nil {
 		return nil, err

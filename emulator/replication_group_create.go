@@ -136,7 +136,6 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	if err != nil {
 		return nil, err
 	}
-	settings.transitEncryption = aws.ToBool(in.TransitEncryptionEnabled)
 	settings.atRestEncryption = aws.ToBool(in.AtRestEncryptionEnabled)
 
 	e.mu.Lock()

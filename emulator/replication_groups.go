@@ -114,7 +114,7 @@ func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
 		ClusterEnabled:             aws.Bool(false),
 		ClusterMode:                types.ClusterModeDisabled,
 		AuthTokenEnabled:           aws.Bool(false),
-		TransitEncryptionEnabled:   aws.Bool(g.settings.transitEncryption),
+		TransitEncryptionEnabled:   aws.Bool(false), // true is refused (input_rules.go) until TLS is served
 		AtRestEncryptionEnabled:    aws.Bool(g.settings.atRestEncryption),
 		AutoMinorVersionUpgrade:    aws.Bool(g.settings.autoMinorUpgrade),
 		SnapshotRetentionLimit:     aws.Int32(g.settings.snapshotRetention),
