@@ -1,0 +1,165 @@
+package state
+
+import "time"
+
+// Format and Version identify a state file; a file of another format or
+// version is refused (see Store.Load).
+const (
+	Format  = "elasticache-local/state"
+	Version = 1
+)
+
+// Scope is the key of all state: AWS resources live in one account and
+// region.
+type Scope struct {
+	Account string `json:"account"`
+	Region  string `json:"region"`
+}
+
+// Region is everything one account has in one region: the unit that is
+// persisted.
+type Region struct {
+	Format  string `json:"format"`
+	Version int    `json:"version"`
+	Scope
+	ReplicationGroups []ReplicationGroup `json:"replicationGroups"`
+	CacheClusters     []CacheCluster     `json:"cacheClusters"`
+	ParameterGroups   []ParameterGroup   `json:"parameterGroups"`
+	SubnetGroups      []SubnetGroup      `json:"subnetGroups"`
+	Events            []Event            `json:"events"`
+	Tags              map[string][]Tag   `json:"tags"` // by ARN
+	TestFailovers     []time.Time        `json:"testFailovers,omitempty"`
+	Operations        []Operation        `json:"operations,omitempty"`
+}
+
+// EngineVersion is a catalog entry: Version as the API lists it, Actual as
+// a running cluster reports it.
+type EngineVersion struct {
+	Engine  string `json:"engine"`
+	Version string `json:"version"`
+	Actual  string `json:"actual"`
+	Family  string `json:"family"`
+}
+
+// Settings are the metadata-only settings of clusters and groups.
+type Settings struct {
+	MaintenanceWindow  string `json:"maintenanceWindow"`
+	SnapshotWindow     string `json:"snapshotWindow"`
+	SnapshotRetention  int32  `json:"snapshotRetentionLimit"`
+	AutoMinorUpgrade   bool   `json:"autoMinorVersionUpgrade"`
+	AtRestEncryption   bool   `json:"atRestEncryptionEnabled"`
+	NotificationTopic  string `json:"notificationTopicArn,omitempty"`
+	NotificationStatus string `json:"notificationTopicStatus,omitempty"`
+}
+
+// ReplicationGroup is a Redis OSS/Valkey replication group.
+type ReplicationGroup struct {
+	ID           string        `json:"id"`
+	Description  string        `json:"description"`
+	Status       string        `json:"status"`
+	Created      time.Time     `json:"created"`
+	Engine       EngineVersion `json:"engine"`
+	NodeType     string        `json:"cacheNodeType"`
+	ParamGroup   string        `json:"cacheParameterGroupName"`
+	Port         int32         `json:"port"`
+	AutoFailover bool          `json:"automaticFailover"`
+	MultiAZ      bool          `json:"multiAZ"`
+	KmsKeyID     string        `json:"kmsKeyId,omitempty"`
+	UserGroupIDs []string      `json:"userGroupIds,omitempty"`
+	Settings     Settings      `json:"settings"`
+	NodeGroups   []NodeGroup   `json:"nodeGroups"`
+	// Snapshotting is the member chosen with SnapshottingClusterId.
+	Snapshotting string `json:"snapshottingClusterId,omitempty"`
+}
+
+// NodeGroup is a shard: one primary cluster and its replicas, and the
+// addresses of its primary and reader endpoints, which never change.
+type NodeGroup struct {
+	ID              string    `json:"id"`
+	Primary         string    `json:"primary"`
+	Members         []string  `json:"members"`
+	PrimaryEndpoint *Endpoint `json:"primaryEndpoint,omitempty"`
+	ReaderEndpoint  *Endpoint `json:"readerEndpoint,omitempty"`
+}
+
+// Endpoint is a host:port address.
+type Endpoint struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+}
+
+// CacheCluster is a standalone cluster or a member of a replication group.
+type CacheCluster struct {
+	ID          string        `json:"id"`
+	GroupID     string        `json:"replicationGroupId,omitempty"`
+	Status      string        `json:"status"`
+	Created     time.Time     `json:"created"`
+	Engine      EngineVersion `json:"engine"`
+	NodeType    string        `json:"cacheNodeType"`
+	ParamGroup  string        `json:"cacheParameterGroupName"`
+	SubnetGroup string        `json:"cacheSubnetGroupName"`
+	SecurityIDs []string      `json:"securityGroupIds,omitempty"`
+	Port        int32         `json:"port"`
+	AZ          string        `json:"availabilityZone"`
+	Nodes       []CacheNode   `json:"nodes"`
+	Settings    Settings      `json:"settings"`
+}
+
+// CacheNode is one engine node; Name is its name in the runtime.
+type CacheNode struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Endpoint Endpoint  `json:"endpoint"`
+	Status   string    `json:"status"`
+	Created  time.Time `json:"created"`
+	AZ       string    `json:"availabilityZone"`
+}
+
+// ParameterGroup is a cache parameter group; Params are the values set in
+// it over the engine defaults.
+type ParameterGroup struct {
+	Name        string            `json:"name"`
+	Family      string            `json:"family"`
+	Description string            `json:"description"`
+	Params      map[string]string `json:"params,omitempty"`
+}
+
+// SubnetGroup is a cache subnet group (metadata only locally).
+type SubnetGroup struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	VpcID       string   `json:"vpcId"`
+	Subnets     []Subnet `json:"subnets"`
+}
+
+// Subnet is one subnet of a subnet group.
+type Subnet struct {
+	ID               string `json:"id"`
+	AvailabilityZone string `json:"availabilityZone"`
+}
+
+// Event is one DescribeEvents record.
+type Event struct {
+	Date       time.Time `json:"date"`
+	SourceType string    `json:"sourceType"`
+	SourceID   string    `json:"sourceId"`
+	Message    string    `json:"message"`
+}
+
+// Tag is a resource tag.
+type Tag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Operation is long-running work that has not finished: the emulator
+// resumes it at its next start (see the emulator's operations.go). Kind
+// names what it does, Target the resource it works on.
+type Operation struct {
+	ID      string    `json:"id"`
+	Kind    string    `json:"kind"`
+	Target  string    `json:"target"`
+	Started time.Time `json:"started"`
+	// Detail holds what the kind needs to resume (e.g. the failover target).
+	Detail map[string]string `json:"detail,omitempty"`
+}

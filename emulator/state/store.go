@@ -1,0 +1,203 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Store keeps the state files of every scope in one directory.
+type Store struct {
+	dir string
+}
+
+// CorruptError is a state file that cannot be used: unreadable, not JSON,
+// truncated, of another format or version, or naming another scope.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("state file %s cannot be used: %v", e.Path, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// tempPrefix starts the name of a file being written; one left by a crash
+// is removed by Open.
+const tempPrefix = ".tmp-"
+
+// Open returns the store in dir, creating the directory (private to the
+// user) if needed and removing temporary files a crash left mid-write.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	for _, ent := range ents {
+		if strings.HasPrefix(ent.Name(), tempPrefix) {
+			if err := os.Remove(filepath.Join(dir, ent.Name())); err != nil {
+				return nil, fmt.Errorf("state: removing a temporary file: %w", err)
+			}
+		}
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir is the directory of the state files.
+func (s *Store) Dir() string { return s.dir }
+
+var (
+	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
+	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+)
+
+// Path is the file of a scope. Account and region were validated by the
+// API; they are checked again here because they name a file.
+func (s *Store) Path(sc Scope) (string, error) {
+	if !accountPattern.MatchString(sc.Account) || !regionPattern.MatchString(sc.Region) {
+		return "", fmt.Errorf("state: %q/%q is not an account id and region", sc.Account, sc.Region)
+	}
+	return filepath.Join(s.dir, sc.Account+"-"+sc.Region+".json"), nil
+}
+
+// Load reads every scope's file, sorted by account then region. Any file
+// that cannot be used stops the load with a *CorruptError naming it; no
+// file is changed.
+func (s *Store) Load() ([]Region, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	var out []Region
+	for _, ent := range ents {
+		name := ent.Name()
+		if strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		path := filepath.Join(s.dir, name)
+		rec, err := readRegion(path)
+		if err != nil {
+			return nil, &CorruptError{Path: path, Err: err}
+		}
+		if want, _ := s.Path(rec.Scope); want != path {
+			return nil, &CorruptError{Path: path, Err: fmt.Errorf("it holds the state of %s in %s, which belongs in %s", rec.Account, rec.Region, filepath.Base(want))}
+		}
+		out = append(out, rec)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Account != out[j].Account {
+			return out[i].Account < out[j].Account
+		}
+		return out[i].Region < out[j].Region
+	})
+	return out, nil
+}
+
+func readRegion(path string) (Region, error) {
+	var rec Region
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return rec, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec); err != nil {
+		return rec, fmt.Errorf("not a complete state record (%v)", err)
+	}
+	if dec.More() {
+		return rec, errors.New("data after the state record")
+	}
+	switch {
+	case rec.Format != Format:
+		return rec, fmt.Errorf("format %q, expected %q", rec.Format, Format)
+	case rec.Version != Version:
+		return rec, fmt.Errorf("version %d, this build reads version %d", rec.Version, Version)
+	}
+	return rec, nil
+}
+
+// Save writes a scope's records crash-safely: the previous file stays until
+// the new one is complete on disk and replaces it in one rename.
+func (s *Store) Save(rec *Region) error {
+	path, err := s.Path(rec.Scope)
+	if err != nil {
+		return err
+	}
+	rec.Format, rec.Version = Format, Version
+	b, err := json.MarshalIndent(rec, "", " ")
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+// Remove deletes every state file (a fresh start).
+func (s *Store) Remove() error {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	for _, ent := range ents {
+		if strings.HasSuffix(ent.Name(), ".json") {
+			if err := os.Remove(filepath.Join(s.dir, ent.Name())); err != nil {
+				return fmt.Errorf("state: %w", err)
+			}
+		}
+	}
+	return syncDir(s.dir)
+}
+
+// writeFileAtomic replaces path with data: temporary file, fsync, rename,
+// fsync of the directory.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, tempPrefix+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("state: writing %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("state: syncing %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("state: syncing %s: %w", dir, err)
+	}
+	return nil
+}
