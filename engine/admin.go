@@ -1,12 +1,19 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -23,22 +30,130 @@ const AdminUser = "elasticache-local"
 // The zero value opens unauthenticated connections (the default user), which
 // suits a node without the admin user only.
 //
-// A runtime creates one with NewAdmin, configures every node it starts with
+// A runtime gets one through its options (the emulator's from LoadAdmin,
+// else NewAdmin), configures every node it starts with
 // ServerDirectives and reports it through Runtime.Admin, so the credentials
 // reach the node operations without any global state.
 type Admin struct {
 	user, password string
 }
 
-// NewAdmin returns credentials for AdminUser with a fresh random password.
-// Nodes do not outlive the run that started them (the next run reaps them),
-// so the password is never written anywhere but into the nodes' settings.
+// NewAdmin returns credentials for AdminUser with a fresh random password,
+// held in memory only. Nodes started with them can be reached by this run
+// alone: the emulator uses LoadAdmin instead, so that the next run reaches
+// the nodes it adopts; NewAdmin suits runtimes whose nodes do not outlive
+// them (unit tests) and is what LoadAdmin stores on first use.
 func NewAdmin() (Admin, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return Admin{}, fmt.Errorf("engine: generating the admin password: %w", err)
 	}
 	return Admin{user: AdminUser, password: hex.EncodeToString(b)}, nil
+}
+
+// adminFile is the content of the file LoadAdmin keeps the credentials in.
+type adminFile struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// credentialRE restricts the stored user and password to what every node
+// configuration (redis.conf arguments, server command lines) carries
+// unquoted, so a hand-edited file cannot inject directives.
+var credentialRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// LoadAdmin returns the admin credentials stored in the file at path (mode
+// 0600, JSON), creating it with NewAdmin's credentials when it does not
+// exist. Nodes outlive the emulator (see Keeper), so every run must
+// authenticate with the password the nodes were started with. The file is
+// created atomically (a temporary file, synced, then linked or renamed into
+// place and the directory synced), so a crash never leaves a partial file
+// and two concurrent first calls agree on one password. An existing file
+// that cannot be read or does not hold valid credentials is an error naming
+// path: replacing it would lock the control plane out of every running node.
+func LoadAdmin(path string) (Admin, error) {
+	a, err := readAdmin(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return a, err
+	}
+	fresh, err := NewAdmin()
+	if err != nil {
+		return Admin{}, err
+	}
+	if err := createAdminFile(path, fresh); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return readAdmin(path) // created concurrently: use that one
+		}
+		return Admin{}, fmt.Errorf("engine: creating admin credentials %s: %w", path, err)
+	}
+	return fresh, nil
+}
+
+func readAdmin(path string) (Admin, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Admin{}, err
+	}
+	if err != nil {
+		return Admin{}, fmt.Errorf("engine: reading admin credentials %s: %w", path, err)
+	}
+	var f adminFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return Admin{}, fmt.Errorf("engine: admin credentials %s are malformed (restore the file, or remove it together with every node of the data dir): %w", path, err)
+	}
+	if !credentialRE.MatchString(f.User) || !credentialRE.MatchString(f.Password) || len(f.Password) < 16 {
+		return Admin{}, fmt.Errorf("engine: admin credentials %s are malformed: want a user and a password of at least 16 characters among letters, digits, '.', '_' and '-'", path)
+	}
+	return Admin{user: f.User, password: f.Password}, nil
+}
+
+// createAdminFile writes a to path unless path exists (fs.ErrExist then).
+func createAdminFile(path string, a Admin) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(adminFile{User: a.user, Password: a.password}, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// A hard link never replaces an existing file, unlike rename; rename is
+	// the fallback for file systems without links.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		if _, statErr := os.Lstat(path); statErr == nil {
+			return fs.ErrExist
+		}
+		if err := os.Rename(tmp.Name(), path); err != nil {
+			return err
+		}
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // User returns the ACL user the connections authenticate as ("" for the
@@ -110,4 +225,22 @@ func (a Admin) Alive(ctx context.Context, ep Endpoint) error {
 		return nil
 	}
 	return err
+}
+
+// ShutdownSave asks the node at ep to save its dataset and exit (SHUTDOWN
+// SAVE NOW: not waiting for lagging replicas; SHUTDOWN SAVE on servers
+// older than 7.0, which know no NOW). It returns nil once the server closed
+// the connection, which it does when it exits after the save; an error
+// reply means the save failed and the server keeps running. A save longer
+// than the client's I/O timeout returns a timeout although the server goes
+// on and exits: callers wait for the exit, not for this reply.
+func (a Admin) ShutdownSave(ctx context.Context, ep Endpoint) error {
+	return a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		err := shutdown(ctx, c, "SAVE", "NOW")
+		var rerr redis.Error
+		if errors.As(err, &rerr) && strings.Contains(strings.ToLower(rerr.Error()), "syntax") {
+			err = shutdown(ctx, c, "SAVE")
+		}
+		return err
+	})
 }

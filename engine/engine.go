@@ -55,6 +55,14 @@ type NodeSpec struct {
 	// loads it at start (restoring a snapshot). A node whose RDB does not
 	// load fails to start.
 	InitialRDB io.Reader
+	// Resume starts the node from the data Keeper.Suspend kept for this name
+	// (its dump.rdb) instead of an empty dataset; InitialRDB must be nil
+	// then. Without kept data (never suspended, or killed before it saved
+	// anything) the node starts empty, exactly as without Resume. ReplicaOf
+	// and Config apply as usual. Once the node runs the kept data is its own
+	// and no longer kept; a Start that fails leaves it kept for the next try.
+	// A Start without Resume discards kept data of the name.
+	Resume bool
 }
 
 // Node is a node as the runtime sees it.
@@ -64,11 +72,21 @@ type Node struct {
 	Labels   map[string]string
 	// Running is false for a node whose process/container has exited.
 	Running bool
+	// ID is the runtime's id of the running instance: the container id
+	// (docker) or the pid in decimal (process). It changes when the node is
+	// restarted, so equal IDs prove a node was not (an adopted node keeps it).
+	// Empty for a node that has never run.
+	ID string
 	// PID is the OS process id where the runtime has one (0 otherwise).
 	PID int
 	// Paused is true for a running node that is frozen (SIGSTOP, docker
 	// pause): it accepts connections but answers nothing.
 	Paused bool
+	// HasData reports, for a node that does not run, whether data kept by
+	// Keeper.Suspend exists, i.e. whether Start with NodeSpec.Resume brings
+	// back a dataset rather than an empty one. Meaningful in
+	// Adoption.Stopped (and Inspect/List of a suspended node).
+	HasData bool
 }
 
 // Runtime starts and stops engine nodes. Implementations: process (local
@@ -105,8 +123,50 @@ type Runtime interface {
 // Reaper is implemented by runtimes that can remove nodes an earlier run (or
 // another emulator id sharing their records) left behind.
 type Reaper interface {
-	// Reap stops and removes those nodes and returns how many it removed.
+	// Reap stops and removes those nodes, kept data included, and returns
+	// how many it removed. What this runtime instance started, adopted
+	// (Keeper.Adopt) or suspended (Keeper.Suspend) is spared.
 	Reap(ctx context.Context) (int, error)
+}
+
+// Keeper is implemented by runtimes whose nodes can outlive one run of the
+// emulator (both built-in runtimes are): a clean shutdown Suspends every
+// node and the next run Starts them with NodeSpec.Resume; after a crash of
+// the emulator the nodes keep running and the next run Adopts them.
+type Keeper interface {
+	// Suspend saves the node's dataset (SHUTDOWN SAVE) and stops it, keeping
+	// the data under the data dir so Start with NodeSpec.Resume brings it
+	// back. Nothing of the node runs afterwards (docker: dump.rdb is copied
+	// out to <DataDir>/nodes/<name>/dump.rdb and the container removed). It
+	// honours ctx: past its deadline (or at once with ctx already done) the
+	// node is killed and whatever was saved is kept. A node that does not
+	// run keeps no data (HasData false) but its record stays. Reap of the
+	// same runtime instance spares what it suspended (the emulator's
+	// shutdown sweep runs after the Suspends); Stop discards it.
+	Suspend(ctx context.Context, name string) error
+	// Adopt goes over every node of this data dir an earlier run left
+	// (processes/containers, and kept data). keep reports whether the
+	// emulator's records own a node; it gets Name, Labels, Endpoint, ID,
+	// Running (and HasData). Owned running nodes are taken over as they run:
+	// same process/container and Node.ID, open client connections
+	// undisturbed; from then on Stop/Inspect/Kill/Pause/Resume/CopyFrom/
+	// Suspend work on them as on nodes this run started, and Reap spares
+	// them. Owned nodes that do not run are returned in Stopped (HasData
+	// tells whether kept data exists; Start them with Resume) and Reap spares
+	// them too. Everything else is stopped and removed; Reaped counts those.
+	// Nodes this runtime instance started, adopted or suspended are not
+	// considered. Adopt with a keep that owns nothing is Reap.
+	Adopt(ctx context.Context, keep func(Node) bool) (Adoption, error)
+}
+
+// Adoption is what Keeper.Adopt found.
+type Adoption struct {
+	// Running are the adopted running nodes (Paused ones included).
+	Running []Node
+	// Stopped are owned nodes that do not run.
+	Stopped []Node
+	// Reaped counts the nodes stopped or removed because nothing owns them.
+	Reaped int
 }
 
 // FaultInjector is implemented by runtimes that can simulate node failures

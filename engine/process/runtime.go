@@ -35,22 +35,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/engine"
 	"github.com/elasticache-local/elasticache-local/engine/internal/keyed"
@@ -237,219 +231,6 @@ func validateName(name string) error {
 	return nil
 }
 
-// Start implements engine.Runtime. It writes the node's redis.conf and its
-// label, starts the server, records its pid in the label and returns once it
-// answers PING (and INFO shows the pid we started, so a stray server on the
-// same address is not mistaken for it). The label comes first so that an
-// emulator killed at any instant leaves a record of every server it may have
-// started (see reap.go). If the process exits or ctx ends first, the node is
-// killed and removed and the error carries the tail of its log. A leftover
-// directory of a dead node with the same name is replaced; a running one
-// gives engine.ErrNodeExists.
-func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node, error) {
-	if err := validateName(spec.Name); err != nil {
-		return engine.Node{}, err
-	}
-	if spec.Endpoint.Host == "" || spec.Endpoint.Port <= 0 || spec.Endpoint.Port > 65535 {
-		return engine.Node{}, fmt.Errorf("engine/process: node %s: invalid endpoint %q", spec.Name, spec.Endpoint.Addr())
-	}
-	srv, err := r.serverFor(spec.Engine)
-	if err != nil {
-		return engine.Node{}, err
-	}
-	dir := r.NodeDir(spec.Name)
-	conf, err := buildConfig(spec, dir, srv.caps, r.admin)
-	if err != nil {
-		return engine.Node{}, err
-	}
-
-	unlock := r.locks.Lock(spec.Name)
-	defer unlock()
-	r.mu.Lock()
-	closed := r.closed
-	r.mu.Unlock()
-	if closed {
-		return engine.Node{}, errors.New("engine/process: runtime is closed")
-	}
-	lbl, p, err := r.lookup(spec.Name)
-	if err == nil {
-		if r.running(lbl, p) {
-			return engine.Node{}, fmt.Errorf("%w: %s (pid %d on %s)", engine.ErrNodeExists, spec.Name, lbl.PID, lbl.Endpoint.endpoint().Addr())
-		}
-		r.forget(spec.Name)
-	}
-	if _, statErr := os.Stat(dir); statErr == nil && (err != nil || lbl.PID == 0) {
-		// The directory of a start cut short: its server may run unrecorded.
-		if err := r.stopUnrecorded(spec.Name, 0); err != nil {
-			return engine.Node{}, err
-		}
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return engine.Node{}, fmt.Errorf("engine/process: clearing %s: %w", dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
-	}
-	confPath := filepath.Join(dir, confFileName)
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
-	}
-	if spec.InitialRDB != nil {
-		if err := keyed.WriteFile(filepath.Join(dir, "dump.rdb"), spec.InitialRDB); err != nil {
-			os.RemoveAll(dir)
-			return engine.Node{}, fmt.Errorf("engine/process: seeding %s: %w", spec.Name, err)
-		}
-	}
-	lbl = label{
-		Name:          spec.Name,
-		EmulatorID:    r.id,
-		Labels:        maps.Clone(spec.Labels),
-		Endpoint:      toJSONEndpoint(spec.Endpoint),
-		Engine:        spec.Engine,
-		EngineVersion: spec.EngineVersion,
-		Binary:        srv.path,
-		ServerVersion: srv.version,
-		ConfigPath:    confPath,
-	}
-	if spec.ReplicaOf != nil {
-		ep := toJSONEndpoint(*spec.ReplicaOf)
-		lbl.ReplicaOf = &ep
-	}
-	// Recorded before the server exists (pid 0: not started yet), so no
-	// crash leaves a server without a label.
-	if err := writeLabel(dir, lbl); err != nil {
-		os.RemoveAll(dir)
-		return engine.Node{}, fmt.Errorf("engine/process: node %s: writing label: %w", spec.Name, err)
-	}
-	logPath := filepath.Join(dir, logFileName)
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		os.RemoveAll(dir)
-		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
-	}
-
-	cmd := serverCommand(srv.path, confPath)
-	cmd.Dir = dir
-	cmd.Stdout = logf // an *os.File is handed to the child: no copy goroutine
-	cmd.Stderr = logf
-	setProcAttrs(cmd)
-	started := time.Now()
-	err = cmd.Start()
-	logf.Close()
-	if err != nil {
-		os.RemoveAll(dir)
-		return engine.Node{}, fmt.Errorf("engine/process: starting %s for node %s: %w", srv.path, spec.Name, err)
-	}
-
-	lbl.PID = cmd.Process.Pid
-	lbl.StartedAt = started.UTC()
-	p = &proc{lbl: lbl, done: make(chan struct{})}
-	go r.reap(cmd, p)
-	r.mu.Lock()
-	r.procs[spec.Name] = p
-	r.mu.Unlock()
-
-	if err := writeLabel(dir, lbl); err != nil {
-		r.abort(p, dir)
-		return engine.Node{}, fmt.Errorf("engine/process: node %s: recording pid %d: %w", spec.Name, lbl.PID, err)
-	}
-	// Wait for PING, but give up at once when the process exits (a check in
-	// flight, e.g. against another program holding the port, is cancelled).
-	wctx, cancelWait := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-p.done:
-			cancelWait()
-		case <-wctx.Done():
-		}
-	}()
-	err = engine.WaitReady(wctx, spec.Endpoint, p.check, r.servedBy(lbl.PID))
-	cancelWait()
-	if err != nil && p.exited() {
-		err = p.check(ctx, spec.Endpoint)
-	}
-	if err != nil {
-		tail := logTail(logPath, 20)
-		r.abort(p, dir)
-		return engine.Node{}, fmt.Errorf("engine/process: node %s (pid %d) did not start on %s: %w\n--- %s (tail) ---\n%s",
-			spec.Name, lbl.PID, spec.Endpoint.Addr(), err, logFileName, tail)
-	}
-	r.log.Info("node started", "node", spec.Name, "addr", spec.Endpoint.Addr(), "pid", lbl.PID,
-		"replicaOf", replicaOfAttr(spec.ReplicaOf), "took", time.Since(started).Round(time.Microsecond))
-	return lbl.node(true), nil
-}
-
-func replicaOfAttr(ep *engine.Endpoint) string {
-	if ep == nil {
-		return ""
-	}
-	return ep.Addr()
-}
-
-// check is a readiness check failing permanently once the process exited.
-func (p *proc) check(context.Context, engine.Endpoint) error {
-	if p.exited() {
-		if p.err != nil {
-			return engine.Permanent(fmt.Errorf("server exited: %w", p.err))
-		}
-		return engine.Permanent(errors.New("server exited with status 0"))
-	}
-	return nil
-}
-
-// servedBy holds when the endpoint answers PING and INFO reports pid, so a
-// different server on the address (another program, a stray node) does not
-// pass for ours.
-func (r *Runtime) servedBy(pid int) engine.Check {
-	return func(ctx context.Context, ep engine.Endpoint) error {
-		return r.admin.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
-			if err := c.Ping(ctx).Err(); err != nil {
-				return err
-			}
-			info, err := c.Info(ctx, "server").Result()
-			if err != nil {
-				return err
-			}
-			for _, line := range strings.Split(info, "\n") {
-				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-					if got, _ := strconv.Atoi(v); got != pid {
-						return fmt.Errorf("another server (pid %d) answers on %s", got, ep.Addr())
-					}
-					return nil
-				}
-			}
-			return nil // no process_id field: accept
-		})
-	}
-}
-
-// reap waits for the process (so it never lingers as a zombie) and records
-// its exit.
-func (r *Runtime) reap(cmd *exec.Cmd, p *proc) {
-	err := cmd.Wait()
-	p.err = err
-	close(p.done)
-	if !p.stopping.Load() {
-		r.log.Warn("node exited", "node", p.lbl.Name, "pid", p.lbl.PID, "err", err)
-	}
-}
-
-// abort kills a node whose start failed and removes its files.
-func (r *Runtime) abort(p *proc, dir string) {
-	p.stopping.Store(true)
-	if !p.exited() {
-		_ = signalGroup(p.lbl.PID, sigKill)
-		select {
-		case <-p.done:
-		case <-time.After(killWait):
-			r.log.Error("node did not exit after SIGKILL", "node", p.lbl.Name, "pid", p.lbl.PID)
-		}
-	}
-	r.forget(p.lbl.Name)
-	_ = os.RemoveAll(dir)
-}
-
 // Inspect implements engine.Runtime.
 func (r *Runtime) Inspect(ctx context.Context, name string) (engine.Node, error) {
 	if validateName(name) != nil {
@@ -553,23 +334,4 @@ func (r *Runtime) running(lbl label, p *proc) bool {
 		return !p.exited() // our child: alive until reaped
 	}
 	return processMatches(lbl)
-}
-
-// logTail returns the last n lines of the file at path.
-func logTail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	defer f.Close()
-	const max = 8 << 10
-	if fi, err := f.Stat(); err == nil && fi.Size() > max {
-		_, _ = f.Seek(fi.Size()-max, io.SeekStart)
-	}
-	b, _ := io.ReadAll(f)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
