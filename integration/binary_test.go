@@ -97,9 +97,12 @@ func TestBinaryShutdownAndReap(t *testing.T) {
 	port := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	ctx := ctxT(t, 2*time.Minute)
+	// This test is about the reap: every start forgets the earlier run's
+	// state, as --fresh asks.
+	const fresh = "ELASTICACHE_LOCAL_FRESH=true"
 
 	// Graceful shutdown stops the nodes.
-	cmd := startBinary(t, bin, dataDir, port)
+	cmd := startBinary(t, bin, dataDir, port, fresh)
 	node := createStandalone(t, newClient(url, "us-east-1"), "graceful")
 	if err := node.Ping(ctx).Err(); err != nil {
 		t.Fatal(err)
@@ -119,14 +122,14 @@ func TestBinaryShutdownAndReap(t *testing.T) {
 	}
 
 	// kill -9 leaves the node running; the next start reaps it.
-	cmd = startBinary(t, bin, dataDir, port)
+	cmd = startBinary(t, bin, dataDir, port, fresh)
 	orphan := createStandalone(t, newClient(url, "us-east-1"), "orphan")
 	cmd.Process.Kill()
 	cmd.Wait()
 	if err := orphan.Ping(ctx).Err(); err != nil {
 		t.Fatalf("the node should outlive a kill -9 of the emulator: %v", err)
 	}
-	cmd = startBinary(t, bin, dataDir, port)
+	cmd = startBinary(t, bin, dataDir, port, fresh)
 	eventually(t, 10*time.Second, func() error {
 		if orphan.Ping(ctx).Err() == nil {
 			return fmt.Errorf("orphan node still answers")

@@ -41,8 +41,11 @@ func TestCrashLoopLeavesNoOrphans(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	const rounds = 12
 	addrEnv := "ELASTICACHE_LOCAL_NODE_ADDRESS_BASE=" + crashAddressBase + "2"
+	// This test is about the reap: every start forgets the earlier run's
+	// state and reaps its nodes, as --fresh asks.
+	const freshEnv = "ELASTICACHE_LOCAL_FRESH=true"
 	for round := 0; round < rounds; round++ {
-		cmd := startBinary(t, bin, dataDir, port, addrEnv)
+		cmd := startBinary(t, bin, dataDir, port, addrEnv, freshEnv)
 		// The start-up Reap has run: whatever the last crash left is gone.
 		// (On docker a create the daemon finishes after that Reap can
 		// still appear; the shutdown sweep removes it, checked at the end.)
@@ -88,7 +91,7 @@ func TestCrashLoopLeavesNoOrphans(t *testing.T) {
 		t.Logf("round %d: killed after %d node servers started; %d running after the kill", round, killAt, len(nodeServers(t, dataDir, true)))
 	}
 
-	cmd := startBinary(t, bin, dataDir, port, addrEnv)
+	cmd := startBinary(t, bin, dataDir, port, addrEnv, freshEnv)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
