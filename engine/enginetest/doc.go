@@ -10,7 +10,10 @@
 // frozen node), restarting on a freed endpoint, and, where the runtime
 // implements the optional interfaces, Kill/Pause/Resume
 // (engine.FaultInjector), CopyFrom and seeding a node with
-// NodeSpec.InitialRDB (engine.FileReader), and Reap (engine.Reaper) by a
-// second runtime with another emulator id. It logs the start-to-PING times
-// it measured.
+// NodeSpec.InitialRDB (engine.FileReader), Reap (engine.Reaper) by a
+// second runtime with another emulator id, and nodes outliving a runtime
+// instance (engine.Keeper): Suspend and Start with NodeSpec.Resume, and
+// Adopt by a new instance of the nodes a dropped one left in every state
+// (running, paused, killed, suspended, not owned). It also checks
+// engine.LoadAdmin. It logs the start-to-PING times it measured.
 package enginetest

@@ -25,15 +25,18 @@ const testTimeout = 2 * time.Minute
 // silentTimeout is how long a paused node gets to (not) answer a PING.
 const silentTimeout = 300 * time.Millisecond
 
-// PeerFactory builds a second runtime over the same records as the one under
-// test (same data dir for the process runtime, same Docker scope for the
-// docker runtime) but with another emulator id, as a restarted emulator
-// would. The factory registers the runtime's Close with t.Cleanup.
+// PeerFactory builds another runtime over the same records as the one under
+// test (same data dir for the process runtime, same Docker scope and data
+// dir for the docker runtime) and with the same admin credentials, but with
+// another emulator id, as a restarted emulator would (it loads the
+// credentials with engine.LoadAdmin). The factory registers the runtime's
+// Close with t.Cleanup.
 type PeerFactory func(t *testing.T, emulatorID string) engine.Runtime
 
 // Run runs the contract suite against rt, taking node endpoints from pool.
-// Subtests run in parallel; the Reap subtest runs last, on its own, because
-// it removes every node of rt. peer may be nil, which skips it. Nodes are
+// The contract subtests run in parallel; Reap and Adopt run last, one after
+// the other, because they remove every node of the records that is not the
+// reaping runtime's. peer may be nil, which skips those two. Nodes are
 // stopped and endpoints released by t.Cleanup, also when a subtest fails.
 func Run(t *testing.T, rt engine.Runtime, pool *engine.AddressPool, peer PeerFactory) {
 	s := &suite{rt: rt, pool: pool}
@@ -51,8 +54,11 @@ func Run(t *testing.T, rt engine.Runtime, pool *engine.AddressPool, peer PeerFac
 		t.Run("InitialRDB", s.testInitialRDB)
 		t.Run("AdminUser", s.testAdminUser)
 		t.Run("Alive", s.testAlive)
+		t.Run("SuspendResume", s.testSuspendResume)
+		t.Run("LoadAdmin", testLoadAdmin)
 	})
 	t.Run("Reap", func(t *testing.T) { s.testReap(t, peer) })
+	t.Run("Adopt", func(t *testing.T) { s.testAdopt(t, peer) })
 	s.logStartTimes(t)
 }
 
@@ -521,71 +527,5 @@ func (s *suite) testInitialRDB(t *testing.T) {
 	}
 	if n, err := s.rt.Inspect(testContext(t), bad.Name); !errors.Is(err, engine.ErrNodeNotFound) {
 		t.Errorf("Inspect after a failed Start = %+v, %v; want ErrNodeNotFound", n, err)
-	}
-}
-
-// testReap starts nodes on the runtime under test and on a peer runtime
-// (another emulator id over the same records), then has the peer Reap: the
-// first runtime's nodes are gone, the peer's own node is untouched.
-func (s *suite) testReap(t *testing.T, peer PeerFactory) {
-	if peer == nil {
-		t.Skip("no PeerFactory")
-	}
-	other := peer(t, fmt.Sprintf("enginetest-peer-%d", time.Now().UnixNano()))
-	reaper, ok := other.(engine.Reaper)
-	if !ok {
-		t.Skipf("%s runtime does not implement engine.Reaper", other.Name())
-	}
-	var victims []engine.NodeSpec
-	for _, name := range []string{"et-reap-a", "et-reap-b"} {
-		spec := s.spec(t, name)
-		s.start(t, s.rt, spec)
-		victims = append(victims, spec)
-	}
-	own := s.spec(t, "et-reap-own")
-	s.start(t, other, own)
-
-	n, err := reaper.Reap(testContext(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n < len(victims) {
-		t.Errorf("Reap removed %d nodes, want at least %d", n, len(victims))
-	}
-	listed, err := other.List(testContext(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range victims {
-		if slices.ContainsFunc(listed, func(n engine.Node) bool { return n.Name == v.Name }) {
-			t.Errorf("the reaping runtime still lists %s", v.Name)
-		}
-		// The reaped runtime may remember a node it started until it notices
-		// the exit (the process runtime does); it must not report it running.
-		waitGone(t, s.rt, v.Name)
-		silent(t, v.Endpoint)
-	}
-	if got, err := other.Inspect(testContext(t), own.Name); err != nil || !got.Running {
-		t.Errorf("the reaping runtime's own node: %+v, %v; want running", got, err)
-	}
-	mustDo(t, own.Endpoint, "PING")
-}
-
-// waitGone polls until rt reports the node as not found or not running.
-func waitGone(t *testing.T, rt engine.Runtime, name string) {
-	t.Helper()
-	ctx := testContext(t)
-	tick := time.NewTicker(engine.PollInterval)
-	defer tick.Stop()
-	for {
-		n, err := rt.Inspect(ctx, name)
-		if errors.Is(err, engine.ErrNodeNotFound) || err == nil && !n.Running {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: Inspect %s = %+v, %v; want not found or not running", rt.Name(), name, n, err)
-		case <-tick.C:
-		}
 	}
 }

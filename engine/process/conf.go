@@ -21,6 +21,8 @@ var reservedDirectives = map[string]bool{
 	// The emulator's own ACL user and the credentials replicas use
 	// (engine.Admin.ServerDirectives); an aclfile would reject them.
 	"user": true, "masteruser": true, "masterauth": true, "aclfile": true,
+	// Suspend and Resume keep a node's data in its dump.rdb.
+	"dbfilename": true,
 }
 
 var directiveRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/elasticache-local/elasticache-local/engine"
@@ -16,6 +17,7 @@ const (
 	labelFileName = "node.json"
 	confFileName  = "redis.conf"
 	logFileName   = "redis.log"
+	rdbFileName   = "dump.rdb" // the server's default dbfilename
 )
 
 // label is the content of node.json, the runtime's record of a node. It is
@@ -36,6 +38,11 @@ type label struct {
 	ServerVersion string        `json:"serverVersion,omitempty"`
 	ConfigPath    string        `json:"configPath"`
 	StartedAt     time.Time     `json:"startedAt"`
+	// Kept marks the node's dump.rdb as its kept data: set by Suspend before
+	// SHUTDOWN SAVE, and by a Start with Resume until its server answers
+	// (so a Start that fails or is cut short keeps the data for the next
+	// try). A dump.rdb without it (a snapshot's SAVE, say) is never resumed.
+	Kept bool `json:"kept,omitempty"`
 }
 
 type endpointJSON struct {
@@ -89,12 +96,26 @@ func writeLabel(dir string, l label) error {
 }
 
 func (l label) node(running bool) engine.Node {
-	return engine.Node{
+	n := engine.Node{
 		Name:     l.Name,
 		Endpoint: l.Endpoint.endpoint(),
 		Labels:   maps.Clone(l.Labels),
 		Running:  running,
 		PID:      l.PID,
 		Paused:   running && processStopped(l.PID),
+		HasData:  !running && l.hasKeptData(),
 	}
+	if l.PID > 0 {
+		n.ID = strconv.Itoa(l.PID)
+	}
+	return n
+}
+
+// hasKeptData reports whether the node's directory holds data Suspend kept.
+func (l label) hasKeptData() bool {
+	if !l.Kept || l.ConfigPath == "" {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(filepath.Dir(l.ConfigPath), rdbFileName))
+	return err == nil && fi.Mode().IsRegular()
 }

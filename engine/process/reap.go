@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,63 +29,25 @@ import (
 	"github.com/elasticache-local/elasticache-local/engine"
 )
 
-// Reap stops and removes every node of DataDir/nodes that this Runtime did
-// not start: those of earlier runs (same or another emulator id), of other
-// emulators sharing the data dir, and servers of this data dir that no label
-// records (a run killed while starting them). Directories without a label
-// file are removed. It returns how many nodes it stopped or removed a label
-// of; the emulator calls it at start and once more at shutdown.
+// Reap stops and removes every node of DataDir/nodes that is not this
+// Runtime's (started, adopted or kept by it): those of earlier runs (same
+// or another emulator id), of other emulators sharing the data dir, and
+// servers of this data dir that no label records (a run killed while
+// starting them). Directories without a label file are removed. It returns
+// how many nodes it stopped or removed a label of; the emulator calls it at
+// a fresh start and once more at shutdown. It is Adopt with nothing owned.
 func (r *Runtime) Reap(ctx context.Context) (int, error) {
-	servers, err := r.nodeServers()
-	if err != nil {
-		return 0, err
-	}
-	names := make(map[string]bool, len(servers))
-	for name := range servers {
-		names[name] = true
-	}
-	entries, err := os.ReadDir(r.nodesDir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("engine/process: %w", err)
-	}
-	for _, e := range entries {
-		if e.IsDir() && validateName(e.Name()) == nil {
-			names[e.Name()] = true
-		}
-	}
-	sorted := make([]string, 0, len(names))
-	for name := range names {
-		sorted = append(sorted, name)
-	}
-	slices.Sort(sorted)
-	n := 0
-	var errs []error
-	for _, name := range sorted {
-		if err := r.reapOne(ctx, name, servers[name]); err != nil {
-			if !errors.Is(err, errSkip) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		n++
-	}
-	return n, errors.Join(errs...)
+	a, err := r.Adopt(ctx, nil)
+	return a.Reaped, err
 }
 
 var errSkip = errors.New("skip")
 
-// reapOne stops node name, which this Runtime did not start: the server its
+// reapLocked stops node name, which is not this Runtime's: the server its
 // label records (gracefully, as Stop does) and every other server pids of
-// the node (unrecorded, killed), then removes its directory.
-func (r *Runtime) reapOne(ctx context.Context, name string, pids []int) error {
-	unlock := r.locks.Lock(name)
-	defer unlock()
-	r.mu.Lock()
-	_, ours := r.procs[name]
-	r.mu.Unlock()
-	if ours {
-		return errSkip
-	}
+// the node (unrecorded, killed), then removes its directory. The caller
+// holds the node's lock. errSkip means nothing ran and no label was there.
+func (r *Runtime) reapLocked(ctx context.Context, name string, pids []int) error {
 	dir := r.NodeDir(name)
 	lbl, lblErr := readLabel(dir)
 	reaped := false

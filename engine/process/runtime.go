@@ -7,7 +7,8 @@
 //	            node dir, no persistence, disk-based replication syncs, NodeSpec.Config)
 //	redis.log   the server's stdout and stderr
 //	node.json   the label file: name, labels, pid, endpoint, emulator id,
-//	            binary, start time
+//	            binary, start time, and whether dump.rdb is kept data
+//	dump.rdb    what SAVE writes; after Suspend, the node's kept data
 //
 // The label files are the source of truth: Inspect and List read them, and a
 // node counts as running only while its pid is alive and, where /proc exists,
@@ -15,14 +16,20 @@
 // recycled pid is not mistaken for the node). A label is written before its
 // server starts, and Reap stops nodes an earlier run left behind, finding
 // their servers by command line too, so an emulator killed at any instant
-// leaves nothing running that the next run does not stop (reap.go).
+// leaves nothing running that the next run does not adopt or stop (reap.go).
 //
 // Directories are 0700 and files 0600: the server runs with umask 077.
 //
-// Nodes run in their own process group, so a Ctrl-C in the emulator's
-// terminal does not kill them before the emulator stops them. They are not
-// tied to the emulator's lifetime: if the emulator dies, they keep running
-// until the next run Reaps them.
+// Nodes run in a session of their own (setsid): a Ctrl-C or a hang-up of
+// the emulator's terminal does not reach them, and neither does the SIGHUP
+// the kernel sends a stopped (paused) process group its parent orphans. They
+// are not tied to the emulator's lifetime: if the emulator dies (kill -9),
+// they keep running, and the next run Adopts those its records own and
+// Reaps the rest (keep.go). An adopted server is not a child of the new
+// run: it is watched through its pid, identified again by its command line
+// before every signal, as any server of the data dir is. Suspend saves a
+// node's dataset into its directory (SHUTDOWN SAVE) and stops it; Start
+// with NodeSpec.Resume loads it back.
 //
 // Engine "valkey" runs valkey-server when one is installed (Options.
 // ValkeyServer, or valkey-server on PATH / in the usual directories) and
@@ -82,6 +89,11 @@ type Options struct {
 	ValkeyServer string
 	// Logger receives node lifecycle events; nil discards them.
 	Logger *slog.Logger
+	// Admin are the credentials of the control plane's ACL user on every
+	// node. The emulator passes those of engine.LoadAdmin, so that the next
+	// run reaches the nodes it adopts; zero means engine.NewAdmin (fresh
+	// credentials, in memory only).
+	Admin engine.Admin
 }
 
 // Runtime runs nodes as local server processes. It is safe for concurrent
@@ -97,8 +109,16 @@ type Runtime struct {
 
 	locks keyed.Mutex
 
-	mu     sync.Mutex
-	procs  map[string]*proc // nodes this Runtime started and has not stopped
+	mu    sync.Mutex
+	procs map[string]*proc // nodes this Runtime started and has not stopped
+	// adopted are running nodes of an earlier run this Runtime took over
+	// (Adopt), by name, with their pid: not children, so they are watched
+	// through their pid and label like any node of the data dir.
+	adopted map[string]int
+	// kept are nodes that do not run but are this Runtime's to keep: those
+	// it suspended and the stopped ones Adopt's caller owns. Reap spares
+	// them; Start, Stop and Suspend of the name settle them.
+	kept   map[string]bool
 	closed bool
 }
 
@@ -149,9 +169,12 @@ func New(opts Options) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	admin, err := engine.NewAdmin()
-	if err != nil {
-		return nil, err
+	admin := opts.Admin
+	if admin == (engine.Admin{}) {
+		var err error
+		if admin, err = engine.NewAdmin(); err != nil {
+			return nil, err
+		}
 	}
 	r := &Runtime{
 		log:      log,
@@ -159,6 +182,8 @@ func New(opts Options) (*Runtime, error) {
 		dataDir:  dataDir,
 		nodesDir: nodesDir,
 		procs:    make(map[string]*proc),
+		adopted:  make(map[string]int),
+		kept:     make(map[string]bool),
 		admin:    admin,
 	}
 
@@ -322,10 +347,22 @@ func (r *Runtime) lookup(name string) (label, *proc, error) {
 	}
 }
 
+// forget drops every claim of this Runtime on the node.
 func (r *Runtime) forget(name string) {
 	r.mu.Lock()
 	delete(r.procs, name)
+	delete(r.adopted, name)
+	delete(r.kept, name)
 	r.mu.Unlock()
+}
+
+// owned reports whether the node is this Runtime's: started, adopted or kept.
+func (r *Runtime) owned(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, started := r.procs[name]
+	_, adopted := r.adopted[name]
+	return started || adopted || r.kept[name]
 }
 
 // running reports whether the node's process is alive.

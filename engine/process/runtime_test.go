@@ -20,7 +20,14 @@ const addressBase = "127.0.60.2"
 // Without a redis-server it skips, unless CI is set.
 func newTestRuntime(t *testing.T, dataDir, emulatorID string) *Runtime {
 	t.Helper()
-	rt, err := New(Options{DataDir: dataDir, EmulatorID: emulatorID, Logger: slog.New(slog.DiscardHandler)})
+	return newTestRuntimeWith(t, Options{DataDir: dataDir, EmulatorID: emulatorID})
+}
+
+// newTestRuntimeWith is newTestRuntime with more options.
+func newTestRuntimeWith(t *testing.T, opts Options) *Runtime {
+	t.Helper()
+	opts.Logger = slog.New(slog.DiscardHandler)
+	rt, err := New(opts)
 	if errors.Is(err, ErrServerNotFound) && os.Getenv("CI") == "" {
 		t.Skip(err)
 	}
@@ -46,6 +53,6 @@ func TestContract(t *testing.T) {
 		}
 	})
 	enginetest.Run(t, rt, pool, func(t *testing.T, id string) engine.Runtime {
-		return newTestRuntime(t, dataDir, id)
+		return newTestRuntimeWith(t, Options{DataDir: dataDir, EmulatorID: id, Admin: rt.Admin()})
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,9 +32,18 @@ import (
 // killed and removed and the error carries the tail of its log. A leftover
 // directory of a dead node with the same name is replaced; a running one
 // gives engine.ErrNodeExists.
+//
+// With NodeSpec.Resume and data Suspend kept (the label's Kept and a
+// dump.rdb), the directory is cleared but for dump.rdb and the label, which
+// says Kept until the server answers, and a start that fails leaves them so
+// (the data stays kept, the node not running). Otherwise the directory is
+// replaced whole, a stale dump.rdb included.
 func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node, error) {
 	if err := validateName(spec.Name); err != nil {
 		return engine.Node{}, err
+	}
+	if spec.Resume && spec.InitialRDB != nil {
+		return engine.Node{}, fmt.Errorf("engine/process: node %s: NodeSpec.Resume and InitialRDB exclude each other", spec.Name)
 	}
 	if spec.Endpoint.Host == "" || spec.Endpoint.Port <= 0 || spec.Endpoint.Port > 65535 {
 		return engine.Node{}, fmt.Errorf("engine/process: node %s: invalid endpoint %q", spec.Name, spec.Endpoint.Addr())
@@ -57,10 +67,12 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		return engine.Node{}, errors.New("engine/process: runtime is closed")
 	}
 	lbl, p, err := r.lookup(spec.Name)
+	resume := false
 	if err == nil {
 		if r.running(lbl, p) {
 			return engine.Node{}, fmt.Errorf("%w: %s (pid %d on %s)", engine.ErrNodeExists, spec.Name, lbl.PID, lbl.Endpoint.endpoint().Addr())
 		}
+		resume = spec.Resume && lbl.hasKeptData()
 		r.forget(spec.Name)
 	}
 	if _, statErr := os.Stat(dir); statErr == nil && (err != nil || lbl.PID == 0) {
@@ -69,7 +81,22 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 			return engine.Node{}, err
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	// discard undoes a failed start: the whole directory goes, but for the
+	// kept data of a resume, which stays kept for the next try.
+	discard := func() { os.RemoveAll(dir) }
+	if resume {
+		discard = func() {
+			if err := clearDir(dir, rdbFileName, labelFileName); err != nil {
+				r.log.Warn("clearing the directory of a node that did not resume", "node", spec.Name, "err", err)
+			}
+			r.mu.Lock()
+			r.kept[spec.Name] = true
+			r.mu.Unlock()
+		}
+		if err := clearDir(dir, rdbFileName, labelFileName); err != nil {
+			return engine.Node{}, fmt.Errorf("engine/process: clearing %s: %w", dir, err)
+		}
+	} else if err := os.RemoveAll(dir); err != nil {
 		return engine.Node{}, fmt.Errorf("engine/process: clearing %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -77,12 +104,12 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	}
 	confPath := filepath.Join(dir, confFileName)
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		os.RemoveAll(dir)
+		discard()
 		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
 	}
 	if spec.InitialRDB != nil {
-		if err := keyed.WriteFile(filepath.Join(dir, "dump.rdb"), spec.InitialRDB); err != nil {
-			os.RemoveAll(dir)
+		if err := keyed.WriteFile(filepath.Join(dir, rdbFileName), spec.InitialRDB); err != nil {
+			discard()
 			return engine.Node{}, fmt.Errorf("engine/process: seeding %s: %w", spec.Name, err)
 		}
 	}
@@ -96,6 +123,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		Binary:        srv.path,
 		ServerVersion: srv.version,
 		ConfigPath:    confPath,
+		Kept:          resume,
 	}
 	if spec.ReplicaOf != nil {
 		ep := toJSONEndpoint(*spec.ReplicaOf)
@@ -104,13 +132,13 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	// Recorded before the server exists (pid 0: not started yet), so no
 	// crash leaves a server without a label.
 	if err := writeLabel(dir, lbl); err != nil {
-		os.RemoveAll(dir)
+		discard()
 		return engine.Node{}, fmt.Errorf("engine/process: node %s: writing label: %w", spec.Name, err)
 	}
 	logPath := filepath.Join(dir, logFileName)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		os.RemoveAll(dir)
+		discard()
 		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
 	}
 
@@ -123,7 +151,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	err = cmd.Start()
 	logf.Close()
 	if err != nil {
-		os.RemoveAll(dir)
+		discard()
 		return engine.Node{}, fmt.Errorf("engine/process: starting %s for node %s: %w", srv.path, spec.Name, err)
 	}
 
@@ -136,7 +164,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	r.mu.Unlock()
 
 	if err := writeLabel(dir, lbl); err != nil {
-		r.abort(p, dir)
+		r.abort(p, discard)
 		return engine.Node{}, fmt.Errorf("engine/process: node %s: recording pid %d: %w", spec.Name, lbl.PID, err)
 	}
 	// Wait for PING, but give up at once when the process exits (a check in
@@ -156,12 +184,24 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	}
 	if err != nil {
 		tail := logTail(logPath, 20)
-		r.abort(p, dir)
+		r.abort(p, discard)
 		return engine.Node{}, fmt.Errorf("engine/process: node %s (pid %d) did not start on %s: %w\n--- %s (tail) ---\n%s",
 			spec.Name, lbl.PID, spec.Endpoint.Addr(), err, logFileName, tail)
 	}
+	if resume {
+		// The server answers, so it has loaded the kept data: from now on
+		// dump.rdb is only what the server writes.
+		lbl.Kept = false
+		if err := writeLabel(dir, lbl); err != nil {
+			r.abort(p, discard)
+			return engine.Node{}, fmt.Errorf("engine/process: node %s: recording the resume: %w", spec.Name, err)
+		}
+	}
+	r.mu.Lock()
+	delete(r.kept, spec.Name) // the data, if any, is the running node's now
+	r.mu.Unlock()
 	r.log.Info("node started", "node", spec.Name, "addr", spec.Endpoint.Addr(), "pid", lbl.PID,
-		"replicaOf", replicaOfAttr(spec.ReplicaOf), "took", time.Since(started).Round(time.Microsecond))
+		"replicaOf", replicaOfAttr(spec.ReplicaOf), "resumed", resume, "took", time.Since(started).Round(time.Microsecond))
 	return lbl.node(true), nil
 }
 
@@ -220,8 +260,8 @@ func (r *Runtime) reap(cmd *exec.Cmd, p *proc) {
 	}
 }
 
-// abort kills a node whose start failed and removes its files.
-func (r *Runtime) abort(p *proc, dir string) {
+// abort kills a node whose start failed and discards its files.
+func (r *Runtime) abort(p *proc, discard func()) {
 	p.stopping.Store(true)
 	if !p.exited() {
 		_ = signalGroup(p.lbl.PID, sigKill)
@@ -232,7 +272,22 @@ func (r *Runtime) abort(p *proc, dir string) {
 		}
 	}
 	r.forget(p.lbl.Name)
-	_ = os.RemoveAll(dir)
+	discard()
+}
+
+// clearDir removes everything in dir but the named entries.
+func clearDir(dir string, keep ...string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if !slices.Contains(keep, e.Name()) {
+			errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // logTail returns the last n lines of the file at path.

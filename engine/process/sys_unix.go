@@ -8,11 +8,16 @@ import (
 	"syscall"
 )
 
-// setProcAttrs puts the node in its own process group, so a Ctrl-C in the
-// emulator's terminal (SIGINT to the foreground group) does not kill nodes
-// before the emulator stops them gracefully.
+// setProcAttrs starts the node in a session of its own, whose only process
+// group has the node's pid: a Ctrl-C in the emulator's terminal (SIGINT to
+// the foreground group) or its hang-up does not kill nodes before the
+// emulator stops them gracefully, and nodes outlive the emulator. A mere
+// process group would stay in the emulator's session, where the kernel
+// sends SIGHUP to a group that the emulator's death orphans if a member is
+// stopped: a paused node would die with the emulator. No parent-death
+// signal is set, for the same reason.
 func setProcAttrs(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 }
 
 // serverCommand runs the server at path on conf with umask 077, so every
@@ -34,7 +39,8 @@ func pidExists(pid int) bool {
 }
 
 // signalGroup sends sig to the node's process group (its pid, as it was
-// started with Setpgid), falling back to the process alone.
+// started with Setsid; earlier versions used Setpgid, same group id),
+// falling back to the process alone.
 func signalGroup(pid int, sig syscall.Signal) error {
 	if pid <= 0 {
 		return syscall.ESRCH
