@@ -13,9 +13,10 @@ import (
 // the foreground group) or its hang-up does not kill nodes before the
 // emulator stops them gracefully, and nodes outlive the emulator. A mere
 // process group would stay in the emulator's session, where the kernel
-// sends SIGHUP to a group that the emulator's death orphans if a member is
-// stopped: a paused node would die with the emulator. No parent-death
-// signal is set, for the same reason.
+// sends SIGHUP and SIGCONT to a group that the emulator's death orphans if
+// a member is stopped: the server ignores the hang-up, but the continue
+// thawed a node paused by fault injection (TestNodesSurviveKill9 saw it).
+// No parent-death signal is set: nodes are meant to outlive the emulator.
 func setProcAttrs(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 }
