@@ -98,9 +98,6 @@ func TestRestartAfterKill9AdoptsNodes(t *testing.T) {
 	watch := watchStatuses(c)
 	t.Logf("%s runtime: the restart after kill -9 served after %v", testRuntime(), time.Since(begin).Round(time.Millisecond))
 
-	// The health monitor has looked at the adopted nodes before the
-	// identity checks below: a node it replaced would show.
-	waitHealthChecks(t, redisClient(t, aws.ToString(ep.Address), aws.ToInt32(ep.Port)), 1)
 	if got, err := conn.ClientID(ctx).Result(); err != nil || got != connID {
 		t.Errorf("the connection opened before the kill: CLIENT ID %d (%v), want %d (the same connection)", got, err, connID)
 	}
@@ -113,12 +110,20 @@ func TestRestartAfterKill9AdoptsNodes(t *testing.T) {
 	if err := conn.Del(ctx, "before-kill", "after-restart").Err(); err != nil {
 		t.Errorf("DEL on the connection opened before the kill: %v", err)
 	}
-	if after := recordedInstances(t, url); !maps.Equal(after, instances) {
-		t.Errorf("nodes after the restart %v, want the same processes/containers as before the kill %v", after, instances)
+	sameNodes := func(when string) {
+		t.Helper()
+		if after := recordedInstances(t, url); !maps.Equal(after, instances) {
+			t.Errorf("nodes %s %v, want the same processes/containers as before the kill %v", when, after, instances)
+		}
+		if after := runningInstances(t, dataDir); !maps.Equal(after, running) {
+			t.Errorf("node servers running %s %v, want those before the kill %v", when, slices.Sorted(maps.Keys(after)), slices.Sorted(maps.Keys(running)))
+		}
 	}
-	if after := runningInstances(t, dataDir); !maps.Equal(after, running) {
-		t.Errorf("node servers running after the restart %v, want those before the kill %v", slices.Sorted(maps.Keys(after)), slices.Sorted(maps.Keys(running)))
-	}
+	sameNodes("right after the restart")
+	// Once the health monitor has looked at the adopted nodes, they are
+	// still the same: a node it took for dead and replaced would show.
+	waitHealthChecks(t, redisClient(t, aws.ToString(ep.Address), aws.ToInt32(ep.Port)), 1)
+	sameNodes("after a health check")
 	if bad := orphans(t, url, dataDir); bad != "" {
 		t.Errorf("after the restart: %s", bad)
 	}
