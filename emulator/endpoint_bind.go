@@ -2,12 +2,9 @@ package emulator
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/engine"
 )
@@ -126,7 +123,7 @@ func (b *bindEndpoint) run() {
 }
 
 func (b *bindEndpoint) claim(node engine.Endpoint) error {
-	return b.configBind(node, node.Host+" "+b.addr.Host)
+	return b.configBind(node, node.Host, b.addr.Host)
 }
 
 // release stops node listening on the endpoint and drops the connections
@@ -137,23 +134,12 @@ func (b *bindEndpoint) release(node engine.Endpoint) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	return b.admin.WithClient(ctx, node, func(ctx context.Context, c *redis.Client) error {
-		err := c.Do(ctx, "CLIENT", "KILL", "LADDR", b.addr.Addr()).Err()
-		if err != nil && err.Error() == "ERR No such client" {
-			return nil
-		}
-		return err
-	})
+	return b.admin.KillClientsByLocalAddr(ctx, node, b.addr)
 }
 
-func (b *bindEndpoint) configBind(node engine.Endpoint, addrs string) error {
+// configBind makes node listen on hosts only (CONFIG SET bind).
+func (b *bindEndpoint) configBind(node engine.Endpoint, hosts ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	err := b.admin.WithClient(ctx, node, func(ctx context.Context, c *redis.Client) error {
-		return c.ConfigSet(ctx, "bind", addrs).Err()
-	})
-	if err != nil {
-		return fmt.Errorf("CONFIG SET bind %q on %s: %w", addrs, node.Addr(), err)
-	}
-	return nil
+	return b.admin.Bind(ctx, node, hosts...)
 }

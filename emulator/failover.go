@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/engine"
 )
@@ -109,13 +108,13 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 	}
 
 	if planned {
-		if err := e.pauseAndCatchUp(ctx, oldEP, newEP); err != nil {
+		if err := e.admin.PauseAndCatchUp(ctx, oldEP, newEP); err != nil {
 			return "", err
 		}
 	}
 	if err := e.admin.ReplicaOf(ctx, newEP, nil); err != nil {
 		if planned {
-			e.unpause(oldEP)
+			_ = e.admin.UnpauseWrites(ctx, oldEP)
 		}
 		return "", fmt.Errorf("promoting %s: %w", target, err)
 	}
@@ -140,7 +139,7 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 		}
 	}
 	if planned {
-		e.unpause(oldEP)
+		_ = e.admin.UnpauseWrites(ctx, oldEP)
 	}
 	e.mu.Lock()
 	msg := fmt.Sprintf("Failover from primary node %s to replica node %s completed", oldID, target)
@@ -209,30 +208,6 @@ func unfitReplica(info engine.ReplicationInfo, downFor int) string {
 		return fmt.Sprintf("had lost its link %ds before the primary failed", info.LinkDownSeconds-downFor+1)
 	}
 	return ""
-}
-
-// pauseAndCatchUp blocks writes on the primary (CLIENT PAUSE WRITE) and
-// waits until the replica has processed the primary's whole stream.
-func (e *Emulator) pauseAndCatchUp(ctx context.Context, primary, replica engine.Endpoint) error {
-	err := e.admin.WithClient(ctx, primary, func(ctx context.Context, c *redis.Client) error {
-		return c.Do(ctx, "CLIENT", "PAUSE", "10000", "WRITE").Err()
-	})
-	if err != nil {
-		return fmt.Errorf("pausing writes on the primary: %w", err)
-	}
-	if err := e.catchUp(ctx, primary, replica); err != nil {
-		e.unpause(primary)
-		return fmt.Errorf("replica did not catch up with the primary: %w", err)
-	}
-	return nil
-}
-
-func (e *Emulator) unpause(ep engine.Endpoint) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = e.admin.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
-		return c.Do(ctx, "CLIENT", "UNPAUSE").Err()
-	})
 }
 
 // repair replaces a failed node with a fresh one with the same cluster id

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/engine"
 )
@@ -80,12 +78,12 @@ type healthMonitor struct {
 // probe is the health-check connection of one node.
 type probe struct {
 	ep     engine.Endpoint
-	client *redis.Client
+	client *engine.Probe
 	// watch is an idle connection to the node on which nothing is ever
-	// sent: a goroutine blocks reading it and sets closed when the node
-	// closes it (it exited, or a user killed the connection), which makes
-	// the node due for a check in a round that starts at once.
-	watch  net.Conn
+	// sent (engine.Watch): closed is set when the node closes it (it
+	// exited, or a user killed the connection), which makes the node due
+	// for a check in a round that starts at once.
+	watch  io.Closer
 	closed atomic.Bool
 	// lastCheck is when the node was last checked.
 	lastCheck time.Time
@@ -196,7 +194,7 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 			pctx, cancel := context.WithTimeout(ctx, e.opts.HealthTimeout)
 			defer cancel()
 			t0 := time.Now()
-			err := p.client.Ping(pctx).Err()
+			err := p.client.Ping(pctx)
 			if engine.IsReply(err) {
 				err = nil // BUSY, LOADING, NOAUTH…: only a live server replies
 			}
@@ -315,7 +313,7 @@ func (m *healthMonitor) probesFor(targets []monitored) []*probe {
 			if p != nil {
 				p.close()
 			}
-			p = &probe{ep: t.n.endpoint, client: redis.NewClient(m.probeOptions(t.n.endpoint))}
+			p = &probe{ep: t.n.endpoint, client: m.e.admin.NewProbe(t.n.endpoint, m.e.opts.HealthTimeout)}
 			m.probes[t.n.name] = p
 			m.arm(p)
 		}
@@ -326,18 +324,6 @@ func (m *healthMonitor) probesFor(targets []monitored) []*probe {
 	return out
 }
 
-// probeOptions are the options of a node's health-check client: the
-// control plane's own credentials (the node's default user may be locked by
-// its users), one connection kept open, every timeout the check timeout.
-func (m *healthMonitor) probeOptions(ep engine.Endpoint) *redis.Options {
-	o := m.e.admin.Options(ep)
-	t := m.e.opts.HealthTimeout
-	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = t, t, t, t
-	o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 1, 0, 1
-	o.ConnMaxIdleTime = -1 // checked every interval: never idle for long
-	return o
-}
-
 // arm opens the watch connection of p (replacing a closed one). A node
 // that cannot be reached is due for a check at once.
 func (m *healthMonitor) arm(p *probe) {
@@ -345,26 +331,19 @@ func (m *healthMonitor) arm(p *probe) {
 		_ = p.watch.Close()
 	}
 	p.closed.Store(false)
-	conn, err := net.DialTimeout("tcp", p.ep.Addr(), m.e.opts.HealthTimeout)
-	if err != nil {
-		p.watch = nil
-		p.closed.Store(true)
-		return
-	}
-	p.watch = conn
-	go func() {
-		// Nodes never write to a connection that sends no command: the
-		// read returns when the connection closes.
-		_, _ = conn.Read(make([]byte, 1))
-		// Close our end now: a dead node's half-closed connections would
-		// keep its address from being bound again by its replacement.
-		_ = conn.Close()
+	watch, err := engine.Watch(p.ep, m.e.opts.HealthTimeout, func() {
 		p.closed.Store(true)
 		select {
 		case m.wake <- struct{}{}:
 		default: // a round is already due
 		}
-	}()
+	})
+	if err != nil {
+		p.watch = nil
+		p.closed.Store(true)
+		return
+	}
+	p.watch = watch
 }
 
 // close closes both connections of p.

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/engine"
 )
@@ -318,15 +317,9 @@ func (e *Emulator) configSet(eps []engine.Endpoint, values map[string]string) {
 	if len(eps) == 0 {
 		return
 	}
-	args := []any{"CONFIG", "SET"}
-	for k, v := range values {
-		args = append(args, k, v)
-	}
 	e.goBackground(func(ctx context.Context) {
 		for _, ep := range eps {
-			err := e.admin.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
-				return c.Do(ctx, args...).Err()
-			})
+			err := e.admin.ConfigSet(ctx, ep, values)
 			if err != nil {
 				e.log.Warn("applying parameters", "node", ep.Addr(), "err", fmt.Sprint(err))
 			}

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/engine"
 	"github.com/elasticache-local/elasticache-local/s3store"
@@ -339,7 +338,7 @@ func (e *Emulator) takeSnapshot(ctx context.Context, r *region, job snapshotJob)
 		err = e.storeRecord(ctx, r, s, snapCreating, nil)
 	}
 	if err == nil && job.primary != nil {
-		err = e.catchUp(ctx, *job.primary, job.node.endpoint)
+		err = e.admin.CatchUp(ctx, *job.primary, job.node.endpoint)
 	}
 	if err == nil {
 		size, err = e.saveRDB(ctx, job.node, s.Nodes[0].Key, s)
@@ -370,7 +369,7 @@ func (e *Emulator) saveRDB(ctx context.Context, n *cacheNode, key string, s *sna
 		return 0, fmt.Errorf("the %s runtime cannot read node files", e.opts.Runtime.Name())
 	}
 	start := time.Now()
-	if err := e.bgsave(ctx, n.endpoint); err != nil {
+	if err := e.admin.BGSave(ctx, n.endpoint); err != nil {
 		return 0, err
 	}
 	saved := time.Now()
@@ -388,91 +387,6 @@ func (e *Emulator) saveRDB(ctx context.Context, n *cacheNode, key string, s *sna
 	info, err := e.rdbStore(s.Encrypted).Put(ctx, key, rc, -1, meta)
 	e.log.Debug("snapshot stored", "snapshot", s.Name, "bytes", info.Size, "bgsave", saved.Sub(start), "store", time.Since(saved), "err", err)
 	return info.Size, err
-}
-
-// catchUp waits until the replica has processed the primary's replication
-// stream up to the primary's offset now, so a backup or a promotion of the
-// replica holds every write acknowledged before it was asked for.
-func (e *Emulator) catchUp(ctx context.Context, primary, replica engine.Endpoint) error {
-	p, err := e.admin.InspectReplication(ctx, primary)
-	if err != nil {
-		return fmt.Errorf("reading the primary's offset: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	return engine.WaitReady(ctx, replica, func(ctx context.Context, ep engine.Endpoint) error {
-		q, err := e.admin.InspectReplication(ctx, ep)
-		if err != nil {
-			return err
-		}
-		if !q.LinkUp || q.ReplicaOffset < p.MasterOffset {
-			return fmt.Errorf("replica at offset %d (link up: %v), primary at %d", q.ReplicaOffset, q.LinkUp, p.MasterOffset)
-		}
-		return nil
-	})
-}
-
-// bgsave runs BGSAVE and waits until that save has finished successfully.
-func (e *Emulator) bgsave(ctx context.Context, ep engine.Endpoint) error {
-	return e.admin.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
-		before, err := persistenceField(ctx, c, "rdb_saves")
-		if err != nil {
-			return err
-		}
-		for {
-			err = c.BgSave(ctx).Err()
-			if err == nil || !strings.Contains(err.Error(), "in progress") {
-				break
-			}
-			if err := pollDelay(ctx); err != nil {
-				return err
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("BGSAVE: %w", err)
-		}
-		for {
-			saves, err := persistenceField(ctx, c, "rdb_saves")
-			if err != nil {
-				return err
-			}
-			busy, _ := persistenceField(ctx, c, "rdb_bgsave_in_progress")
-			if saves != before && busy == "0" {
-				if st, _ := persistenceField(ctx, c, "rdb_last_bgsave_status"); st != "ok" {
-					return fmt.Errorf("BGSAVE failed (rdb_last_bgsave_status:%s)", st)
-				}
-				return nil
-			}
-			if err := pollDelay(ctx); err != nil {
-				return err
-			}
-		}
-	})
-}
-
-func persistenceField(ctx context.Context, c *redis.Client, field string) (string, error) {
-	text, err := c.Info(ctx, "persistence").Result()
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("INFO persistence has no %s", field)
-}
-
-// pollDelay waits one poll interval, or returns ctx's error.
-func pollDelay(ctx context.Context) error {
-	t := time.NewTimer(5 * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // DescribeSnapshots lists snapshots, filtered by source, name and kind.

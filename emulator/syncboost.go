@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/elasticache-local/elasticache-local/engine"
 )
 
@@ -64,8 +62,6 @@ func (e *Emulator) boostSync(ctx context.Context, primary engine.Endpoint) (done
 
 // setHz sets the cron rate of the node at ep, logging why.
 func (e *Emulator) setHz(ctx context.Context, ep engine.Endpoint, hz int, why string) {
-	err := e.admin.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
-		return c.ConfigSet(ctx, "hz", engine.HzValue(hz)).Err()
-	})
+	err := e.admin.SetHz(ctx, ep, hz)
 	e.log.Debug("primary cron rate set", "node", ep.Addr(), "hz", hz, "why", why, "err", err)
 }

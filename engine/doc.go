@@ -23,6 +23,17 @@
 //     client with small dial and I/O timeouts, so they are cheap to poll and a
 //     hung node costs at most the caller's deadline.
 //
+//     Every Redis command the control plane sends is here, never in the
+//     emulator, in a file named by its command family: client.go (the
+//     connection, PING, SHUTDOWN, INFO parsing), node_replication.go
+//     (REPLICAOF, INFO replication, CatchUp, CLIENT PAUSE/UNPAUSE and
+//     PauseAndCatchUp for a planned failover), node_persistence.go (BGSAVE
+//     and INFO persistence), node_config.go (CONFIG SET/GET, hz, bind),
+//     node_clients.go (CLIENT KILL), node_probe.go (the health monitor's
+//     persistent connections: Probe and Watch), admin.go (the admin user,
+//     Alive) and ready.go (readiness checks). Cluster (CLUSTER, MIGRATE) and
+//     ACL commands belong in node_cluster.go and node_acl.go.
+//
 //   - AddressPool, which hands out host-reachable endpoints. On Linux every
 //     127.x.y.z address is loopback, so each node gets its own address
 //     (127.0.0.2, 127.0.0.3, …) on the port the caller asked for, typically

@@ -1,0 +1,67 @@
+package engine
+
+// CONFIG SET and CONFIG GET: parameter groups, the cron rate (hz) and the
+// addresses a node listens on (bind, for primary endpoints).
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ConfigSet sets every parameter of values on the node at ep with one
+// CONFIG SET name value [name value …] (Redis 7.0 applies them all or none).
+func (a Admin) ConfigSet(ctx context.Context, ep Endpoint, values map[string]string) error {
+	args := []any{"CONFIG", "SET"}
+	for k, v := range values {
+		args = append(args, k, v)
+	}
+	return a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		return c.Do(ctx, args...).Err()
+	})
+}
+
+// ConfigGet returns the value of one parameter of the node at ep (CONFIG
+// GET name), or an error when the node has no such parameter.
+func (a Admin) ConfigGet(ctx context.Context, ep Endpoint, name string) (string, error) {
+	var value string
+	err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		kv, err := c.ConfigGet(ctx, name).Result()
+		if err != nil {
+			return err
+		}
+		v, ok := kv[name]
+		if !ok {
+			return fmt.Errorf("engine: CONFIG GET %s on %s: no such parameter", name, ep.Addr())
+		}
+		value = v
+		return nil
+	})
+	return value, err
+}
+
+// SetHz sets the cron rate of the node at ep (CONFIG SET hz, see IdleHz and
+// SyncHz).
+func (a Admin) SetHz(ctx context.Context, ep Endpoint, hz int) error {
+	return a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		return c.ConfigSet(ctx, "hz", HzValue(hz)).Err()
+	})
+}
+
+// Bind makes the node at ep listen on hosts, on its port, and on them only
+// (CONFIG SET bind "host …"): a primary endpoint's address is added to the
+// primary and taken off it when another node becomes primary. Connections
+// already accepted on an address taken off stay open (see
+// KillClientsByLocalAddr).
+func (a Admin) Bind(ctx context.Context, ep Endpoint, hosts ...string) error {
+	addrs := strings.Join(hosts, " ")
+	err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		return c.ConfigSet(ctx, "bind", addrs).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("CONFIG SET bind %q on %s: %w", addrs, ep.Addr(), err)
+	}
+	return nil
+}

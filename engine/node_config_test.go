@@ -1,0 +1,98 @@
+package engine_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+func TestConfigSetAndGet(t *testing.T) {
+	h := newHarness(t, "127.0.7.150")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	admin := h.rt.Admin()
+	ep := h.start(ctx, "config", nil).Endpoint
+	if err := admin.ConfigSet(ctx, ep, map[string]string{"maxmemory-policy": "allkeys-lru", "timeout": "42"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.SetHz(ctx, ep, engine.SyncHz); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"maxmemory-policy": "allkeys-lru", "timeout": "42", "hz": engine.HzValue(engine.SyncHz)} {
+		got, err := admin.ConfigGet(ctx, ep, name)
+		if err != nil || got != want {
+			t.Errorf("CONFIG GET %s = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	// All or nothing: one bad value sets neither.
+	if err := admin.ConfigSet(ctx, ep, map[string]string{"timeout": "7", "maxmemory-policy": "bogus"}); err == nil {
+		t.Error("CONFIG SET with a bad value succeeded")
+	}
+	if got, _ := admin.ConfigGet(ctx, ep, "timeout"); got != "42" {
+		t.Errorf("timeout = %q after a failed CONFIG SET, want 42", got)
+	}
+	if _, err := admin.ConfigGet(ctx, ep, "no-such-parameter"); err == nil {
+		t.Error("CONFIG GET of an unknown parameter succeeded")
+	}
+}
+
+// TestBindAndKillClients moves an extra address onto a node and off it, as
+// a primary endpoint does: connections through the extra address are
+// killed, direct ones are not.
+func TestBindAndKillClients(t *testing.T) {
+	h := newHarness(t, "127.0.7.160")
+	if h.pool.SingleAddress() {
+		t.Skip("needs an address per node")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	admin := h.rt.Admin()
+	ep := h.start(ctx, "bound", nil).Endpoint
+	extra, err := h.pool.Allocate(h.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.pool.Release(extra) })
+	if err := admin.Bind(ctx, ep, ep.Host, extra.Host); err != nil {
+		t.Fatal(err)
+	}
+	through := redis.NewClient(&redis.Options{Addr: extra.Addr(), MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+	defer through.Close()
+	direct := redis.NewClient(&redis.Options{Addr: ep.Addr(), MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+	defer direct.Close()
+	for _, c := range []*redis.Client{through, direct} {
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := admin.Bind(ctx, ep, ep.Host); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.KillClientsByLocalAddr(ctx, ep, extra); err != nil {
+		t.Fatal(err)
+	}
+	if err := through.Ping(ctx).Err(); err == nil {
+		t.Error("a connection through the released address survived CLIENT KILL LADDR")
+	}
+	if err := direct.Ping(ctx).Err(); err != nil {
+		t.Errorf("a direct connection was killed: %v", err)
+	}
+	d := net.Dialer{Timeout: 500 * time.Millisecond}
+	if c, err := d.DialContext(ctx, "tcp", extra.Addr()); err == nil {
+		c.Close()
+		t.Error("the node still listens on the released address")
+	}
+	// Killing when no connection came through the address is not an error.
+	if err := admin.KillClientsByLocalAddr(ctx, ep, extra); err != nil {
+		t.Error(err)
+	}
+	if err := admin.Bind(ctx, ep, "203.0.113.1"); err == nil {
+		t.Error("binding an address the machine does not have succeeded")
+	}
+}

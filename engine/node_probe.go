@@ -1,0 +1,66 @@
+package engine
+
+// The health monitor's persistent connections to a node: an authenticated
+// one it PINGs, and an idle one whose closing reveals the node's exit.
+
+import (
+	"context"
+	"io"
+	"net"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Probe is a long-lived, authenticated connection to one node for health
+// checks: a PING on it costs a write and a read, where a new connection and
+// client per check (Admin.Ping) cost several times the CPU of the node
+// answering it. It reconnects by itself after the connection is lost. A
+// Probe is safe for concurrent use.
+type Probe struct {
+	client *redis.Client
+}
+
+// NewProbe returns a probe of the node at ep authenticating as the admin
+// user (the node's default user may be locked by its users), with one
+// connection kept open and every timeout (dial, read, write, pool) set to
+// timeout. It does not connect until the first Ping.
+func (a Admin) NewProbe(ep Endpoint, timeout time.Duration) *Probe {
+	o := a.Options(ep)
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeout, timeout, timeout, timeout
+	o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 1, 0, 1
+	o.ConnMaxIdleTime = -1 // checked every interval: never idle for long
+	return &Probe{client: redis.NewClient(o)}
+}
+
+// Ping sends PING. An error reply (BUSY, LOADING, NOAUTH, …) is returned as
+// such: IsReply tells it from a node that did not answer.
+func (p *Probe) Ping(ctx context.Context) error {
+	return p.client.Ping(ctx).Err()
+}
+
+// Close closes the probe's connection.
+func (p *Probe) Close() error {
+	return p.client.Close()
+}
+
+// Watch opens an idle TCP connection to the node at ep on which nothing is
+// ever sent, and calls onClose, once, from a goroutine of its own, when the
+// node closes it: it exited, or a user killed the connection. Exits are
+// thus seen at once, without polling. Closing the returned connection also
+// calls onClose. Nodes never write to a connection that sends no command,
+// so reading it returns only when it closes.
+func Watch(ep Endpoint, timeout time.Duration, onClose func()) (io.Closer, error) {
+	conn, err := net.DialTimeout("tcp", ep.Addr(), timeout)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		_, _ = conn.Read(make([]byte, 1))
+		// Close our end now: a dead node's half-closed connections would
+		// keep its address from being bound again by its replacement.
+		_ = conn.Close()
+		onClose()
+	}()
+	return conn, nil
+}
