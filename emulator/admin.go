@@ -73,12 +73,13 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool) []NodeVi
 		name    string
 		primary *engine.Endpoint
 	}
-	e.mu.Lock()
 	var targets []target
-	for sc, r := range e.regions {
+	for _, r := range e.allRegions() {
+		sc := r.scope
 		if !include(sc) {
 			continue
 		}
+		r.mu.Lock()
 		for _, cl := range r.clusters {
 			n := cl.nodes[0]
 			t := target{ep: n.endpoint, name: n.name, view: NodeView{
@@ -95,8 +96,8 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool) []NodeVi
 			}
 			targets = append(targets, t)
 		}
+		r.mu.Unlock()
 	}
-	e.mu.Unlock()
 
 	var wg sync.WaitGroup
 	for i := range targets {
@@ -153,14 +154,13 @@ func (e *Emulator) InjectFault(ctx context.Context, account, region, clusterID, 
 	if region == "" {
 		region = e.opts.Region
 	}
-	e.mu.Lock()
 	var name string
-	if r := e.regions[scope{account, region}]; r != nil {
-		if cl := r.clusters[strings.ToLower(clusterID)]; cl != nil {
-			name = cl.nodes[0].name
-		}
+	r := e.regionFor(queryapiContext(account, region))
+	r.mu.Lock()
+	if cl := r.clusters[strings.ToLower(clusterID)]; cl != nil {
+		name = cl.nodes[0].name
 	}
-	e.mu.Unlock()
+	r.mu.Unlock()
 	if name == "" {
 		return fmt.Errorf("%w: %s in %s/%s", ErrNoSuchNode, clusterID, account, region)
 	}

@@ -57,7 +57,7 @@ func invalidClusterState(format string, args ...any) error {
 // defaultMaintenanceWindow is what AWS assigns when none is requested.
 const defaultMaintenanceWindow = "sun:05:00-sun:06:00"
 
-// describe renders the cluster as the API returns it; the caller holds e.mu.
+// describe renders the cluster as the API returns it; the caller holds r.mu.
 func (cl *cacheCluster) describe(r *region, showNodes bool) types.CacheCluster {
 	out := types.CacheCluster{
 		ARN:                                aws.String(r.arn("cluster", cl.id)),
@@ -122,7 +122,7 @@ func apiEndpoint(ep engine.Endpoint) *types.Endpoint {
 }
 
 // newCluster builds a cluster with one node whose endpoint is allocated from
-// the pool; the caller holds e.mu and inserts it into r.
+// the pool; the caller holds r.mu and inserts it into r.
 func (e *Emulator) newCluster(r *region, id, groupID string, ev engineVersion, port int32, az string) (*cacheCluster, error) {
 	ep, err := e.opts.Addresses.Allocate(int(port))
 	if err != nil {
@@ -150,9 +150,8 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	if in.NumCacheNodes != nil && *in.NumCacheNodes != 1 {
 		return nil, invalidParameterValue("Cannot create a Redis OSS or Valkey cluster with a NumCacheNodes parameter other than 1.")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	if _, ok := r.clusters[id]; ok {
 		return nil, &types.CacheClusterAlreadyExistsFault{Message: aws.String("Cache cluster " + id + " already exists.")}
 	}
@@ -213,7 +212,7 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	}
 	launch := e.launchFor(r, cl, cl.nodes[0], nil)
 	launch.seed = seed
-	e.goBackground(func(ctx context.Context) { e.provisionCluster(ctx, r, cl, launch) })
+	e.runOperation(r, opCreateCluster, id, nil, func(ctx context.Context) { e.provisionCluster(ctx, r, cl, launch) })
 	return &elasticache.CreateCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}, nil
 }
 
@@ -232,9 +231,8 @@ func (e *Emulator) DescribeCacheClusters(ctx context.Context, in *elasticache.De
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	standaloneOnly := aws.ToBool(in.ShowCacheClustersNotInReplicationGroups)
 	keys, err := describeKeys(r.clusters, strings.ToLower(aws.ToString(in.CacheClusterId)), cacheClusterNotFound,
 		func(cl *cacheCluster) bool { return !standaloneOnly || cl.groupID == "" })
@@ -257,9 +255,8 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	cl, err := r.cluster(id)
 	if err != nil {
 		return nil, err
@@ -305,9 +302,8 @@ func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.Delet
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	cl, err := r.cluster(id, statusAvailable, statusCreateFailed, restoreFailed)
 	if err != nil {
 		return nil, err
@@ -345,7 +341,7 @@ func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.Delet
 	}
 	out := &elasticache.DeleteCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
 	nodes := append([]*cacheNode{}, cl.nodes...)
-	e.goBackground(func(ctx context.Context) {
+	e.runOperation(r, opDeleteCluster, id, nil, func(ctx context.Context) {
 		if final != nil {
 			e.takeSnapshot(ctx, r, *final)
 		}
@@ -354,8 +350,8 @@ func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.Delet
 				e.log.Error("stopping node", "node", n.name, "err", err)
 			}
 		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		r.mu.Lock()
+		defer e.unlock(r)
 		delete(r.clusters, id)
 		delete(r.tags, r.arn("cluster", id))
 		if g != nil {
@@ -381,9 +377,8 @@ func (e *Emulator) RebootCacheCluster(ctx context.Context, in *elasticache.Reboo
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	cl, err := r.cluster(id)
 	if err != nil {
 		return nil, err
@@ -413,7 +408,7 @@ func (e *Emulator) RebootCacheCluster(ctx context.Context, in *elasticache.Reboo
 	cl.status = statusRebooting
 	r.syncClusterEndpoints(cl)
 	out := &elasticache.RebootCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
-	e.goBackground(func(ctx context.Context) {
+	e.runOperation(r, opReboot, id, nil, func(ctx context.Context) {
 		var failed error
 		for i, l := range launches {
 			if err := e.opts.Runtime.Stop(ctx, l.spec.Name); err != nil && !isNotFound(err) {
@@ -421,16 +416,16 @@ func (e *Emulator) RebootCacheCluster(ctx context.Context, in *elasticache.Reboo
 			} else if err := e.startNode(ctx, l); err != nil {
 				failed = err
 			}
-			e.mu.Lock()
+			r.mu.Lock()
 			if failed == nil {
 				targets[i].status = statusAvailable
 				r.syncClusterEndpoints(cl)
 				e.record(r, types.SourceTypeCacheCluster, id, "Cache node %s restarted", targets[i].id)
 			}
-			e.mu.Unlock()
+			e.unlock(r)
 		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		r.mu.Lock()
+		defer e.unlock(r)
 		if failed != nil {
 			e.log.Error("reboot failed", "cluster", id, "err", failed)
 			e.record(r, types.SourceTypeCacheCluster, id, "Failed to reboot cache cluster %s: %v", id, failed)
@@ -441,7 +436,7 @@ func (e *Emulator) RebootCacheCluster(ctx context.Context, in *elasticache.Reboo
 }
 
 // syncClusterEndpoints refreshes the endpoints of cl's node group, if any;
-// the caller holds e.mu.
+// the caller holds r.mu.
 func (r *region) syncClusterEndpoints(cl *cacheCluster) {
 	if g := r.groups[cl.groupID]; g != nil {
 		if ng := g.nodeGroupOf(cl.id); ng != nil {
@@ -451,7 +446,7 @@ func (r *region) syncClusterEndpoints(cl *cacheCluster) {
 }
 
 // replicaSource returns the endpoint cl must replicate from: its group's
-// primary when cl is a replica, nil otherwise. The caller holds e.mu.
+// primary when cl is a replica, nil otherwise. The caller holds r.mu.
 func (r *region) replicaSource(cl *cacheCluster) *engine.Endpoint {
 	if cl.groupID == "" {
 		return nil

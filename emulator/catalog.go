@@ -140,7 +140,7 @@ func paramGroupNotFound(name string) error {
 }
 
 // resolveParamGroup checks a requested parameter group against the engine
-// family; empty means the family's default. The caller holds e.mu.
+// family; empty means the family's default. The caller holds r.mu.
 func (r *region) resolveParamGroup(name *string, ev engineVersion) (string, error) {
 	if name == nil || *name == "" {
 		return "default." + ev.Family, nil
@@ -164,9 +164,8 @@ func (e *Emulator) DescribeCacheParameterGroups(ctx context.Context, in *elastic
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	keys, err := describeKeys(r.paramGroups, aws.ToString(in.CacheParameterGroupName), paramGroupNotFound, nil)
 	if err != nil {
 		return nil, err
@@ -224,9 +223,8 @@ func (e *Emulator) DescribeCacheSubnetGroups(ctx context.Context, in *elasticach
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	keys, err := describeKeys(r.subnetGroups, strings.ToLower(aws.ToString(in.CacheSubnetGroupName)), subnetGroupNotFound, nil)
 	if err != nil {
 		return nil, err

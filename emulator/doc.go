@@ -6,11 +6,18 @@
 // reported back as AWS does, or refused with NotImplemented, never accepted
 // and ignored.
 //
+// Each account+region scope (region in emulator.go) has its own lock; its
+// records are persisted by package state whenever a change releases the
+// lock (persist.go), before the API answers, so a restart loses nothing.
+//
 // State changes that take time on AWS (starting nodes, rebooting, deleting)
-// are applied here by background workers that drive an engine.Runtime; the
-// API answers immediately with the transitional status (creating, modifying,
-// deleting, ...) exactly like the real service, and every change records an
-// event for DescribeEvents.
+// are named operations (operations.go) run in the background and recorded
+// with their scope while they run; the API answers immediately with the
+// transitional status (creating, modifying, deleting, ...) exactly like the
+// real service, and every change records an event for DescribeEvents. At
+// the next start, restore.go takes over the nodes of the earlier run
+// (adopted running after a kill -9, started from their saved data after a
+// graceful stop) and finishes what its operations left half done.
 //
 // One file per resource family: replication_groups.go (creation in
 // replication_group_create.go), cache_clusters.go,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+	"github.com/elasticache-local/elasticache-local/emulator/state"
 	"github.com/elasticache-local/elasticache-local/engine"
 	"github.com/elasticache-local/elasticache-local/queryapi"
 	"github.com/elasticache-local/elasticache-local/s3store"
@@ -51,6 +52,8 @@ type Options struct {
 	Snapshots    s3store.Store
 	SnapshotKeys s3store.KeyProvider
 	Buckets      func(bucket string) (s3store.Store, error)
+	// Store persists every change of state; nil keeps state in memory only.
+	Store *state.Store
 }
 
 // Emulator is the control plane. It is safe for concurrent use.
@@ -61,8 +64,12 @@ type Emulator struct {
 	// runtime's admin user.
 	admin engine.Admin
 
+	// mu guards the regions map only; each region has its own lock.
 	mu      sync.Mutex
 	regions map[scope]*region
+	// store persists every region's records (nil: nothing is persisted,
+	// for unit tests); see lockRegion and unlock.
+	store *state.Store
 
 	// boosts raise primaries' cron rate while replicas sync from them.
 	boosts syncBoosts
@@ -80,9 +87,21 @@ type scope struct {
 	region  string
 }
 
-// region holds the resources of one account in one region.
+// region holds the resources of one account in one region. mu guards
+// everything in it; a change is persisted when the changer releases mu
+// through Emulator.unlock.
 type region struct {
 	scope
+	mu sync.Mutex
+	// ops are the operations running on the region's resources.
+	ops operations
+	// seq numbers the records taken by unlock; saveMu orders their writes
+	// and saved is the last seq written, so an older record never
+	// overwrites a newer one.
+	seq          uint64
+	saveMu       sync.Mutex
+	saved        uint64
+	savedBody    []byte
 	groups       map[string]*replicationGroup
 	clusters     map[string]*cacheCluster
 	snapshots    map[string]*snapshot
@@ -141,6 +160,7 @@ func New(opts Options) (*Emulator, error) {
 		log:     opts.Logger,
 		admin:   opts.Runtime.Admin(),
 		regions: make(map[scope]*region),
+		store:   opts.Store,
 		ctx:     ctx,
 		cancel:  cancel,
 	}
@@ -210,21 +230,25 @@ type Counts struct {
 
 // Counts returns resource counts over every account and region.
 func (e *Emulator) Counts() Counts {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var c Counts
-	for _, r := range e.regions {
+	for _, r := range e.allRegions() {
+		r.mu.Lock()
 		c.ReplicationGroups += len(r.groups)
 		c.CacheClusters += len(r.clusters)
 		for _, cl := range r.clusters {
 			c.Nodes += len(cl.nodes)
 		}
+		r.mu.Unlock()
 	}
 	return c
 }
 
 // Close stops background work and every node the emulator started, in
 // parallel; past ctx's deadline what still runs is killed (see stopNodes).
+// With a runtime that can keep nodes (engine.Keeper) and a state store,
+// every node saves its data first (suspendNodes) and its records stay, so
+// the next start brings everything back; operations cut off stay recorded
+// and are resumed then.
 func (e *Emulator) Close(ctx context.Context) error {
 	e.cancel()
 	// Background work ends with its context; the wait is bounded all the
@@ -238,27 +262,37 @@ func (e *Emulator) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		e.log.Warn("background work still running at the shutdown deadline; stopping the nodes anyway")
 	}
-	e.mu.Lock()
 	var nodes []*cacheNode
-	for _, r := range e.regions {
+	var endpoints []endpoint
+	for _, r := range e.allRegions() {
+		r.mu.Lock()
 		for _, cl := range r.clusters {
 			nodes = append(nodes, cl.nodes...)
 		}
 		for _, g := range r.groups {
 			for _, ng := range g.nodeGroups {
-				e.closeEndpoint(ng.primaryEP)
-				e.closeEndpoint(ng.readerEP)
+				if a, ok := ng.addresses(); ok {
+					ng.restoredAt = &a // recorded, though closed below
+				}
+				endpoints = append(endpoints, ng.primaryEP, ng.readerEP)
 				ng.primaryEP, ng.readerEP = nil, nil
 			}
 		}
+		// The final write: what the cancelled operations left.
+		e.unlock(r)
 	}
-	e.mu.Unlock()
+	for _, p := range endpoints {
+		e.closeEndpoint(p)
+	}
+	if keeper, ok := e.opts.Runtime.(engine.Keeper); ok && e.store != nil {
+		return e.suspendNodes(ctx, keeper, nodes)
+	}
 	return e.stopNodes(ctx, nodes)
 }
 
 // regionFor returns the state of the request's account and region, creating
-// it (with its default parameter and subnet groups) on first use.
-// The caller holds e.mu.
+// it (with its default parameter and subnet groups) on first use. The
+// region is not locked: see lockRegion.
 func (e *Emulator) regionFor(ctx context.Context) *region {
 	info := queryapi.InfoFrom(ctx)
 	sc := scope{account: info.AccountID, region: info.Region}
@@ -268,20 +302,47 @@ func (e *Emulator) regionFor(ctx context.Context) *region {
 	if sc.region == "" {
 		sc.region = e.opts.Region
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	r, ok := e.regions[sc]
 	if !ok {
-		r = &region{
-			scope:        sc,
-			groups:       make(map[string]*replicationGroup),
-			clusters:     make(map[string]*cacheCluster),
-			snapshots:    make(map[string]*snapshot),
-			paramGroups:  defaultParamGroups(),
-			subnetGroups: defaultSubnetGroups(sc.region),
-			tags:         make(map[string][]types.Tag),
-		}
+		r = newRegion(sc)
 		e.regions[sc] = r
 	}
 	return r
+}
+
+// newRegion is the state of an account in a region before any request:
+// the default parameter and subnet groups.
+func newRegion(sc scope) *region {
+	return &region{
+		scope:        sc,
+		groups:       make(map[string]*replicationGroup),
+		clusters:     make(map[string]*cacheCluster),
+		snapshots:    make(map[string]*snapshot),
+		paramGroups:  defaultParamGroups(),
+		subnetGroups: defaultSubnetGroups(sc.region),
+		tags:         make(map[string][]types.Tag),
+	}
+}
+
+// lockRegion returns the request's region, locked; release it with
+// e.unlock(r), which persists what changed.
+func (e *Emulator) lockRegion(ctx context.Context) *region {
+	r := e.regionFor(ctx)
+	r.mu.Lock()
+	return r
+}
+
+// allRegions lists every region (unlocked), for work over all of them.
+func (e *Emulator) allRegions() []*region {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*region, 0, len(e.regions))
+	for _, r := range e.regions {
+		out = append(out, r)
+	}
+	return out
 }
 
 // queryapiContext is a context for the given account and region, for work
@@ -299,9 +360,9 @@ func (r *region) arn(kind, name string) string {
 // left "modifying" in the response goes back to "available" right after,
 // with an event, as AWS does once such a change has applied.
 func (e *Emulator) settle(r *region, status *string, st types.SourceType, id, format string, args ...any) {
-	e.goBackground(func(context.Context) {
-		e.mu.Lock()
-		defer e.mu.Unlock()
+	e.runOperation(r, opModifyMetadata, id, nil, func(context.Context) {
+		r.mu.Lock()
+		defer e.unlock(r)
 		if *status == statusModifying {
 			*status = statusAvailable
 		}

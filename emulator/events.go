@@ -23,7 +23,7 @@ type event struct {
 // maxEventAge is how far back AWS keeps events.
 const maxEventAge = 14 * 24 * time.Hour
 
-// record appends an event; the caller holds e.mu. Events older than the
+// record appends an event; the caller holds r.mu. Events older than the
 // retention are dropped so a long-running emulator stays bounded.
 func (e *Emulator) record(r *region, st types.SourceType, id, format string, args ...any) {
 	now := e.opts.Now().UTC()
@@ -71,8 +71,7 @@ func (e *Emulator) DescribeEvents(ctx context.Context, in *elasticache.DescribeE
 		}
 	}
 
-	e.mu.Lock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
 	var matched []types.Event
 	for _, ev := range r.events {
 		if ev.date.Before(start) || ev.date.After(end) {
@@ -91,7 +90,7 @@ func (e *Emulator) DescribeEvents(ctx context.Context, in *elasticache.DescribeE
 			SourceType:       ev.sourceType,
 		})
 	}
-	e.mu.Unlock()
+	e.unlock(r)
 
 	sort.SliceStable(matched, func(i, j int) bool { return matched[i].Date.Before(*matched[j].Date) })
 	out := &elasticache.DescribeEventsOutput{Events: []types.Event{}}

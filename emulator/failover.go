@@ -22,7 +22,7 @@ type monitored struct {
 	n  *cacheNode
 }
 
-// startRecovery reacts to a dead or hung node; the caller holds e.mu.
+// startRecovery reacts to a dead or hung node; the caller holds r.mu.
 // failingSince is when its checks began to fail. A failed primary of a group
 // with automatic failover is replaced by its most up-to-date replica first,
 // if one holds its data; then the failed node is repaired: replaced, with
@@ -53,9 +53,9 @@ func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, fail
 			switch {
 			case errors.As(err, &stale):
 				e.log.Warn("automatic failover skipped: no replica holds the primary's data; repairing the primary in place", "group", g.id, "primary", cl.id, "why", stale.Error())
-				e.mu.Lock()
+				r.mu.Lock()
 				e.record(r, types.SourceTypeReplicationGroup, g.id, "Failover of node group %s skipped: %s. Recovering primary node %s in place", ng.id, stale.Error(), cl.id)
-				e.mu.Unlock()
+				e.unlock(r)
 			case err != nil:
 				e.log.Error("automatic failover failed", "group", g.id, "err", err)
 			}
@@ -65,7 +65,7 @@ func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, fail
 }
 
 // healthyReplicas lists the replica clusters of ng that serve traffic; the
-// caller holds e.mu.
+// caller holds r.mu.
 func (ng *nodeGroup) healthyReplicas(r *region) []*cacheCluster {
 	var out []*cacheCluster
 	for _, id := range ng.members {
@@ -85,14 +85,14 @@ func (ng *nodeGroup) healthyReplicas(r *region) []*cacheCluster {
 // and only a replica that holds the primary's data (see pickReplica). No
 // lock is held by the caller.
 func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, target string, planned bool, failingSince time.Time) (string, error) {
-	e.mu.Lock()
+	r.mu.Lock()
 	oldID := ng.primary
 	oldEP := r.clusters[oldID].nodes[0].endpoint
 	candidates := map[string]engine.Endpoint{}
 	for _, cl := range ng.healthyReplicas(r) {
 		candidates[cl.id] = cl.nodes[0].endpoint
 	}
-	e.mu.Unlock()
+	e.unlock(r)
 	if len(candidates) == 0 {
 		return "", errors.New("no healthy replica to promote")
 	}
@@ -118,7 +118,7 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 		}
 		return "", fmt.Errorf("promoting %s: %w", target, err)
 	}
-	e.mu.Lock()
+	r.mu.Lock()
 	ng.primary = target
 	ng.syncEndpoints(r) // closes connections to the old primary
 	var others []engine.Endpoint
@@ -129,7 +129,7 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 			}
 		}
 	}
-	e.mu.Unlock()
+	e.unlock(r)
 
 	peer := e.opts.Runtime.PeerEndpoint(newEP)
 	var firstErr error
@@ -141,11 +141,11 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 	if planned {
 		_ = e.admin.UnpauseWrites(ctx, oldEP)
 	}
-	e.mu.Lock()
+	r.mu.Lock()
 	msg := fmt.Sprintf("Failover from primary node %s to replica node %s completed", oldID, target)
 	e.record(r, types.SourceTypeCacheCluster, target, "%s", msg)
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "%s", msg)
-	e.mu.Unlock()
+	e.unlock(r)
 	e.log.Info("failover completed", "group", g.id, "from", oldID, "to", target, "planned", planned)
 	return target, firstErr
 }
@@ -214,10 +214,10 @@ func unfitReplica(info engine.ReplicationInfo, downFor int) string {
 // and endpoint, as a replica of the group's current primary when it is not
 // the primary itself.
 func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *cacheNode) {
-	e.mu.Lock()
+	r.mu.Lock()
 	e.record(r, types.SourceTypeCacheCluster, cl.id, "Recovering cache nodes %s", n.id)
 	launch := e.launchFor(r, cl, n, r.replicaSource(cl))
-	e.mu.Unlock()
+	e.unlock(r)
 
 	if fi, ok := e.opts.Runtime.(engine.FaultInjector); ok {
 		_ = fi.Kill(ctx, n.name) // a hung node would make Stop wait for its grace period
@@ -227,8 +227,8 @@ func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *c
 		err = e.startNode(ctx, launch)
 	}
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	r.mu.Lock()
+	defer e.unlock(r)
 	n.misses, n.down, n.recovering = 0, false, false
 	if err != nil {
 		// Leave it down; the next health check round tries again.
@@ -253,18 +253,18 @@ func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *c
 // itself moves asynchronously, and a client that connects right after a
 // waiter saw "available" must be served. No lock is held by the caller.
 func (e *Emulator) availableWhenServing(ctx context.Context, r *region, g *replicationGroup) {
-	e.mu.Lock()
+	r.mu.Lock()
 	if g.status != statusModifying || g.recovering(r) {
-		e.mu.Unlock()
+		e.unlock(r)
 		return // not done yet: whatever is still running calls this again
 	}
 	listed := g.listedEndpoints(r)
-	e.mu.Unlock()
+	e.unlock(r)
 	if err := e.waitServing(ctx, listed); err != nil {
 		e.log.Warn("group endpoints do not all answer after a change; marking it available anyway", "group", g.id, "err", err)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	r.mu.Lock()
+	defer e.unlock(r)
 	if g.status == statusModifying && !g.recovering(r) {
 		g.status = statusAvailable
 	}
@@ -301,9 +301,8 @@ func (e *Emulator) TestFailover(ctx context.Context, in *elasticache.TestFailove
 	if ngID == "" {
 		return nil, mustNotBeBlank("NodeGroupId")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	g, ok := r.groups[id]
 	if !ok {
 		return nil, replicationGroupNotFound(id)
@@ -345,9 +344,9 @@ func (e *Emulator) promote(ctx context.Context, r *region, g *replicationGroup, 
 	_, err := e.failover(ctx, r, g, ng, target, true, time.Time{})
 	if err != nil {
 		e.log.Error("planned failover failed", "group", g.id, "err", err)
-		e.mu.Lock()
+		r.mu.Lock()
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Failover of node group %s failed: %v", ng.id, err)
-		e.mu.Unlock()
+		e.unlock(r)
 	}
 	e.availableWhenServing(ctx, r, g)
 }

@@ -140,9 +140,9 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 		late = max(0, start.Sub(m.due))
 	}
 
-	e.mu.Lock()
 	var targets []monitored
-	for _, r := range e.regions {
+	for _, r := range e.allRegions() {
+		r.mu.Lock()
 		for _, cl := range r.clusters {
 			for _, n := range cl.nodes {
 				if n.status == statusAvailable && !n.recovering {
@@ -150,8 +150,8 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 				}
 			}
 		}
+		r.mu.Unlock()
 	}
-	e.mu.Unlock()
 
 	probes := m.probesFor(targets)
 	var due []int // the targets checked this round
@@ -230,43 +230,58 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 		}
 	}
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	for _, i := range due {
-		t, res, p := targets[i], results[i], probes[i]
-		n := t.n
-		if n.status != statusAvailable || n.recovering {
-			continue // changed while we were checking
-		}
-		if res.err == nil {
-			n.misses, p.failingSince = 0, time.Time{}
-			continue
-		}
-		if p.failingSince.IsZero() {
-			p.failingSince = start
-		}
-		why := fmt.Sprintf("no answer to %d checks in a row", n.misses+1)
-		switch {
-		case res.gone:
-			// A dead process needs no more evidence, starved or not.
-			n.misses = max(n.misses+1, e.opts.HealthMisses)
-			why = "the runtime reports it not running"
-		case starved != "":
-			continue // not the node's fault: see starved
-		case res.running && start.Sub(p.failingSince) < scriptSilence:
-			e.log.Debug("node silent but running; not counted yet (a script may be running)",
-				"cluster", t.cl.id, "node", n.id, "silentFor", start.Sub(p.failingSince).Round(time.Millisecond))
-			continue
-		default:
-			n.misses++
-		}
-		if n.misses < e.opts.HealthMisses {
-			continue
-		}
-		e.log.Warn("node failed health checks; recovering it", "cluster", t.cl.id, "node", n.id, "why", why, "misses", n.misses, "err", res.err)
-		n.down, n.recovering = true, true
-		e.startRecovery(t.r, t.cl, n, p.failingSince)
+		m.judge(targets[i], results[i], probes[i], start, starved)
 	}
+}
+
+// judge counts one node's check result and starts its recovery when it
+// has failed enough checks (or is gone). It locks the node's region, and
+// persists it only when a recovery starts.
+func (m *healthMonitor) judge(t monitored, res checkResult, p *probe, start time.Time, starved string) {
+	e := m.e
+	t.r.mu.Lock()
+	recovering := false
+	defer func() {
+		if recovering {
+			e.unlock(t.r)
+		} else {
+			t.r.mu.Unlock()
+		}
+	}()
+	n := t.n
+	if n.status != statusAvailable || n.recovering {
+		return // changed while we were checking
+	}
+	if res.err == nil {
+		n.misses, p.failingSince = 0, time.Time{}
+		return
+	}
+	if p.failingSince.IsZero() {
+		p.failingSince = start
+	}
+	why := fmt.Sprintf("no answer to %d checks in a row", n.misses+1)
+	switch {
+	case res.gone:
+		// A dead process needs no more evidence, starved or not.
+		n.misses = max(n.misses+1, e.opts.HealthMisses)
+		why = "the runtime reports it not running"
+	case starved != "":
+		return // not the node's fault: see starved
+	case res.running && start.Sub(p.failingSince) < scriptSilence:
+		e.log.Debug("node silent but running; not counted yet (a script may be running)",
+			"cluster", t.cl.id, "node", n.id, "silentFor", start.Sub(p.failingSince).Round(time.Millisecond))
+		return
+	default:
+		n.misses++
+	}
+	if n.misses < e.opts.HealthMisses {
+		return
+	}
+	e.log.Warn("node failed health checks; recovering it", "cluster", t.cl.id, "node", n.id, "why", why, "misses", n.misses, "err", res.err)
+	n.down, n.recovering = true, true
+	recovering = true
+	e.startRecovery(t.r, t.cl, n, p.failingSince)
 }
 
 // starved says why a round's misses are not the nodes' fault, or "" when

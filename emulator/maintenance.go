@@ -21,9 +21,8 @@ func (e *Emulator) ListAllowedNodeTypeModifications(ctx context.Context, in *ela
 	if (gid == "") == (cid == "") {
 		return nil, invalidParameterCombination("Exactly one of ReplicationGroupId and CacheClusterId must be specified.")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	if gid != "" {
 		if _, ok := r.groups[gid]; !ok {
 			return nil, replicationGroupNotFound(gid)

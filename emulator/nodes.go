@@ -37,7 +37,7 @@ type cacheNode struct {
 	recovering bool
 }
 
-// healthy reports whether the node serves traffic; the caller holds e.mu.
+// healthy reports whether the node serves traffic; the caller holds r.mu.
 func (n *cacheNode) healthy() bool {
 	return n.status == statusAvailable && !n.recovering && !n.down
 }
@@ -68,7 +68,7 @@ type nodeLaunch struct {
 	seed rdbSeed
 }
 
-// launchFor describes how to start node n of cluster cl; the caller holds e.mu.
+// launchFor describes how to start node n of cluster cl; the caller holds r.mu.
 func (e *Emulator) launchFor(r *region, cl *cacheCluster, n *cacheNode, replicaOf *engine.Endpoint) nodeLaunch {
 	return nodeLaunch{
 		spec: engine.NodeSpec{
@@ -85,7 +85,7 @@ func (e *Emulator) launchFor(r *region, cl *cacheCluster, n *cacheNode, replicaO
 }
 
 // paramValues are the engine parameters of a parameter group, for a node's
-// configuration; the caller holds e.mu.
+// configuration; the caller holds r.mu.
 func (r *region) paramValues(name string) map[string]string {
 	if pg := r.paramGroups[name]; pg != nil {
 		return pg.values()
@@ -164,6 +164,23 @@ const stopParallelism = 32
 // kills what still runs, so nothing is left running past the deadline; the
 // error then says the deadline passed.
 func (e *Emulator) stopNodes(ctx context.Context, nodes []*cacheNode) error {
+	return e.forNodes(ctx, "stopped", nodes, e.stopNode)
+}
+
+// suspendNodes saves every node's data and stops it, keeping the data for
+// the next start (engine.Keeper), in parallel like stopNodes.
+func (e *Emulator) suspendNodes(ctx context.Context, keeper engine.Keeper, nodes []*cacheNode) error {
+	return e.forNodes(ctx, "saved and stopped", nodes, func(ctx context.Context, n *cacheNode) error {
+		err := keeper.Suspend(ctx, n.name)
+		if err != nil && !isNotFound(err) {
+			return err
+		}
+		return nil
+	})
+}
+
+// forNodes runs fn (stop or suspend) on every node, stopParallelism at once.
+func (e *Emulator) forNodes(ctx context.Context, done string, nodes []*cacheNode, fn func(context.Context, *cacheNode) error) error {
 	begin := time.Now()
 	var (
 		wg   sync.WaitGroup
@@ -177,9 +194,9 @@ func (e *Emulator) stopNodes(ctx context.Context, nodes []*cacheNode) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := e.stopNode(ctx, n); err != nil {
+			if err := fn(ctx, n); err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("stopping node %s: %w", n.name, err))
+				errs = append(errs, fmt.Errorf("node %s not %s: %w", n.name, done, err))
 				mu.Unlock()
 			}
 		}()
@@ -189,7 +206,7 @@ func (e *Emulator) stopNodes(ctx context.Context, nodes []*cacheNode) error {
 	if late != nil {
 		errs = append(errs, fmt.Errorf("emulator: the deadline passed while stopping %d nodes, those still running then were killed: %w", len(nodes), late))
 	}
-	e.log.Info("stopped every node", "nodes", len(nodes), "took", time.Since(begin).Round(time.Millisecond), "deadlinePassed", late != nil)
+	e.log.Info(done+" every node", "nodes", len(nodes), "took", time.Since(begin).Round(time.Millisecond), "deadlinePassed", late != nil)
 	return errors.Join(errs...)
 }
 

@@ -128,9 +128,8 @@ func (e *Emulator) CreateCacheParameterGroup(ctx context.Context, in *elasticach
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	if _, ok := r.paramGroups[name]; ok {
 		return nil, &types.CacheParameterGroupAlreadyExistsFault{Message: aws.String("Parameter group " + name + " already exists.")}
 	}
@@ -143,7 +142,7 @@ func (e *Emulator) CreateCacheParameterGroup(ctx context.Context, in *elasticach
 	return &elasticache.CreateCacheParameterGroupOutput{CacheParameterGroup: ptr(pg.describe(r))}, nil
 }
 
-// modifiableParamGroup finds a parameter group the user may change; the caller holds e.mu.
+// modifiableParamGroup finds a parameter group the user may change; the caller holds r.mu.
 func (r *region) modifiableParamGroup(name *string) (*paramGroup, error) {
 	n := aws.ToString(name)
 	if n == "" {
@@ -176,9 +175,8 @@ func (e *Emulator) ModifyCacheParameterGroup(ctx context.Context, in *elasticach
 		}
 		set[def.Name] = aws.ToString(nv.ParameterValue)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	pg, err := r.modifiableParamGroup(in.CacheParameterGroupName)
 	if err != nil {
 		return nil, err
@@ -204,9 +202,8 @@ func (e *Emulator) ResetCacheParameterGroup(ctx context.Context, in *elasticache
 		}
 		names = append(names, aws.ToString(nv.ParameterName))
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	pg, err := r.modifiableParamGroup(in.CacheParameterGroupName)
 	if err != nil {
 		return nil, err
@@ -224,9 +221,8 @@ func (e *Emulator) ResetCacheParameterGroup(ctx context.Context, in *elasticache
 
 // DeleteCacheParameterGroup deletes a parameter group no cluster uses.
 func (e *Emulator) DeleteCacheParameterGroup(ctx context.Context, in *elasticache.DeleteCacheParameterGroupInput) (*elasticache.DeleteCacheParameterGroupOutput, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	pg, err := r.modifiableParamGroup(in.CacheParameterGroupName)
 	if err != nil {
 		return nil, err
@@ -252,9 +248,8 @@ func (e *Emulator) DescribeCacheParameters(ctx context.Context, in *elasticache.
 	if source != "" && source != "user" && source != "system" && source != "engine-default" {
 		return nil, invalidParameterValue("The parameter Source must be user, system or engine-default.")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	name := aws.ToString(in.CacheParameterGroupName)
 	pg, ok := r.paramGroups[name]
 	if !ok {
@@ -299,7 +294,7 @@ func pageParams(params []types.Parameter, marker *string, max int) ([]types.Para
 }
 
 // applyParams pushes the group's values to every running node of every
-// cluster using it (CONFIG SET), in the background; the caller holds e.mu.
+// cluster using it (CONFIG SET), in the background; the caller holds r.mu.
 func (e *Emulator) applyParams(r *region, pg *paramGroup) {
 	var eps []engine.Endpoint
 	for _, cl := range r.clusters {

@@ -18,7 +18,7 @@ import (
 // CreateCacheCluster with a ReplicationGroupId (addReplicaCluster).
 
 // scalableGroup finds a group whose replica count may change now; the
-// caller holds e.mu.
+// caller holds r.mu.
 // ReplicaConfiguration (cluster mode) is refused by the member audit.
 func (r *region) scalableGroup(idParam *string, applyImmediately *bool) (*replicationGroup, error) {
 	id, err := lookupID("ReplicationGroupId", idParam)
@@ -33,9 +33,8 @@ func (r *region) scalableGroup(idParam *string, applyImmediately *bool) (*replic
 
 // IncreaseReplicaCount adds replicas to a group online.
 func (e *Emulator) IncreaseReplicaCount(ctx context.Context, in *elasticache.IncreaseReplicaCountInput) (*elasticache.IncreaseReplicaCountOutput, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	g, err := r.scalableGroup(in.ReplicationGroupId, in.ApplyImmediately)
 	if err != nil {
 		return nil, err
@@ -82,7 +81,7 @@ func (e *Emulator) IncreaseReplicaCount(ctx context.Context, in *elasticache.Inc
 	g.status = statusModifying
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "Increasing the number of replicas in node group %s from %d to %d", ng.id, current, want)
 	out := &elasticache.IncreaseReplicaCountOutput{ReplicationGroup: ptr(g.describe(r))}
-	e.goBackground(func(ctx context.Context) {
+	e.runOperation(r, opAddReplica, g.id, nil, func(ctx context.Context) {
 		var wg sync.WaitGroup
 		for _, l := range launches {
 			wg.Add(1)
@@ -93,10 +92,10 @@ func (e *Emulator) IncreaseReplicaCount(ctx context.Context, in *elasticache.Inc
 			}()
 		}
 		wg.Wait()
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		r.mu.Lock()
+		defer e.unlock(r)
 		ng.syncEndpoints(r)
-		e.goBackground(func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
+		e.runOperation(r, opSettle, g.id, nil, func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Finished modifying number of replicas in node group %s from %d to %d", ng.id, current, want)
 	})
 	return out, nil
@@ -105,9 +104,8 @@ func (e *Emulator) IncreaseReplicaCount(ctx context.Context, in *elasticache.Inc
 // DecreaseReplicaCount removes replicas online: the named ones, or the
 // newest down to NewReplicaCount.
 func (e *Emulator) DecreaseReplicaCount(ctx context.Context, in *elasticache.DecreaseReplicaCountInput) (*elasticache.DecreaseReplicaCountOutput, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	g, err := r.scalableGroup(in.ReplicationGroupId, in.ApplyImmediately)
 	if err != nil {
 		return nil, err
@@ -156,14 +154,14 @@ func (e *Emulator) DecreaseReplicaCount(ctx context.Context, in *elasticache.Dec
 	g.status = statusModifying
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "Decreasing the number of replicas in node group %s from %d to %d", ng.id, current, left)
 	out := &elasticache.DecreaseReplicaCountOutput{ReplicationGroup: ptr(g.describe(r))}
-	e.goBackground(func(ctx context.Context) {
+	e.runOperation(r, opRemoveReplicas, g.id, nil, func(ctx context.Context) {
 		for _, cl := range doomed {
 			if err := e.stopNode(ctx, cl.nodes[0]); err != nil {
 				e.log.Error("stopping node", "cluster", cl.id, "err", err)
 			}
 		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		r.mu.Lock()
+		defer e.unlock(r)
 		for _, cl := range doomed {
 			ng.removeMember(cl.id)
 			delete(r.clusters, cl.id)
@@ -171,14 +169,14 @@ func (e *Emulator) DecreaseReplicaCount(ctx context.Context, in *elasticache.Dec
 			e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache cluster deleted")
 		}
 		ng.syncEndpoints(r)
-		e.goBackground(func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
+		e.runOperation(r, opSettle, g.id, nil, func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Finished modifying number of replicas in node group %s from %d to %d", ng.id, current, left)
 	})
 	return out, nil
 }
 
 // addReplicaCluster adds cluster id as a new replica of group gid's primary;
-// the caller holds e.mu.
+// the caller holds r.mu.
 func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.CreateCacheClusterInput) (*elasticache.CreateCacheClusterOutput, error) {
 	g, err := r.group(gid)
 	if err != nil {
@@ -213,10 +211,10 @@ func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.
 		r.tags[r.arn("cluster", id)] = mergeTags(nil, in.Tags)
 	}
 	launch := e.launchFor(r, cl, cl.nodes[0], &primary.nodes[0].endpoint)
-	e.goBackground(func(ctx context.Context) {
+	e.runOperation(r, opAddReplica, id, nil, func(ctx context.Context) {
 		err := e.startNode(ctx, launch)
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		r.mu.Lock()
+		defer e.unlock(r)
 		g.status = statusAvailable
 		if err != nil {
 			e.log.Error("adding replica failed", "cluster", id, "group", gid, "err", err)
@@ -236,7 +234,7 @@ func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.
 // checkReplicaInherits refuses settings of a replica added to group g that
 // differ from the group's: the replica takes the group's engine, node type,
 // port, parameter and subnet groups and windows, so a different value would
-// be accepted and ignored. The caller holds e.mu.
+// be accepted and ignored. The caller holds r.mu.
 func checkReplicaInherits(g *replicationGroup, primary *cacheCluster, in *elasticache.CreateCacheClusterInput) error {
 	version := ""
 	if aws.ToString(in.EngineVersion) != "" {

@@ -138,9 +138,8 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	}
 	settings.atRestEncryption = aws.ToBool(in.AtRestEncryptionEnabled)
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	if _, ok := r.groups[req.id]; ok {
 		return nil, &types.ReplicationGroupAlreadyExistsFault{Message: aws.String("Replication group " + req.id + " already exists.")}
 	}
@@ -260,12 +259,12 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 			replicaLaunches = append(replicaLaunches, e.launchFor(r, cl, cl.nodes[0], &primary.nodes[0].endpoint))
 		}
 	}
-	e.goBackground(func(ctx context.Context) { e.provisionGroup(ctx, r, g, primaryLaunch, replicaLaunches) })
+	e.runOperation(r, opCreateGroup, g.id, nil, func(ctx context.Context) { e.provisionGroup(ctx, r, g, primaryLaunch, replicaLaunches) })
 	return &elasticache.CreateReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}, nil
 }
 
 // adoptablePrimary checks that cluster id can become the primary of a new
-// group; the caller holds e.mu.
+// group; the caller holds r.mu.
 func (r *region) adoptablePrimary(id string) (*cacheCluster, error) {
 	cl, err := r.cluster(id)
 	if err != nil {
@@ -309,16 +308,16 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 		// on the node itself switches asynchronously: the group is
 		// available only once every endpoint it lists answers, so a client
 		// connecting right after the waiter returns is served.
-		e.mu.Lock()
+		r.mu.Lock()
 		for _, ng := range g.nodeGroups {
 			ng.syncEndpoints(r)
 		}
 		listed := g.listedEndpoints(r)
-		e.mu.Unlock()
+		e.unlock(r)
 		err = e.waitServing(ctx, listed)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	r.mu.Lock()
+	defer e.unlock(r)
 	for _, id := range g.memberClusters() {
 		if cl := r.clusters[id]; cl != nil && cl.status == statusModifying {
 			cl.status = statusAvailable // the adopted primary
@@ -338,8 +337,8 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 // markNode records the outcome of starting one member's node: a node that
 // could not load its snapshot is "restore-failed", as on AWS.
 func (e *Emulator) markNode(r *region, l nodeLaunch, err error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	r.mu.Lock()
+	defer e.unlock(r)
 	cl := r.clusters[l.spec.Labels[engine.LabelCluster]]
 	if cl == nil {
 		return

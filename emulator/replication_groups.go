@@ -57,6 +57,9 @@ type nodeGroup struct {
 	// primaryEP and readerEP are nil until the group is created.
 	primaryEP endpoint
 	readerEP  endpoint
+	// restoredAt are the recorded endpoint addresses of a node group
+	// loaded from the state, until its endpoints open there (restore.go).
+	restoredAt *endpointAddresses
 }
 
 func (g *replicationGroup) nodeGroupOf(clusterID string) *nodeGroup {
@@ -97,7 +100,7 @@ func enabledStatus[T ~string](on bool, enabled, disabled T) T {
 	return disabled
 }
 
-// describe renders the group as the API returns it; the caller holds e.mu.
+// describe renders the group as the API returns it; the caller holds r.mu.
 func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
 	out := types.ReplicationGroup{
 		ARN:                        aws.String(r.arn("replicationgroup", g.id)),
@@ -153,7 +156,7 @@ func (g *replicationGroup) snapshotSource(r *region) string {
 	return ng.primary
 }
 
-// describe renders a node group; the caller holds e.mu.
+// describe renders a node group; the caller holds r.mu.
 func (ng *nodeGroup) describe(r *region, g *replicationGroup) types.NodeGroup {
 	out := types.NodeGroup{
 		NodeGroupId:      aws.String(ng.id),
@@ -185,7 +188,7 @@ func (ng *nodeGroup) describe(r *region, g *replicationGroup) types.NodeGroup {
 
 // listedEndpoints are the addresses a Describe of g gives clients: each
 // node group's primary and reader endpoints and every member's node. The
-// caller holds e.mu.
+// caller holds r.mu.
 func (g *replicationGroup) listedEndpoints(r *region) []engine.Endpoint {
 	var eps []engine.Endpoint
 	for _, ng := range g.nodeGroups {
@@ -205,7 +208,7 @@ func (g *replicationGroup) listedEndpoints(r *region) []engine.Endpoint {
 // the primary endpoint at the primary while it is healthy, the reader
 // endpoint at the healthy replicas (the primary when there is none).
 // Connections to a backend that drops out are closed, like a DNS flip.
-// The caller holds e.mu.
+// The caller holds r.mu.
 func (ng *nodeGroup) syncEndpoints(r *region) {
 	if ng.primaryEP == nil {
 		return
@@ -230,7 +233,7 @@ func (ng *nodeGroup) syncEndpoints(r *region) {
 }
 
 // openEndpoints starts the node group's primary and reader forwarders on
-// addresses of their own, on the group's port. The caller holds e.mu.
+// addresses of their own, on the group's port. The caller holds r.mu.
 func (e *Emulator) openEndpoints(g *replicationGroup, ng *nodeGroup) error {
 	var eps []endpoint
 	for _, role := range []string{"primary", "reader"} {
@@ -310,9 +313,8 @@ func (e *Emulator) DescribeReplicationGroups(ctx context.Context, in *elasticach
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	keys, err := describeKeys(r.groups, strings.ToLower(aws.ToString(in.ReplicationGroupId)), replicationGroupNotFound, nil)
 	if err != nil {
 		return nil, err
@@ -340,9 +342,8 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	}
 	// Engine upgrades, AUTH and cluster mode are refused by the member audit
 	// (input_rules.go) before this runs.
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	g, err := r.group(id)
 	if err != nil {
 		return nil, err
@@ -426,7 +427,7 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if promote != "" {
 		ng := g.nodeGroupOf(promote)
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Promoting cache cluster %s to primary", promote)
-		e.goBackground(func(ctx context.Context) { e.promote(ctx, r, g, ng, promote) })
+		e.runOperation(r, opFailover, g.id, map[string]string{"target": promote}, func(ctx context.Context) { e.promote(ctx, r, g, ng, promote) })
 		return out, nil
 	}
 	e.settle(r, &g.status, types.SourceTypeReplicationGroup, g.id, "Replication group %s modified", g.id)
@@ -440,9 +441,8 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	g, err := r.group(id, statusAvailable, statusCreateFailed)
 	if err != nil {
 		return nil, err
@@ -471,7 +471,7 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 	retained := r.clusters[g.nodeGroups[0].primary].nodes[0].endpoint
 	out := &elasticache.DeleteReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}
 	e.record(r, types.SourceTypeReplicationGroup, id, "Replication group %s is being deleted", id)
-	e.goBackground(func(ctx context.Context) {
+	e.runOperation(r, opDeleteGroup, id, nil, func(ctx context.Context) {
 		if final != nil {
 			e.takeSnapshot(ctx, r, *final)
 		}
@@ -500,8 +500,8 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 			e.closeEndpoint(ng.primaryEP)
 			e.closeEndpoint(ng.readerEP)
 		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		r.mu.Lock()
+		defer e.unlock(r)
 		for _, cl := range doomed {
 			delete(r.clusters, cl.id)
 			delete(r.tags, r.arn("cluster", cl.id))

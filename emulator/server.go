@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/elasticache-local/elasticache-local/emulator/state"
 	"github.com/elasticache-local/elasticache-local/engine"
 	"github.com/elasticache-local/elasticache-local/engine/docker"
 	"github.com/elasticache-local/elasticache-local/engine/process"
@@ -33,8 +34,13 @@ const HealthPath = "/_elasticache/health"
 type Config struct {
 	// Listen is the API address; "127.0.0.1:0" picks a free port.
 	Listen string
-	// DataDir holds node directories (and later snapshots).
+	// DataDir holds the state (state/), node directories and, by default,
+	// snapshots; the next start on it brings everything back.
 	DataDir string
+	// Fresh starts from an empty state: every node of the data dir is
+	// reaped and every resource forgotten (snapshots, which live in the
+	// snapshot store, stay).
+	Fresh bool
 	// Runtime selects the node runtime: "process" (the default) or
 	// "docker"; Images overrides the docker runtime's engine → image map
 	// (keys "redis", "valkey", "redis:7.0", ...).
@@ -144,7 +150,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			unlock()
 		}
 	}()
-	rt, err := newRuntime(ctx, cfg)
+	store, recs, err := openState(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := engine.LoadAdmin(filepath.Join(cfg.DataDir, adminSecretFile))
+	if err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	rt, err := newRuntime(ctx, cfg, admin)
 	if err != nil {
 		return nil, err
 	}
@@ -160,11 +174,23 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	emu, err := New(Options{Runtime: rt, Addresses: pool, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log,
 		HealthInterval: cfg.HealthInterval, HealthMisses: cfg.HealthMisses, TestFailoverQuota: cfg.TestFailoverQuota, NodeQuota: cfg.NodeQuota,
-		Snapshots: snaps.store, SnapshotKeys: snaps.keys, Buckets: snaps.buckets, Now: cfg.Now,
+		Snapshots: snaps.store, SnapshotKeys: snaps.keys, Buckets: snaps.buckets, Now: cfg.Now, Store: store,
 		BindPrimaryEndpoint: cfg.Runtime == "process" && !pool.SingleAddress()})
 	if err != nil {
 		rt.Close()
 		return nil, err
+	}
+	begin := time.Now()
+	rep, err := emu.Restore(ctx, recs)
+	if err != nil {
+		emu.Close(ctx)
+		rt.Close()
+		return nil, err
+	}
+	if rep.Regions > 0 || rep.Reaped > 0 {
+		log.Info("restored the state of the earlier run", "regions", rep.Regions, "adoptedNodes", rep.Adopted,
+			"nodesToRestart", rep.Restarted, "reapedNodes", rep.Reaped, "unfinishedOperations", rep.Operations,
+			"took", time.Since(begin).Round(time.Microsecond))
 	}
 	if n, err := emu.LoadSnapshots(ctx); err != nil {
 		log.Warn("loading snapshots of earlier runs", "store", snaps.store.Describe(), "err", err)
@@ -200,9 +226,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// newRuntime builds the configured node runtime and reaps what an earlier
-// run of the same data dir left running.
-func newRuntime(ctx context.Context, cfg Config) (engine.Runtime, error) {
+// newRuntime builds the configured node runtime. On a fresh start it reaps
+// what an earlier run of the same data dir left; otherwise Restore adopts
+// the nodes the state owns and reaps the rest.
+func newRuntime(ctx context.Context, cfg Config, admin engine.Admin) (engine.Runtime, error) {
 	id := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 	var rt interface {
 		engine.Runtime
@@ -210,7 +237,7 @@ func newRuntime(ctx context.Context, cfg Config) (engine.Runtime, error) {
 	}
 	switch cfg.Runtime {
 	case "process":
-		p, err := process.New(process.Options{DataDir: cfg.DataDir, EmulatorID: id, Logger: cfg.Logger})
+		p, err := process.New(process.Options{DataDir: cfg.DataDir, EmulatorID: id, Logger: cfg.Logger, Admin: admin})
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +250,7 @@ func newRuntime(ctx context.Context, cfg Config) (engine.Runtime, error) {
 		if err != nil {
 			return nil, err
 		}
-		d, err := docker.New(ctx, docker.Options{EmulatorID: id, Logger: cfg.Logger, Scope: abs, Images: cfg.Images})
+		d, err := docker.New(ctx, docker.Options{EmulatorID: id, Logger: cfg.Logger, Scope: abs, Images: cfg.Images, Admin: admin, DataDir: abs})
 		if err != nil {
 			return nil, err
 		}
@@ -231,13 +258,16 @@ func newRuntime(ctx context.Context, cfg Config) (engine.Runtime, error) {
 	default:
 		return nil, fmt.Errorf("emulator: unknown runtime %q (supported: process, docker)", cfg.Runtime)
 	}
+	if !cfg.Fresh {
+		return rt, nil
+	}
 	n, err := rt.Reap(ctx)
 	if err != nil {
 		rt.Close()
 		return nil, fmt.Errorf("emulator: reaping nodes of an earlier run: %w", err)
 	}
 	if n > 0 {
-		cfg.Logger.Info("reaped nodes left by an earlier run", "count", n)
+		cfg.Logger.Info("fresh start: reaped nodes left by an earlier run", "count", n)
 	}
 	return rt, nil
 }
@@ -368,7 +398,16 @@ func (s *Server) sweep(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sweepTimeout)
 	defer cancel()
-	n, err := reaper.Reap(ctx)
+	var n int
+	var err error
+	if keeper, ok := s.runtime.(engine.Keeper); ok {
+		// Nodes the records own saved their data for the next start.
+		var ad engine.Adoption
+		ad, err = keeper.Adopt(ctx, func(n engine.Node) bool { return s.emu.ownsNode(n.Name) })
+		n = ad.Reaped
+	} else {
+		n, err = reaper.Reap(ctx)
+	}
 	if n > 0 {
 		s.log.Warn("reaped nodes no record owned at shutdown", "count", n)
 	}
@@ -387,4 +426,35 @@ func DefaultDataDir() string {
 		return filepath.Join(d, "elasticache-local")
 	}
 	return filepath.Join(os.TempDir(), "elasticache-local")
+}
+
+// adminSecretFile holds the password of the emulator's ACL user on every
+// node (engine.LoadAdmin), so the next run reaches the nodes it adopts.
+const adminSecretFile = "admin.secret"
+
+// FreshHint is how a user starts from an empty state; errors about the
+// state name it.
+const FreshHint = "--fresh (or ELASTICACHE_LOCAL_FRESH=true)"
+
+// openState opens the state store of the data dir and loads what an earlier
+// run recorded; on a fresh start it forgets it instead. A file that cannot
+// be used stops the start, naming the file and the way out: an emulator
+// that silently started empty would look like it lost everything.
+func openState(cfg Config, log *slog.Logger) (*state.Store, []state.Region, error) {
+	store, err := state.Open(filepath.Join(cfg.DataDir, "state"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("emulator: %w", err)
+	}
+	if cfg.Fresh {
+		if err := store.Remove(); err != nil {
+			return nil, nil, fmt.Errorf("emulator: fresh start: %w", err)
+		}
+		log.Info("fresh start: the state of earlier runs is forgotten", "dir", store.Dir())
+		return store, nil, nil
+	}
+	recs, err := store.Load()
+	if err != nil {
+		return nil, nil, fmt.Errorf("emulator: %w; the file is left as it is: fix or remove it, or start with %s to start from an empty state", err, FreshHint)
+	}
+	return store, recs, nil
 }

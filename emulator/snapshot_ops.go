@@ -41,24 +41,23 @@ func (e *Emulator) CopySnapshot(ctx context.Context, in *elasticache.CopySnapsho
 			return nil, invalidParameterValue("Cannot use bucket %s: %v", bucket, err)
 		}
 	}
-	e.mu.Lock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
 	src, ok := r.snapshots[srcName]
 	if !ok {
-		e.mu.Unlock()
+		e.unlock(r)
 		return nil, snapshotNotFound(srcName)
 	}
 	if src.Status != snapAvailable {
-		e.mu.Unlock()
+		e.unlock(r)
 		return nil, invalidSnapshotState("Snapshot %s is not in available state (it is %s).", srcName, src.Status)
 	}
 	if dest != nil {
-		defer e.mu.Unlock()
+		defer e.unlock(r)
 		return e.exportSnapshot(r, src, dest, bucket, target)
 	}
 	name, err := e.checkSnapshotName(r, "TargetSnapshotName", in.TargetSnapshotName)
 	if err != nil {
-		e.mu.Unlock()
+		e.unlock(r)
 		return nil, err
 	}
 	cp := *src
@@ -68,7 +67,7 @@ func (e *Emulator) CopySnapshot(ctx context.Context, in *elasticache.CopySnapsho
 	}
 	cp.Nodes = append([]snapshotShard{}, src.Nodes...)
 	if err := r.placeSnapshot(&cp, snapshotDir(name)); err != nil {
-		e.mu.Unlock()
+		e.unlock(r)
 		return nil, err
 	}
 	s := &cp
@@ -78,11 +77,11 @@ func (e *Emulator) CopySnapshot(ctx context.Context, in *elasticache.CopySnapsho
 	}
 	src.Status = snapCopying
 	out := &elasticache.CopySnapshotOutput{Snapshot: ptr(s.describe(r, false))}
-	e.mu.Unlock()
+	e.unlock(r)
 
 	if err := e.storeRecord(ctx, r, s, snapCreating, nil); err != nil {
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		r.mu.Lock()
+		defer e.unlock(r)
 		if r.snapshots[name] == s {
 			delete(r.snapshots, name)
 			delete(r.tags, r.arn("snapshot", name))
@@ -90,7 +89,7 @@ func (e *Emulator) CopySnapshot(ctx context.Context, in *elasticache.CopySnapsho
 		src.Status = snapAvailable
 		return nil, fmt.Errorf("storing the record of snapshot %s: %w", name, err)
 	}
-	e.goBackground(func(ctx context.Context) { e.copySnapshot(ctx, r, src, s) })
+	e.runOperation(r, opCopySnapshot, s.Name, nil, func(ctx context.Context) { e.copySnapshot(ctx, r, src, s) })
 	return out, nil
 }
 
@@ -109,8 +108,8 @@ func (e *Emulator) copySnapshot(ctx context.Context, r *region, src, s *snapshot
 		}
 	}
 	err = e.recordOutcome(ctx, r, s, err, nil)
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	r.mu.Lock()
+	defer e.unlock(r)
 	src.Status = snapAvailable
 	srcType, srcID, _ := src.eventSource()
 	if err != nil {
@@ -123,7 +122,7 @@ func (e *Emulator) copySnapshot(ctx context.Context, r *region, src, s *snapshot
 }
 
 // exportSnapshot starts the export of src to a bucket; the caller holds
-// e.mu. The object keys are checked before the answer, so a name the bucket
+// r.mu. The object keys are checked before the answer, so a name the bucket
 // cannot hold is refused rather than failing later.
 func (e *Emulator) exportSnapshot(r *region, src *snapshot, dest s3store.Store, bucket, target string) (*elasticache.CopySnapshotOutput, error) {
 	keys := make([]string, len(src.Nodes))
@@ -136,15 +135,15 @@ func (e *Emulator) exportSnapshot(r *region, src *snapshot, dest s3store.Store, 
 	srcStore := e.rdbStore(src.Encrypted)
 	src.Status = snapCopying
 	out := &elasticache.CopySnapshotOutput{Snapshot: ptr(src.describe(r, false))}
-	e.goBackground(func(ctx context.Context) {
+	e.runOperation(r, opExportSnapshot, src.Name, map[string]string{"bucket": bucket, "target": target}, func(ctx context.Context) {
 		var err error
 		for i, n := range src.Nodes {
 			if err = copyObject(ctx, srcStore, n.Key, dest, keys[i], nil); err != nil {
 				break
 			}
 		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		r.mu.Lock()
+		defer e.unlock(r)
 		src.Status = snapAvailable
 		srcType, srcID, _ := src.eventSource()
 		if err != nil {
@@ -181,7 +180,7 @@ type rdbSeed func(ctx context.Context) (io.ReadCloser, error)
 // resolveSeed validates SnapshotName / SnapshotArns of a create request and
 // returns where the primary's data comes from (nil when neither is given)
 // and the snapshot, if any, whose settings are defaults. The caller holds
-// e.mu.
+// r.mu.
 func (e *Emulator) resolveSeed(r *region, name *string, arns []string) (rdbSeed, *snapshot, error) {
 	n := aws.ToString(name)
 	switch {
@@ -225,7 +224,7 @@ func (e *Emulator) resolveSeed(r *region, name *string, arns []string) (rdbSeed,
 
 // finalSnapshot validates FinalSnapshotIdentifier of a delete and registers
 // the snapshot, taken from the primary (the freshest data) before the nodes
-// stop; nil when none was asked for. The caller holds e.mu.
+// stop; nil when none was asked for. The caller holds r.mu.
 func (e *Emulator) finalSnapshot(r *region, name *string, groupID, clusterID string) (*snapshotJob, error) {
 	if aws.ToString(name) == "" {
 		return nil, nil
@@ -270,12 +269,12 @@ func (e *Emulator) TickBackups(ctx context.Context) {
 		return
 	}
 	now := e.opts.Now().UTC()
-	e.mu.Lock()
 	var jobs []snapshotJob
 	var regions []*region
 	var prune []*snapshot
 	var pruneIn []*region
-	for _, r := range e.regions {
+	for _, r := range e.allRegions() {
+		r.mu.Lock()
 		type source struct {
 			groupID, clusterID string
 			settings           clusterSettings
@@ -321,8 +320,8 @@ func (e *Emulator) TickBackups(ctx context.Context) {
 			e.markSnapshotting(r, s, cl, true)
 			jobs, regions = append(jobs, r.snapshotJob(s, cl)), append(regions, r)
 		}
+		e.unlock(r)
 	}
-	e.mu.Unlock()
 	for i, s := range prune {
 		e.removeSnapshot(ctx, pruneIn[i], s, snapAvailable)
 	}
@@ -363,12 +362,12 @@ func minuteOfDay(hhmm string) int {
 }
 
 // deleteAutomatedSnapshots removes the automated backups of a deleted
-// source, as AWS does; manual ones stay. The caller holds e.mu.
+// source, as AWS does; manual ones stay. The caller holds r.mu.
 func (e *Emulator) deleteAutomatedSnapshots(r *region, sourceID string) {
 	for _, s := range r.snapshots {
 		if s.Source == snapAutomated && s.sourceID() == sourceID && s.Status == snapAvailable {
 			s.Status = snapDeleting
-			e.goBackground(func(ctx context.Context) { e.removeSnapshot(ctx, r, s, snapAvailable) })
+			e.runOperation(r, opDeleteSnapshot, s.Name, nil, func(ctx context.Context) { e.removeSnapshot(ctx, r, s, snapAvailable) })
 		}
 	}
 }

@@ -102,7 +102,7 @@ func (r *region) snapshotKey(dir, file string) (string, error) {
 }
 
 // placeSnapshot sets where s's objects and record live: under dir, one
-// object per node group. The caller holds e.mu (or owns s alone).
+// object per node group. The caller holds r.mu (or owns s alone).
 func (r *region) placeSnapshot(s *snapshot, dir string) error {
 	refuse := func(err error) error {
 		return invalidParameterValue("Snapshot %s cannot be stored: %v", s.Name, err)
@@ -123,7 +123,7 @@ func (r *region) placeSnapshot(s *snapshot, dir string) error {
 }
 
 // recordOf copies s with the given status and its tags, for a record
-// marshalled without the lock; the caller holds e.mu.
+// marshalled without the lock; the caller holds r.mu.
 func (r *region) recordOf(s *snapshot, status string) snapshot {
 	c := *s
 	c.Status = status
@@ -146,13 +146,13 @@ func (e *Emulator) writeRecord(ctx context.Context, s *snapshot, rec *snapshot) 
 }
 
 // storeRecord writes the record of s with the given status (and what fill
-// changes in it). Called without e.mu.
+// changes in it). Called without r.mu.
 func (e *Emulator) storeRecord(ctx context.Context, r *region, s *snapshot, status string, fill func(*snapshot)) error {
 	s.recordMu.Lock()
 	defer s.recordMu.Unlock()
-	e.mu.Lock()
+	r.mu.Lock()
 	rec := r.recordOf(s, status)
-	e.mu.Unlock()
+	e.unlock(r)
 	if fill != nil {
 		fill(&rec)
 	}
@@ -161,15 +161,15 @@ func (e *Emulator) storeRecord(ctx context.Context, r *region, s *snapshot, stat
 
 // rewriteRecord writes the record of s again with its current tags, when
 // a record exists and no delete has begun (one being written gets them
-// anyway: it reads them under recordMu). Called without e.mu.
+// anyway: it reads them under recordMu). Called without r.mu.
 func (e *Emulator) rewriteRecord(ctx context.Context, r *region, s *snapshot) error {
 	s.recordMu.Lock()
 	defer s.recordMu.Unlock()
-	e.mu.Lock()
+	r.mu.Lock()
 	status := s.persisted
 	live := r.snapshots[s.Name] == s && s.Status != snapDeleting
 	rec := r.recordOf(s, status)
-	e.mu.Unlock()
+	e.unlock(r)
 	if !live || status == "" || status == snapDeleting {
 		return nil
 	}
@@ -179,7 +179,7 @@ func (e *Emulator) rewriteRecord(ctx context.Context, r *region, s *snapshot) er
 // recordOutcome stores the final record of a snapshot listed "creating"
 // whose work ended with err: "available" (with what fill adds) or
 // "failed". The record changes before the listing does. It returns err,
-// or why the record could not be stored. Called without e.mu.
+// or why the record could not be stored. Called without r.mu.
 func (e *Emulator) recordOutcome(ctx context.Context, r *region, s *snapshot, err error, fill func(*snapshot)) error {
 	status := snapAvailable
 	if err != nil {
@@ -225,16 +225,16 @@ func (e *Emulator) deleteSnapshotObjects(ctx context.Context, s *snapshot) error
 func (e *Emulator) removeSnapshot(ctx context.Context, r *region, s *snapshot, previous string) {
 	s.recordMu.Lock()
 	defer s.recordMu.Unlock()
-	e.mu.Lock()
+	r.mu.Lock()
 	rec := r.recordOf(s, snapDeleting)
-	e.mu.Unlock()
+	e.unlock(r)
 	marked := e.writeRecord(ctx, s, &rec)
 	var err error
 	if marked == nil {
 		err = e.deleteSnapshotObjects(ctx, s)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	r.mu.Lock()
+	defer e.unlock(r)
 	srcType, src, _ := s.eventSource()
 	switch {
 	case marked != nil:
@@ -279,10 +279,9 @@ func (e *Emulator) LoadSnapshots(ctx context.Context) (int, error) {
 			e.log.Warn("skipping unreadable snapshot record", "key", info.Key, "err", err)
 			continue
 		}
-		e.mu.Lock()
-		r := e.regionFor(queryapiContext(parts[1], parts[2]))
+		r := e.lockRegion(queryapiContext(parts[1], parts[2]))
 		err = r.placeSnapshot(s, parts[3])
-		e.mu.Unlock()
+		e.unlock(r)
 		if err != nil {
 			e.log.Warn("skipping snapshot record", "key", info.Key, "err", err)
 			continue
@@ -291,13 +290,13 @@ func (e *Emulator) LoadSnapshots(ctx context.Context) (int, error) {
 			continue
 		}
 		s.persisted = s.Status
-		e.mu.Lock()
+		r.mu.Lock()
 		r.snapshots[s.Name] = s
 		if len(s.Tags) > 0 {
 			r.tags[r.arn("snapshot", s.Name)] = s.Tags
 		}
 		s.Tags = nil // r.tags holds the live ones
-		e.mu.Unlock()
+		e.unlock(r)
 		loaded++
 	}
 	return loaded, nil
@@ -326,8 +325,8 @@ func (e *Emulator) readRecord(ctx context.Context, key, dir string) (*snapshot, 
 func (e *Emulator) settleSnapshot(ctx context.Context, r *region, s *snapshot) bool {
 	srcType, src, kind := s.eventSource()
 	event := func(format string, args ...any) {
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		r.mu.Lock()
+		defer e.unlock(r)
 		e.record(r, srcType, src, format, args...)
 	}
 	switch s.Status {

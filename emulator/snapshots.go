@@ -99,7 +99,7 @@ func (e *Emulator) rdbStore(encrypted bool) s3store.Store {
 	return e.opts.Snapshots
 }
 
-// describe renders a snapshot; the caller holds e.mu.
+// describe renders a snapshot; the caller holds r.mu.
 func (s *snapshot) describe(r *region, showConfig bool) types.Snapshot {
 	out := types.Snapshot{
 		ARN:                        aws.String(r.arn("snapshot", s.Name)),
@@ -157,7 +157,7 @@ func (s *snapshot) describe(r *region, showConfig bool) types.Snapshot {
 
 // snapshotSourceOf validates a CreateSnapshot / final snapshot source and
 // returns the new snapshot record and the cluster whose node to back up;
-// the caller holds e.mu.
+// the caller holds r.mu.
 func (e *Emulator) snapshotSourceOf(r *region, name, groupID, clusterID string, preferReplica bool) (*snapshot, *cacheCluster, error) {
 	now := e.opts.Now().UTC()
 	s := &snapshot{Name: name, Status: snapCreating, Source: snapManual, Created: now}
@@ -206,7 +206,7 @@ func (e *Emulator) snapshotSourceOf(r *region, name, groupID, clusterID string, 
 	return s, cl, nil
 }
 
-// checkSnapshotName validates a new snapshot name; the caller holds e.mu.
+// checkSnapshotName validates a new snapshot name; the caller holds r.mu.
 func (e *Emulator) checkSnapshotName(r *region, param string, name *string) (string, error) {
 	if e.opts.Snapshots == nil {
 		return "", notImplemented("snapshots without a snapshot store")
@@ -242,11 +242,10 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
 	s, cl, err := e.newSnapshot(r, in, gid, cid)
 	if err != nil {
-		e.mu.Unlock()
+		e.unlock(r)
 		return nil, err
 	}
 	r.snapshots[s.Name] = s
@@ -256,11 +255,11 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 	e.markSnapshotting(r, s, cl, true)
 	out := &elasticache.CreateSnapshotOutput{Snapshot: ptr(s.describe(r, false))}
 	job := r.snapshotJob(s, cl)
-	e.mu.Unlock()
+	e.unlock(r)
 
 	if err := e.storeRecord(ctx, r, s, snapCreating, nil); err != nil {
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		r.mu.Lock()
+		defer e.unlock(r)
 		if r.snapshots[s.Name] == s {
 			delete(r.snapshots, s.Name)
 			delete(r.tags, r.arn("snapshot", s.Name))
@@ -277,7 +276,7 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 
 // newSnapshot validates a CreateSnapshot request for the group gid or the
 // cluster cid and returns the snapshot and the cluster to back up; the
-// caller holds e.mu.
+// caller holds r.mu.
 func (e *Emulator) newSnapshot(r *region, in *elasticache.CreateSnapshotInput, gid, cid string) (*snapshot, *cacheCluster, error) {
 	name, err := e.checkSnapshotName(r, "SnapshotName", in.SnapshotName)
 	if err != nil {
@@ -307,13 +306,13 @@ type snapshotJob struct {
 	recorded bool
 }
 
-// snapshotJob builds the job backing up cl for s; the caller holds e.mu.
+// snapshotJob builds the job backing up cl for s; the caller holds r.mu.
 func (r *region) snapshotJob(s *snapshot, cl *cacheCluster) snapshotJob {
 	return snapshotJob{s: s, node: cl.nodes[0], primary: r.replicaSource(cl)}
 }
 
 // markSnapshotting flips the source to/from "snapshotting"; it stays usable.
-// The caller holds e.mu.
+// The caller holds r.mu.
 func (e *Emulator) markSnapshotting(r *region, s *snapshot, cl *cacheCluster, on bool) {
 	from, to := statusAvailable, statusSnap
 	if !on {
@@ -345,8 +344,8 @@ func (e *Emulator) takeSnapshot(ctx context.Context, r *region, job snapshotJob)
 	}
 	created := e.opts.Now().UTC()
 	err = e.recordOutcome(ctx, r, s, err, func(rec *snapshot) { rec.Nodes[0].Size, rec.Nodes[0].Created = size, created })
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	r.mu.Lock()
+	defer e.unlock(r)
 	if cl := r.clusters[s.Nodes[0].ClusterID]; cl != nil {
 		e.markSnapshotting(r, s, cl, false)
 	}
@@ -402,9 +401,8 @@ func (e *Emulator) DescribeSnapshots(ctx context.Context, in *elasticache.Descri
 	if source != "" && source != "system" && source != "user" {
 		return nil, invalidParameterValue("The parameter SnapshotSource must be system or user.")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	name := aws.ToString(in.SnapshotName)
 	if name != "" {
 		if _, ok := r.snapshots[name]; !ok {
@@ -467,9 +465,8 @@ func (e *Emulator) DeleteSnapshot(ctx context.Context, in *elasticache.DeleteSna
 	if name == "" {
 		return nil, mustNotBeBlank("SnapshotName")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	s, ok := r.snapshots[name]
 	if !ok {
 		return nil, snapshotNotFound(name)

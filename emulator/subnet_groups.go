@@ -59,7 +59,7 @@ func (sg *subnetGroup) describe(r *region) types.CacheSubnetGroup {
 	}
 }
 
-// subnetGroup finds a subnet group by name; the caller holds e.mu.
+// subnetGroup finds a subnet group by name; the caller holds r.mu.
 func (r *region) subnetGroup(nameParam *string) (*subnetGroup, error) {
 	name := strings.ToLower(aws.ToString(nameParam))
 	if name == "" {
@@ -87,9 +87,8 @@ func (e *Emulator) CreateCacheSubnetGroup(ctx context.Context, in *elasticache.C
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	subnets, err := subnetsFor(r.region, in.SubnetIds)
 	if err != nil {
 		return nil, err
@@ -111,9 +110,8 @@ func (e *Emulator) ModifyCacheSubnetGroup(ctx context.Context, in *elasticache.M
 	if err := checkLength("CacheSubnetGroupDescription", in.CacheSubnetGroupDescription, maxDescriptionLen); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	sg, err := r.subnetGroup(in.CacheSubnetGroupName)
 	if err != nil {
 		return nil, err
@@ -135,9 +133,8 @@ func (e *Emulator) ModifyCacheSubnetGroup(ctx context.Context, in *elasticache.M
 
 // DeleteCacheSubnetGroup deletes a subnet group no cluster uses.
 func (e *Emulator) DeleteCacheSubnetGroup(ctx context.Context, in *elasticache.DeleteCacheSubnetGroupInput) (*elasticache.DeleteCacheSubnetGroupOutput, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	sg, err := r.subnetGroup(in.CacheSubnetGroupName)
 	if err != nil {
 		return nil, err

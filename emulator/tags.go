@@ -12,7 +12,7 @@ import (
 
 // resolveARN checks that arn names a resource the emulator owns in the
 // request's account and region, answering the resource's own NotFound fault
-// when it does not exist. The caller holds e.mu.
+// when it does not exist. The caller holds r.mu.
 func (e *Emulator) resolveARN(r *region, arn *string) (string, error) {
 	if arn == nil || *arn == "" {
 		return "", mustNotBeBlank("ResourceName")
@@ -72,17 +72,16 @@ func (e *Emulator) AddTagsToResource(ctx context.Context, in *elasticache.AddTag
 // before the answer, so they outlive a restart as the snapshot does; if
 // that fails the old tags are put back.
 func (e *Emulator) changeTags(ctx context.Context, name *string, change func(arn string, old []types.Tag) ([]types.Tag, error)) ([]types.Tag, error) {
-	e.mu.Lock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
 	arn, err := e.resolveARN(r, name)
 	if err != nil {
-		e.mu.Unlock()
+		e.unlock(r)
 		return nil, err
 	}
 	old := r.tags[arn]
 	tags, err := change(arn, cloneTags(old))
 	if err != nil {
-		e.mu.Unlock()
+		e.unlock(r)
 		return nil, err
 	}
 	r.tags[arn] = tags
@@ -90,12 +89,12 @@ func (e *Emulator) changeTags(ctx context.Context, name *string, change func(arn
 	if parts := strings.SplitN(arn, ":", 7); parts[5] == "snapshot" {
 		snap = r.snapshots[parts[6]]
 	}
-	e.mu.Unlock()
+	e.unlock(r)
 	if snap != nil {
 		if err := e.rewriteRecord(ctx, r, snap); err != nil {
-			e.mu.Lock()
+			r.mu.Lock()
 			r.tags[arn] = old
-			e.mu.Unlock()
+			e.unlock(r)
 			return nil, fmt.Errorf("storing the tags of snapshot %s: %w", snap.Name, err)
 		}
 	}
@@ -104,9 +103,8 @@ func (e *Emulator) changeTags(ctx context.Context, name *string, change func(arn
 
 // ListTagsForResource lists a resource's tags.
 func (e *Emulator) ListTagsForResource(ctx context.Context, in *elasticache.ListTagsForResourceInput) (*elasticache.ListTagsForResourceOutput, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.regionFor(ctx)
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
 	arn, err := e.resolveARN(r, in.ResourceName)
 	if err != nil {
 		return nil, err

@@ -155,7 +155,7 @@ func checkTags(tags []types.Tag) error {
 
 // cluster finds a cache cluster that must be in one of states (available
 // when none are given): CacheClusterNotFound or InvalidCacheClusterState
-// otherwise. The caller holds e.mu.
+// otherwise. The caller holds r.mu.
 func (r *region) cluster(id string, states ...string) (*cacheCluster, error) {
 	cl, ok := r.clusters[id]
 	if !ok {

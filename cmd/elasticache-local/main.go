@@ -70,6 +70,11 @@ func envInt(name string, def int) int {
 	return def
 }
 
+func envBool(name string) bool {
+	v, err := strconv.ParseBool(env(name, "false"))
+	return err == nil && v
+}
+
 func envDuration(name string, def time.Duration) time.Duration {
 	if v, err := time.ParseDuration(env(name, "")); err == nil {
 		return v
@@ -83,6 +88,7 @@ func run(args []string) error {
 	var logLevel string
 	fs.StringVar(&cfg.Listen, "listen", env("LISTEN", "127.0.0.1:4566"), "API listen address (env ELASTICACHE_LOCAL_LISTEN); loopback unless told otherwise")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("DATA_DIR", emulator.DefaultDataDir()), "directory for node data (env ELASTICACHE_LOCAL_DATA_DIR)")
+	fs.BoolVar(&cfg.Fresh, "fresh", envBool("FRESH"), "start from an empty state: forget every resource an earlier run on --data-dir recorded and remove its nodes; snapshots stay in the snapshot store (env ELASTICACHE_LOCAL_FRESH=true). Without it a start brings back every resource, node and key of the last run")
 	fs.StringVar(&cfg.Runtime, "runtime", env("RUNTIME", "process"), "node runtime: process (local redis-server processes) or docker (a container per node) (env ELASTICACHE_LOCAL_RUNTIME)")
 	var images string
 	fs.StringVar(&images, "images", env("IMAGES", ""), "docker runtime images, e.g. redis=redis:7.2,valkey=valkey/valkey:8.1,redis:6.2=redis:6.2 (env ELASTICACHE_LOCAL_IMAGES)")
@@ -141,7 +147,7 @@ func run(args []string) error {
 		return err
 	}
 	<-ctx.Done()
-	cfg.Logger.Info("shutting down: stopping every node")
+	cfg.Logger.Info("shutting down: saving every node's data and stopping it; the next start brings them back")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)

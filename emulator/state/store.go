@@ -130,16 +130,11 @@ func readRegion(path string) (Region, error) {
 // Save writes a scope's records crash-safely: the previous file stays until
 // the new one is complete on disk and replaces it in one rename.
 func (s *Store) Save(rec *Region) error {
-	path, err := s.Path(rec.Scope)
+	b, err := Encode(rec)
 	if err != nil {
 		return err
 	}
-	rec.Format, rec.Version = Format, Version
-	b, err := json.MarshalIndent(rec, "", " ")
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return s.WriteEncoded(rec.Scope, b)
 }
 
 // Remove deletes every state file (a fresh start).
@@ -200,4 +195,26 @@ func syncDir(dir string) error {
 		return fmt.Errorf("state: syncing %s: %w", dir, err)
 	}
 	return nil
+}
+
+// Encode returns the file content of a scope's records; WriteEncoded
+// writes it. They split Save so a caller can skip writing content that did
+// not change.
+func Encode(rec *Region) ([]byte, error) {
+	rec.Format, rec.Version = Format, Version
+	b, err := json.MarshalIndent(rec, "", " ")
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// WriteEncoded writes content from Encode as the file of scope sc,
+// crash-safely.
+func (s *Store) WriteEncoded(sc Scope, content []byte) error {
+	path, err := s.Path(sc)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, content)
 }
