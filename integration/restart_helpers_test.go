@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -19,20 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/elasticache-local/elasticache-local/emulator"
 	"github.com/elasticache-local/elasticache-local/engine/docker"
 )
-
-// setFresh asks for an empty start (Config.Fresh). Written by reflection
-// while the field is being added, so that this file compiles either way.
-func setFresh(t testing.TB, cfg *emulator.Config) {
-	t.Helper()
-	f := reflect.ValueOf(cfg).Elem().FieldByName("Fresh")
-	if !f.IsValid() || f.Kind() != reflect.Bool {
-		t.Fatal("emulator.Config has no Fresh field")
-	}
-	f.SetBool(true)
-}
 
 // world is everything the API shows of one account and region, each
 // resource as JSON by a key naming it ("group/orders", "tags/arn:..."), so

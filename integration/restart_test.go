@@ -328,7 +328,7 @@ func TestCorruptStateStopsStart(t *testing.T) {
 	if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if srv, err = p.start(func(cfg *emulator.Config) { setFresh(t, cfg) }); err != nil {
+	if srv, err = p.start(func(cfg *emulator.Config) { cfg.Fresh = true }); err != nil {
 		t.Fatalf("fresh start: %v", err)
 	}
 	c = newClient(srv.URL(), "us-east-1")
