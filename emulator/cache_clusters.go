@@ -284,7 +284,7 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 		return nil, err
 	}
 	if pg != cl.paramGroup {
-		e.configSet([]engine.Endpoint{cl.nodes[0].endpoint}, r.paramValues(pg))
+		e.configSet(r, pg, []engine.Endpoint{cl.nodes[0].endpoint}, r.paramValues(pg))
 	}
 	cl.paramGroup, cl.settings = pg, settings
 	if in.SecurityGroupIds != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,7 +42,7 @@ func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, fail
 		g.status = statusModifying
 	}
 	failover := g != nil && g.autoFailover && ng.primary == cl.id && len(ng.healthyReplicas(r)) > 0
-	e.goBackground(func(ctx context.Context) {
+	e.runOperation(r, opRepair, cl.id, map[string]string{"failover": strconv.FormatBool(failover)}, func(ctx context.Context) {
 		// The node is replaced either way: make sure a hung one lets go of
 		// its addresses (and its clients) before anything takes them over.
 		if fi, ok := e.opts.Runtime.(engine.FaultInjector); ok {
@@ -243,7 +244,7 @@ func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *c
 	e.record(r, types.SourceTypeCacheCluster, cl.id, "Finished recovery for cache nodes %s", n.id)
 	if g := r.groups[cl.groupID]; g != nil {
 		g.nodeGroupOf(cl.id).syncEndpoints(r)
-		e.goBackground(func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
+		e.runOperation(r, opSettle, g.id, nil, func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
 	}
 }
 
@@ -334,7 +335,7 @@ func (e *Emulator) TestFailover(ctx context.Context, in *elasticache.TestFailove
 	g.status = statusModifying
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "Test Failover API called for node group %s", ng.id)
 	out := &elasticache.TestFailoverOutput{ReplicationGroup: ptr(g.describe(r))}
-	e.goBackground(func(ctx context.Context) { e.promote(ctx, r, g, ng, "") })
+	e.runOperation(r, opFailover, g.id, nil, func(ctx context.Context) { e.promote(ctx, r, g, ng, "") })
 	return out, nil
 }
 

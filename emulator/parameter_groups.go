@@ -304,15 +304,17 @@ func (e *Emulator) applyParams(r *region, pg *paramGroup) {
 			}
 		}
 	}
-	e.configSet(eps, pg.values())
+	e.configSet(r, pg.name, eps, pg.values())
 }
 
-// configSet applies values to nodes in the background, logging failures.
-func (e *Emulator) configSet(eps []engine.Endpoint, values map[string]string) {
+// configSet applies the values of parameter group pg to nodes in the
+// background, logging failures; the caller holds r.mu. An apply cut off by
+// a restart is made again then (restore.go).
+func (e *Emulator) configSet(r *region, pg string, eps []engine.Endpoint, values map[string]string) {
 	if len(eps) == 0 {
 		return
 	}
-	e.goBackground(func(ctx context.Context) {
+	e.runOperation(r, opApplyParameters, pg, nil, func(ctx context.Context) {
 		for _, ep := range eps {
 			err := e.admin.ConfigSet(ctx, ep, values)
 			if err != nil {

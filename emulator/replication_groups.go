@@ -399,7 +399,7 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		for _, m := range g.memberClusters() {
 			eps = append(eps, r.clusters[m].nodes[0].endpoint)
 		}
-		e.configSet(eps, r.paramValues(pg))
+		e.configSet(r, pg, eps, r.paramValues(pg))
 	}
 	g.autoFailover, g.multiAZ, g.paramGroup, g.settings = autoFailover, multiAZ, pg, settings
 	if snapshotting != "" {

@@ -229,6 +229,11 @@ func (e *Emulator) reconcileRegion(ctx context.Context, r *region, fates map[str
 	}
 	r.mu.Lock()
 	for _, op := range inherited {
+		// A parameter change may have reached only some nodes: apply it
+		// again (CONFIG SET is idempotent), as a new operation.
+		if pg := r.paramGroups[op.target]; op.kind == opApplyParameters && pg != nil {
+			e.applyParams(r, pg)
+		}
 		r.ops.remove(op)
 	}
 	e.unlock(r)

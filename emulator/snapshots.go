@@ -270,7 +270,7 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 		return nil, fmt.Errorf("storing the record of snapshot %s: %w", s.Name, err)
 	}
 	job.recorded = true
-	e.goBackground(func(ctx context.Context) { e.takeSnapshot(ctx, r, job) })
+	e.runOperation(r, opSnapshot, job.s.Name, nil, func(ctx context.Context) { e.takeSnapshot(ctx, r, job) })
 	return out, nil
 }
 
@@ -477,6 +477,6 @@ func (e *Emulator) DeleteSnapshot(ctx context.Context, in *elasticache.DeleteSna
 	previous := s.Status
 	s.Status = snapDeleting
 	out := &elasticache.DeleteSnapshotOutput{Snapshot: ptr(s.describe(r, false))}
-	e.goBackground(func(ctx context.Context) { e.removeSnapshot(ctx, r, s, previous) })
+	e.runOperation(r, opDeleteSnapshot, s.Name, nil, func(ctx context.Context) { e.removeSnapshot(ctx, r, s, previous) })
 	return out, nil
 }
