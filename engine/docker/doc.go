@@ -4,8 +4,9 @@
 // API version negotiation so older daemons work).
 //
 // Per node there is one container, named elasticache-local-<node>-<hash of
-// the emulator id>, attached to a user-defined bridge network created per
-// emulator (default elasticache-local-<emulator id>). Its port is published
+// the emulator id>, attached to a user-defined bridge network of the scope
+// (default elasticache-local-<hash of the scope>, the same for every run, so
+// nodes of this run and nodes it adopted reach each other). Its port is published
 // on the host at exactly NodeSpec.Endpoint (HostIP 127.0.0.2, HostPort 6379,
 // mapped to the same port inside), so the host reaches the node at the
 // endpoint the API reports, as with the process runtime. The server is
@@ -23,19 +24,27 @@
 // Container labels are the source of truth: engine.LabelEmulator, the
 // NodeSpec labels, and the runtime's own (LabelScope, LabelNodeName,
 // LabelEndpoint, LabelSpecKeys). Inspect and List read them; a paused
-// container is Running and Paused. Reap removes the containers and networks
-// of other emulator ids in the same scope (by default the data dir, like the
-// process runtime's reaping is per data dir), so emulators and test binaries
-// with their own data dirs never reap each other.
+// container is Running and Paused. Reap removes the containers of the same
+// scope (by default the data dir, like the process runtime's reaping is per
+// data dir) that are not this runtime's, so emulators and test binaries
+// with their own data dirs never reap each other; a runtime's containers
+// are those of its emulator id and those it adopted.
 //
-// With Options.DataDir set, each node's /data (the server's dir, where SAVE
-// writes dump.rdb) is bind-mounted from DataDir/containers/<node>/ and the
+// Nodes outlive the emulator (engine.Keeper, keep.go). Suspend saves a
+// node's dataset (SHUTDOWN SAVE), copies its dump.rdb out through the API to
+// Options.DataDir/nodes/<node>/ beside a record of the node (kept.json), and
+// removes the container; Start with NodeSpec.Resume seeds the new container
+// with it. After a crash of the emulator the containers keep running and
+// Adopt takes over those the emulator's records own, keeping their ids.
+//
+// Node data lives in the container and goes with it, unless
+// Options.BindMounts: each node's /data (the server's dir, where SAVE writes
+// dump.rdb) is then bind-mounted from DataDir/containers/<node>/ and the
 // server runs as the calling user's uid:gid, so the files stay removable
-// without root; without it, /data lives in the container and goes with it.
-// CopyFrom reads files through the API either way (works with remote
-// daemons); NodeSpec.InitialRDB is written into the bind-mounted directory,
-// or copied into the created container through the API, before the server
-// starts and loads it.
+// without root. CopyFrom reads files through the API either way (works with
+// remote daemons); NodeSpec.InitialRDB is written into the bind-mounted
+// directory, or copied into the created container through the API, before
+// the server starts and loads it.
 //
 // Images: Options.Images maps "engine:major.minor", "engine:major" or
 // "engine" to an image; the defaults are redis:7.2 and valkey/valkey:8.1,

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path"
 	"strconv"
-	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -27,7 +26,8 @@ import (
 // removed by force with its anonymous volumes, which kills whatever still
 // runs (a hung or paused server). There is no SIGTERM grace step: with
 // persistence off a server has nothing to flush. The bind-mounted data
-// directory is removed last.
+// directory and the node's kept data (Suspend) are removed last; Stop of a
+// suspended node removes its kept data.
 func (r *Runtime) Stop(ctx context.Context, name string) error {
 	if validateName(name) != nil {
 		return fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
@@ -44,6 +44,9 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 	}
 	dir := r.nodeDir(name)
 	if len(cs) == 0 {
+		if _, err := r.readKept(name); err == nil {
+			return r.dropKept(name) // a suspended node
+		}
 		if dir != "" {
 			if _, err := os.Stat(dir); err == nil {
 				// Files of a start that failed half-way.
@@ -69,6 +72,9 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 			errs = append(errs, err)
 			continue
 		}
+		r.mu.Lock()
+		delete(r.adopted, c.ID)
+		r.mu.Unlock()
 		r.log.Info("node stopped", "node", name, "container", c.ID[:12], "how", how, "took", time.Since(begin).Round(time.Microsecond))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -79,7 +85,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 			return fmt.Errorf("engine/docker: removing %s: %w", dir, err)
 		}
 	}
-	return nil
+	return r.dropKept(name)
 }
 
 // remove force-removes a container and its anonymous volumes; a container
@@ -183,22 +189,31 @@ func (r *Runtime) CopyFrom(ctx context.Context, name, file string) (io.ReadClose
 	if err != nil {
 		return nil, err
 	}
-	body, _, err := r.cli.CopyFromContainer(ctx, c.ID, path.Join(dataPath, file))
+	rc, err := r.readFile(ctx, c.ID, file)
+	if err != nil {
+		return nil, fmt.Errorf("engine/docker: node %s: %w", name, err)
+	}
+	return rc, nil
+}
+
+// readFile streams the regular file dataPath/file of container id.
+func (r *Runtime) readFile(ctx context.Context, id, file string) (io.ReadCloser, error) {
+	body, _, err := r.cli.CopyFromContainer(ctx, id, path.Join(dataPath, file))
 	if cerrdefs.IsNotFound(err) {
-		return nil, fmt.Errorf("engine/docker: node %s: %s: %w", name, file, fs.ErrNotExist)
+		return nil, fmt.Errorf("%s: %w", file, fs.ErrNotExist)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("engine/docker: node %s: copying %s: %w", name, file, err)
+		return nil, fmt.Errorf("copying %s: %w", file, err)
 	}
 	tr := tar.NewReader(body)
 	hdr, err := tr.Next()
 	if err != nil {
 		body.Close()
-		return nil, fmt.Errorf("engine/docker: node %s: reading %s: %w", name, file, err)
+		return nil, fmt.Errorf("reading %s: %w", file, err)
 	}
 	if hdr.Typeflag != tar.TypeReg {
 		body.Close()
-		return nil, fmt.Errorf("engine/docker: node %s: %s is not a regular file", name, file)
+		return nil, fmt.Errorf("%s is not a regular file", file)
 	}
 	return struct {
 		io.Reader
@@ -210,61 +225,20 @@ func (r *Runtime) CopyFrom(ctx context.Context, name, file string) (io.ReadClose
 const reapParallelism = 8
 
 // Reap implements engine.Reaper: it force-removes every container in this
-// runtime's scope whose emulator id differs from ours (nodes of an earlier
-// run, or of another emulator sharing the data dir), their data
-// directories, and then those emulators' networks. Containers carry their
-// labels from creation, so those in any state are found, including ones
-// created but never started by a run killed in between. It returns how
-// many containers it removed. The emulator calls it at start and once more
-// at shutdown (a create the daemon finished after the start-up Reap).
+// runtime's scope that is not its own (its emulator id, or adopted): nodes
+// of an earlier run, or of another emulator sharing the data dir; their
+// bind-mounted files and kept data, unless a container of this runtime has
+// the name; kept data no container has, unless this runtime suspended it;
+// and then the networks of other emulator ids no container uses.
+// Containers carry their labels from creation, so those in any state are
+// found, including ones created but never started by a run killed in
+// between. It returns how many nodes it removed (containers, and kept data
+// without one). The emulator calls it at a fresh start and once more at
+// shutdown (a create the daemon finished after the start-up Reap). It is
+// Adopt with nothing owned.
 func (r *Runtime) Reap(ctx context.Context) (int, error) {
-	cs, err := r.containers(ctx, "")
-	if err != nil {
-		return 0, err
-	}
-	ours := make(map[string]bool)
-	var victims []container.Summary
-	for _, c := range cs {
-		if c.Labels[engine.LabelEmulator] == r.id {
-			ours[c.Labels[LabelNodeName]] = true
-		} else {
-			victims = append(victims, c)
-		}
-	}
-	var (
-		mu   sync.Mutex
-		n    int
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, reapParallelism)
-	)
-	for _, c := range victims {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			name := c.Labels[LabelNodeName]
-			unlock := r.locks.Lock(name)
-			defer unlock()
-			err := r.remove(ctx, c.ID)
-			if err == nil && !ours[name] && r.nodeDir(name) != "" {
-				err = os.RemoveAll(r.nodeDir(name))
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			n++
-			r.log.Info("reaped node of another emulator run", "node", name, "emulator", c.Labels[engine.LabelEmulator],
-				"container", c.ID[:12], "state", c.State)
-		}()
-	}
-	wg.Wait()
-	errs = append(errs, r.reapNetworks(ctx))
-	return n, errors.Join(errs...)
+	a, err := r.Adopt(ctx, nil)
+	return a.Reaped, err
 }
 
 // reapNetworks removes the networks of other emulator ids in our scope that
@@ -279,8 +253,8 @@ func (r *Runtime) reapNetworks(ctx context.Context) error {
 	}
 	var errs []error
 	for _, n := range nets {
-		if n.Labels[engine.LabelEmulator] == r.id {
-			continue
+		if n.Labels[engine.LabelEmulator] == r.id || n.Name == r.network {
+			continue // ours; the scope's network is every run's
 		}
 		errs = append(errs, r.removeNetwork(ctx, n.Name))
 	}

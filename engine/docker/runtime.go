@@ -85,32 +85,46 @@ type Options struct {
 	// DefaultRedisImage and DefaultValkeyImage.
 	Images map[string]string
 	// Network is the user-defined bridge network the nodes join. Default:
-	// elasticache-local-<EmulatorID>. Created when the first node starts;
-	// Close removes it when no container is attached.
+	// elasticache-local-<hash of Scope>, the same for every run over one
+	// scope, so nodes a run starts reach by alias the nodes it adopted.
+	// Created when the first node starts; Close removes it when no
+	// container is attached.
 	Network string
 	// Logger receives node lifecycle events; nil discards them.
 	Logger *slog.Logger
-	// DataDir, when set, is a directory on the Docker host under which each
-	// node's /data is bind-mounted (DataDir/containers/<node>). Leave it
-	// empty for a remote daemon: /data then lives inside the container.
+	// DataDir is the emulator's directory (it need not be on the Docker
+	// host): Suspend copies a node's dump.rdb, through the API, to
+	// DataDir/nodes/<node>/ with a record of the node (kept.json), and
+	// Start with NodeSpec.Resume seeds the node from there. Suspend needs it.
 	DataDir string
-	// Scope limits Reap and List to containers labelled with the same
+	// BindMounts bind-mounts each node's /data from DataDir/containers/<node>
+	// and runs the server as the calling user's uid:gid, so its files stay
+	// removable without root. It needs DataDir to be a directory of the
+	// Docker host; without it /data lives inside the container.
+	BindMounts bool
+	// Scope limits Reap, Adopt and List to containers labelled with the same
 	// scope. Default: the absolute DataDir, or "default" without one.
 	Scope string
+	// Admin are the credentials of the control plane's ACL user on every
+	// node. The emulator passes those of engine.LoadAdmin, so that the next
+	// run reaches the nodes it adopts; zero means engine.NewAdmin (fresh
+	// credentials, in memory only).
+	Admin engine.Admin
 }
 
 // Runtime runs nodes as Docker containers. It is safe for concurrent use;
 // operations on one node name are serialised.
 type Runtime struct {
-	cli     *client.Client
-	log     *slog.Logger
-	id      string
-	scope   string
-	network string
-	images  map[string]string
-	dataDir string // "" → no bind mounts
-	user    string // container user for bind-mounted data ("" → image default)
-	admin   engine.Admin
+	cli      *client.Client
+	log      *slog.Logger
+	id       string
+	scope    string
+	network  string
+	images   map[string]string
+	dataDir  string // Options.DataDir, absolute ("" → Suspend unavailable)
+	mountDir string // DataDir/containers when bind-mounting ("" → no bind mounts)
+	user     string // container user for bind-mounted data ("" → image default)
+	admin    engine.Admin
 
 	locks keyed.Mutex
 
@@ -119,6 +133,13 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	closed bool
+	// adopted are the ids of containers of earlier runs this Runtime took
+	// over (Adopt); with its own emulator id they make up its containers.
+	adopted map[string]bool
+	// kept are node names whose kept data (or stopped container) is this
+	// Runtime's: suspended by it, or owned stopped nodes Adopt returned.
+	// Reap and Adopt spare them; Start and Stop settle them.
+	kept map[string]bool
 }
 
 var (
@@ -126,6 +147,7 @@ var (
 	_ engine.Reaper        = (*Runtime)(nil)
 	_ engine.FaultInjector = (*Runtime)(nil)
 	_ engine.FileReader    = (*Runtime)(nil)
+	_ engine.Keeper        = (*Runtime)(nil)
 )
 
 // New connects to the Docker daemon configured by the environment (as the
@@ -138,9 +160,12 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	admin, err := engine.NewAdmin()
-	if err != nil {
-		return nil, err
+	admin := opts.Admin
+	if admin == (engine.Admin{}) {
+		var err error
+		if admin, err = engine.NewAdmin(); err != nil {
+			return nil, err
+		}
 	}
 	r := &Runtime{
 		log:     log,
@@ -148,6 +173,8 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		id:      opts.EmulatorID,
 		network: opts.Network,
 		scope:   opts.Scope,
+		adopted: make(map[string]bool),
+		kept:    make(map[string]bool),
 		images: map[string]string{
 			"redis":  DefaultRedisImage,
 			"valkey": DefaultValkeyImage,
@@ -156,8 +183,8 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	for k, v := range opts.Images {
 		r.images[strings.ToLower(k)] = v
 	}
-	if r.network == "" {
-		r.network = "elasticache-local-" + sanitize(opts.EmulatorID)
+	if opts.BindMounts && opts.DataDir == "" {
+		return nil, errors.New("engine/docker: Options.BindMounts needs Options.DataDir")
 	}
 	if opts.DataDir != "" {
 		dir, err := filepath.Abs(opts.DataDir)
@@ -165,16 +192,26 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 			return nil, fmt.Errorf("engine/docker: data dir: %w", err)
 		}
 		// Node data is the user's alone (0700), as in the process runtime.
-		if err := os.MkdirAll(filepath.Join(dir, "containers"), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, keptDirName), 0o700); err != nil {
 			return nil, fmt.Errorf("engine/docker: %w", err)
 		}
 		r.dataDir = dir
+		if opts.BindMounts {
+			r.mountDir = filepath.Join(dir, "containers")
+			if err := os.MkdirAll(r.mountDir, 0o700); err != nil {
+				return nil, fmt.Errorf("engine/docker: %w", err)
+			}
+		}
 	}
 	if r.scope == "" {
 		r.scope = r.dataDir
 		if r.scope == "" {
 			r.scope = "default"
 		}
+	}
+	if r.network == "" {
+		sum := sha256.Sum256([]byte(r.scope))
+		r.network = "elasticache-local-" + hex.EncodeToString(sum[:6])
 	}
 
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
@@ -193,7 +230,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	// several Starts begin at once).
 	cli.NegotiateAPIVersionPing(ping)
 	r.cli = cli
-	if r.dataDir != "" && runtime.GOOS == "linux" && os.Getuid() > 0 {
+	if r.mountDir != "" && runtime.GOOS == "linux" && os.Getuid() > 0 {
 		// Run the server as the caller so the bind-mounted files stay
 		// removable without root. Rootless Docker maps container root to
 		// the caller already, and a uid there would map elsewhere.
@@ -262,12 +299,13 @@ func validateName(name string) error {
 	return nil
 }
 
-// nodeDir is the host directory bind-mounted as the node's /data.
+// nodeDir is the host directory bind-mounted as the node's /data ("" when
+// nothing is bind-mounted).
 func (r *Runtime) nodeDir(name string) string {
-	if r.dataDir == "" {
+	if r.mountDir == "" {
 		return ""
 	}
-	return filepath.Join(r.dataDir, "containers", name)
+	return filepath.Join(r.mountDir, name)
 }
 
 // Inspect implements engine.Runtime from the container's labels and state.
@@ -276,22 +314,43 @@ func (r *Runtime) Inspect(ctx context.Context, name string) (engine.Node, error)
 		return engine.Node{}, fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
 	}
 	c, err := r.find(ctx, name)
+	if errors.Is(err, engine.ErrNodeNotFound) {
+		if k, kerr := r.readKept(name); kerr == nil {
+			return k.node(r.hasKeptData(name)), nil // suspended
+		}
+	}
 	if err != nil {
 		return engine.Node{}, err
 	}
-	return nodeOf(c), nil
+	n := nodeOf(c)
+	n.HasData = !n.Running && r.hasKeptData(name)
+	return n, nil
 }
 
 // List implements engine.Runtime: every container in this runtime's scope,
-// this emulator's and leftovers of other ids, sorted by node name.
+// this emulator's and leftovers of other ids, and the suspended nodes of
+// DataDir, sorted by node name.
 func (r *Runtime) List(ctx context.Context) ([]engine.Node, error) {
 	cs, err := r.containers(ctx, "")
 	if err != nil {
 		return nil, err
 	}
 	nodes := make([]engine.Node, 0, len(cs))
+	seen := make(map[string]bool, len(cs))
 	for _, c := range cs {
-		nodes = append(nodes, nodeOf(c))
+		n := nodeOf(c)
+		n.HasData = !n.Running && r.hasKeptData(n.Name)
+		nodes = append(nodes, n)
+		seen[n.Name] = true
+	}
+	kept, err := r.keptRecords()
+	if err != nil {
+		return nil, err
+	}
+	for name, k := range kept {
+		if !seen[name] {
+			nodes = append(nodes, k.node(r.hasKeptData(name)))
+		}
 	}
 	slices.SortFunc(nodes, func(a, b engine.Node) int { return strings.Compare(a.Name, b.Name) })
 	return nodes, nil
@@ -313,8 +372,8 @@ func (r *Runtime) containers(ctx context.Context, name string) ([]container.Summ
 	return cs, nil
 }
 
-// find returns the container of a node: this emulator's if there is one,
-// else the newest leftover of another id.
+// find returns the container of a node: this runtime's (its emulator id,
+// or adopted) if there is one, else the newest leftover of another id.
 func (r *Runtime) find(ctx context.Context, name string) (container.Summary, error) {
 	cs, err := r.containers(ctx, name)
 	if err != nil {
@@ -324,7 +383,7 @@ func (r *Runtime) find(ctx context.Context, name string) (container.Summary, err
 		return container.Summary{}, fmt.Errorf("%w: %s", engine.ErrNodeNotFound, name)
 	}
 	slices.SortFunc(cs, func(a, b container.Summary) int {
-		aOurs, bOurs := a.Labels[engine.LabelEmulator] == r.id, b.Labels[engine.LabelEmulator] == r.id
+		aOurs, bOurs := r.owns(a), r.owns(b)
 		if aOurs != bOurs {
 			if aOurs {
 				return -1
@@ -334,6 +393,17 @@ func (r *Runtime) find(ctx context.Context, name string) (container.Summary, err
 		return cmp.Compare(b.Created, a.Created) // newest first
 	})
 	return cs[0], nil
+}
+
+// owns reports whether the container is this runtime's: started by a
+// runtime of its emulator id, or adopted.
+func (r *Runtime) owns(c container.Summary) bool {
+	if c.Labels[engine.LabelEmulator] == r.id {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.adopted[c.ID]
 }
 
 // running reports whether the container's processes exist (a paused
@@ -346,6 +416,7 @@ func running(state string) bool {
 func nodeOf(c container.Summary) engine.Node {
 	n := engine.Node{
 		Name:    c.Labels[LabelNodeName],
+		ID:      c.ID,
 		Running: running(c.State),
 		Paused:  c.State == container.StatePaused,
 		Labels:  map[string]string{},

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -154,7 +157,7 @@ func TestContract(t *testing.T) {
 		t.Fatalf("default scope %q, want the data dir %q", rt.Scope(), dataDir)
 	}
 	enginetest.Run(t, rt, testPool(t), func(t *testing.T, id string) engine.Runtime {
-		return newTestRuntime(t, Options{EmulatorID: id, DataDir: dataDir})
+		return newTestRuntime(t, Options{EmulatorID: id, DataDir: dataDir, Admin: rt.Admin()})
 	})
 }
 
@@ -212,6 +215,71 @@ func TestWithoutDataDir(t *testing.T) {
 	})
 	if err != nil || got != "v" {
 		t.Fatalf("GET k on the seeded node = %q, %v; want v", got, err)
+	}
+	if err := rt.Suspend(ctx, dst.Name); err == nil || !strings.Contains(err.Error(), "DataDir") {
+		t.Errorf("Suspend without a data dir = %v, want an error naming Options.DataDir", err)
+	}
+}
+
+// TestBindMounts covers /data bind-mounted from the data dir: the server
+// writes its files there as the calling user, and Suspend/Resume keep the
+// data across containers, the mounted files going with the container.
+func TestBindMounts(t *testing.T) {
+	cli := requireDocker(t)
+	dataDir := t.TempDir()
+	assertNoLeftovers(t, cli, dataDir)
+	rt := newTestRuntime(t, Options{EmulatorID: fmt.Sprintf("docker-test-bind-%d", os.Getpid()), DataDir: dataDir, BindMounts: true})
+	ctx := t.Context()
+	ep, err := testPool(t).Allocate(6379)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testPool(t).Release(ep) })
+	spec := engine.NodeSpec{Name: "bind", Endpoint: ep}
+	t.Cleanup(func() {
+		if err := rt.Stop(context.Background(), spec.Name); err != nil && !errors.Is(err, engine.ErrNodeNotFound) {
+			t.Error(err)
+		}
+	})
+	do := func(args ...any) any {
+		t.Helper()
+		var v any
+		if err := rt.Admin().WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+			v, err = c.Do(ctx, args...).Result()
+			return err
+		}); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return v
+	}
+	if _, err := rt.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	do("SET", "k", "bound")
+	do("SAVE")
+	mounted := filepath.Join(dataDir, "containers", spec.Name, "dump.rdb")
+	fi, err := os.Stat(mounted)
+	if err != nil {
+		t.Fatalf("SAVE wrote nothing into the bind-mounted directory: %v", err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Getuid() > 0 && int(st.Uid) != os.Getuid() {
+		t.Errorf("%s belongs to uid %d, want the caller's %d", mounted, st.Uid, os.Getuid())
+	}
+	if err := rt.Suspend(ctx, spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(mounted)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("bind-mounted directory after Suspend: %v, want it removed", err)
+	}
+	spec.Resume = true
+	if _, err := rt.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if got := do("GET", "k"); got != "bound" {
+		t.Fatalf("GET k after Suspend and Resume = %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, keptDirName, spec.Name)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("kept data after Resume: %v, want it removed", err)
 	}
 }
 

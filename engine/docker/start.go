@@ -32,10 +32,16 @@ import (
 // container and returns once the server answers PING on the host endpoint.
 // If the container exits or ctx ends first, the container is removed and the
 // error carries the tail of its log. A stopped container of the same node is
-// replaced; a running one gives engine.ErrNodeExists.
+// replaced; a running one gives engine.ErrNodeExists. With NodeSpec.Resume
+// and data Suspend kept, the kept dump.rdb seeds the node as InitialRDB
+// would; the kept data is removed once the node runs (also without Resume),
+// and stays when the start fails.
 func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node, error) {
 	if err := validateName(spec.Name); err != nil {
 		return engine.Node{}, err
+	}
+	if spec.Resume && spec.InitialRDB != nil {
+		return engine.Node{}, fmt.Errorf("engine/docker: node %s: NodeSpec.Resume and InitialRDB exclude each other", spec.Name)
 	}
 	ep := spec.Endpoint
 	if net.ParseIP(ep.Host) == nil || ep.Port <= 0 || ep.Port > 65535 {
@@ -72,6 +78,15 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	}
 	if err := r.ensureNetwork(ctx); err != nil {
 		return engine.Node{}, err
+	}
+	resume := spec.Resume && r.hasKeptData(spec.Name)
+	if resume {
+		f, err := os.Open(filepath.Join(r.keptDir(spec.Name), rdbFileName))
+		if err != nil {
+			return engine.Node{}, fmt.Errorf("engine/docker: node %s: kept data: %w", spec.Name, err)
+		}
+		defer f.Close()
+		spec.InitialRDB = f
 	}
 	dir := r.nodeDir(spec.Name)
 	if dir != "" {
@@ -143,9 +158,14 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	if err := r.waitReady(ctx, id, ep); err != nil {
 		return fail(err, true)
 	}
+	if err := r.dropKept(spec.Name); err != nil {
+		// The node runs with its data: failing the start over a leftover
+		// file would take it down for less.
+		r.log.Warn("removing kept data of a started node", "node", spec.Name, "err", err)
+	}
 	r.log.Info("node started", "node", spec.Name, "addr", ep.Addr(), "container", id[:12], "image", image,
-		"replicaOf", replicaOfAttr(replicaOf), "took", time.Since(started).Round(time.Microsecond))
-	return engine.Node{Name: spec.Name, Endpoint: ep, Labels: cloneLabels(spec.Labels), Running: true}, nil
+		"replicaOf", replicaOfAttr(replicaOf), "resumed", resume, "took", time.Since(started).Round(time.Microsecond))
+	return engine.Node{Name: spec.Name, ID: id, Endpoint: ep, Labels: cloneLabels(spec.Labels), Running: true}, nil
 }
 
 func port(p int) nat.Port { return nat.Port(strconv.Itoa(p) + "/tcp") }
@@ -340,6 +360,8 @@ var reservedDirectives = map[string]bool{
 	// The emulator's own ACL user and the credentials replicas use
 	// (engine.Admin.ServerDirectives); an aclfile would reject them.
 	"user": true, "masteruser": true, "masterauth": true, "aclfile": true,
+	// Suspend and Resume keep a node's data in its dump.rdb.
+	"dbfilename": true,
 }
 
 var directiveRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
