@@ -75,7 +75,7 @@ type Node struct {
 	// ID is the runtime's id of the running instance: the container id
 	// (docker) or the pid in decimal (process). It changes when the node is
 	// restarted, so equal IDs prove a node was not (an adopted node keeps it).
-	// Empty for a node that has never run.
+	// A node that does not run has the ID of its last instance.
 	ID string
 	// PID is the OS process id where the runtime has one (0 otherwise).
 	PID int

@@ -42,9 +42,11 @@ func inspect(t *testing.T, rt engine.Runtime, name string) engine.Node {
 // suspend suspends the node and checks what Inspect says of it after.
 func suspend(t *testing.T, rt engine.Runtime, ctx context.Context, spec engine.NodeSpec, wantData bool) {
 	t.Helper()
+	begin := time.Now()
 	if err := rt.(engine.Keeper).Suspend(ctx, spec.Name); err != nil {
 		t.Fatalf("Suspend %s: %v", spec.Name, err)
 	}
+	t.Logf("%s runtime: Suspend %s took %s", rt.Name(), spec.Name, time.Since(begin).Round(time.Millisecond))
 	n := inspect(t, rt, spec.Name)
 	if n.Running || n.HasData != wantData || n.Endpoint != spec.Endpoint {
 		t.Fatalf("Inspect of suspended %s: %+v; want not running, HasData %v, endpoint %s", spec.Name, n, wantData, spec.Endpoint.Addr())
@@ -335,6 +337,13 @@ func (s *suite) testAdopt(t *testing.T, peer PeerFactory) {
 		t.Errorf("Inspect after Kill of an adopted node: %+v", n)
 	}
 	suspend(t, second, ctx, specs[primary.Name], true)
+	// The emulator's shutdown sweep runs after its Suspends: it spares them.
+	if n, err := second.(engine.Reaper).Reap(ctx); err != nil || n != 0 {
+		t.Errorf("Reap after Suspend = %d, %v; want 0: suspended nodes are the runtime's", n, err)
+	}
+	if n := inspect(t, second, primary.Name); !n.HasData {
+		t.Errorf("Inspect of a suspended node after Reap: %+v; want its data kept", n)
+	}
 	resume := func(name string) engine.Node {
 		spec := specs[name]
 		spec.ReplicaOf = nil
