@@ -188,9 +188,13 @@ func (r *Runtime) Suspend(ctx context.Context, name string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("engine/docker: %w", err)
 	}
-	// No older data may pass for this suspend's.
-	if err := os.Remove(filepath.Join(dir, rdbFileName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("engine/docker: %w", err)
+	if running(c.State) {
+		// No older data may pass for this suspend's. A container that does
+		// not run leaves kept data as it is: none after a successful Start,
+		// or what an interrupted Suspend copied out.
+		if err := os.Remove(filepath.Join(dir, rdbFileName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("engine/docker: %w", err)
+		}
 	}
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {

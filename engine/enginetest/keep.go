@@ -72,6 +72,7 @@ func (s *suite) testSuspendResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	suspend(t, s.rt, testContext(t), spec, true)
+	suspend(t, s.rt, testContext(t), spec, true) // again: nothing changes
 	if _, err := s.rt.Start(testContext(t), engine.NodeSpec{Name: spec.Name, Endpoint: spec.Endpoint, Resume: true,
 		InitialRDB: strings.NewReader("")}); err == nil {
 		t.Fatal("Start with both Resume and InitialRDB succeeded")

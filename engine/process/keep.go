@@ -48,14 +48,15 @@ func (r *Runtime) Suspend(ctx context.Context, name string) error {
 	if p != nil {
 		p.stopping.Store(true) // the exit is asked for, not a crash
 	}
-	running := r.running(lbl, p)
-	// Marked before the save, so an emulator killed during it still finds
-	// the data (what the save got to write, or an older dump) kept.
-	lbl.Kept = running
-	if err := writeLabel(dir, lbl); err != nil {
-		return fmt.Errorf("engine/process: node %s: marking its data kept: %w", name, err)
-	}
-	if running {
+	// A node that does not run keeps what it had: no data if it was killed,
+	// its kept data if it is suspended already.
+	if r.running(lbl, p) {
+		// Marked before the save, so an emulator killed during it still
+		// finds the data (what the save got to write, or an older dump) kept.
+		lbl.Kept = true
+		if err := writeLabel(dir, lbl); err != nil {
+			return fmt.Errorf("engine/process: node %s: marking its data kept: %w", name, err)
+		}
 		if err := r.saveAndExit(ctx, lbl, p); err != nil {
 			return err
 		}
