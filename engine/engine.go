@@ -140,7 +140,8 @@ type Keeper interface {
 	// out to <DataDir>/nodes/<name>/dump.rdb and the container removed). It
 	// honours ctx: past its deadline (or at once with ctx already done) the
 	// node is killed and whatever was saved is kept. A node that does not
-	// run keeps no data (HasData false) but its record stays. Reap of the
+	// run is left as it is: its record stays, with no data once killed, and
+	// with its kept data when it is suspended already. Reap of the
 	// same runtime instance spares what it suspended (the emulator's
 	// shutdown sweep runs after the Suspends); Stop discards it.
 	Suspend(ctx context.Context, name string) error

@@ -149,8 +149,9 @@ func (r *Runtime) dropKept(name string) error {
 // failed, is killed. The dump.rdb the container holds is copied out
 // through the API (so the daemon may be remote) into DataDir/nodes/<node>/,
 // and every container of the node is removed with its bind-mounted files.
-// A node whose container does not run keeps its record but no data.
-// Suspending a suspended node does nothing. It needs Options.DataDir.
+// A node whose container does not run gets a record and keeps whatever
+// kept data it has (none once killed). Suspending a suspended node does
+// nothing. It needs Options.DataDir.
 func (r *Runtime) Suspend(ctx context.Context, name string) error {
 	if validateName(name) != nil {
 		return fmt.Errorf("%w: %q", engine.ErrNodeNotFound, name)
