@@ -271,6 +271,15 @@ func dataChecksum(ctx context.Context, c *redis.Client) (string, error) {
 	return fmt.Sprintf("%v:%v", res[0], res[1]), nil
 }
 
+// checksumClient opens a client on a node endpoint that waits as long as
+// checksumScript may run (seconds for 100k keys on a loaded machine).
+func checksumClient(t testing.TB, ep *types.Endpoint) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("%s:%d", aws.ToString(ep.Address), aws.ToInt32(ep.Port)),
+		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Minute, MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // memberClients opens a client on the node of every member cluster of a
 // group, by cluster id.
 func memberClients(t testing.TB, c *elasticache.Client, group string) map[string]*redis.Client {
@@ -284,8 +293,7 @@ func memberClients(t testing.TB, c *elasticache.Client, group string) map[string
 		if aws.ToString(cl.ReplicationGroupId) != group {
 			continue
 		}
-		ep := cl.CacheNodes[0].Endpoint
-		clients[aws.ToString(cl.CacheClusterId)] = redisClient(t, aws.ToString(ep.Address), aws.ToInt32(ep.Port))
+		clients[aws.ToString(cl.CacheClusterId)] = checksumClient(t, cl.CacheNodes[0].Endpoint)
 	}
 	if len(clients) == 0 {
 		t.Fatalf("group %s has no member clusters", group)
@@ -300,7 +308,7 @@ func expectGroupData(t testing.TB, c *elasticache.Client, group, want string) {
 	primary := primaryOfGroup(t, c, group)
 	for id, rc := range memberClients(t, c, group) {
 		if id == primary {
-			got, err := dataChecksum(ctxT(t, time.Minute), rc)
+			got, err := dataChecksum(ctxT(t, 2*time.Minute), rc)
 			if err != nil || got != want {
 				t.Errorf("group %s: primary %s holds %s (%v), want %s", group, id, got, err, want)
 			}

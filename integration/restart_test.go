@@ -115,8 +115,7 @@ func createRestartResources(t *testing.T, c *elasticache.Client, keys int) resta
 	}
 	waitAvailable(t, c, "rs-a")
 	waitAvailable(t, c, "rs-b")
-	ep := waitClusterAvailable(t, c, "rs-c").CacheNodes[0].Endpoint
-	standalone := redisClient(t, aws.ToString(ep.Address), aws.ToInt32(ep.Port))
+	standalone := checksumClient(t, waitClusterAvailable(t, c, "rs-c").CacheNodes[0].Endpoint)
 
 	fillStart := time.Now()
 	var wg sync.WaitGroup
@@ -137,17 +136,19 @@ func createRestartResources(t *testing.T, c *elasticache.Client, keys int) resta
 
 	set := restartSet{sums: map[string]string{}}
 	for _, g := range []string{"rs-a", "rs-b"} {
-		sum, err := dataChecksum(ctxT(t, time.Minute), primaryClient(t, c, g))
+		begin := time.Now()
+		sum, err := dataChecksum(ctxT(t, 2*time.Minute), memberClients(t, c, g)[primaryOfGroup(t, c, g)])
 		if err != nil {
 			t.Fatalf("checksum of %s: %v", g, err)
 		}
+		t.Logf("the checksum of %s's data took %v", g, time.Since(begin).Round(time.Millisecond))
 		if !strings.HasPrefix(sum, fmt.Sprint(keys)+":") {
 			t.Fatalf("group %s holds %s, want %d keys", g, sum, keys)
 		}
 		set.sums[g] = sum
 	}
 	var err error
-	if set.standalone, err = dataChecksum(ctxT(t, time.Minute), standalone); err != nil {
+	if set.standalone, err = dataChecksum(ctxT(t, 2*time.Minute), standalone); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.CreateSnapshot(ctx, &elasticache.CreateSnapshotInput{ReplicationGroupId: aws.String("rs-b"),
@@ -169,7 +170,7 @@ func checkRestartData(t *testing.T, c *elasticache.Client, set restartSet) {
 		expectGroupData(t, c, g, sum)
 	}
 	ep := waitClusterAvailable(t, c, "rs-c").CacheNodes[0].Endpoint
-	if got, err := dataChecksum(ctxT(t, time.Minute), redisClient(t, aws.ToString(ep.Address), aws.ToInt32(ep.Port))); err != nil || got != set.standalone {
+	if got, err := dataChecksum(ctxT(t, 2*time.Minute), checksumClient(t, ep)); err != nil || got != set.standalone {
 		t.Errorf("rs-c holds %s (%v), want %s", got, err, set.standalone)
 	}
 	for id, rc := range memberClients(t, c, "rs-a") {
