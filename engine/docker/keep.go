@@ -450,11 +450,6 @@ func candidate(cs []container.Summary) (container.Summary, bool) {
 // the scope's, so only containers of earlier versions are not). Joining adds
 // an interface; connections through the published port are undisturbed.
 func (r *Runtime) joinNetwork(ctx context.Context, c container.Summary) error {
-	if c.NetworkSettings != nil {
-		if _, ok := c.NetworkSettings.Networks[r.network]; ok {
-			return nil
-		}
-	}
 	ep, ok := endpointOf(c)
 	if !ok {
 		return nil
@@ -462,7 +457,17 @@ func (r *Runtime) joinNetwork(ctx context.Context, c container.Summary) error {
 	if err := r.ensureNetwork(ctx); err != nil {
 		return err
 	}
-	if err := r.cli.NetworkConnect(ctx, r.network, c.ID, &network.EndpointSettings{Aliases: []string{alias(ep)}}); err != nil {
+	r.netMu.Lock()
+	netID := r.netID
+	r.netMu.Unlock()
+	if c.NetworkSettings != nil {
+		for _, s := range c.NetworkSettings.Networks {
+			if s != nil && s.NetworkID == netID {
+				return nil
+			}
+		}
+	}
+	if err := r.cli.NetworkConnect(ctx, netID, c.ID, &network.EndpointSettings{Aliases: []string{alias(ep)}}); err != nil {
 		return fmt.Errorf("engine/docker: joining adopted container %.12s to network %s: %w", c.ID, r.network, err)
 	}
 	return nil

@@ -256,7 +256,7 @@ func (r *Runtime) reapNetworks(ctx context.Context) error {
 		if n.Labels[engine.LabelEmulator] == r.id || n.Name == r.network {
 			continue // ours; the scope's network is every run's
 		}
-		errs = append(errs, r.removeNetwork(ctx, n.Name))
+		errs = append(errs, r.removeNetwork(ctx, n.ID))
 	}
 	return errors.Join(errs...)
 }

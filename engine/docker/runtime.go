@@ -128,8 +128,8 @@ type Runtime struct {
 
 	locks keyed.Mutex
 
-	netMu    sync.Mutex
-	netReady bool // the network exists (as far as this Runtime knows)
+	netMu sync.Mutex
+	netID string // id of the network named network ("" → look it up, or create it)
 
 	mu     sync.Mutex
 	closed bool
@@ -448,29 +448,38 @@ func (r *Runtime) Close() error {
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
-	err := r.removeNetwork(ctx, r.network)
-	return errors.Join(err, r.cli.Close())
+	var errs []error
+	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", r.network))})
+	errs = append(errs, err)
+	for _, n := range nets {
+		if n.Name == r.network { // the filter matches substrings
+			errs = append(errs, r.removeNetwork(ctx, n.ID))
+		}
+	}
+	errs = append(errs, r.cli.Close())
+	return errors.Join(errs...)
 }
 
-// removeNetwork removes a network unless containers are still attached.
-func (r *Runtime) removeNetwork(ctx context.Context, name string) error {
-	n, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+// removeNetwork removes the network of this id unless containers are still
+// attached.
+func (r *Runtime) removeNetwork(ctx context.Context, id string) error {
+	n, err := r.cli.NetworkInspect(ctx, id, network.InspectOptions{})
 	switch {
 	case cerrdefs.IsNotFound(err):
 		return nil
 	case err != nil:
-		return fmt.Errorf("engine/docker: inspecting network %s: %w", name, err)
+		return fmt.Errorf("engine/docker: inspecting network %.12s: %w", id, err)
 	case len(n.Containers) > 0:
-		r.log.Info("keeping network with attached containers", "network", name, "containers", len(n.Containers))
+		r.log.Info("keeping network with attached containers", "network", n.Name, "containers", len(n.Containers))
 		return nil
 	}
 	if err := r.cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("engine/docker: removing network %s: %w", name, err)
+		return fmt.Errorf("engine/docker: removing network %s: %w", n.Name, err)
 	}
-	if name == r.network {
-		r.netMu.Lock()
-		r.netReady = false
-		r.netMu.Unlock()
+	r.netMu.Lock()
+	if r.netID == n.ID {
+		r.netID = ""
 	}
+	r.netMu.Unlock()
 	return nil
 }

@@ -382,3 +382,85 @@ func TestPeerEndpoint(t *testing.T) {
 		t.Errorf("container names %q, %q; want distinct per emulator id", a, b)
 	}
 }
+
+// TestDuplicateNetworks: concurrent creations can leave several networks
+// with the scope's name (the daemon's duplicate check is not atomic), which
+// makes the name ambiguous to the API. Runtimes of the scope agree on one
+// of them, by id, so their nodes still start and reach each other, and the
+// empty duplicates go.
+func TestDuplicateNetworks(t *testing.T) {
+	cli := requireDocker(t)
+	scope := fmt.Sprintf("docker-test-dupnet-%d", os.Getpid())
+	assertNoLeftovers(t, cli, scope)
+	rt := newTestRuntime(t, Options{EmulatorID: scope + "-a", Scope: scope})
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = cli.NetworkCreate(ctx, rt.Network(), network.CreateOptions{Driver: "bridge",
+				Labels: map[string]string{LabelScope: scope, engine.LabelEmulator: "racing"}})
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		// Whatever the test leaves, before assertNoLeftovers looks.
+		nets, _ := cli.NetworkList(context.Background(), network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelScope+"="+scope))})
+		for _, n := range nets {
+			_ = cli.NetworkRemove(context.Background(), n.ID)
+		}
+	})
+	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", rt.Network()))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nets) < 2 {
+		t.Skipf("the daemon made %d network of 8 concurrent creations: no duplicates to agree on", len(nets))
+	}
+	if _, err := cli.NetworkInspect(ctx, rt.Network(), network.InspectOptions{}); err == nil {
+		t.Fatalf("%d networks named %s, yet the name is not ambiguous: the test shows nothing", len(nets), rt.Network())
+	}
+	// A container in the newest duplicate keeps it from being removed, so
+	// the name stays ambiguous (as with nodes a run started in it).
+	newest := slices.MaxFunc(nets, func(a, b network.Summary) int { return a.Created.Compare(b.Created) })
+	squatter, err := cli.ContainerCreate(ctx, &container.Config{Image: DefaultRedisImage}, nil,
+		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{newest.ID: {}}}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cli.ContainerRemove(context.Background(), squatter.ID, container.RemoveOptions{Force: true})
+	})
+	if err := cli.ContainerStart(ctx, squatter.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	other := newTestRuntime(t, Options{EmulatorID: scope + "-b", Scope: scope, Admin: rt.Admin()})
+	start := func(rt *Runtime, name string, replicaOf *engine.Endpoint) engine.Endpoint {
+		t.Helper()
+		ep, err := testPool(t).Allocate(6379)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { testPool(t).Release(ep) })
+		t.Cleanup(func() {
+			if err := rt.Stop(context.Background(), name); err != nil && !errors.Is(err, engine.ErrNodeNotFound) {
+				t.Error(err)
+			}
+		})
+		if _, err := rt.Start(ctx, engine.NodeSpec{Name: name, Endpoint: ep, ReplicaOf: replicaOf}); err != nil {
+			t.Fatalf("Start %s with %d networks named %s: %v", name, len(nets), rt.Network(), err)
+		}
+		return ep
+	}
+	primary := start(rt, "dupnet-primary", nil)
+	replica := start(other, "dupnet-replica", &primary)
+	if err := engine.WaitReady(ctx, replica, rt.Admin().ReplicatingFrom(rt.PeerEndpoint(primary))); err != nil {
+		t.Fatal(err)
+	}
+	left, err := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", rt.Network()))})
+	if err != nil || len(left) != 2 {
+		t.Errorf("networks named %s once nodes run: %d, %v; want the one in use and the duplicate the squatter uses", rt.Network(), len(left), err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -120,10 +121,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		cfg.User = r.user
 		hc.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: dir, Target: dataPath}}
 	}
-	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-		r.network: {Aliases: []string{alias(ep)}},
-	}}
-	id, err := r.create(ctx, cfg, hc, nc, containerName(r.id, spec.Name))
+	id, err := r.create(ctx, cfg, hc, alias(ep), containerName(r.id, spec.Name))
 	if err != nil {
 		if dir != "" {
 			os.RemoveAll(dir)
@@ -232,10 +230,17 @@ func (r *Runtime) replaceStopped(ctx context.Context, name string) error {
 }
 
 // create creates the container. A missing image gives ErrImageNotFound; a
-// missing network (removed behind our back, e.g. by another emulator's Reap)
-// is re-created once.
-func (r *Runtime) create(ctx context.Context, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig, name string) (string, error) {
+// missing network (removed behind our back, e.g. by another emulator's Reap
+// or Close) is re-created once. The container joins the network, by id,
+// under the network alias given.
+func (r *Runtime) create(ctx context.Context, cfg *container.Config, hc *container.HostConfig, netAlias, name string) (string, error) {
 	for attempt := 0; ; attempt++ {
+		r.netMu.Lock()
+		netID := r.netID
+		r.netMu.Unlock()
+		nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			netID: {Aliases: []string{netAlias}},
+		}}
 		resp, err := r.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
 		if err == nil {
 			return resp.ID, nil
@@ -252,7 +257,7 @@ func (r *Runtime) create(ctx context.Context, cfg *container.Config, hc *contain
 			return "", err
 		}
 		r.netMu.Lock()
-		r.netReady = false
+		r.netID = ""
 		r.netMu.Unlock()
 		if nerr := r.ensureNetwork(ctx); nerr != nil {
 			return "", errors.Join(err, nerr)
@@ -260,28 +265,65 @@ func (r *Runtime) create(ctx context.Context, cfg *container.Config, hc *contain
 	}
 }
 
-// ensureNetwork creates the emulator's bridge network unless it exists.
+// ensureNetwork creates the scope's bridge network unless it exists, and
+// records its id.
 func (r *Runtime) ensureNetwork(ctx context.Context) error {
 	r.netMu.Lock()
 	defer r.netMu.Unlock()
-	if r.netReady {
+	if r.netID != "" {
 		return nil
 	}
-	_, err := r.cli.NetworkInspect(ctx, r.network, network.InspectOptions{})
-	if cerrdefs.IsNotFound(err) {
+	id, err := r.canonicalNetwork(ctx)
+	if err == nil && id == "" {
 		_, err = r.cli.NetworkCreate(ctx, r.network, network.CreateOptions{
 			Driver: "bridge",
 			Labels: map[string]string{engine.LabelEmulator: r.id, LabelScope: r.scope},
 		})
 		if cerrdefs.IsConflict(err) {
-			err = nil // created concurrently by another runtime of this emulator id
+			err = nil // created concurrently by another runtime of the scope
+		}
+		if err == nil {
+			id, err = r.canonicalNetwork(ctx)
+		}
+		if err == nil && id == "" {
+			err = errors.New("removed right after its creation")
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("engine/docker: network %s: %w", r.network, err)
 	}
-	r.netReady = true
+	r.netID = id
 	return nil
+}
+
+// canonicalNetwork returns the id of the network named r.network ("" when
+// there is none). The daemon's check for a duplicate name is not atomic:
+// runtimes of one scope creating the network at once (an emulator started
+// while its killed predecessor's create was still being served) can make
+// several, and a name matching several networks is ambiguous to the API.
+// So runtimes refer to the network by id, all pick the oldest, and remove
+// the other ones unless containers use them.
+func (r *Runtime) canonicalNetwork(ctx context.Context) (string, error) {
+	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", r.network))})
+	if err != nil {
+		return "", err
+	}
+	nets = slices.DeleteFunc(nets, func(n network.Summary) bool { return n.Name != r.network }) // the filter matches substrings
+	if len(nets) == 0 {
+		return "", nil
+	}
+	slices.SortFunc(nets, func(a, b network.Summary) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	for _, n := range nets[1:] {
+		if err := r.cli.NetworkRemove(ctx, n.ID); err == nil {
+			r.log.Info("removed a duplicate of the scope's network", "network", r.network, "id", n.ID[:12])
+		}
+	}
+	return nets[0].ID, nil
 }
 
 // waitReady polls PING on the host endpoint until it answers, failing at
