@@ -530,16 +530,25 @@ func orphans(t testing.TB, url, dataDir string) string {
 	return strings.Join(bad, "; ")
 }
 
-// reapAtCleanup stops, when the test ends, every node server of dataDir
-// still running (a test that failed between a kill -9 and its final
-// shutdown leaves them), by process id or container id.
+// reapAtCleanup removes, when the test ends, every node server of dataDir
+// still there (a test that failed between a kill -9 and its final
+// shutdown leaves them): processes by id; on docker every container of the
+// scope, then its networks.
 func reapAtCleanup(t *testing.T, dataDir string) {
 	t.Cleanup(func() {
-		for inst := range runningInstances(t, dataDir) {
-			if testRuntime() == "docker" {
-				_ = exec.Command("docker", "rm", "-f", inst).Run()
-				continue
+		if testRuntime() == "docker" {
+			scope := "label=" + docker.LabelScope + "=" + dataDir
+			out, _ := exec.Command("docker", "ps", "-aq", "--filter", scope).Output()
+			for _, id := range strings.Fields(string(out)) {
+				_ = exec.Command("docker", "rm", "-f", id).Run()
 			}
+			out, _ = exec.Command("docker", "network", "ls", "-q", "--filter", scope).Output()
+			for _, id := range strings.Fields(string(out)) {
+				_ = exec.Command("docker", "network", "rm", id).Run()
+			}
+			return
+		}
+		for inst := range runningInstances(t, dataDir) {
 			var pid int
 			if _, err := fmt.Sscan(inst, &pid); err == nil {
 				if p, err := os.FindProcess(pid); err == nil {
