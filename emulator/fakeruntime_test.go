@@ -149,6 +149,24 @@ func (w *fakeWorld) server(name string) *miniredis.Miniredis {
 	return nil
 }
 
+// kill ends the node called name whoever owns it, losing its data, as a
+// node that dies while no emulator runs.
+func (w *fakeWorld) kill(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := w.nodes[name]; n != nil {
+		n.shutdown()
+		n.srv = nil
+	}
+}
+
+// exists reports whether the world has a record of the node called name.
+func (w *fakeWorld) exists(name string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.nodes[name] != nil
+}
+
 // view is the runtime's report of n; the caller holds w.mu.
 func (n *fakeNode) view() engine.Node {
 	return engine.Node{
@@ -201,6 +219,12 @@ func (rt *fakeRuntime) crash() {
 	rt.w.mu.Lock()
 	rt.crashed = true
 	rt.w.mu.Unlock()
+}
+
+func (rt *fakeRuntime) isCrashed() bool {
+	rt.w.mu.Lock()
+	defer rt.w.mu.Unlock()
+	return rt.crashed
 }
 
 // mine returns the node called name if this instance owns it; the caller
