@@ -219,6 +219,9 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 // provisionCluster starts a standalone cluster's node in the background.
 func (e *Emulator) provisionCluster(ctx context.Context, r *region, cl *cacheCluster, launch nodeLaunch) {
 	err := e.startNode(ctx, launch)
+	if stopping(ctx) {
+		return // the next start finishes the create (restore.go)
+	}
 	if err != nil {
 		e.log.Error("cache cluster create failed", "cluster", cl.id, "err", err)
 	}

@@ -94,6 +94,11 @@ func (o *operations) running(kind, target string) bool {
 	return false
 }
 
+// stopping reports whether ctx, an operation's context, ended because the
+// emulator is stopping: the operation's outcome is then not a failure to
+// record but work for the next start to resume.
+func stopping(ctx context.Context) bool { return ctx.Err() != nil }
+
 // runOperation records an operation on r and runs fn as tracked background
 // work; the record goes when fn returns. The caller holds r.mu, so the
 // operation is persisted together with the status change that started it

@@ -213,6 +213,9 @@ func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.
 	launch := e.launchFor(r, cl, cl.nodes[0], &primary.nodes[0].endpoint)
 	e.runOperation(r, opAddReplica, id, nil, func(ctx context.Context) {
 		err := e.startNode(ctx, launch)
+		if stopping(ctx) {
+			return // the next start finishes adding it (restore.go)
+		}
 		r.mu.Lock()
 		defer e.unlock(r)
 		g.status = statusAvailable

@@ -316,6 +316,9 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 		e.unlock(r)
 		err = e.waitServing(ctx, listed)
 	}
+	if stopping(ctx) {
+		return // the next start finishes the create (restore.go)
+	}
 	r.mu.Lock()
 	defer e.unlock(r)
 	for _, id := range g.memberClusters() {
@@ -337,6 +340,9 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 // markNode records the outcome of starting one member's node: a node that
 // could not load its snapshot is "restore-failed", as on AWS.
 func (e *Emulator) markNode(r *region, l nodeLaunch, err error) {
+	if stopping(e.ctx) {
+		return // cut off by a shutdown, not failed: the next start finishes it
+	}
 	r.mu.Lock()
 	defer e.unlock(r)
 	cl := r.clusters[l.spec.Labels[engine.LabelCluster]]

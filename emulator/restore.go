@@ -128,8 +128,12 @@ func (e *Emulator) Restore(ctx context.Context, recs []state.Region) (RestoreRep
 			for _, n := range cl.nodes {
 				if !fates[n.name].running {
 					// Not serving until restarted: the health monitor
-					// leaves it alone, the endpoints skip it.
+					// leaves it alone, the endpoints skip it, and
+					// Describe says so from the first request on.
 					n.recovering = true
+					if cl.status != statusCreating {
+						cl.status, n.status = statusRebooting, nodeRebooting
+					}
 					rep.Restarted++
 				}
 			}
@@ -137,6 +141,9 @@ func (e *Emulator) Restore(ctx context.Context, recs []state.Region) (RestoreRep
 		for _, g := range r.groups {
 			if g.status == statusDeleting {
 				continue
+			}
+			if g.status == statusAvailable && g.recovering(r) {
+				g.status = statusModifying
 			}
 			for _, ng := range g.nodeGroups {
 				if err := e.reopenEndpoints(g, ng); err != nil {

@@ -21,9 +21,11 @@ import (
 	"github.com/elasticache-local/elasticache-local/emulator"
 )
 
-// addressBlock gives each emulator a test starts its own loopback range so
-// emulators of one test binary never hand out the same node addresses.
-// Test binaries of other packages use other 127.x ranges.
+// addressBlock gives each emulator a test starts its own loopback range,
+// 127.1.<block>.0/24, so emulators of one test binary never hand out the
+// same node addresses, whatever their number. Tests with a fixed range of
+// their own (crash, restart, soak, benchmarks) and the test binaries of
+// other packages use 127.0.x ranges, which these never reach.
 var addressBlock atomic.Int32
 
 // emu is an emulator running for one test.
@@ -53,7 +55,7 @@ func testConfig(t testing.TB) emulator.Config {
 		Listen:      "127.0.0.1:0",
 		Runtime:     testRuntime(),
 		DataDir:     t.TempDir(),
-		AddressBase: fmt.Sprintf("127.0.%d.2", 100+block),
+		AddressBase: fmt.Sprintf("127.1.%d.2", block%256),
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}
 }
