@@ -122,10 +122,10 @@ func New(opts Options) (*Emulator, error) {
 		return nil, fmt.Errorf("emulator: an address pool is required")
 	}
 	if opts.Region == "" {
-		opts.Region = "us-east-1"
+		opts.Region = DefaultRegion
 	}
 	if opts.AccountID == "" {
-		opts.AccountID = "000000000000"
+		opts.AccountID = DefaultAccountID
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -134,16 +134,16 @@ func New(opts Options) (*Emulator, error) {
 		opts.Now = time.Now
 	}
 	if opts.NodeReadyTimeout == 0 {
-		opts.NodeReadyTimeout = 60 * time.Second
+		opts.NodeReadyTimeout = DefaultNodeReadyTimeout
 	}
 	if opts.HealthInterval == 0 {
-		opts.HealthInterval = 100 * time.Millisecond
+		opts.HealthInterval = DefaultHealthInterval
 	}
 	if opts.HealthTimeout == 0 {
-		opts.HealthTimeout = 250 * time.Millisecond
+		opts.HealthTimeout = DefaultHealthTimeout
 	}
 	if opts.HealthMisses == 0 {
-		opts.HealthMisses = 3
+		opts.HealthMisses = DefaultHealthMisses
 	}
 	switch {
 	case opts.NodeQuota < 0:
@@ -152,7 +152,7 @@ func New(opts Options) (*Emulator, error) {
 		opts.NodeQuota = DefaultNodeQuota
 	}
 	if opts.TestFailoverQuota == 0 {
-		opts.TestFailoverQuota = 15
+		opts.TestFailoverQuota = DefaultTestFailoverQuota
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Emulator{

@@ -112,14 +112,16 @@ type Server struct {
 	unlock      func()
 }
 
-// Start opens the data dir, reaps nodes an earlier run left behind, and
-// serves the API. It returns once the listener accepts connections.
+// Start is the composition root: it opens the data dir and its state,
+// builds the runtime, the snapshot stores and the control plane, restores
+// what an earlier run left (adopting or resuming its nodes, reaping the
+// rest; see Emulator.Restore), and serves the API. It returns once the listener accepts connections.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:4566"
+		cfg.Listen = DefaultListen
 	}
 	if cfg.Runtime == "" {
 		cfg.Runtime = "process"
@@ -367,7 +369,9 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	}{"ready", Version, s.runtimeName, s.emu.Counts()})
 }
 
-// Shutdown stops serving, stops every node and closes the runtime.
+// Shutdown stops serving, saves every node's data and stops it (see
+// Emulator.Close: the next start on the data dir brings everything back)
+// and closes the runtime.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	if e := s.emu.Close(ctx); e != nil && err == nil {
@@ -388,9 +392,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // sweep reaps, once every node is stopped, whatever of this data dir still
 // runs without a record: a node an earlier run was starting when it was
-// killed can come up after this run's start-up Reap (a container create the
-// Docker daemon finished late), and it must not outlive this run. It runs
-// even when ctx has ended, bounded by sweepTimeout.
+// killed can come up after this run's start-up adoption (a container create
+// the Docker daemon finished late), and it must not outlive this run. The
+// data the records' nodes saved stays. It runs even when ctx has ended,
+// bounded by sweepTimeout.
 func (s *Server) sweep(ctx context.Context) error {
 	reaper, ok := s.runtime.(engine.Reaper)
 	if !ok {

@@ -22,7 +22,7 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		// For container health checks: the image has no shell or curl.
-		if err := healthcheck(env("LISTEN", "127.0.0.1:4566")); err != nil {
+		if err := healthcheck(env("LISTEN", emulator.DefaultListen)); err != nil {
 			fmt.Fprintln(os.Stderr, "elasticache-local healthcheck:", err)
 			os.Exit(1)
 		}
@@ -83,22 +83,28 @@ func envDuration(name string, def time.Duration) time.Duration {
 }
 
 func run(args []string) error {
+	if v, ok := os.LookupEnv("ELASTICACHE_LOCAL_FRESH"); ok {
+		// A typo must not keep (or forget) state the user meant otherwise.
+		if _, err := strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("ELASTICACHE_LOCAL_FRESH=%q is not true or false", v)
+		}
+	}
 	fs := flag.NewFlagSet("elasticache-local", flag.ContinueOnError)
 	var cfg emulator.Config
 	var logLevel string
-	fs.StringVar(&cfg.Listen, "listen", env("LISTEN", "127.0.0.1:4566"), "API listen address (env ELASTICACHE_LOCAL_LISTEN); loopback unless told otherwise")
+	fs.StringVar(&cfg.Listen, "listen", env("LISTEN", emulator.DefaultListen), "API listen address (env ELASTICACHE_LOCAL_LISTEN); loopback unless told otherwise")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("DATA_DIR", emulator.DefaultDataDir()), "directory for node data (env ELASTICACHE_LOCAL_DATA_DIR)")
 	fs.BoolVar(&cfg.Fresh, "fresh", envBool("FRESH"), "start from an empty state: forget every resource an earlier run on --data-dir recorded and remove its nodes; snapshots stay in the snapshot store (env ELASTICACHE_LOCAL_FRESH=true). Without it a start brings back every resource, node and key of the last run")
 	fs.StringVar(&cfg.Runtime, "runtime", env("RUNTIME", "process"), "node runtime: process (local redis-server processes) or docker (a container per node) (env ELASTICACHE_LOCAL_RUNTIME)")
 	var images string
 	fs.StringVar(&images, "images", env("IMAGES", ""), "docker runtime images, e.g. redis=redis:7.2,valkey=valkey/valkey:8.1,redis:6.2=redis:6.2 (env ELASTICACHE_LOCAL_IMAGES)")
-	fs.StringVar(&cfg.Region, "region", env("REGION", "us-east-1"), "region for unsigned requests (env ELASTICACHE_LOCAL_REGION)")
-	fs.StringVar(&cfg.AccountID, "account-id", env("ACCOUNT_ID", "000000000000"), "account id for requests whose access key is not a 12-digit account id (env ELASTICACHE_LOCAL_ACCOUNT_ID)")
+	fs.StringVar(&cfg.Region, "region", env("REGION", emulator.DefaultRegion), "region for unsigned requests (env ELASTICACHE_LOCAL_REGION)")
+	fs.StringVar(&cfg.AccountID, "account-id", env("ACCOUNT_ID", emulator.DefaultAccountID), "account id for requests whose access key is not a 12-digit account id (env ELASTICACHE_LOCAL_ACCOUNT_ID)")
 	fs.StringVar(&cfg.AddressBase, "node-address-base", env("NODE_ADDRESS_BASE", ""), "first loopback address given to nodes, each node gets its own (env ELASTICACHE_LOCAL_NODE_ADDRESS_BASE; default 127.0.0.2)")
-	fs.DurationVar(&cfg.HealthInterval, "health-interval", envDuration("HEALTH_INTERVAL", 100*time.Millisecond), "how often the health monitor runs: a failing node is PINGed every interval, one that answers every 10 intervals (env ELASTICACHE_LOCAL_HEALTH_INTERVAL)")
-	fs.IntVar(&cfg.HealthMisses, "health-misses", envInt("HEALTH_MISSES", 3), "failed checks in a row that mark a hung node down and trigger failover/repair; a crashed node is down at its first failed check (env ELASTICACHE_LOCAL_HEALTH_MISSES)")
+	fs.DurationVar(&cfg.HealthInterval, "health-interval", envDuration("HEALTH_INTERVAL", emulator.DefaultHealthInterval), "how often the health monitor runs: a failing node is PINGed every interval, one that answers every 10 intervals (env ELASTICACHE_LOCAL_HEALTH_INTERVAL)")
+	fs.IntVar(&cfg.HealthMisses, "health-misses", envInt("HEALTH_MISSES", emulator.DefaultHealthMisses), "failed checks in a row that mark a hung node down and trigger failover/repair; a crashed node is down at its first failed check (env ELASTICACHE_LOCAL_HEALTH_MISSES)")
 	fs.IntVar(&cfg.NodeQuota, "node-quota", envInt("NODE_QUOTA", emulator.DefaultNodeQuota), "cache nodes allowed per account and region, AWS's default quota; creates and replica increases past it answer NodeQuotaForCustomerExceeded (env ELASTICACHE_LOCAL_NODE_QUOTA)")
-	fs.IntVar(&cfg.TestFailoverQuota, "test-failover-quota", envInt("TEST_FAILOVER_QUOTA", 15), "TestFailover calls allowed per account and region in a rolling 24 hours (env ELASTICACHE_LOCAL_TEST_FAILOVER_QUOTA)")
+	fs.IntVar(&cfg.TestFailoverQuota, "test-failover-quota", envInt("TEST_FAILOVER_QUOTA", emulator.DefaultTestFailoverQuota), "TestFailover calls allowed per account and region in a rolling 24 hours (env ELASTICACHE_LOCAL_TEST_FAILOVER_QUOTA)")
 	fs.StringVar(&cfg.SnapshotDir, "snapshot-dir", env("SNAPSHOT_DIR", ""), "directory for snapshots when no --snapshot-bucket is set (env ELASTICACHE_LOCAL_SNAPSHOT_DIR; default <data-dir>/snapshots)")
 	fs.StringVar(&cfg.SnapshotBucket, "snapshot-bucket", env("SNAPSHOT_BUCKET", ""), "store snapshots in this S3 bucket on --s3-endpoint, created if missing (env ELASTICACHE_LOCAL_SNAPSHOT_BUCKET)")
 	fs.StringVar(&cfg.S3Endpoint, "s3-endpoint", env("S3_ENDPOINT", ""), "S3/MinIO endpoint, host:port or URL, for --snapshot-bucket, CopySnapshot TargetBucket and SnapshotArns (env ELASTICACHE_LOCAL_S3_ENDPOINT)")
