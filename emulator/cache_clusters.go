@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -44,14 +43,6 @@ type clusterSettings struct {
 	atRestEncryption   bool
 	notificationTopic  string
 	notificationStatus string
-}
-
-func cacheClusterNotFound(id string) error {
-	return &types.CacheClusterNotFoundFault{Message: aws.String("CacheCluster not found: " + id)}
-}
-
-func invalidClusterState(format string, args ...any) error {
-	return &types.InvalidCacheClusterStateFault{Message: aws.String(fmt.Sprintf(format, args...))}
 }
 
 // defaultMaintenanceWindow is what AWS assigns when none is requested.
@@ -126,7 +117,7 @@ func apiEndpoint(ep engine.Endpoint) *types.Endpoint {
 func (e *Emulator) newCluster(r *region, id, groupID string, ev engineVersion, port int32, az string) (*cacheCluster, error) {
 	ep, err := e.opts.Addresses.Allocate(int(port))
 	if err != nil {
-		return nil, &types.InsufficientCacheClusterCapacityFault{Message: aws.String("No local address is free for port " + itoa(int(port)) + ": " + err.Error())}
+		return nil, insufficientCapacityNoAddress("port "+itoa(int(port)), err)
 	}
 	now := e.opts.Now().UTC()
 	cl := &cacheCluster{
@@ -153,7 +144,7 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
 	if _, ok := r.clusters[id]; ok {
-		return nil, &types.CacheClusterAlreadyExistsFault{Message: aws.String("Cache cluster " + id + " already exists.")}
+		return nil, cacheClusterAlreadyExists(id)
 	}
 	if err := e.checkNodeQuota(r, 1); err != nil {
 		return nil, err

@@ -135,10 +135,6 @@ func defaultParamGroups() map[string]*paramGroup {
 	return out
 }
 
-func paramGroupNotFound(name string) error {
-	return &types.CacheParameterGroupNotFoundFault{Message: aws.String("CacheParameterGroup " + name + " not found.")}
-}
-
 // resolveParamGroup checks a requested parameter group against the engine
 // family; empty means the family's default. The caller holds r.mu.
 func (r *region) resolveParamGroup(name *string, ev engineVersion) (string, error) {
@@ -199,10 +195,6 @@ func defaultSubnetGroups(regionName string) map[string]*subnetGroup {
 		})
 	}
 	return map[string]*subnetGroup{"default": sg}
-}
-
-func subnetGroupNotFound(name string) error {
-	return &types.CacheSubnetGroupNotFoundFault{Message: aws.String("CacheSubnetGroup " + name + " not found.")}
 }
 
 // resolveSubnetGroup checks a requested subnet group; empty means "default".

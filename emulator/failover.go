@@ -315,7 +315,7 @@ func (e *Emulator) TestFailover(ctx context.Context, in *elasticache.TestFailove
 		}
 	}
 	if ng == nil {
-		return nil, &types.NodeGroupNotFoundFault{Message: aws.String("Node group " + ngID + " not found in replication group " + id + ".")}
+		return nil, nodeGroupNotFound(ngID, id)
 	}
 	if g.status != statusAvailable {
 		return nil, invalidGroupState("Replication group %s is not in available state (it is %s).", id, g.status)
@@ -324,12 +324,12 @@ func (e *Emulator) TestFailover(ctx context.Context, in *elasticache.TestFailove
 		return nil, invalidGroupState("Replication group %s does not have automatic failover enabled.", id)
 	}
 	if len(ng.healthyReplicas(r)) == 0 {
-		return nil, &types.TestFailoverNotAvailableFault{Message: aws.String("Node group " + ngID + " has no replica available for failover.")}
+		return nil, testFailoverNotAvailable(ngID)
 	}
 	now := e.opts.Now()
 	r.testFailovers = slices.DeleteFunc(r.testFailovers, func(t time.Time) bool { return now.Sub(t) >= 24*time.Hour })
 	if len(r.testFailovers) >= e.opts.TestFailoverQuota {
-		return nil, &types.APICallRateForCustomerExceededFault{Message: aws.String(fmt.Sprintf("You have exceeded the quota of %d TestFailover calls in a rolling 24 hours.", e.opts.TestFailoverQuota))}
+		return nil, testFailoverQuotaExceeded(e.opts.TestFailoverQuota)
 	}
 	r.testFailovers = append(r.testFailovers, now)
 	g.status = statusModifying

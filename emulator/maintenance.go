@@ -39,7 +39,7 @@ func (e *Emulator) DescribeServiceUpdates(ctx context.Context, in *elasticache.D
 		return nil, err
 	}
 	if n := aws.ToString(in.ServiceUpdateName); n != "" {
-		return nil, &types.ServiceUpdateNotFoundFault{Message: aws.String("Service update " + n + " not found.")}
+		return nil, serviceUpdateNotFound(n)
 	}
 	return &elasticache.DescribeServiceUpdatesOutput{ServiceUpdates: []types.ServiceUpdate{}}, nil
 }
@@ -58,7 +58,7 @@ func (e *Emulator) DescribeReservedCacheNodes(ctx context.Context, in *elasticac
 		return nil, err
 	}
 	if id := aws.ToString(in.ReservedCacheNodeId); id != "" {
-		return nil, &types.ReservedCacheNodeNotFoundFault{Message: aws.String("Reserved cache node " + id + " not found.")}
+		return nil, reservedCacheNodeNotFound(id)
 	}
 	return &elasticache.DescribeReservedCacheNodesOutput{ReservedCacheNodes: []types.ReservedCacheNode{}}, nil
 }
@@ -70,7 +70,7 @@ func (e *Emulator) DescribeReservedCacheNodesOfferings(ctx context.Context, in *
 		return nil, err
 	}
 	if id := aws.ToString(in.ReservedCacheNodesOfferingId); id != "" {
-		return nil, &types.ReservedCacheNodesOfferingNotFoundFault{Message: aws.String("Reserved cache nodes offering " + id + " not found.")}
+		return nil, reservedCacheNodesOfferingNotFound(id)
 	}
 	return &elasticache.DescribeReservedCacheNodesOfferingsOutput{ReservedCacheNodesOfferings: []types.ReservedCacheNodesOffering{}}, nil
 }

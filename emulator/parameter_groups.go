@@ -131,7 +131,7 @@ func (e *Emulator) CreateCacheParameterGroup(ctx context.Context, in *elasticach
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
 	if _, ok := r.paramGroups[name]; ok {
-		return nil, &types.CacheParameterGroupAlreadyExistsFault{Message: aws.String("Parameter group " + name + " already exists.")}
+		return nil, paramGroupAlreadyExists(name)
 	}
 	pg := &paramGroup{name: name, family: family, description: aws.ToString(in.Description), params: map[string]string{}}
 	r.paramGroups[name] = pg
@@ -229,7 +229,7 @@ func (e *Emulator) DeleteCacheParameterGroup(ctx context.Context, in *elasticach
 	}
 	for _, cl := range r.clusters {
 		if cl.paramGroup == pg.name {
-			return nil, &types.InvalidCacheParameterGroupStateFault{Message: aws.String("Parameter group " + pg.name + " is in use by cache cluster " + cl.id + ".")}
+			return nil, invalidParamGroupState("Parameter group %s is in use by cache cluster %s.", pg.name, cl.id)
 		}
 	}
 	delete(r.paramGroups, pg.name)

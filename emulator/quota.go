@@ -1,12 +1,5 @@
 package emulator
 
-import (
-	"fmt"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
-)
-
 // DefaultNodeQuota is AWS's default quota of cache nodes per account and
 // region ("Nodes per Region").
 const DefaultNodeQuota = 300
@@ -26,9 +19,7 @@ func (r *region) nodeCount() int {
 // changing anything.
 func (e *Emulator) checkNodeQuota(r *region, adding int) error {
 	if have := r.nodeCount(); have+adding > e.opts.NodeQuota {
-		return &types.NodeQuotaForCustomerExceededFault{Message: aws.String(fmt.Sprintf(
-			"The request cannot be processed because it would exceed the allowed number of cache nodes per customer (%d nodes per region; %d in use, %d requested).",
-			e.opts.NodeQuota, have, adding))}
+		return nodeQuotaForCustomerExceeded(e.opts.NodeQuota, have, adding)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -184,7 +183,7 @@ func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.
 	}
 	ng := g.nodeGroups[0]
 	if len(ng.members) >= maxNodesPerShard {
-		return nil, &types.NodeQuotaForClusterExceededFault{Message: aws.String(fmt.Sprintf("Replication group %s already has %d nodes; the maximum is %d (one primary and 5 replicas).", gid, len(ng.members), maxNodesPerShard))}
+		return nil, nodeQuotaForClusterExceeded(gid, len(ng.members), maxNodesPerShard)
 	}
 	primary := r.clusters[ng.primary]
 	if err := checkReplicaInherits(g, primary, in); err != nil {

@@ -141,7 +141,7 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
 	if _, ok := r.groups[req.id]; ok {
-		return nil, &types.ReplicationGroupAlreadyExistsFault{Message: aws.String("Replication group " + req.id + " already exists.")}
+		return nil, replicationGroupAlreadyExists(req.id)
 	}
 	newNodes := req.numNodes
 	if aws.ToString(in.PrimaryClusterId) != "" {
@@ -191,7 +191,7 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 			if adopted != nil {
 				continue
 			}
-			return nil, &types.CacheClusterAlreadyExistsFault{Message: aws.String("Cache cluster " + id + " already exists.")}
+			return nil, cacheClusterAlreadyExists(id)
 		}
 		ids = append(ids, id)
 	}

@@ -3,7 +3,6 @@ package emulator
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -83,14 +82,6 @@ func (g *replicationGroup) memberClusters() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func replicationGroupNotFound(id string) error {
-	return &types.ReplicationGroupNotFoundFault{Message: aws.String("Replication group " + id + " not found.")}
-}
-
-func invalidGroupState(format string, args ...any) error {
-	return &types.InvalidReplicationGroupStateFault{Message: aws.String(fmt.Sprintf(format, args...))}
 }
 
 func enabledStatus[T ~string](on bool, enabled, disabled T) T {
@@ -253,7 +244,7 @@ func (e *Emulator) openEndpoints(g *replicationGroup, ng *nodeGroup) error {
 		for _, p := range eps {
 			e.closeEndpoint(p)
 		}
-		return &types.InsufficientCacheClusterCapacityFault{Message: aws.String("No local address is free for the " + role + " endpoint: " + err.Error())}
+		return insufficientCapacityNoAddress("the "+role+" endpoint", err)
 	}
 	ng.primaryEP, ng.readerEP = eps[0], eps[1]
 	return nil

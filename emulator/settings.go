@@ -1,21 +1,11 @@
 package emulator
 
 import (
-	"net/http"
 	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-
-	"github.com/elasticache-local/elasticache-local/queryapi"
 )
-
-// notImplemented answers a feature the emulator does not have yet with a
-// clear error instead of a silent success.
-func notImplemented(feature string) error {
-	return &queryapi.Error{Code: "NotImplemented", HTTPStatus: http.StatusNotImplemented, Receiver: true,
-		Message: "elasticache-local does not implement " + feature + " yet."}
-}
 
 var (
 	maintenanceWindowRE = regexp.MustCompile(`^(sun|mon|tue|wed|thu|fri|sat):([01]\d|2[0-3]):[0-5]\d-(sun|mon|tue|wed|thu|fri|sat):([01]\d|2[0-3]):[0-5]\d$`)

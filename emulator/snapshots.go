@@ -82,14 +82,6 @@ type snapshotShard struct {
 	Key         string    `json:"key"`
 }
 
-func snapshotNotFound(name string) error {
-	return &types.SnapshotNotFoundFault{Message: aws.String("Snapshot " + name + " not found.")}
-}
-
-func invalidSnapshotState(format string, args ...any) error {
-	return &types.InvalidSnapshotStateFault{Message: aws.String(fmt.Sprintf(format, args...))}
-}
-
 // rdbStore is the store for a snapshot's RDB objects: encrypted at rest
 // when the snapshot is.
 func (e *Emulator) rdbStore(encrypted bool) s3store.Store {
@@ -225,7 +217,7 @@ func (e *Emulator) checkSnapshotName(r *region, param string, name *string) (str
 		return "", invalidParameterValue("Snapshots cannot be stored for account %q in region %q.", r.account, r.region)
 	}
 	if _, ok := r.snapshots[n]; ok {
-		return "", &types.SnapshotAlreadyExistsFault{Message: aws.String("Snapshot " + n + " already exists.")}
+		return "", snapshotAlreadyExists(n)
 	}
 	return n, nil
 }
@@ -287,7 +279,7 @@ func (e *Emulator) newSnapshot(r *region, in *elasticache.CreateSnapshotInput, g
 		return nil, nil, err
 	}
 	if strings.HasPrefix(s.NodeType, "cache.t1.") {
-		return nil, nil, &types.SnapshotFeatureNotSupportedFault{Message: aws.String("Snapshots are not supported for cache node type " + s.NodeType + ".")}
+		return nil, nil, snapshotFeatureNotSupported(s.NodeType)
 	}
 	if k := aws.ToString(in.KmsKeyId); k != "" {
 		s.Encrypted, s.KmsKeyID = true, k

@@ -24,14 +24,14 @@ func subnetsFor(regionName string, ids []string) ([]types.Subnet, error) {
 		return nil, mustNotBeBlank("SubnetIds")
 	}
 	if len(ids) > maxSubnetsPerGroup {
-		return nil, &types.CacheSubnetQuotaExceededFault{Message: aws.String("A cache subnet group can have at most 20 subnets.")}
+		return nil, subnetQuotaExceeded(maxSubnetsPerGroup)
 	}
 	zones := availabilityZones(regionName)
 	var out []types.Subnet
 	seen := map[string]bool{}
 	for _, id := range ids {
 		if !strings.HasPrefix(id, "subnet-") || len(id) < len("subnet-")+1 {
-			return nil, &types.InvalidSubnet{Message: aws.String("The subnet ID " + id + " is not valid.")}
+			return nil, invalidSubnet(id)
 		}
 		if seen[id] {
 			continue
@@ -94,7 +94,7 @@ func (e *Emulator) CreateCacheSubnetGroup(ctx context.Context, in *elasticache.C
 		return nil, err
 	}
 	if _, ok := r.subnetGroups[name]; ok {
-		return nil, &types.CacheSubnetGroupAlreadyExistsFault{Message: aws.String("Cache subnet group " + name + " already exists.")}
+		return nil, subnetGroupAlreadyExists(name)
 	}
 	sg := &subnetGroup{name: name, description: aws.ToString(in.CacheSubnetGroupDescription), vpcID: r.subnetGroups["default"].vpcID, subnets: subnets}
 	r.subnetGroups[name] = sg
@@ -145,7 +145,7 @@ func (e *Emulator) DeleteCacheSubnetGroup(ctx context.Context, in *elasticache.D
 	}
 	for _, cl := range r.clusters {
 		if cl.subnetGroup == name {
-			return nil, &types.CacheSubnetGroupInUse{Message: aws.String("Cache subnet group " + name + " is in use by cache cluster " + cl.id + ".")}
+			return nil, subnetGroupInUse(name, cl.id)
 		}
 	}
 	delete(r.subnetGroups, name)

@@ -19,10 +19,10 @@ func (e *Emulator) resolveARN(r *region, arn *string) (string, error) {
 	}
 	parts := strings.SplitN(*arn, ":", 7)
 	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "elasticache" {
-		return "", &types.InvalidARNFault{Message: aws.String("The ARN " + *arn + " is not valid.")}
+		return "", invalidARN(*arn, "is not valid")
 	}
 	if parts[3] != r.region || parts[4] != r.account {
-		return "", &types.InvalidARNFault{Message: aws.String("The ARN " + *arn + " does not belong to this account and region.")}
+		return "", invalidARN(*arn, "does not belong to this account and region")
 	}
 	kind, name := parts[5], parts[6]
 	switch kind {
@@ -47,7 +47,7 @@ func (e *Emulator) resolveARN(r *region, arn *string) (string, error) {
 			return "", snapshotNotFound(name)
 		}
 	default:
-		return "", &types.InvalidARNFault{Message: aws.String("The ARN " + *arn + " does not name a taggable resource.")}
+		return "", invalidARN(*arn, "does not name a taggable resource")
 	}
 	return *arn, nil
 }
@@ -119,7 +119,7 @@ func (e *Emulator) RemoveTagsFromResource(ctx context.Context, in *elasticache.R
 		for _, k := range in.TagKeys {
 			i := tagIndex(kept, k)
 			if i < 0 {
-				return nil, &types.TagNotFoundFault{Message: aws.String("The tag " + k + " was not found on " + arn + ".")}
+				return nil, tagNotFound(k, arn)
 			}
 			kept = append(kept[:i], kept[i+1:]...)
 		}

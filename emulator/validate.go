@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -10,27 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 )
-
-// Errors the real service answers, built from the SDK's modelled types so the
-// codec takes code and HTTP status from their schema traits.
-
-func invalidParameterValue(format string, args ...any) error {
-	return &types.InvalidParameterValueException{Message: aws.String(fmt.Sprintf(format, args...))}
-}
-
-func invalidParameterCombination(format string, args ...any) error {
-	return &types.InvalidParameterCombinationException{Message: aws.String(fmt.Sprintf(format, args...))}
-}
-
-func mustNotBeBlank(name string) error {
-	return invalidParameterValue("The parameter %s must be provided and must not be blank.", name)
-}
-
-// missingNodeType is AWS's answer to a create without CacheNodeType (and no
-// snapshot to take it from).
-func missingNodeType() error {
-	return invalidParameterValue("The parameter CacheNodeType must be provided and must not be null.")
-}
 
 // maxDescriptionLen is AWS's limit on the description of a replication
 // group ("Maximum length is 255 characters"), applied to every description.
@@ -137,7 +115,7 @@ func page(keys []string, marker *string, max int) ([]string, *string) {
 // to 128 characters, values up to 256 (characters, not bytes).
 func checkTags(tags []types.Tag) error {
 	if len(tags) > 50 {
-		return &types.TagQuotaPerResourceExceeded{Message: aws.String("The request cannot be processed because it would cause the resource to have more than the allowed number of tags. The maximum number of tags permitted on a resource is 50.")}
+		return tagQuotaPerResourceExceeded(50)
 	}
 	for _, t := range tags {
 		if t.Key == nil || *t.Key == "" {
