@@ -93,15 +93,10 @@ func (e *Emulator) DescribeEvents(ctx context.Context, in *elasticache.DescribeE
 	e.unlock(r)
 
 	sort.SliceStable(matched, func(i, j int) bool { return matched[i].Date.Before(*matched[j].Date) })
-	out := &elasticache.DescribeEventsOutput{Events: []types.Event{}}
-	if offset < len(matched) {
-		endIdx := min(offset+max, len(matched))
-		out.Events = matched[offset:endIdx]
-		if endIdx < len(matched) {
-			out.Marker = aws.String(strconv.Itoa(endIdx))
-		}
-	}
-	return out, nil
+	// Events have no unique key to page after, so their marker is the
+	// position of the next page's first event.
+	sel, next := pageFrom(matched, offset, max, strconv.Itoa)
+	return &elasticache.DescribeEventsOutput{Events: sel, Marker: next}, nil
 }
 
 func validSourceType(st types.SourceType) bool {

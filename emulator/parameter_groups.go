@@ -277,20 +277,9 @@ func (e *Emulator) DescribeEngineDefaultParameters(ctx context.Context, in *elas
 		CacheNodeTypeSpecificParameters: []types.CacheNodeTypeSpecificParameter{}}}, nil
 }
 
-// pageParams pages parameters by name.
+// pageParams pages parameters by name (paramCatalog is sorted by name).
 func pageParams(params []types.Parameter, marker *string, max int) ([]types.Parameter, *string) {
-	names := make([]string, len(params))
-	for i, p := range params {
-		names[i] = aws.ToString(p.ParameterName)
-	}
-	sel, next := page(names, marker, max)
-	out := []types.Parameter{}
-	for _, p := range params {
-		if slices.Contains(sel, aws.ToString(p.ParameterName)) {
-			out = append(out, p)
-		}
-	}
-	return out, next
+	return pageAfter(params, func(p types.Parameter) string { return aws.ToString(p.ParameterName) }, marker, max)
 }
 
 // applyParams pushes the group's values to every running node of every

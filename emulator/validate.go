@@ -2,11 +2,9 @@ package emulator
 
 import (
 	"slices"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 )
 
@@ -60,55 +58,6 @@ func lookupID(param string, v *string) (string, error) {
 		return "", mustNotBeBlank(param)
 	}
 	return strings.ToLower(*v), nil
-}
-
-// checkMaxRecords validates the paging size of Describe* calls (20–100,
-// default 100).
-func checkMaxRecords(v *int32) (int, error) {
-	if v == nil {
-		return 100, nil
-	}
-	if *v < 20 || *v > 100 {
-		return 0, invalidParameterValue("The parameter MaxRecords must be between 20 and 100.")
-	}
-	return int(*v), nil
-}
-
-// describeKeys selects what a Describe call lists: just id when it is set
-// (notFound when m lacks it), otherwise every key of m that keep accepts
-// (nil keep accepts all), sorted so Marker paging is stable.
-func describeKeys[T any](m map[string]T, id string, notFound func(string) error, keep func(T) bool) ([]string, error) {
-	if id != "" {
-		if _, ok := m[id]; !ok {
-			return nil, notFound(id)
-		}
-		return []string{id}, nil
-	}
-	var keys []string
-	for k, v := range m {
-		if keep == nil || keep(v) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	return keys, nil
-}
-
-// page returns the slice of sorted keys after marker, at most max long, and
-// the marker for the next page ("" when this is the last).
-func page(keys []string, marker *string, max int) ([]string, *string) {
-	start := 0
-	if marker != nil && *marker != "" {
-		for start < len(keys) && keys[start] <= *marker {
-			start++
-		}
-	}
-	end := min(start+max, len(keys))
-	var next *string
-	if end < len(keys) {
-		next = aws.String(keys[end-1])
-	}
-	return keys[start:end], next
 }
 
 // checkTags validates tags the way AWS does: at most 50, non-empty keys up
