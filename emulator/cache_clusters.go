@@ -226,7 +226,7 @@ func (e *Emulator) DescribeCacheClusters(ctx context.Context, in *elasticache.De
 		return nil, err
 	}
 	r := e.lockRegion(ctx)
-	defer e.unlock(r)
+	defer r.mu.Unlock() // read only: nothing to persist
 	standaloneOnly := aws.ToBool(in.ShowCacheClustersNotInReplicationGroups)
 	keys, err := describeKeys(r.clusters, strings.ToLower(aws.ToString(in.CacheClusterId)), cacheClusterNotFound,
 		func(cl *cacheCluster) bool { return !standaloneOnly || cl.groupID == "" })

@@ -161,7 +161,7 @@ func (e *Emulator) DescribeCacheParameterGroups(ctx context.Context, in *elastic
 		return nil, err
 	}
 	r := e.lockRegion(ctx)
-	defer e.unlock(r)
+	defer r.mu.Unlock() // read only: nothing to persist
 	keys, err := describeKeys(r.paramGroups, aws.ToString(in.CacheParameterGroupName), paramGroupNotFound, nil)
 	if err != nil {
 		return nil, err
@@ -216,7 +216,7 @@ func (e *Emulator) DescribeCacheSubnetGroups(ctx context.Context, in *elasticach
 		return nil, err
 	}
 	r := e.lockRegion(ctx)
-	defer e.unlock(r)
+	defer r.mu.Unlock() // read only: nothing to persist
 	keys, err := describeKeys(r.subnetGroups, strings.ToLower(aws.ToString(in.CacheSubnetGroupName)), subnetGroupNotFound, nil)
 	if err != nil {
 		return nil, err

@@ -90,7 +90,7 @@ func (e *Emulator) DescribeEvents(ctx context.Context, in *elasticache.DescribeE
 			SourceType:       ev.sourceType,
 		})
 	}
-	e.unlock(r)
+	r.mu.Unlock() // read only: nothing to persist
 
 	sort.SliceStable(matched, func(i, j int) bool { return matched[i].Date.Before(*matched[j].Date) })
 	// Events have no unique key to page after, so their marker is the

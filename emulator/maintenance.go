@@ -22,7 +22,7 @@ func (e *Emulator) ListAllowedNodeTypeModifications(ctx context.Context, in *ela
 		return nil, invalidParameterCombination("Exactly one of ReplicationGroupId and CacheClusterId must be specified.")
 	}
 	r := e.lockRegion(ctx)
-	defer e.unlock(r)
+	defer r.mu.Unlock() // read only: nothing to persist
 	if gid != "" {
 		if _, ok := r.groups[gid]; !ok {
 			return nil, replicationGroupNotFound(gid)

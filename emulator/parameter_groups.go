@@ -249,7 +249,7 @@ func (e *Emulator) DescribeCacheParameters(ctx context.Context, in *elasticache.
 		return nil, invalidParameterValue("The parameter Source must be user, system or engine-default.")
 	}
 	r := e.lockRegion(ctx)
-	defer e.unlock(r)
+	defer r.mu.Unlock() // read only: nothing to persist
 	name := aws.ToString(in.CacheParameterGroupName)
 	pg, ok := r.paramGroups[name]
 	if !ok {

@@ -305,7 +305,7 @@ func (e *Emulator) DescribeReplicationGroups(ctx context.Context, in *elasticach
 		return nil, err
 	}
 	r := e.lockRegion(ctx)
-	defer e.unlock(r)
+	defer r.mu.Unlock() // read only: nothing to persist
 	keys, err := describeKeys(r.groups, strings.ToLower(aws.ToString(in.ReplicationGroupId)), replicationGroupNotFound, nil)
 	if err != nil {
 		return nil, err

@@ -394,7 +394,7 @@ func (e *Emulator) DescribeSnapshots(ctx context.Context, in *elasticache.Descri
 		return nil, invalidParameterValue("The parameter SnapshotSource must be system or user.")
 	}
 	r := e.lockRegion(ctx)
-	defer e.unlock(r)
+	defer r.mu.Unlock() // read only: nothing to persist
 	name := aws.ToString(in.SnapshotName)
 	if name != "" {
 		if _, ok := r.snapshots[name]; !ok {

@@ -104,7 +104,7 @@ func (e *Emulator) changeTags(ctx context.Context, name *string, change func(arn
 // ListTagsForResource lists a resource's tags.
 func (e *Emulator) ListTagsForResource(ctx context.Context, in *elasticache.ListTagsForResourceInput) (*elasticache.ListTagsForResourceOutput, error) {
 	r := e.lockRegion(ctx)
-	defer e.unlock(r)
+	defer r.mu.Unlock() // read only: nothing to persist
 	arn, err := e.resolveARN(r, in.ResourceName)
 	if err != nil {
 		return nil, err

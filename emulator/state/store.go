@@ -202,7 +202,10 @@ func syncDir(dir string) error {
 // not change.
 func Encode(rec *Region) ([]byte, error) {
 	rec.Format, rec.Version = Format, Version
-	b, err := json.MarshalIndent(rec, "", " ")
+	// Compact: a scope at the node quota encodes in a fifth of the time and
+	// three quarters of the space of an indented file
+	// (BenchmarkEncodeQuotaRegion); jq shows it.
+	b, err := json.Marshal(rec)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}

@@ -61,9 +61,9 @@ func TestUnusableFilesAreReportedAndKept(t *testing.T) {
 	cases := map[string][]byte{
 		"garbage":   []byte("\x00\x01not json"),
 		"truncated": good[:len(good)/2],
-		"version":   []byte(strings.Replace(string(good), `"version": 1`, `"version": 99`, 1)),
+		"version":   []byte(strings.Replace(string(good), `"version":1`, `"version":99`, 1)),
 		"format":    []byte(strings.Replace(string(good), Format, "something-else", 1)),
-		"unknown":   []byte(strings.Replace(string(good), `"format"`, `"surprise": 1, "format"`, 1)),
+		"unknown":   []byte(strings.Replace(string(good), `"format"`, `"surprise":1,"format"`, 1)),
 		"trailing":  append(append([]byte{}, good...), []byte("{}")...),
 		"empty":     nil,
 	}
