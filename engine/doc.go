@@ -6,9 +6,14 @@
 //
 //   - The Runtime interface (engine.go) that starts, stops and lists nodes.
 //     Implementations live in sub-packages: engine/process runs local
-//     redis-server processes; a container runtime can implement the same
-//     interface. A runtime's own records (label files, container labels) are
-//     the source of truth for what runs, not the emulator's memory.
+//     redis-server processes, engine/docker a container per node; both pass
+//     the contract suite in engine/enginetest. A runtime's own records (label
+//     files, container labels) are the source of truth for what runs, not
+//     the emulator's memory. Keeper lets nodes outlive one run of the
+//     emulator: Suspend saves a node's data and stops it (a graceful stop),
+//     Adopt takes over what an earlier run left, running (after a kill -9)
+//     or suspended, and removes what no record owns; LoadAdmin keeps the
+//     admin credentials in the data dir so the next run can reach them.
 //
 //   - Runtime-independent node operations that talk to a node over the network
 //     with go-redis, so they behave the same for processes and containers.
