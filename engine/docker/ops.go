@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -92,10 +93,31 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 // that is already gone is fine.
 func (r *Runtime) remove(ctx context.Context, id string) error {
 	err := r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress") {
+		// A removal an earlier run asked for before it was killed: the
+		// daemon finishes it; wait for that.
+		err = r.waitRemoved(ctx, id)
+	}
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("engine/docker: removing container %.12s: %w", id, err)
 	}
 	return nil
+}
+
+// waitRemoved polls until the container is gone or ctx ends.
+func (r *Runtime) waitRemoved(ctx context.Context, id string) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := r.cli.ContainerInspect(ctx, id); err != nil {
+			return err // NotFound once it is gone
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the removal in progress: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 func endpointOf(c container.Summary) (engine.Endpoint, bool) {
