@@ -272,7 +272,7 @@ func (e *Emulator) Close(ctx context.Context) error {
 		for _, g := range r.groups {
 			for _, ng := range g.nodeGroups {
 				if a, ok := ng.addresses(); ok {
-					ng.restoredAt = &a // recorded, though closed below
+					ng.addrs = &a // recorded, though closed below
 				}
 				endpoints = append(endpoints, ng.primaryEP, ng.readerEP)
 				ng.primaryEP, ng.readerEP = nil, nil

@@ -104,7 +104,7 @@ func regionFromRecord(rec *state.Region) *region {
 		for _, ngr := range gr.NodeGroups {
 			ng := &nodeGroup{id: ngr.ID, primary: ngr.Primary, members: ngr.Members}
 			if ngr.PrimaryEndpoint != nil && ngr.ReaderEndpoint != nil {
-				ng.restoredAt = &endpointAddresses{primary: endpointFromRecord(*ngr.PrimaryEndpoint), reader: endpointFromRecord(*ngr.ReaderEndpoint)}
+				ng.addrs = &endpointAddresses{primary: endpointFromRecord(*ngr.PrimaryEndpoint), reader: endpointFromRecord(*ngr.ReaderEndpoint)}
 			}
 			g.nodeGroups = append(g.nodeGroups, ng)
 		}

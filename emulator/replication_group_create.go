@@ -207,7 +207,7 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	if adopted != nil {
 		g.nodeType = adopted.nodeType
 	}
-	if err := e.openEndpoints(g, g.nodeGroups[0]); err != nil {
+	if err := e.allocateEndpoints(g, g.nodeGroups[0]); err != nil {
 		return nil, err
 	}
 	var created []*cacheCluster
@@ -224,8 +224,8 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 			for _, c := range created {
 				e.opts.Addresses.Release(c.nodes[0].endpoint)
 			}
-			e.closeEndpoint(g.nodeGroups[0].primaryEP)
-			e.closeEndpoint(g.nodeGroups[0].readerEP)
+			e.opts.Addresses.Release(g.nodeGroups[0].addrs.primary)
+			e.opts.Addresses.Release(g.nodeGroups[0].addrs.reader)
 			return nil, err
 		}
 		cl.nodeType, cl.paramGroup, cl.subnetGroup, cl.settings = g.nodeType, pg, sg, settings
@@ -280,8 +280,8 @@ func (r *region) adoptablePrimary(id string) (*cacheCluster, error) {
 // marks the group available once all replicas are in sync.
 func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replicationGroup, primary *nodeLaunch, replicas []nodeLaunch) {
 	started := time.Now()
-	var err error
-	if primary != nil {
+	err := e.openEndpoints(r, g, false)
+	if err == nil && primary != nil {
 		err = e.startNode(ctx, *primary)
 		e.markNode(r, *primary, err)
 	}

@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -56,9 +57,10 @@ type nodeGroup struct {
 	// primaryEP and readerEP are nil until the group is created.
 	primaryEP endpoint
 	readerEP  endpoint
-	// restoredAt are the recorded endpoint addresses of a node group
-	// loaded from the state, until its endpoints open there (restore.go).
-	restoredAt *endpointAddresses
+	// addrs are the endpoint addresses while the endpoints are not open:
+	// reserved by a create until its operation opens them there, or
+	// recorded by an earlier run until Restore reopens them.
+	addrs *endpointAddresses
 }
 
 func (g *replicationGroup) nodeGroupOf(clusterID string) *nodeGroup {
@@ -154,9 +156,9 @@ func (ng *nodeGroup) describe(r *region, g *replicationGroup) types.NodeGroup {
 		Status:           aws.String(nodeGroupStatus(g.status)),
 		NodeGroupMembers: []types.NodeGroupMember{},
 	}
-	if ng.primaryEP != nil {
-		out.PrimaryEndpoint = apiEndpoint(ng.primaryEP.Addr())
-		out.ReaderEndpoint = apiEndpoint(ng.readerEP.Addr())
+	if a, ok := ng.addresses(); ok {
+		out.PrimaryEndpoint = apiEndpoint(a.primary)
+		out.ReaderEndpoint = apiEndpoint(a.reader)
 	}
 	for _, id := range ng.members {
 		cl := r.clusters[id]
@@ -223,31 +225,79 @@ func (ng *nodeGroup) syncEndpoints(r *region) {
 	ng.readerEP.SetBackends(replicas)
 }
 
-// openEndpoints starts the node group's primary and reader forwarders on
-// addresses of their own, on the group's port. The caller holds r.mu.
-func (e *Emulator) openEndpoints(g *replicationGroup, ng *nodeGroup) error {
-	var eps []endpoint
-	for _, role := range []string{"primary", "reader"} {
-		addr, err := e.opts.Addresses.Allocate(int(g.port))
-		if err == nil && role == "primary" && e.opts.BindPrimaryEndpoint {
-			eps = append(eps, newBindEndpoint(addr, e.admin, e.log.With("endpoint", g.id+"/"+ng.id+"/"+role)))
-			continue
-		}
-		if err == nil {
-			var p *proxy.Proxy
-			p, err = e.listenProxy(addr, g.id+"/"+ng.id+"/"+role)
-			if err == nil {
-				eps = append(eps, p)
-				continue
-			}
-		}
-		for _, p := range eps {
-			e.closeEndpoint(p)
-		}
-		return insufficientCapacityNoAddress("the "+role+" endpoint", err)
+// allocateEndpoints reserves the addresses of the node group's primary and
+// reader endpoints, on the group's port; openEndpoints listens there later,
+// without the lock. The caller holds r.mu.
+func (e *Emulator) allocateEndpoints(g *replicationGroup, ng *nodeGroup) error {
+	primary, err := e.opts.Addresses.Allocate(int(g.port))
+	if err != nil {
+		return insufficientCapacityNoAddress("the primary endpoint", err)
 	}
-	ng.primaryEP, ng.readerEP = eps[0], eps[1]
+	reader, err := e.opts.Addresses.Allocate(int(g.port))
+	if err != nil {
+		e.opts.Addresses.Release(primary)
+		return insufficientCapacityNoAddress("the reader endpoint", err)
+	}
+	ng.addrs = &endpointAddresses{primary: primary, reader: reader}
 	return nil
+}
+
+// openEndpoints opens the endpoints of g's node groups that are not open,
+// at their reserved or recorded addresses; exact refuses to move one whose
+// address turns out taken (a restore: clients know the address). No lock
+// is held by the caller: the sockets are bound without it, then installed
+// under it.
+func (e *Emulator) openEndpoints(r *region, g *replicationGroup, exact bool) error {
+	r.mu.Lock()
+	type pending struct {
+		ng *nodeGroup
+		a  endpointAddresses
+	}
+	var todo []pending
+	for _, ng := range g.nodeGroups {
+		if ng.primaryEP == nil && ng.addrs != nil {
+			todo = append(todo, pending{ng, *ng.addrs})
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range todo {
+		primary, reader, err := e.listenEndpoints(g.id+"/"+p.ng.id+"/", p.a, exact)
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		p.ng.primaryEP, p.ng.readerEP, p.ng.addrs = primary, reader, nil
+		p.ng.syncEndpoints(r)
+		e.unlock(r)
+	}
+	return nil
+}
+
+// listenEndpoints starts a node group's primary endpoint (bound on the
+// primary node itself, or a forwarder) and its reader forwarder at a.
+func (e *Emulator) listenEndpoints(name string, a endpointAddresses, exact bool) (endpoint, endpoint, error) {
+	listen := func(addr engine.Endpoint, role string) (*proxy.Proxy, error) {
+		if exact {
+			return proxy.Listen(addr.Addr(), proxy.Options{Name: name + role, Logger: e.log})
+		}
+		return e.listenProxy(addr, name+role)
+	}
+	var primary endpoint
+	if e.opts.BindPrimaryEndpoint {
+		primary = newBindEndpoint(a.primary, e.admin, e.log.With("endpoint", name+"primary"))
+	} else {
+		p, err := listen(a.primary, "primary")
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening the primary endpoint %s at %s: %w", name, a.primary.Addr(), err)
+		}
+		primary = p
+	}
+	reader, err := listen(a.reader, "reader")
+	if err != nil {
+		e.closeEndpoint(primary)
+		return nil, nil, fmt.Errorf("opening the reader endpoint %s at %s: %w", name, a.reader.Addr(), err)
+	}
+	return primary, reader, nil
 }
 
 // listenProxy starts a forwarder on addr, a fresh reservation of the pool,
@@ -492,6 +542,12 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 			e.closeEndpoint(ng.readerEP)
 		}
 		r.mu.Lock()
+		for _, ng := range g.nodeGroups {
+			if a := ng.addrs; a != nil { // never opened (its create failed)
+				e.opts.Addresses.Release(a.primary)
+				e.opts.Addresses.Release(a.reader)
+			}
+		}
 		defer e.unlock(r)
 		for _, cl := range doomed {
 			delete(r.clusters, cl.id)

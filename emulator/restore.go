@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/elasticache-local/elasticache-local/emulator/proxy"
 	"github.com/elasticache-local/elasticache-local/emulator/state"
 	"github.com/elasticache-local/elasticache-local/engine"
 )
@@ -32,8 +31,8 @@ func (ng *nodeGroup) addresses() (endpointAddresses, bool) {
 	switch {
 	case ng.primaryEP != nil && ng.readerEP != nil:
 		return endpointAddresses{primary: ng.primaryEP.Addr(), reader: ng.readerEP.Addr()}, true
-	case ng.restoredAt != nil:
-		return *ng.restoredAt, true
+	case ng.addrs != nil:
+		return *ng.addrs, true
 	}
 	return endpointAddresses{}, false
 }
@@ -79,7 +78,7 @@ func (e *Emulator) Restore(ctx context.Context, recs []state.Region) (RestoreRep
 		}
 		for _, g := range r.groups {
 			for _, ng := range g.nodeGroups {
-				if a := ng.restoredAt; a != nil {
+				if a := ng.addrs; a != nil {
 					for _, ep := range []engine.Endpoint{a.primary, a.reader} {
 						if err := e.opts.Addresses.Reserve(ep); err != nil {
 							return rep, fmt.Errorf("emulator: the state of %s/%s gives an endpoint of %s the address of another: %w", r.account, r.region, g.id, err)
@@ -141,10 +140,15 @@ func (e *Emulator) Restore(ctx context.Context, recs []state.Region) (RestoreRep
 				g.status = statusModifying
 			}
 			for _, ng := range g.nodeGroups {
-				if err := e.reopenEndpoints(g, ng); err != nil {
-					return rep, err
+				if ng.addrs == nil && ng.primaryEP == nil {
+					// Recorded before its addresses were: new ones.
+					if err := e.allocateEndpoints(g, ng); err != nil {
+						return rep, err
+					}
 				}
-				ng.syncEndpoints(r)
+			}
+			if err := e.openEndpoints(r, g, true); err != nil {
+				return rep, fmt.Errorf("emulator: reopening the endpoints of %s at their recorded addresses: %w", g.id, err)
 			}
 		}
 		e.mu.Lock()
@@ -164,34 +168,6 @@ func (r *region) doomed(cl *cacheCluster) bool {
 	}
 	g := r.groups[cl.groupID]
 	return g != nil && g.status == statusDeleting
-}
-
-// reopenEndpoints opens a restored node group's endpoints at their
-// recorded addresses (a group recorded before its endpoints opened gets
-// new ones).
-func (e *Emulator) reopenEndpoints(g *replicationGroup, ng *nodeGroup) error {
-	a := ng.restoredAt
-	if a == nil {
-		return e.openEndpoints(g, ng)
-	}
-	name := g.id + "/" + ng.id + "/"
-	if e.opts.BindPrimaryEndpoint {
-		ng.primaryEP = newBindEndpoint(a.primary, e.admin, e.log.With("endpoint", name+"primary"))
-	} else {
-		p, err := proxy.Listen(a.primary.Addr(), proxy.Options{Name: name + "primary", Logger: e.log})
-		if err != nil {
-			return fmt.Errorf("emulator: reopening the primary endpoint of %s at %s: %w", g.id, a.primary.Addr(), err)
-		}
-		ng.primaryEP = p
-	}
-	p, err := proxy.Listen(a.reader.Addr(), proxy.Options{Name: name + "reader", Logger: e.log})
-	if err != nil {
-		e.closeEndpoint(ng.primaryEP)
-		ng.primaryEP = nil
-		return fmt.Errorf("emulator: reopening the reader endpoint of %s at %s: %w", g.id, a.reader.Addr(), err)
-	}
-	ng.readerEP, ng.restoredAt = p, nil
-	return nil
 }
 
 // ownsNode reports whether a record owns the runtime node called name.
