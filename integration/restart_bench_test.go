@@ -237,10 +237,11 @@ func sigtermBinary(b *testing.B, cmd *exec.Cmd) time.Duration {
 // ELASTICACHE_LOCAL_BENCH_RESTART_GROUPS groups of three nodes (default 50:
 // 150 nodes), kills it with SIGKILL and starts it again on the same data
 // dir, which adopts the running nodes. It reports exec → API serving
-// (health 200) and exec → every group described available, against a
-// start of the same binary on an empty data dir measured in the same run
-// (goal: serving within 1 s with 150 adopted nodes). The nodes must be the
-// same processes (or containers) after the restart.
+// (health 200) and exec → every group, cluster and node described
+// available, against a start of the same binary on an empty data dir
+// measured in the same run (goal: serving within 1 s with 150 adopted
+// nodes). The nodes must be the same processes (or containers) after the
+// restart.
 //
 //	go test ./integration -run '^$' -bench RestartAfterKill9 -benchtime 3x
 func BenchmarkRestartAfterKill9(b *testing.B) {
