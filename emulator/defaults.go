@@ -13,4 +13,8 @@ const (
 	DefaultHealthTimeout     = 250 * time.Millisecond
 	DefaultHealthMisses      = 3
 	DefaultTestFailoverQuota = 15
+	// DefaultShutdownTimeout bounds a graceful stop of the binary: saving
+	// every node's data (about 20 s per GiB of data on two cores) and
+	// stopping it.
+	DefaultShutdownTimeout = 30 * time.Second
 )

@@ -95,9 +95,8 @@ type region struct {
 	mu sync.Mutex
 	// ops are the operations running on the region's resources.
 	ops operations
-	// seq numbers the records taken by unlock; saveMu orders their writes
-	// and saved is the last seq written, so an older record never
-	// overwrites a newer one.
+	// seq numbers the changes (under mu); saveMu serializes the writes of
+	// the records, and saved is the last change they hold (persist.go).
 	seq          uint64
 	saveMu       sync.Mutex
 	saved        uint64

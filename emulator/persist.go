@@ -1,42 +1,42 @@
 package emulator
 
-import (
-	"bytes"
+import "github.com/elasticache-local/elasticache-local/emulator/state"
 
-	"github.com/elasticache-local/elasticache-local/emulator/state"
-)
-
-// unlock releases r.mu, taken by lockRegion or r.mu.Lock, and persists r's
-// records when they changed: they are copied under the lock, then encoded
-// and written after it is released (no disk work under a lock), before
-// unlock returns, so a change an API call made is on disk before the call
-// is answered. Writes are ordered by the sequence number the copy got
-// under the lock: a copy older than the one on disk is dropped.
+// unlock releases r.mu, taken by lockRegion or r.mu.Lock, after a change,
+// and returns once the change is on disk (before the API answers it). The
+// disk work runs without r.mu: persist takes the scope's latest records
+// under it, briefly, and writes them after releasing it. Changes made at
+// the same time coalesce: the writer that gets the scope's save lock takes
+// the latest records, which hold every change numbered before them, and
+// the others, finding theirs written, return at once.
 func (e *Emulator) unlock(r *region) {
 	if e.store == nil {
 		r.mu.Unlock()
 		return
 	}
 	r.seq++
-	seq, rec := r.seq, r.record()
+	seq := r.seq
 	r.mu.Unlock()
-	e.persist(r, seq, rec)
+	e.persist(r, seq)
 }
 
-// persist writes rec, copied under r.mu with sequence number seq.
-func (e *Emulator) persist(r *region, seq uint64, rec *state.Region) {
+// persist makes sure the records of r as of change seq are on disk.
+func (e *Emulator) persist(r *region, seq uint64) {
+	r.saveMu.Lock()
+	defer r.saveMu.Unlock()
+	if r.saved >= seq {
+		return // a write since covered it
+	}
+	r.mu.Lock()
+	latest, rec := r.seq, r.record()
+	r.mu.Unlock()
 	body, err := state.Encode(rec)
 	if err != nil {
 		e.log.Error("encoding the state of a region", "account", r.account, "region", r.region, "err", err)
 		return
 	}
-	r.saveMu.Lock()
-	defer r.saveMu.Unlock()
-	if seq <= r.saved {
-		return // a newer copy is on disk already
-	}
-	if bytes.Equal(body, r.savedBody) {
-		r.saved = seq
+	if string(body) == string(r.savedBody) {
+		r.saved = latest
 		return
 	}
 	if err := e.store.WriteEncoded(rec.Scope, body); err != nil {
@@ -45,5 +45,5 @@ func (e *Emulator) persist(r *region, seq uint64, rec *state.Region) {
 		e.log.Error("persisting the state of a region failed; a restart now would lose its latest changes", "account", r.account, "region", r.region, "err", err)
 		return
 	}
-	r.saved, r.savedBody = seq, body
+	r.saved, r.savedBody = latest, body
 }

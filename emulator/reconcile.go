@@ -292,6 +292,9 @@ func (e *Emulator) reconcileNodeGroup(ctx context.Context, r *region, g *replica
 			var err error
 			if fates[cl.nodes[0].name].running {
 				err = e.followPrimary(ctx, cl.nodes[0].endpoint, peer)
+				if ctx.Err() != nil {
+					return // stopping: the next start settles it
+				}
 				r.mu.Lock()
 				e.settleMember(r, cl, nil, err)
 				ng.syncEndpoints(r)

@@ -115,6 +115,8 @@ func run(args []string) error {
 	fs.StringVar(&allowedOrigins, "allowed-origins", env("ALLOWED_ORIGINS", ""), "comma-separated web origins (scheme://host[:port]) whose pages may call the API, * for any; requests from other pages are refused (env ELASTICACHE_LOCAL_ALLOWED_ORIGINS)")
 	fs.StringVar(&allowedHosts, "allowed-hosts", env("ALLOWED_HOSTS", ""), "comma-separated host names requests may be addressed to besides localhost, loopback addresses and the listen address, e.g. a docker-compose service name; * for any (env ELASTICACHE_LOCAL_ALLOWED_HOSTS)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", envInt("MAX_CONNECTIONS", emulator.DefaultMaxConnections), "API connections open at once; connections past it are closed at once (env ELASTICACHE_LOCAL_MAX_CONNECTIONS)")
+	var shutdownTimeout time.Duration
+	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", emulator.DefaultShutdownTimeout), "how long SIGTERM/SIGINT may take to save every node's data and stop it; nodes still saving then are killed and restart empty (env ELASTICACHE_LOCAL_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env ELASTICACHE_LOCAL_LOG_LEVEL)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: elasticache-local [flags]\n       elasticache-local healthcheck   (exit 0 when the emulator at $ELASTICACHE_LOCAL_LISTEN is ready)\n\nServes the Amazon ElastiCache API (2015-02-02) with real redis-server nodes.\n\nFlags:\n")
@@ -154,7 +156,7 @@ func run(args []string) error {
 	}
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down: saving every node's data and stopping it; the next start brings them back")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
 }
