@@ -17,12 +17,16 @@
 // real service, and every change records an event for DescribeEvents. At
 // the next start, restore.go takes over the nodes of the earlier run
 // (adopted running after a kill -9, started from their saved data after a
-// graceful stop) and finishes what its operations left half done.
+// graceful stop) and reconcile.go finishes what its operations left half
+// done; records.go converts the live model to and from the records.
 //
 // One file per resource family: replication_groups.go (creation in
-// replication_group_create.go), cache_clusters.go,
-// catalog.go (engine versions, parameter and subnet groups), events.go,
-// tags.go; nodes.go holds the lifecycle of the engine nodes behind them,
+// replication_group_create.go, replica changes in replicas.go),
+// cache_clusters.go, catalog.go (engine versions), parameter_groups.go,
+// subnet_groups.go, events.go, tags.go (every ARN kind); every AWS fault is
+// built in faults.go, every Describe pages with pager.go, and the settings'
+// defaults are in defaults.go. nodes.go holds the lifecycle of the engine
+// nodes behind them (every Redis command is sent through package engine),
 // and quota.go the node quota they count against. The health monitor
 // (health.go) checks the nodes cheaply, tells an overloaded machine from
 // dead nodes and starts their recovery: failover.go promotes a replica that
@@ -33,7 +37,8 @@
 // state change so that a crash at any instant leaves a truthful one, which
 // LoadSnapshots settles at the next start.
 //
-// Server (server.go) puts the API, the health endpoint and the admin API
+// Server (server.go, the composition root: state, runtime, snapshot
+// stores, control plane, HTTP) puts the API, the health endpoint and the admin API
 // (admin.go) behind one HTTP server with timeouts and a connection cap
 // (connlimit.go); frontDoor (frontdoor.go) refuses requests web pages make
 // before any of them runs.
