@@ -120,3 +120,20 @@ func (e *Emulator) runOperation(r *region, kind, target string, detail map[strin
 		fn(ctx)
 	})
 }
+
+// runOperationHere is runOperation for work its caller does itself (the
+// backup ticker): the operation is recorded, fn runs on the caller's
+// goroutine, and the record goes when fn returns, unless the emulator is
+// stopping. No lock is held by the caller.
+func (e *Emulator) runOperationHere(ctx context.Context, r *region, kind, target string, fn func(ctx context.Context)) {
+	r.mu.Lock()
+	op := r.ops.add(kind, target, nil, e.opts.Now().UTC())
+	e.unlock(r)
+	fn(ctx)
+	if stopping(ctx) {
+		return
+	}
+	r.mu.Lock()
+	r.ops.remove(op)
+	e.unlock(r)
+}

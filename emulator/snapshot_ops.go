@@ -322,11 +322,13 @@ func (e *Emulator) TickBackups(ctx context.Context) {
 		}
 		e.unlock(r)
 	}
+	// The ticker's own goroutine does the work, one after the other, each
+	// recorded as an operation of its scope while it runs.
 	for i, s := range prune {
-		e.removeSnapshot(ctx, pruneIn[i], s, snapAvailable)
+		e.runOperationHere(ctx, pruneIn[i], opDeleteSnapshot, s.Name, func(ctx context.Context) { e.removeSnapshot(ctx, pruneIn[i], s, snapAvailable) })
 	}
 	for i, job := range jobs {
-		e.takeSnapshot(ctx, regions[i], job)
+		e.runOperationHere(ctx, regions[i], opSnapshot, job.s.Name, func(ctx context.Context) { e.takeSnapshot(ctx, regions[i], job) })
 	}
 }
 
