@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // lockDataDir takes an exclusive lock on the data dir so that a second
@@ -20,8 +21,21 @@ func lockDataDir(dir string) (release func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	// A killed emulator's lock can outlive it by a moment: a node server it
+	// was forking holds the lock file until its exec closes it. So a lock
+	// whose recorded owner is gone is waited for briefly.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
 		owner, _ := os.ReadFile(path)
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(owner)))
+		if pid > 0 && syscall.Kill(pid, 0) == syscall.ESRCH && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond) // poll until the deadline
+			continue
+		}
 		f.Close()
 		return nil, fmt.Errorf("emulator: data dir %s is in use by another elasticache-local (pid %s); stop it or choose another --data-dir", dir, strings.TrimSpace(string(owner)))
 	}

@@ -107,6 +107,17 @@ func (e *Emulator) runOperation(r *region, kind, target string, detail map[strin
 	op := r.ops.add(kind, target, detail, e.opts.Now().UTC())
 	e.log.Debug("operation started", "account", r.account, "region", r.region, "operation", op.id, "kind", kind, "target", target)
 	e.goBackground(func(ctx context.Context) {
+		// Act only once the change that started the operation is on disk:
+		// the caller holds r.mu, so this waits for its unlock, whose
+		// change number the write must cover. Else a kill right after
+		// the work (a node stopped by a delete) finds a record that never
+		// heard of it.
+		if e.store != nil {
+			r.mu.Lock()
+			seq := r.seq
+			r.mu.Unlock()
+			e.persist(r, seq)
+		}
 		defer func() {
 			if ctx.Err() != nil {
 				// The emulator is stopping: the operation stays recorded

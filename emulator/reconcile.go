@@ -136,6 +136,8 @@ func (e *Emulator) reconcileCluster(ctx context.Context, r *region, cl *cacheClu
 	var err error
 	if launch != nil {
 		err = e.startNode(ctx, *launch)
+	} else {
+		err = e.awaitAdopted(ctx, n.endpoint)
 	}
 	if ctx.Err() != nil {
 		return
@@ -255,9 +257,20 @@ func (e *Emulator) reconcileNodeGroup(ctx context.Context, r *region, g *replica
 			ng.syncEndpoints(r)
 			e.unlock(r)
 		} else if e.anyRunning(r, members, fates) {
+			// Recover every member that does not run as the health
+			// monitor recovers a dead node: the primary by a failover to
+			// an in-sync replica (or a repair in place), the others by a
+			// repair as replicas of the primary then.
 			r.mu.Lock()
-			pn.recovering, pn.down = true, true
-			e.startRecovery(r, primary, pn, e.opts.Now())
+			for _, id := range members {
+				cl := r.clusters[id]
+				if cl == nil || fates[cl.nodes[0].name].running || cl.status == statusCreateFailed || cl.status == restoreFailed {
+					continue
+				}
+				n := cl.nodes[0]
+				n.status, n.recovering, n.down = statusAvailable, true, true
+				e.startRecovery(r, cl, n, e.opts.Now())
+			}
 			e.unlock(r)
 			return nil
 		}
@@ -272,8 +285,13 @@ func (e *Emulator) reconcileNodeGroup(ctx context.Context, r *region, g *replica
 			return err
 		}
 	} else {
+		err := e.awaitAdopted(ctx, pn.endpoint)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		r.mu.Lock()
-		e.settleMember(r, primary, nil, nil)
+		e.settleMember(r, primary, nil, err)
+		ng.syncEndpoints(r)
 		e.unlock(r)
 	}
 	peer := e.opts.Runtime.PeerEndpoint(pn.endpoint)
@@ -353,6 +371,17 @@ func (e *Emulator) restartMember(ctx context.Context, r *region, g *replicationG
 // followPrimary makes an adopted member replicate from the primary (whose
 // address other nodes use is peer) unless it does already.
 func (e *Emulator) followPrimary(ctx context.Context, ep, peer engine.Endpoint) error {
+	if err := e.awaitAdopted(ctx, ep); err != nil {
+		return err
+	}
+	if e.opts.BindPrimaryEndpoint {
+		// A member that was the primary before a failover the earlier run
+		// cut short may still listen on the primary endpoint's address:
+		// it listens on its own only, so the primary can claim it.
+		if err := e.admin.Bind(ctx, ep, ep.Host); err != nil {
+			return err
+		}
+	}
 	info, err := e.admin.InspectReplication(ctx, ep)
 	if err != nil {
 		return err
@@ -362,6 +391,14 @@ func (e *Emulator) followPrimary(ctx context.Context, ep, peer engine.Endpoint) 
 	}
 	e.log.Info("pointing a member at its recorded primary after the restart", "node", ep.Addr(), "primary", peer.Addr(), "role", info.Role)
 	return e.admin.ReplicaOf(ctx, ep, &peer)
+}
+
+// awaitAdopted waits until an adopted node answers: the earlier run may
+// have been killed right after starting it, before it listened.
+func (e *Emulator) awaitAdopted(ctx context.Context, ep engine.Endpoint) error {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.NodeReadyTimeout)
+	defer cancel()
+	return engine.WaitReady(ctx, ep, e.admin.Pings)
 }
 
 // runningPrimary returns a running member other than old that acts as a

@@ -385,6 +385,9 @@ func (r *Runtime) Adopt(ctx context.Context, keep func(engine.Node) bool) (engin
 			continue
 		}
 		cand, ok := candidate(others)
+		if ok && cand.State == container.StateCreated {
+			cand = r.settleCreated(ctx, cand)
+		}
 		n := kept[name].node(false) // names come from containers or records
 		if ok {
 			n = nodeOf(cand)
@@ -545,4 +548,34 @@ func (r *Runtime) removeVictims(ctx context.Context, victims []victim) (int, err
 	}
 	wg.Wait()
 	return n, errors.Join(errs...)
+}
+
+// createdGrace is how long Adopt waits for a container still in the
+// "created" state: an earlier run killed while starting it leaves the
+// daemon finishing the start, and the node must be taken over running,
+// not replaced while it comes up.
+const createdGrace = 5 * time.Second
+
+// settleCreated waits, up to createdGrace, for a created container to
+// start or exit, and returns it with its state then.
+func (r *Runtime) settleCreated(ctx context.Context, c container.Summary) container.Summary {
+	ctx, cancel := context.WithTimeout(ctx, createdGrace)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return c // never started: the earlier run died before asking
+		case <-tick.C:
+		}
+		info, err := r.cli.ContainerInspect(ctx, c.ID)
+		if err != nil || info.State == nil {
+			return c
+		}
+		if info.State.Status != container.StateCreated {
+			c.State = info.State.Status
+			return c
+		}
+	}
 }
