@@ -252,23 +252,45 @@ func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *c
 // "modifying" to "available" once nothing in it is still being recovered and
 // every endpoint it lists answers: a primary endpoint bound on the node
 // itself moves asynchronously, and a client that connects right after a
-// waiter saw "available" must be served. No lock is held by the caller.
+// waiter saw "available" must be served. A group still "creating" that no
+// create operation drives any more (one a restart finished while a member
+// was being recovered) ends created the same way. No lock is held by the
+// caller.
 func (e *Emulator) availableWhenServing(ctx context.Context, r *region, g *replicationGroup) {
 	r.mu.Lock()
-	if g.status != statusModifying || g.recovering(r) {
-		e.unlock(r)
+	if !g.settleable(r) {
+		r.mu.Unlock()
 		return // not done yet: whatever is still running calls this again
 	}
 	listed := g.listedEndpoints(r)
-	e.unlock(r)
+	r.mu.Unlock()
 	if err := e.waitServing(ctx, listed); err != nil {
 		e.log.Warn("group endpoints do not all answer after a change; marking it available anyway", "group", g.id, "err", err)
 	}
 	r.mu.Lock()
 	defer e.unlock(r)
-	if g.status == statusModifying && !g.recovering(r) {
-		g.status = statusAvailable
+	if !g.settleable(r) {
+		return
 	}
+	if g.status == statusCreating {
+		e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s created", g.id)
+	}
+	g.status = statusAvailable
+}
+
+// settleable reports whether g is in a transitional status nothing else
+// will end: modifying, or creating with no create operation running, and
+// no member being recovered. The caller holds r.mu.
+func (g *replicationGroup) settleable(r *region) bool {
+	switch {
+	case g.recovering(r):
+		return false
+	case g.status == statusModifying:
+		return true
+	case g.status == statusCreating:
+		return !r.ops.running(opCreateGroup, g.id) && len(g.failedMembers(r)) == 0
+	}
+	return false
 }
 
 // recovering reports whether any member is still being recovered.

@@ -62,6 +62,13 @@ func (e *Emulator) reconcileRegion(ctx context.Context, r *region, fates map[str
 		}
 		r.ops.remove(op)
 	}
+	// A group whose member was recovered meanwhile (its settle ran while
+	// the inherited create was still recorded) is settled now.
+	for _, g := range groups {
+		if r.groups[g.id] == g && g.settleable(r) {
+			e.runOperation(r, opSettle, g.id, nil, func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
+		}
+	}
 	e.unlock(r)
 }
 
