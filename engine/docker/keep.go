@@ -470,7 +470,13 @@ func (r *Runtime) joinNetwork(ctx context.Context, c container.Summary) error {
 			}
 		}
 	}
-	if err := r.cli.NetworkConnect(ctx, netID, c.ID, &network.EndpointSettings{Aliases: []string{alias(ep)}}); err != nil {
+	err := r.cli.NetworkConnect(ctx, netID, c.ID, &network.EndpointSettings{Aliases: []string{alias(ep)}})
+	if err != nil && strings.Contains(err.Error(), "already exists in network") {
+		// Joined already: a container listed while the daemon was still
+		// starting it (see settleCreated) does not show its networks yet.
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("engine/docker: joining adopted container %.12s to network %s: %w", c.ID, r.network, err)
 	}
 	return nil
