@@ -236,15 +236,16 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 }
 
 // judge counts one node's check result and starts its recovery when it
-// has failed enough checks (or is gone). It locks the node's region, and
-// persists it only when a recovery starts.
+// has failed enough checks (or is gone). It locks the node's region; a
+// recovery it starts persists the change itself, so the monitor's round
+// never waits for the disk.
 func (m *healthMonitor) judge(t monitored, res checkResult, p *probe, start time.Time, starved string) {
 	e := m.e
 	t.r.mu.Lock()
 	recovering := false
 	defer func() {
 		if recovering {
-			e.unlock(t.r)
+			e.unlockForOperation(t.r) // the recovery persists it
 		} else {
 			t.r.mu.Unlock()
 		}

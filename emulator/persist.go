@@ -20,6 +20,15 @@ func (e *Emulator) unlock(r *region) {
 	e.persist(r, seq)
 }
 
+// unlockForOperation releases r.mu after a change that started an
+// operation, leaving the write to the operation: runOperation's work
+// persists the change before it acts. For a caller that must not wait for
+// the disk (the health monitor, whose rounds would fall behind).
+func (e *Emulator) unlockForOperation(r *region) {
+	r.seq++
+	r.mu.Unlock()
+}
+
 // persist makes sure the records of r as of change seq are on disk.
 func (e *Emulator) persist(r *region, seq uint64) {
 	r.saveMu.Lock()
