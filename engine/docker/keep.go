@@ -385,7 +385,9 @@ func (r *Runtime) Adopt(ctx context.Context, keep func(engine.Node) bool) (engin
 			continue
 		}
 		cand, ok := candidate(others)
-		if ok && cand.State == container.StateCreated {
+		if ok && cand.State == container.StateCreated && keep != nil && keep(nodeOf(cand)) {
+			// Only a node to take over is waited for; one to reap is
+			// removed as it is.
 			cand = r.settleCreated(ctx, cand)
 		}
 		n := kept[name].node(false) // names come from containers or records
