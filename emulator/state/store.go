@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/elasticache-local/elasticache-local/engine/atomicfile"
 )
 
 // Store keeps the state files of every scope in one directory.
@@ -32,7 +34,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 
 // tempPrefix starts the name of a file being written; one left by a crash
 // is removed by Open.
-const tempPrefix = ".tmp-"
+const tempPrefix = atomicfile.TempPrefix
 
 // Open returns the store in dir, creating the directory (private to the
 // user) if needed and removing temporary files a crash left mid-write.
@@ -150,51 +152,7 @@ func (s *Store) Remove() error {
 			}
 		}
 	}
-	return syncDir(s.dir)
-}
-
-// writeFileAtomic replaces path with data: temporary file, fsync, rename,
-// fsync of the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tempPrefix+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("state: writing %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("state: syncing %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	ok = true
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("state: syncing %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.SyncDir(s.dir)
 }
 
 // Encode returns the file content of a scope's records; WriteEncoded
@@ -219,5 +177,8 @@ func (s *Store) WriteEncoded(sc Scope, content []byte) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, content)
+	if err := atomicfile.Write(path, bytes.NewReader(content)); err != nil {
+		return fmt.Errorf("state: writing %s: %w", path, err)
+	}
+	return nil
 }

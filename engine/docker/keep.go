@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -24,6 +23,8 @@ import (
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/elasticache-local/elasticache-local/engine"
+
+	"github.com/elasticache-local/elasticache-local/engine/atomicfile"
 )
 
 // Kept data lives in DataDir/nodes/<node>/: kept.json (the node's record,
@@ -201,7 +202,7 @@ func (r *Runtime) Suspend(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSynced(filepath.Join(dir, keptFileName), strings.NewReader(string(b)+"\n")); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, keptFileName), strings.NewReader(string(b)+"\n")); err != nil {
 		return fmt.Errorf("engine/docker: node %s: writing %s: %w", name, keptFileName, err)
 	}
 	if running(c.State) {
@@ -288,41 +289,10 @@ func (r *Runtime) copyDumpOut(ctx context.Context, id, dir string) error {
 		return err
 	}
 	defer rc.Close()
-	if err := writeFileSynced(filepath.Join(dir, rdbFileName), rc); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, rdbFileName), rc); err != nil {
 		return fmt.Errorf("engine/docker: keeping dump.rdb of container %.12s: %w", id, err)
 	}
 	return nil
-}
-
-// writeFileSynced replaces path with src's bytes atomically (a synced
-// temporary file renamed into place, then the directory synced), mode 0600.
-func writeFileSynced(path string, src io.Reader) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, src); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Adopt implements engine.Keeper over the containers of this scope and the
