@@ -62,7 +62,25 @@ type NodeSpec struct {
 	// and Config apply as usual. Once the node runs the kept data is its own
 	// and no longer kept; a Start that fails leaves it kept for the next try.
 	// A Start without Resume discards kept data of the name.
+	//
+	// A cluster node (Cluster) resumes with its dataset only: its nodes.conf
+	// (node id, peers, slots, epochs) is not kept, so it starts as a fresh
+	// cluster node that knows no peers and owns no slots, and the control
+	// plane re-forms the cluster from its own records (MEET, ADDSLOTS,
+	// REPLICATE). A node adopted while running (Keeper.Adopt) keeps its
+	// nodes.conf and its place in the cluster.
 	Resume bool
+	// Cluster starts the node in cluster mode (cluster-enabled yes, with
+	// its nodes.conf in the node's data directory). The runtime leaves
+	// failure detection's failovers to the control plane
+	// (cluster-replica-no-failover yes), serves partial coverage
+	// (cluster-require-full-coverage no) and uses cluster-node-timeout 5000
+	// unless Config sets it. Config may set the cluster-* directives that
+	// tune behaviour (cluster-node-timeout, cluster-require-full-coverage,
+	// cluster-allow-reads-when-down, cluster-allow-pubsubshard-when-down,
+	// cluster-replica-validity-factor, cluster-migration-barrier,
+	// cluster-allow-replica-migration) but none of the others.
+	Cluster bool
 }
 
 // Node is a node as the runtime sees it.
@@ -181,6 +199,26 @@ type FaultInjector interface {
 	Pause(ctx context.Context, name string) error
 	// Resume thaws a node frozen by Pause.
 	Resume(ctx context.Context, name string) error
+}
+
+// ClusterAddresser is implemented by runtimes whose nodes reach each other
+// at addresses other than their host endpoint (docker: the container's IP
+// on its network). CLUSTER MEET takes the address the nodes use among
+// themselves; ClusterAddrOf picks it for any runtime.
+type ClusterAddresser interface {
+	// ClusterAddr returns the node's IP (not a hostname: CLUSTER MEET needs
+	// an IP) and the client port other nodes of the runtime use.
+	ClusterAddr(ctx context.Context, name string) (Endpoint, error)
+}
+
+// ClusterAddrOf returns the address other nodes of rt reach node name at:
+// rt's ClusterAddr when rt implements ClusterAddresser, else ep (the node's
+// host endpoint, which the process runtime's nodes share with the host).
+func ClusterAddrOf(ctx context.Context, rt Runtime, name string, ep Endpoint) (Endpoint, error) {
+	if ca, ok := rt.(ClusterAddresser); ok {
+		return ca.ClusterAddr(ctx, name)
+	}
+	return ep, nil
 }
 
 // FileReader is implemented by runtimes that can read a file out of a node's
