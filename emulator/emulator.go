@@ -42,6 +42,9 @@ type Options struct {
 	// NodeQuota is how many cache nodes an account may have in a region
 	// (NodeQuotaForCustomerExceeded past it); DefaultNodeQuota when zero.
 	NodeQuota int
+	// ClusterNodeQuota is how many nodes one cluster-mode group may have
+	// (NodeQuotaForClusterExceeded past it); DefaultClusterNodeQuota when zero.
+	ClusterNodeQuota int
 	// TestFailoverQuota is how many TestFailover calls an account may make
 	// in a rolling 24 hours (APICallRateForCustomerExceeded past it).
 	TestFailoverQuota int
@@ -150,6 +153,9 @@ func New(opts Options) (*Emulator, error) {
 	case opts.NodeQuota == 0:
 		opts.NodeQuota = DefaultNodeQuota
 	}
+	if opts.ClusterNodeQuota == 0 {
+		opts.ClusterNodeQuota = DefaultClusterNodeQuota
+	}
 	if opts.TestFailoverQuota == 0 {
 		opts.TestFailoverQuota = DefaultTestFailoverQuota
 	}
@@ -183,6 +189,7 @@ func (e *Emulator) Register(svc *queryapi.Service) {
 	handle(svc, rules, e.TestFailover)
 	handle(svc, rules, e.IncreaseReplicaCount)
 	handle(svc, rules, e.DecreaseReplicaCount)
+	handle(svc, rules, e.ModifyReplicationGroupShardConfiguration)
 	// Cache clusters.
 	handle(svc, rules, e.CreateCacheCluster)
 	handle(svc, rules, e.DescribeCacheClusters)
@@ -275,6 +282,11 @@ func (e *Emulator) Close(ctx context.Context) error {
 				}
 				endpoints = append(endpoints, ng.primaryEP, ng.readerEP)
 				ng.primaryEP, ng.readerEP = nil, nil
+			}
+			if c := g.cfg; c != nil && c.ep != nil {
+				a := c.ep.Addr()
+				endpoints = append(endpoints, c.ep)
+				c.ep, c.addr = nil, &a // recorded, though closed below
 			}
 		}
 		// The final write: what the cancelled operations left.

@@ -108,6 +108,9 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 		return "", fmt.Errorf("cache cluster %s is not a healthy replica", target)
 	}
 
+	if g.clusterMode {
+		return e.clusterFailover(ctx, r, g, ng, oldID, target, newEP, planned)
+	}
 	if planned {
 		if err := e.admin.PauseAndCatchUp(ctx, oldEP, newEP); err != nil {
 			return "", err
@@ -226,6 +229,9 @@ func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *c
 	err := e.opts.Runtime.Stop(ctx, n.name)
 	if err == nil || isNotFound(err) {
 		err = e.startNode(ctx, launch)
+	}
+	if err == nil && launch.spec.Cluster {
+		err = e.rejoinCluster(ctx, r, cl)
 	}
 
 	r.mu.Lock()

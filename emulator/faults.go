@@ -96,6 +96,12 @@ func nodeQuotaForClusterExceeded(groupID string, have, max int) error {
 	return &types.NodeQuotaForClusterExceededFault{Message: aws.String(fmt.Sprintf("Replication group %s already has %d nodes; the maximum is %d (one primary and 5 replicas).", groupID, have, max))}
 }
 
+// nodeGroupsPerReplicationGroupQuotaExceeded refuses more than max shards.
+func nodeGroupsPerReplicationGroupQuotaExceeded(max int) error {
+	return &types.NodeGroupsPerReplicationGroupQuotaExceededFault{Message: aws.String(fmt.Sprintf(
+		"The request cannot be processed because it would exceed the maximum of %d node groups (shards) per replication group.", max))}
+}
+
 func testFailoverNotAvailable(ngID string) error {
 	return &types.TestFailoverNotAvailableFault{Message: aws.String("Node group " + ngID + " has no replica available for failover.")}
 }

@@ -44,7 +44,7 @@ func inputMemberRules() map[string]map[string]memberRule {
 			"AutoMinorVersionUpgrade": reported, "AutomaticFailoverEnabled": applied,
 			"CacheNodeType": reported, "CacheParameterGroupName": applied,
 			"CacheSecurityGroupNames": noClassicSG, "CacheSubnetGroupName": reported,
-			"ClusterMode": clusterModeOff, "DataTieringEnabled": refused("false"), "Durability": durability,
+			"ClusterMode": applied, "DataTieringEnabled": refused("false"), "Durability": durability,
 			"Engine": applied, "EngineVersion": applied,
 			"GlobalReplicationGroupId": refused(), "IpDiscovery": ipv4, "NetworkType": ipv4,
 			"KmsKeyId": applied, "LogDeliveryConfigurations": noLogDelivery,
@@ -76,6 +76,9 @@ func inputMemberRules() map[string]map[string]memberRule {
 		},
 		"DeleteReplicationGroupInput": {"ReplicationGroupId": applied, "FinalSnapshotIdentifier": applied, "RetainPrimaryCluster": applied},
 		"TestFailoverInput":           {"ReplicationGroupId": applied, "NodeGroupId": applied},
+		"ModifyReplicationGroupShardConfigurationInput": {"ReplicationGroupId": applied, "ApplyImmediately": applied,
+			"NodeGroupCount": applied, "NodeGroupsToRemove": applied, "NodeGroupsToRetain": applied,
+			"ReshardingConfiguration": applied},
 		"IncreaseReplicaCountInput": {"ReplicationGroupId": applied, "ApplyImmediately": applied, "NewReplicaCount": applied,
 			"ReplicaConfiguration": refused()}, // cluster mode enabled
 		"DecreaseReplicaCountInput": {"ReplicationGroupId": applied, "ApplyImmediately": applied, "NewReplicaCount": applied,

@@ -70,6 +70,14 @@ type nodeLaunch struct {
 
 // launchFor describes how to start node n of cluster cl; the caller holds r.mu.
 func (e *Emulator) launchFor(r *region, cl *cacheCluster, n *cacheNode, replicaOf *engine.Endpoint) nodeLaunch {
+	if g := r.groups[cl.groupID]; g != nil && g.clusterMode {
+		// A cluster node starts alone: REPLICAOF is not allowed in a Redis
+		// Cluster, formCluster attaches it to its node group's primary.
+		l := e.launchFor(r, &cacheCluster{id: cl.id, engine: cl.engine, paramGroup: cl.paramGroup}, n, nil)
+		l.spec.Labels[engine.LabelGroup] = cl.groupID
+		l.spec.Cluster = true
+		return l
+	}
 	return nodeLaunch{
 		spec: engine.NodeSpec{
 			Name:          n.name,

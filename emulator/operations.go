@@ -29,7 +29,8 @@ const (
 	opExportSnapshot  = "export-snapshot"
 	opDeleteSnapshot  = "delete-snapshot"
 	opApplyParameters = "apply-parameters"
-	opModifyMetadata  = "modify" // a metadata-only change settling to available
+	opModifyMetadata  = "modify"  // a metadata-only change settling to available
+	opReshard         = "reshard" // ModifyReplicationGroupShardConfiguration
 )
 
 // operation is one running operation of a region.

@@ -62,6 +62,13 @@ func (e *Emulator) reconcileRegion(ctx context.Context, r *region, fates map[str
 		}
 		r.ops.remove(op)
 	}
+	// A resharding the earlier run left goes on from where it was.
+	for _, g := range groups {
+		if r.groups[g.id] == g && g.resharding != nil {
+			g.status = statusModifying
+			e.runOperation(r, opReshard, g.id, nil, func(ctx context.Context) { e.reshard(ctx, r, g, nil) })
+		}
+	}
 	// A group whose member was recovered meanwhile (its settle ran while
 	// the inherited create was still recorded) is settled now.
 	for _, g := range groups {
@@ -96,6 +103,7 @@ func (e *Emulator) finishDeletes(r *region) {
 				e.opts.Addresses.Release(a.reader)
 			}
 		}
+		e.closeConfigEndpoint(g)
 		delete(r.groups, id)
 		delete(r.tags, r.arn("replicationgroup", id))
 		e.deleteAutomatedSnapshots(r, id)
@@ -187,7 +195,18 @@ func (e *Emulator) settleMember(r *region, cl *cacheCluster, launch *nodeLaunch,
 // replica change the earlier run left, and makes the group available once
 // its endpoints answer.
 func (e *Emulator) reconcileGroup(ctx context.Context, r *region, g *replicationGroup, fates map[string]nodeFate) {
+	if g.clusterMode {
+		if err := e.reconcileClusterNodes(ctx, r, g, fates); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			e.log.Error("bringing a cluster back after a restart", "group", g.id, "err", err)
+		}
+	}
 	for _, ng := range g.nodeGroups {
+		if g.clusterMode {
+			break
+		}
 		if err := e.reconcileNodeGroup(ctx, r, g, ng, fates); err != nil {
 			if ctx.Err() != nil {
 				return

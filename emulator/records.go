@@ -32,10 +32,18 @@ func (r *region) record() *state.Region {
 			Engine: g.engine.record(), NodeType: g.nodeType, ParamGroup: g.paramGroup, Port: g.port,
 			AutoFailover: g.autoFailover, MultiAZ: g.multiAZ, KmsKeyID: g.kmsKeyID,
 			UserGroupIDs: append([]string(nil), g.userGroupIDs...), Settings: g.settings.record(),
-			Snapshotting: g.snapshotting,
+			Snapshotting: g.snapshotting, ClusterMode: g.clusterMode, Resharding: g.resharding.record(),
+		}
+		if g.cfg != nil {
+			if a, ok := g.cfg.address(); ok {
+				gr.ConfigurationEndpoint = endpointRecord(a)
+			}
 		}
 		for _, ng := range g.nodeGroups {
 			ngr := state.NodeGroup{ID: ng.id, Primary: ng.primary, Members: append([]string(nil), ng.members...)}
+			if g.clusterMode {
+				ngr.Slots = engine.FormatSlotRanges(ng.slots)
+			}
 			if a, ok := ng.addresses(); ok {
 				ngr.PrimaryEndpoint, ngr.ReaderEndpoint = endpointRecord(a.primary), endpointRecord(a.reader)
 			}
@@ -100,9 +108,23 @@ func regionFromRecord(rec *state.Region) *region {
 			engine: engineFromRecord(gr.Engine), nodeType: gr.NodeType, paramGroup: gr.ParamGroup, port: gr.Port,
 			autoFailover: gr.AutoFailover, multiAZ: gr.MultiAZ, kmsKeyID: gr.KmsKeyID,
 			userGroupIDs: gr.UserGroupIDs, settings: settingsFromRecord(gr.Settings), snapshotting: gr.Snapshotting,
+			clusterMode: gr.ClusterMode, resharding: reshardingFromRecord(gr.Resharding),
+		}
+		if g.clusterMode {
+			g.cfg = &configEndpoint{g: g}
+			if gr.ConfigurationEndpoint != nil {
+				a := endpointFromRecord(*gr.ConfigurationEndpoint)
+				g.cfg.addr = &a
+			}
 		}
 		for _, ngr := range gr.NodeGroups {
-			ng := &nodeGroup{id: ngr.ID, primary: ngr.Primary, members: ngr.Members}
+			ng := &nodeGroup{id: ngr.ID, primary: ngr.Primary, members: ngr.Members, cfg: g.cfg}
+			if g.clusterMode {
+				// Written by this package from valid ranges; a hand edit
+				// that breaks them loses the layout, which the cluster's
+				// own view then gives back (formCluster keeps what it finds).
+				ng.slots, _ = engine.ParseSlotRanges(ngr.Slots)
+			}
 			if ngr.PrimaryEndpoint != nil && ngr.ReaderEndpoint != nil {
 				ng.addrs = &endpointAddresses{primary: endpointFromRecord(*ngr.PrimaryEndpoint), reader: endpointFromRecord(*ngr.ReaderEndpoint)}
 			}

@@ -38,12 +38,9 @@ func validateCreateGroup(in *elasticache.CreateReplicationGroupInput) (groupRequ
 	if err := checkLength("ReplicationGroupDescription", in.ReplicationGroupDescription, maxDescriptionLen); err != nil {
 		return req, err
 	}
-	// ClusterMode, AUTH, global datastores and serverless snapshots are
-	// refused by the member audit (input_rules.go) before this runs.
-	if aws.ToInt32(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 ||
-		strings.HasSuffix(aws.ToString(in.CacheParameterGroupName), ".cluster.on") {
-		return req, notImplemented("cluster mode enabled replication groups")
-	}
+	// Cluster mode enabled is created by createClusterGroup; AUTH, global
+	// datastores and serverless snapshots are refused by the member audit
+	// (input_rules.go) before this runs.
 	if in.NumNodeGroups != nil && *in.NumNodeGroups < 1 {
 		return req, invalidParameterValue("The parameter NumNodeGroups must be at least 1.")
 	}
@@ -124,6 +121,9 @@ func checkNodeGroupConfiguration(ngc types.NodeGroupConfiguration) error {
 // group becomes "available" when every node answers and every replica's link
 // to the primary is up.
 func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.CreateReplicationGroupInput) (*elasticache.CreateReplicationGroupOutput, error) {
+	if clusterModeRequested(in) {
+		return e.createClusterGroup(ctx, in)
+	}
 	req, err := validateCreateGroup(in)
 	if err != nil {
 		return nil, err

@@ -44,6 +44,12 @@ type replicationGroup struct {
 	// snapshotting is the member chosen with SnapshottingClusterId; ""
 	// lets snapshotSource pick.
 	snapshotting string
+	// clusterMode groups are Redis Clusters (cluster_mode.go): their node
+	// groups own hash slots and cfg is their configuration endpoint.
+	clusterMode bool
+	cfg         *configEndpoint
+	// resharding is the online resharding in progress (resharding.go).
+	resharding *resharding
 }
 
 // nodeGroup is a shard: one primary cluster and its replicas. Its primary
@@ -61,6 +67,11 @@ type nodeGroup struct {
 	// reserved by a create until its operation opens them there, or
 	// recorded by an earlier run until Restore reopens them.
 	addrs *endpointAddresses
+	// In a cluster-mode group: the hash slots the node group owns, and
+	// the group's configuration endpoint (shared by its node groups), which
+	// replaces the primary and reader endpoints.
+	slots []engine.SlotRange
+	cfg   *configEndpoint
 }
 
 func (g *replicationGroup) nodeGroupOf(clusterID string) *nodeGroup {
@@ -107,8 +118,8 @@ func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
 		MemberClustersOutpostArns:  []string{},
 		AutomaticFailover:          enabledStatus(g.autoFailover, types.AutomaticFailoverStatusEnabled, types.AutomaticFailoverStatusDisabled),
 		MultiAZ:                    enabledStatus(g.multiAZ, types.MultiAZStatusEnabled, types.MultiAZStatusDisabled),
-		ClusterEnabled:             aws.Bool(false),
-		ClusterMode:                types.ClusterModeDisabled,
+		ClusterEnabled:             aws.Bool(g.clusterMode),
+		ClusterMode:                enabledStatus(g.clusterMode, types.ClusterModeEnabled, types.ClusterModeDisabled),
 		AuthTokenEnabled:           aws.Bool(false),
 		TransitEncryptionEnabled:   aws.Bool(false), // true is refused (input_rules.go) until TLS is served
 		AtRestEncryptionEnabled:    aws.Bool(g.settings.atRestEncryption),
@@ -130,6 +141,9 @@ func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
 	}
 	for _, ng := range g.nodeGroups {
 		out.NodeGroups = append(out.NodeGroups, ng.describe(r, g))
+	}
+	if g.clusterMode {
+		g.describeCluster(r, &out)
 	}
 	return out
 }
@@ -169,8 +183,14 @@ func (ng *nodeGroup) describe(r *region, g *replicationGroup) types.NodeGroup {
 			CacheClusterId:            aws.String(id),
 			CacheNodeId:               aws.String(cl.nodes[0].id),
 			PreferredAvailabilityZone: aws.String(cl.az),
-			ReadEndpoint:              apiEndpoint(cl.nodes[0].endpoint),
 		}
+		if g.clusterMode {
+			// AWS lists a cluster-mode member without endpoint or role:
+			// clients find both through the configuration endpoint.
+			out.NodeGroupMembers = append(out.NodeGroupMembers, m)
+			continue
+		}
+		m.ReadEndpoint = apiEndpoint(cl.nodes[0].endpoint)
 		if cl.status != statusCreating {
 			m.CurrentRole = aws.String(enabledStatus(id == ng.primary, "primary", "replica"))
 		}
@@ -184,6 +204,9 @@ func (ng *nodeGroup) describe(r *region, g *replicationGroup) types.NodeGroup {
 // caller holds r.mu.
 func (g *replicationGroup) listedEndpoints(r *region) []engine.Endpoint {
 	var eps []engine.Endpoint
+	if g.cfg != nil && g.cfg.ep != nil {
+		eps = append(eps, g.cfg.ep.Addr())
+	}
 	for _, ng := range g.nodeGroups {
 		if ng.primaryEP != nil {
 			eps = append(eps, ng.primaryEP.Addr(), ng.readerEP.Addr())
@@ -203,6 +226,10 @@ func (g *replicationGroup) listedEndpoints(r *region) []engine.Endpoint {
 // Connections to a backend that drops out are closed, like a DNS flip.
 // The caller holds r.mu.
 func (ng *nodeGroup) syncEndpoints(r *region) {
+	if ng.cfg != nil {
+		ng.cfg.sync(r)
+		return
+	}
 	if ng.primaryEP == nil {
 		return
 	}
@@ -270,7 +297,7 @@ func (e *Emulator) openEndpoints(r *region, g *replicationGroup, exact bool) err
 		p.ng.syncEndpoints(r)
 		e.unlock(r)
 	}
-	return nil
+	return e.openConfigEndpoint(r, g, exact)
 }
 
 // listenEndpoints starts a node group's primary endpoint (bound on the
@@ -542,6 +569,7 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 			e.closeEndpoint(ng.readerEP)
 		}
 		r.mu.Lock()
+		e.closeConfigEndpoint(g)
 		for _, ng := range g.nodeGroups {
 			if a := ng.addrs; a != nil { // never opened (its create failed)
 				e.opts.Addresses.Release(a.primary)

@@ -77,6 +77,11 @@ func (e *Emulator) Restore(ctx context.Context, recs []state.Region) (RestoreRep
 			}
 		}
 		for _, g := range r.groups {
+			if g.cfg != nil && g.cfg.addr != nil {
+				if err := e.opts.Addresses.Reserve(*g.cfg.addr); err != nil {
+					return rep, fmt.Errorf("emulator: the state of %s/%s gives the configuration endpoint of %s the address of another: %w", r.account, r.region, g.id, err)
+				}
+			}
 			for _, ng := range g.nodeGroups {
 				if a := ng.addrs; a != nil {
 					for _, ep := range []engine.Endpoint{a.primary, a.reader} {
@@ -139,8 +144,16 @@ func (e *Emulator) Restore(ctx context.Context, recs []state.Region) (RestoreRep
 			if g.status == statusAvailable && g.recovering(r) {
 				g.status = statusModifying
 			}
+			if g.clusterMode && g.cfg.addr == nil && g.cfg.ep == nil {
+				// Recorded before its address was: a new one.
+				a, err := e.opts.Addresses.Allocate(int(g.port))
+				if err != nil {
+					return rep, err
+				}
+				g.cfg.addr = &a
+			}
 			for _, ng := range g.nodeGroups {
-				if ng.addrs == nil && ng.primaryEP == nil {
+				if !g.clusterMode && ng.addrs == nil && ng.primaryEP == nil {
 					// Recorded before its addresses were: new ones.
 					if err := e.allocateEndpoints(g, ng); err != nil {
 						return rep, err

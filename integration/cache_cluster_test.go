@@ -27,7 +27,7 @@ func waitClusterAvailable(t testing.TB, c *elasticache.Client, id string) types.
 	return out.CacheClusters[0]
 }
 
-func describeGroup(t *testing.T, c *elasticache.Client, id string) types.ReplicationGroup {
+func describeGroup(t testing.TB, c *elasticache.Client, id string) types.ReplicationGroup {
 	t.Helper()
 	out, err := c.DescribeReplicationGroups(ctxT(t, 10*time.Second), &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)})
 	if err != nil {

@@ -70,6 +70,31 @@ type ReplicationGroup struct {
 	NodeGroups   []NodeGroup   `json:"nodeGroups"`
 	// Snapshotting is the member chosen with SnapshottingClusterId.
 	Snapshotting string `json:"snapshottingClusterId,omitempty"`
+	// ClusterMode is true for a cluster-mode-enabled group (Redis
+	// Cluster): its node groups own hash slots and it has one
+	// configuration endpoint instead of primary and reader endpoints.
+	ClusterMode           bool      `json:"clusterMode,omitempty"`
+	ConfigurationEndpoint *Endpoint `json:"configurationEndpoint,omitempty"`
+	// Resharding is the online resharding in progress, if any.
+	Resharding *Resharding `json:"resharding,omitempty"`
+}
+
+// Resharding is an online resharding of a cluster-mode group: the slot
+// layout it moves to. Slots already moved show in the node groups' Slots
+// (the layout is committed as moves finish), so a resumed resharding
+// moves only what is left.
+type Resharding struct {
+	// Target is the slot ranges each node group ends with ("" for a node
+	// group being removed), by node group id.
+	Target map[string]string `json:"target"`
+	// Remove are the node groups removed once their slots are moved out.
+	Remove []string `json:"remove,omitempty"`
+	// Keys and Moved count the keys to move and those moved, for the
+	// progress percentage.
+	Keys  int64 `json:"keys"`
+	Moved int64 `json:"moved"`
+	// From is the node group count before, for the events.
+	From int `json:"from"`
 }
 
 // NodeGroup is a shard: one primary cluster and its replicas, and the
@@ -80,6 +105,8 @@ type NodeGroup struct {
 	Members         []string  `json:"members"`
 	PrimaryEndpoint *Endpoint `json:"primaryEndpoint,omitempty"`
 	ReaderEndpoint  *Endpoint `json:"readerEndpoint,omitempty"`
+	// Slots are the hash slots of a cluster-mode node group ("0-5460").
+	Slots string `json:"slots,omitempty"`
 }
 
 // Endpoint is a host:port address.
