@@ -79,7 +79,11 @@ type NodeSpec struct {
 	// tune behaviour (cluster-node-timeout, cluster-require-full-coverage,
 	// cluster-allow-reads-when-down, cluster-allow-pubsubshard-when-down,
 	// cluster-replica-validity-factor, cluster-migration-barrier,
-	// cluster-allow-replica-migration) but none of the others.
+	// cluster-allow-replica-migration) but none of the others. ReplicaOf
+	// must be nil: a cluster node becomes a replica by CLUSTER REPLICATE
+	// (Admin.ClusterReplicate). Nodes reach each other at ClusterAddrOf and
+	// talk over the cluster bus on port+10000, so the port must be 55535
+	// at most.
 	Cluster bool
 }
 

@@ -162,6 +162,7 @@ func (r *Runtime) Suspend(ctx context.Context, name string) error {
 	}
 	unlock := r.locks.Lock(name)
 	defer unlock()
+	r.peers.forget(name)
 	// Removals must finish even when ctx has ended; ctx bounds the save.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()

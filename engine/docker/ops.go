@@ -35,6 +35,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 	}
 	unlock := r.locks.Lock(name)
 	defer unlock()
+	r.peers.forget(name)
 	// Listing and removal must finish even when ctx has ended (an emulator
 	// shutting down on an expired deadline); ctx only bounds SHUTDOWN.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
@@ -165,6 +166,7 @@ func (r *Runtime) Kill(ctx context.Context, name string) error {
 	case err := <-errC:
 		return fmt.Errorf("engine/docker: node %s: waiting for the container to exit: %w", name, err)
 	}
+	r.peers.forget(name)
 	r.log.Info("node killed", "node", name, "container", c.ID[:12])
 	return nil
 }

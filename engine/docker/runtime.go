@@ -131,6 +131,8 @@ type Runtime struct {
 	netMu sync.Mutex
 	netID string // id of the network named network ("" → look it up, or create it)
 
+	peers peerCache // ClusterAddr of running nodes
+
 	mu     sync.Mutex
 	closed bool
 	// adopted are the ids of containers of earlier runs this Runtime took

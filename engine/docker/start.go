@@ -68,6 +68,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 
 	unlock := r.locks.Lock(spec.Name)
 	defer unlock()
+	r.peers.forget(spec.Name)
 	r.mu.Lock()
 	closed := r.closed
 	r.mu.Unlock()
@@ -417,6 +418,9 @@ func (r *Runtime) Admin() engine.Admin { return r.admin }
 // quote each argument, so values may hold spaces or be empty), including the
 // admin user's directives.
 func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.Admin) ([]string, error) {
+	if spec.Cluster && replicaOf != nil {
+		return nil, fmt.Errorf("engine/docker: node %s: a cluster node cannot start as a replica (NodeSpec.ReplicaOf): make it one with CLUSTER REPLICATE (engine.Admin.ClusterReplicate)", spec.Name)
+	}
 	p := strconv.Itoa(spec.Endpoint.Port)
 	args := []string{
 		// The same port inside as on the host, so the internal and the
@@ -445,12 +449,28 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.A
 	if replicaOf != nil {
 		args = append(args, "--replicaof", replicaOf.Host, strconv.Itoa(replicaOf.Port))
 	}
+	// Cluster mode: nodes.conf in /data (a new container, Resume included,
+	// starts without one). The nodes meet and gossip over the scope network
+	// at their container IPs (ClusterAddr), each learning its own from the
+	// bus, and the bus port (port+10000) needs no publishing. Clients on the
+	// host must be sent to the published endpoint instead: the node
+	// announces its host IP as its hostname and has CLUSTER SLOTS, CLUSTER
+	// SHARDS, MOVED and ASK prefer it; the port needs no announcing, it is
+	// the same inside and out.
+	for _, d := range engine.ClusterDirectives(spec, dataPath+"/"+engine.ClusterConfigFile) {
+		args = append(append(args, "--"+d[0]), d[1:]...)
+	}
+	if spec.Cluster {
+		args = append(args,
+			"--cluster-announce-hostname", spec.Endpoint.Host,
+			"--cluster-preferred-endpoint-type", "hostname")
+	}
 	keys := make([]string, 0, len(spec.Config))
 	for k := range spec.Config {
 		if !directiveRE.MatchString(k) {
 			return nil, fmt.Errorf("engine/docker: invalid config directive %q", k)
 		}
-		if reservedDirectives[strings.ToLower(k)] {
+		if reservedDirectives[strings.ToLower(k)] || engine.ReservedClusterDirective(k) {
 			return nil, fmt.Errorf("engine/docker: config directive %q is managed by the runtime", k)
 		}
 		keys = append(keys, k)

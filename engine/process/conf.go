@@ -3,6 +3,7 @@ package process
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -34,6 +35,9 @@ func (r *Runtime) Admin() engine.Admin { return r.admin }
 // buildConfig renders the redis.conf of a node. caps describe the binary;
 // admin is the control plane's ACL user, written into every node.
 func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps, admin engine.Admin) (string, error) {
+	if spec.Cluster && spec.ReplicaOf != nil {
+		return "", fmt.Errorf("engine/process: node %s: a cluster node cannot start as a replica (NodeSpec.ReplicaOf): make it one with CLUSTER REPLICATE (engine.Admin.ClusterReplicate)", spec.Name)
+	}
 	var b strings.Builder
 	line := func(k string, v ...string) {
 		b.WriteString(k)
@@ -89,6 +93,17 @@ func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps, admin engine
 	if spec.ReplicaOf != nil {
 		line("replicaof", spec.ReplicaOf.Host, fmt.Sprint(spec.ReplicaOf.Port))
 	}
+	// Cluster mode: nodes.conf in the node's directory (Resume clears it
+	// with everything but dump.rdb). Each node binds an address of its own,
+	// reachable from the host and from the other nodes alike, so CLUSTER
+	// SLOTS and MOVED name the endpoint; the node announces it too, so peers
+	// learn it whatever source address its bus connections get.
+	for _, d := range engine.ClusterDirectives(spec, filepath.Join(dir, engine.ClusterConfigFile)) {
+		line(d[0], d[1:]...)
+	}
+	if spec.Cluster && net.ParseIP(spec.Endpoint.Host) != nil {
+		line("cluster-announce-ip", spec.Endpoint.Host)
+	}
 	keys := make([]string, 0, len(spec.Config))
 	for k := range spec.Config {
 		keys = append(keys, k)
@@ -101,7 +116,7 @@ func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps, admin engine
 		if !directiveRE.MatchString(k) {
 			return "", fmt.Errorf("engine/process: invalid config directive %q", k)
 		}
-		if reservedDirectives[strings.ToLower(k)] {
+		if reservedDirectives[strings.ToLower(k)] || engine.ReservedClusterDirective(k) {
 			return "", fmt.Errorf("engine/process: config directive %q is managed by the runtime", k)
 		}
 		line(strings.ToLower(k), spec.Config[k])

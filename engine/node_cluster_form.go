@@ -1,0 +1,88 @@
+package engine
+
+// Forming a cluster from nodes started with NodeSpec.Cluster.
+
+import (
+	"context"
+	"fmt"
+)
+
+// ClusterMember is one node of a cluster FormCluster forms.
+type ClusterMember struct {
+	// Endpoint is where the control plane reaches the node, Peer where the
+	// other nodes do (ClusterAddrOf).
+	Endpoint, Peer Endpoint
+	// Slots are the slots a primary serves.
+	Slots []SlotRange
+	// Replica marks a replica of the member at index Primary.
+	Replica bool
+	Primary int
+}
+
+// FormCluster forms a cluster of members, or completes one formed in part:
+// the first member MEETs every other, each primary gets its Slots
+// (ADDSLOTSRANGE), each replica follows its primary (REPLICATE), and it
+// returns the members' node ids, in order, once ClusterConsistent holds and
+// every replica's link is up (bounded by ctx, 30 s a wait without a
+// deadline). Every step is idempotent, so a formation cut short is
+// finished by calling it again.
+func (a Admin) FormCluster(ctx context.Context, members []ClusterMember) ([]string, error) {
+	if len(members) == 0 {
+		return nil, fmt.Errorf("engine: FormCluster without members")
+	}
+	ids := make([]string, len(members))
+	eps := make([]Endpoint, len(members))
+	for i, m := range members {
+		if m.Replica && (m.Primary < 0 || m.Primary >= len(members) || members[m.Primary].Replica) {
+			return nil, fmt.Errorf("engine: member %d (%s) replicates member %d, which is not a primary", i, m.Endpoint.Addr(), m.Primary)
+		}
+		id, err := a.ClusterMyID(ctx, m.Endpoint)
+		if err != nil {
+			return nil, err
+		}
+		ids[i], eps[i] = id, m.Endpoint
+	}
+	for _, m := range members[1:] {
+		if err := a.ClusterMeet(ctx, members[0].Endpoint, m.Peer); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range members {
+		if !m.Replica && len(m.Slots) > 0 {
+			if err := a.ClusterAddSlots(ctx, m.Endpoint, m.Slots); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, m := range members {
+		if m.Replica {
+			if err := a.ClusterReplicate(ctx, m.Endpoint, ids[m.Primary]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := a.ClusterConsistent(ctx, eps); err != nil {
+		return nil, err
+	}
+	for _, m := range members {
+		if m.Replica {
+			if err := WaitReady(ctx, m.Endpoint, a.ReplicationLinkUp); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ids, nil
+}
+
+// SplitSlots divides the 16384 slots into n contiguous ranges as even as
+// possible, as redis-cli --cluster create does.
+func SplitSlots(n int) [][]SlotRange {
+	out := make([][]SlotRange, n)
+	start := 0
+	for i := range n {
+		end := (i+1)*ClusterSlots/n - 1
+		out[i] = []SlotRange{{start, end}}
+		start = end + 1
+	}
+	return out
+}
