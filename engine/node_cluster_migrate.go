@@ -201,13 +201,15 @@ func (a Admin) moveSlot(ctx context.Context, cs *clientSet, m SlotMove) (int, er
 }
 
 // RollbackSlot undoes a move that did not finish: the slot stays with
-// SourceID. The source is kept MIGRATING while the keys already on the
-// target are MIGRATEd back (clients keep finding every key meanwhile), then
-// set STABLE, then keys clients created on the target in between are swept
-// back and the target set STABLE. Where a key is on both nodes the source's
-// copy is kept (it is the one clients were served). A move that got as far
-// as giving the target the slot is reversed with MoveSlot instead. Safe to
-// call again.
+// SourceID. The source is set STABLE (it serves the slot alone again), the
+// keys already on the target are MIGRATEd back, and the target is set
+// STABLE. While they move back (a few milliseconds per thousand keys) a
+// client may miss a key still on the target; a client that writes it
+// meanwhile wins: where a key is on both nodes the source's copy is kept.
+// (The source cannot stay MIGRATING meanwhile: it would answer the keys
+// coming back with ASK.) A move that got as far as giving the target the
+// slot is reversed with MoveSlot instead, which clients do not notice. Safe
+// to call again.
 func (a Admin) RollbackSlot(ctx context.Context, m SlotMove) error {
 	if err := m.validate(); err != nil {
 		return err
@@ -240,17 +242,11 @@ func (a Admin) RollbackSlot(ctx context.Context, m SlotMove) error {
 		}
 		return nil
 	}
-	if err := setSlot(ctx, src, m.Slot, "MIGRATING", m.TargetID); err != nil {
-		return wrap("on the source", err)
-	}
-	if _, err := a.migrateKeys(ctx, tgt, tgt, sourcePeer, m.Slot, m.Batch, false, m.Progress); err != nil {
-		return wrap("migrating keys back", err)
-	}
 	if err := setSlot(ctx, src, m.Slot, "STABLE"); err != nil {
 		return wrap("on the source", err)
 	}
 	if _, err := a.migrateKeys(ctx, tgt, tgt, sourcePeer, m.Slot, m.Batch, false, m.Progress); err != nil {
-		return wrap("sweeping keys back", err)
+		return wrap("migrating keys back", err)
 	}
 	if err := setSlot(ctx, tgt, m.Slot, "STABLE"); err != nil {
 		return wrap("on the target", err)
