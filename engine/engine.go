@@ -65,10 +65,16 @@ type NodeSpec struct {
 	//
 	// A cluster node (Cluster) resumes with its dataset only: its nodes.conf
 	// (node id, peers, slots, epochs) is not kept, so it starts as a fresh
-	// cluster node that knows no peers and owns no slots, and the control
-	// plane re-forms the cluster from its own records (MEET, ADDSLOTS,
-	// REPLICATE). A node adopted while running (Keeper.Adopt) keeps its
-	// nodes.conf and its place in the cluster.
+	// cluster node with a new id that knows no peers, and the control plane
+	// re-forms the cluster from its own records (MEET, ADDSLOTS, REPLICATE).
+	// Redis makes a fresh node with keys claim the slots of those keys as it
+	// loads them (Admin.ClusterAddSlots accepts slots a node has already).
+	// So resume primaries only and start replicas without Resume (they sync
+	// from their primary anyway): a replica with data claims its primary's
+	// slots, Redis refuses to make it a replica, and once the two meet the
+	// loser of their epoch collision deletes its keys of those slots. A node
+	// adopted while running (Keeper.Adopt) keeps its nodes.conf and its
+	// place in the cluster.
 	Resume bool
 	// Cluster starts the node in cluster mode (cluster-enabled yes, with
 	// its nodes.conf in the node's data directory). The runtime leaves

@@ -116,7 +116,8 @@ func (a Admin) ClusterAddSlots(ctx context.Context, ep Endpoint, ranges []SlotRa
 // after a MEET the node may not know primaryID yet: "Unknown node" is
 // retried until the node learns it by gossip or ctx ends (30 s without a
 // deadline). Redis refuses a primary that holds keys or slots ("must be
-// empty"); that is returned at once.
+// empty"), returned at once: a node resumed with data claims the slots of
+// its keys (see NodeSpec.Resume), so start replicas without Resume.
 func (a Admin) ClusterReplicate(ctx context.Context, ep Endpoint, primaryID string) error {
 	err := WaitReady(ctx, ep, func(ctx context.Context, ep Endpoint) error {
 		return a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
