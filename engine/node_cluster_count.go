@@ -1,0 +1,34 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// CountKeysInSlots counts the keys of each of slots on the node at ep, in
+// one pipelined round trip over one connection (a resharding counts the
+// keys of thousands of slots before it moves them, for its progress).
+func (a Admin) CountKeysInSlots(ctx context.Context, ep Endpoint, slots []int) (int64, error) {
+	var total int64
+	err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, s := range slots {
+				p.ClusterCountKeysInSlot(ctx, s)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, cmd := range cmds {
+			total += cmd.(*redis.IntCmd).Val()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("engine: CLUSTER COUNTKEYSINSLOT of %d slots on %s: %w", len(slots), ep.Addr(), err)
+	}
+	return total, nil
+}
