@@ -248,7 +248,7 @@ func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *c
 		cl.status = statusAvailable
 	}
 	e.record(r, types.SourceTypeCacheCluster, cl.id, "Finished recovery for cache nodes %s", n.id)
-	if g := r.groups[cl.groupID]; g != nil {
+	if g := r.groups[cl.groupID]; g != nil && g.nodeGroupOf(cl.id) != nil {
 		g.nodeGroupOf(cl.id).syncEndpoints(r)
 		e.runOperation(r, opSettle, g.id, nil, func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
 	}

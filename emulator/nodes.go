@@ -76,6 +76,13 @@ func (e *Emulator) launchFor(r *region, cl *cacheCluster, n *cacheNode, replicaO
 		l := e.launchFor(r, &cacheCluster{id: cl.id, engine: cl.engine, paramGroup: cl.paramGroup}, n, nil)
 		l.spec.Labels[engine.LabelGroup] = cl.groupID
 		l.spec.Cluster = true
+		// A primary whose last slot a resharding moves away stays a
+		// primary until its node group is removed, instead of becoming a
+		// replica of the slot's new owner on its own.
+		if l.spec.Config == nil {
+			l.spec.Config = map[string]string{}
+		}
+		l.spec.Config["cluster-allow-replica-migration"] = "no"
 		return l
 	}
 	return nodeLaunch{

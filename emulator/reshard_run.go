@@ -68,50 +68,16 @@ type slotMove struct {
 }
 
 // moveSlots moves every slot whose owner differs from the plan's target.
+// The moves run in chunks through engine.Admin.MoveSlots (slotMovers at
+// once, over shared connections); after each chunk the layout is read
+// back from the primaries themselves and committed to the node groups, so
+// Describe and a restart see what the cluster really serves.
 func (e *Emulator) moveSlots(ctx context.Context, r *region, g *replicationGroup) error {
-	r.mu.Lock()
-	rs := g.resharding
-	owner := make([]string, engine.ClusterSlots)
-	for _, ng := range g.nodeGroups {
-		for _, rg := range ng.slots {
-			for s := rg.Start; s <= rg.End; s++ {
-				owner[s] = ng.id
-			}
-		}
-	}
-	var moves []slotMove
-	for id, ranges := range rs.target {
-		for _, rg := range ranges {
-			for s := rg.Start; s <= rg.End; s++ {
-				if owner[s] != id && owner[s] != "" {
-					moves = append(moves, slotMove{slot: s, from: owner[s], to: id})
-				}
-			}
-		}
-	}
-	primaries := map[string]*clusterMember{}
-	var all []engine.Endpoint
-	for _, ng := range g.nodeGroups {
-		for _, m := range ng.members {
-			cl := r.clusters[m]
-			if cl == nil {
-				continue
-			}
-			all = append(all, cl.nodes[0].endpoint)
-			if m == ng.primary {
-				primaries[ng.id] = &clusterMember{id: m, name: cl.nodes[0].name, ep: cl.nodes[0].endpoint, shard: ng.id, primary: true}
-			}
-		}
-	}
-	countKeys := rs.keys == 0
-	r.mu.Unlock()
+	moves, primaries, all, countKeys := e.pendingMoves(r, g)
 	if len(moves) == 0 {
 		return nil
 	}
-	// Spread the moves over the pairs of node groups, so the movers work
-	// on different sources at once.
-	slices.SortFunc(moves, func(a, b slotMove) int { return a.slot - b.slot })
-	moves = interleaveByPair(moves)
+	rs := g.resharding
 	if err := e.identify(ctx, slices.Collect(mapsValues(primaries))); err != nil {
 		return err
 	}
@@ -128,124 +94,236 @@ func (e *Emulator) moveSlots(ctx context.Context, r *region, g *replicationGroup
 	e.log.Info("moving slots", "group", g.id, "slots", len(moves), "keys", rs.keys)
 
 	var moved atomic.Int64
-	done := make(chan slotMove, len(moves))
-	commit := func() {
-		r.mu.Lock()
-		for len(done) > 0 {
-			m := <-done
-			owner[m.slot] = m.to
+	progress := func(keys int) { moved.Add(int64(keys)) }
+	specs := make([]engine.SlotMove, len(moves))
+	for i, m := range moves {
+		src, dst := primaries[m.from], primaries[m.to]
+		if src == nil || dst == nil {
+			return fmt.Errorf("slot %d: node group %s or %s has no primary", m.slot, m.from, m.to)
 		}
-		layout := map[string][]engine.SlotRange{}
-		for s, id := range owner {
-			rgs := layout[id]
-			if n := len(rgs); n > 0 && rgs[n-1].End == s-1 {
-				rgs[n-1].End = s
-			} else {
-				rgs = append(rgs, engine.SlotRange{Start: s, End: s})
-			}
-			layout[id] = rgs
+		specs[i] = engine.SlotMove{
+			Slot: m.slot, Source: src.ep, Target: dst.ep, TargetPeer: dst.peer,
+			SourceID: src.nodeID, TargetID: dst.nodeID, Others: all, Batch: migrateBatch,
+			Progress: progress,
 		}
-		for _, ng := range g.nodeGroups {
-			ng.slots = layout[ng.id]
-		}
-		rs.moved += moved.Swap(0)
-		e.unlock(r)
 	}
-	work := make(chan slotMove)
-	var failure atomic.Pointer[error]
-	var wg sync.WaitGroup
-	for range slotMovers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range work {
-				if err := e.moveSlot(ctx, m, primaries, all, &moved); err != nil {
-					failure.CompareAndSwap(nil, &err)
-					continue
-				}
-				moved.Add(1)
-				done <- m
-			}
-		}()
-	}
-	finished := make(chan struct{})
+	// The progress percentage follows the keys as they move.
+	tickCtx, stopTick := context.WithCancel(ctx)
+	defer stopTick()
 	go func() {
-		defer close(work)
-		for _, m := range moves {
-			if failure.Load() != nil || ctx.Err() != nil {
-				return
-			}
+		t := time.NewTicker(reshardCommitEvery)
+		defer t.Stop()
+		for {
 			select {
-			case work <- m:
-			case <-ctx.Done():
+			case <-tickCtx.Done():
 				return
+			case <-t.C:
+				r.mu.Lock()
+				rs.moved += moved.Swap(0)
+				e.unlock(r)
 			}
 		}
 	}()
-	go func() { wg.Wait(); close(finished) }()
-	tick := time.NewTicker(reshardCommitEvery)
-	defer tick.Stop()
-	for running := true; running; {
-		select {
-		case <-tick.C:
-			commit()
-		case <-finished:
-			running = false
+	for start := 0; start < len(specs); start += reshardChunk {
+		chunk := specs[start:min(len(specs), start+reshardChunk)]
+		_, err := e.admin.MoveSlots(ctx, chunk, slotMovers)
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("moving slots failed; retrying them one by one", "group", g.id, "err", err)
+			err = e.retryMoves(ctx, chunk)
+		}
+		moved.Add(int64(len(chunk)))
+		if cerr := e.commitLayout(ctx, r, g, primaries); cerr != nil && err == nil && ctx.Err() == nil {
+			e.log.Warn("reading the slot layout back", "group", g.id, "err", cerr)
+		}
+		if err != nil {
+			return err
 		}
 	}
-	commit()
-	if p := failure.Load(); p != nil {
-		return *p
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+	stopTick()
+	r.mu.Lock()
+	rs.moved += moved.Swap(0)
+	e.unlock(r)
 	e.log.Info("slots moved", "group", g.id, "slots", len(moves), "took", time.Since(started).Round(time.Millisecond))
 	return nil
 }
 
-// moveSlot moves one slot, retrying a failed attempt; the last failure
-// rolls the slot back to its source so nothing stays migrating.
-func (e *Emulator) moveSlot(ctx context.Context, m slotMove, primaries map[string]*clusterMember, all []engine.Endpoint, moved *atomic.Int64) error {
-	src, dst := primaries[m.from], primaries[m.to]
-	if src == nil || dst == nil {
-		return fmt.Errorf("slot %d: node group %s or %s has no primary", m.slot, m.from, m.to)
-	}
-	var others []engine.Endpoint
-	for _, ep := range all {
-		if ep != src.ep && ep != dst.ep {
-			others = append(others, ep)
+// pendingMoves lists the slots whose recorded owner differs from the
+// plan's target, spread over the pairs of node groups so the movers work
+// on different sources at once; with them the primaries by node group,
+// every member node, and whether the keys to move are still to count.
+func (e *Emulator) pendingMoves(r *region, g *replicationGroup) ([]slotMove, map[string]*clusterMember, []engine.Endpoint, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	owner := slotOwners(g.nodeGroups)
+	var moves []slotMove
+	for id, ranges := range g.resharding.target {
+		for _, rg := range ranges {
+			for s := rg.Start; s <= rg.End; s++ {
+				if owner[s] != id && owner[s] != "" {
+					moves = append(moves, slotMove{slot: s, from: owner[s], to: id})
+				}
+			}
 		}
 	}
-	mv := engine.SlotMove{
-		Slot: m.slot, Source: src.ep, Target: dst.ep, TargetPeer: dst.peer,
-		SourceID: src.nodeID, TargetID: dst.nodeID, Others: others, Batch: migrateBatch,
-		Progress: func(keys int) { moved.Add(int64(keys)) },
-	}
-	var err error
-	for attempt := 1; attempt <= slotMoveAttempts; attempt++ {
-		if _, err = e.admin.MoveSlot(ctx, mv); err == nil || ctx.Err() != nil {
-			return err
+	slices.SortFunc(moves, func(a, b slotMove) int { return a.slot - b.slot })
+	primaries := map[string]*clusterMember{}
+	var all []engine.Endpoint
+	for _, ng := range g.nodeGroups {
+		for _, m := range ng.members {
+			cl := r.clusters[m]
+			if cl == nil {
+				continue
+			}
+			all = append(all, cl.nodes[0].endpoint)
+			if m == ng.primary {
+				primaries[ng.id] = &clusterMember{id: m, name: cl.nodes[0].name, ep: cl.nodes[0].endpoint, shard: ng.id, primary: true}
+			}
 		}
-		e.log.Warn("moving a slot failed; trying again", "slot", m.slot, "from", m.from, "to", m.to, "attempt", attempt, "err", err)
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if rerr := e.admin.RollbackSlot(rctx, mv); rerr != nil {
-		e.log.Error("rolling back a slot that could not move", "slot", m.slot, "err", rerr)
-	}
-	return fmt.Errorf("slot %d could not move from node group %s to %s: %w", m.slot, m.from, m.to, err)
+	return interleaveByPair(moves), primaries, all, g.resharding.keys == 0
 }
 
-// countMovingKeys counts the keys in the slots to move, for the progress.
+// slotOwners is the node group id of every slot, as recorded.
+func slotOwners(ngs []*nodeGroup) []string {
+	owner := make([]string, engine.ClusterSlots)
+	for _, ng := range ngs {
+		for _, rg := range ng.slots {
+			for s := rg.Start; s <= rg.End; s++ {
+				owner[s] = ng.id
+			}
+		}
+	}
+	return owner
+}
+
+// reshardChunk is how many slot moves run between two commits of the
+// layout.
+const reshardChunk = 256
+
+// retryMoves finishes the moves of a chunk that failed, one by one: a
+// slot its target serves already is done; the others are tried again, and
+// one that still fails is rolled back to its source so no slot stays
+// migrating.
+func (e *Emulator) retryMoves(ctx context.Context, chunk []engine.SlotMove) error {
+	for _, mv := range chunk {
+		if e.servedBy(ctx, mv.Target, mv.TargetID, mv.Slot) {
+			continue
+		}
+		var err error
+		for attempt := 1; attempt <= slotMoveAttempts; attempt++ {
+			if _, err = e.admin.MoveSlot(ctx, mv); err == nil || ctx.Err() != nil || e.servedBy(ctx, mv.Target, mv.TargetID, mv.Slot) {
+				err = ctx.Err()
+				break
+			}
+			e.log.Warn("moving a slot failed; trying again", "slot", mv.Slot, "attempt", attempt, "err", err)
+		}
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if rerr := e.admin.RollbackSlot(rctx, mv); rerr != nil {
+			e.log.Error("rolling back a slot that could not move", "slot", mv.Slot, "err", rerr)
+		}
+		cancel()
+		return fmt.Errorf("slot %d could not move: %w", mv.Slot, err)
+	}
+	return nil
+}
+
+// servedBy reports whether the node at ep (id) serves slot itself.
+func (e *Emulator) servedBy(ctx context.Context, ep engine.Endpoint, id string, slot int) bool {
+	nodes, err := e.admin.ClusterNodes(ctx, ep)
+	if err != nil {
+		return false
+	}
+	for _, n := range nodes {
+		if n.Myself && n.ID == id {
+			for _, rg := range n.Slots {
+				if slot >= rg.Start && slot <= rg.End {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// commitLayout reads each primary's own slots and records them as its node
+// group's. A slot two primaries claim for a moment (the target took it,
+// the source has not heard yet) goes to the one the plan moves it to.
+func (e *Emulator) commitLayout(ctx context.Context, r *region, g *replicationGroup, primaries map[string]*clusterMember) error {
+	claims := map[string][]engine.SlotRange{}
+	var mu sync.Mutex
+	err := forEach(slices.Collect(mapsValues(primaries)), func(m *clusterMember) error {
+		nodes, err := e.admin.ClusterNodes(ctx, m.ep)
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.Myself && n.Primary {
+				mu.Lock()
+				claims[m.shard] = n.Slots
+				mu.Unlock()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer e.unlock(r)
+	owner := slotOwners(g.nodeGroups)
+	target := make([]string, engine.ClusterSlots)
+	for id, ranges := range g.resharding.target {
+		for _, rg := range ranges {
+			for s := rg.Start; s <= rg.End; s++ {
+				target[s] = id
+			}
+		}
+	}
+	for id, ranges := range claims {
+		for _, rg := range ranges {
+			for s := rg.Start; s <= rg.End; s++ {
+				if owner[s] != target[s] {
+					owner[s] = id
+				}
+			}
+		}
+	}
+	byID := map[string]*nodeGroup{}
+	for _, ng := range g.nodeGroups {
+		ng.slots = nil
+		byID[ng.id] = ng
+	}
+	for s, id := range owner {
+		ng := byID[id]
+		if ng == nil {
+			continue
+		}
+		if n := len(ng.slots); n > 0 && ng.slots[n-1].End == s-1 {
+			ng.slots[n-1].End = s
+		} else {
+			ng.slots = append(ng.slots, engine.SlotRange{Start: s, End: s})
+		}
+	}
+	return nil
+}
+
+// countMovingKeys counts the keys in the slots to move, for the progress:
+// one pipelined round trip per source.
 func (e *Emulator) countMovingKeys(ctx context.Context, moves []slotMove, primaries map[string]*clusterMember) (int64, error) {
+	bySource := map[string][]int{}
+	for _, m := range moves {
+		bySource[m.from] = append(bySource[m.from], m.slot)
+	}
 	var total atomic.Int64
-	sem := make(chan struct{}, 16)
-	err := forEach(moves, func(m slotMove) error {
-		sem <- struct{}{}
-		defer func() { <-sem }()
-		n, err := e.admin.CountKeysInSlot(ctx, primaries[m.from].ep, m.slot)
-		total.Add(int64(n))
+	err := forEach(slices.Collect(mapsKeys(bySource)), func(from string) error {
+		n, err := e.admin.CountKeysInSlots(ctx, primaries[from].ep, bySource[from])
+		total.Add(n)
 		return err
 	})
 	return total.Load(), err
@@ -293,7 +371,8 @@ func (e *Emulator) dropNodeGroups(ctx context.Context, r *region, g *replication
 				continue
 			}
 			if gone {
-				cl.status = statusDeleting
+				// Deleting: the health monitor leaves it alone.
+				cl.status, cl.nodes[0].status = statusDeleting, statusDeleting
 				doomed = append(doomed, cl)
 			} else {
 				stay = append(stay, cl.nodes[0].endpoint)
