@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/engine/process"
 )
 
 // Real-server tests of cluster mode on the process runtime. Addresses come
@@ -23,18 +24,38 @@ import (
 // free as well.
 const clusterBase = "127.0.90.2"
 
+// clusterHarness starts cluster nodes on the process runtime.
+type clusterHarness struct {
+	t    testing.TB
+	rt   *process.Runtime
+	pool *engine.AddressPool
+	port int
+}
+
+func newClusterHarness(t testing.TB) *clusterHarness {
+	t.Helper()
+	rt, err := process.New(process.Options{DataDir: t.TempDir(), EmulatorID: "engine-cluster-test"})
+	if errors.Is(err, process.ErrServerNotFound) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	pool, err := engine.NewAddressPool(clusterBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &clusterHarness{t: t, rt: rt, pool: pool, port: clusterPort(t, clusterBase)}
+}
+
 // testCluster is a cluster formed with FormCluster.
 type testCluster struct {
-	h       *harness
+	h       *clusterHarness
+	prefix  string // of the node names
 	members []engine.ClusterMember
 	names   []string
 	ids     []string
-}
-
-func newClusterHarness(t *testing.T) *harness {
-	h := newHarness(t, clusterBase)
-	h.port = clusterPort(t, clusterBase)
-	return h
 }
 
 // clusterPort picks a port free on host together with its bus port.
@@ -60,7 +81,7 @@ func clusterPort(t testing.TB, host string) int {
 }
 
 // startClusterNode starts a cluster node, stopped when the test ends.
-func (h *harness) startClusterNode(ctx context.Context, name string) engine.Endpoint {
+func (h *clusterHarness) startClusterNode(ctx context.Context, name string) engine.Endpoint {
 	h.t.Helper()
 	ep, err := h.pool.Allocate(h.port)
 	if err != nil {
@@ -79,11 +100,12 @@ func (h *harness) startClusterNode(ctx context.Context, name string) engine.Endp
 	return ep
 }
 
-// formCluster starts primaries × (1 + replicas) nodes and forms a cluster
-// of them, the slots split evenly.
-func formCluster(t *testing.T, h *harness, ctx context.Context, primaries, replicas int) *testCluster {
+// formCluster starts primaries × (1 + replicas) nodes named prefix-p<i>
+// and prefix-p<i>-r<j>, and forms a cluster of them, the slots split
+// evenly.
+func formCluster(t testing.TB, h *clusterHarness, ctx context.Context, prefix string, primaries, replicas int) *testCluster {
 	t.Helper()
-	c := &testCluster{h: h}
+	c := &testCluster{h: h, prefix: prefix}
 	slots := engine.SplitSlots(primaries)
 	for p := range primaries {
 		c.add(ctx, fmt.Sprintf("p%d", p), engine.ClusterMember{Slots: slots[p]})
@@ -104,6 +126,7 @@ func formCluster(t *testing.T, h *harness, ctx context.Context, primaries, repli
 }
 
 func (c *testCluster) add(ctx context.Context, name string, m engine.ClusterMember) int {
+	name = c.prefix + "-" + name
 	m.Endpoint = c.h.startClusterNode(ctx, name)
 	peer, err := engine.ClusterAddrOf(ctx, c.h.rt, name, m.Endpoint)
 	if err != nil {
@@ -224,7 +247,7 @@ func TestClusterMoveSlotsUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	a := h.rt.Admin()
-	c := formCluster(t, h, ctx, 3, 1)
+	c := formCluster(t, h, ctx, "move", 3, 1)
 	cc := c.client(t)
 	writeKeys(t, ctx, cc, "key:", 20000)
 
@@ -341,7 +364,7 @@ func TestClusterFailoverTakeover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	a := h.rt.Admin()
-	c := formCluster(t, h, ctx, 3, 1)
+	c := formCluster(t, h, ctx, "takeover", 3, 1)
 	writeKeys(t, ctx, c.client(t), "key:", 5000)
 	// Replicas have every key before the primary dies.
 	for i, m := range c.members {
@@ -351,7 +374,7 @@ func TestClusterFailoverTakeover(t *testing.T) {
 			}
 		}
 	}
-	if err := h.rt.Kill(ctx, "p0"); err != nil {
+	if err := h.rt.Kill(ctx, c.names[0]); err != nil {
 		t.Fatal(err)
 	}
 	replica := 3 // p0-r0
@@ -399,7 +422,7 @@ func TestClusterRollbackSlot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	a := h.rt.Admin()
-	c := formCluster(t, h, ctx, 3, 0)
+	c := formCluster(t, h, ctx, "rollback", 3, 0)
 	cc := c.client(t)
 	const keys = 3000
 	writeKeys(t, ctx, cc, "{roll}:", keys)
