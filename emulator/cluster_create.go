@@ -3,7 +3,6 @@ package emulator
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -59,7 +58,7 @@ func (e *Emulator) createClusterGroup(ctx context.Context, in *elasticache.Creat
 	if err := e.checkNodeQuota(r, total); err != nil {
 		return nil, err
 	}
-	seeds, snap, err := e.resolveClusterSeeds(r, in.SnapshotName, in.SnapshotArns)
+	seeds, snap, err := e.resolveClusterSeeds(r, in, &shards)
 	if err != nil {
 		return nil, err
 	}
@@ -248,12 +247,6 @@ func (e *Emulator) closeConfigEndpoint(g *replicationGroup) {
 		e.opts.Addresses.Release(*g.cfg.addr)
 		g.cfg.addr = nil
 	}
-}
-
-// clusterSeedsUnsupported is the refusal of a seed shape the cluster
-// restore does not take.
-func clusterSeedsUnsupported(what string) error {
-	return notImplemented("restoring a cluster-mode-enabled replication group from " + strings.TrimSpace(what))
 }
 
 // memberEndpoint is the node endpoint of member id; the caller holds r.mu.

@@ -147,11 +147,15 @@ func (e *Emulator) clusterViews(ctx context.Context, members []*clusterMember) (
 // recorded primary a replica, and making it a primary again would lose
 // what was written since.
 func (e *Emulator) adoptRoles(r *region, g *replicationGroup, members []*clusterMember, views map[*clusterMember][]engine.ClusterNode) {
-	actual := map[string]*clusterMember{}
+	actual := map[string]*clusterMember{} // a member serving slots, by node group
+	demoted := map[string]bool{}          // members that say they are replicas
 	for _, m := range members {
 		for _, n := range views[m] {
-			if n.Myself && n.Primary && len(n.Slots) > 0 {
+			switch {
+			case n.Myself && n.Primary && len(n.Slots) > 0:
 				actual[m.shard] = m
+			case n.Myself && n.Replica:
+				demoted[m.id] = true
 			}
 		}
 	}
@@ -159,7 +163,7 @@ func (e *Emulator) adoptRoles(r *region, g *replicationGroup, members []*cluster
 	defer e.unlock(r)
 	for _, ng := range g.nodeGroups {
 		m := actual[ng.id]
-		if m == nil || m.id == ng.primary {
+		if m == nil || m.id == ng.primary || !demoted[ng.primary] {
 			continue
 		}
 		e.log.Info("the cluster has another primary than recorded; taking its word", "group", g.id, "nodeGroup", ng.id, "recorded", ng.primary, "actual", m.id)
@@ -308,6 +312,15 @@ func (e *Emulator) attachReplicas(ctx context.Context, members []*clusterMember,
 		for _, n := range views[m] {
 			if n.Myself && n.Replica && n.PrimaryID == p.nodeID {
 				return nil
+			}
+			if n.Myself && n.Primary && len(n.Slots) == 0 {
+				// A replica that came back from its saved data is a
+				// primary without slots holding keys: CLUSTER REPLICATE
+				// takes only an empty node, and the full sync that
+				// follows brings the same data back from its primary.
+				if err := e.admin.FlushAll(ctx, m.ep); err != nil {
+					return err
+				}
 			}
 		}
 		if err := e.admin.ClusterReplicate(ctx, m.ep, p.nodeID); err != nil {

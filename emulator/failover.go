@@ -286,10 +286,10 @@ func (e *Emulator) availableWhenServing(ctx context.Context, r *region, g *repli
 
 // settleable reports whether g is in a transitional status nothing else
 // will end: modifying, or creating with no create operation running, and
-// no member being recovered. The caller holds r.mu.
+// no member being recovered nor a resharding in progress (it ends it). The caller holds r.mu.
 func (g *replicationGroup) settleable(r *region) bool {
 	switch {
-	case g.recovering(r):
+	case g.recovering(r), g.resharding != nil:
 		return false
 	case g.status == statusModifying:
 		return true

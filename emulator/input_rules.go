@@ -80,9 +80,9 @@ func inputMemberRules() map[string]map[string]memberRule {
 			"NodeGroupCount": applied, "NodeGroupsToRemove": applied, "NodeGroupsToRetain": applied,
 			"ReshardingConfiguration": applied},
 		"IncreaseReplicaCountInput": {"ReplicationGroupId": applied, "ApplyImmediately": applied, "NewReplicaCount": applied,
-			"ReplicaConfiguration": refused()}, // cluster mode enabled
+			"ReplicaConfiguration": applied},
 		"DecreaseReplicaCountInput": {"ReplicationGroupId": applied, "ApplyImmediately": applied, "NewReplicaCount": applied,
-			"ReplicasToRemove": applied, "ReplicaConfiguration": refused()},
+			"ReplicasToRemove": applied, "ReplicaConfiguration": applied},
 		// Cache clusters.
 		"CreateCacheClusterInput": {
 			"CacheClusterId": applied, "AZMode": singleAZ, "AuthToken": noAuth,

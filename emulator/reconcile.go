@@ -239,8 +239,10 @@ func (e *Emulator) reconcileGroup(ctx context.Context, r *region, g *replication
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s created", g.id)
 	case statusModifying, statusSnap:
 		// A snapshot the earlier run was taking was settled (failed) by
-		// LoadSnapshots; a change ends once nothing recovers.
-		if !g.recovering(r) {
+		// LoadSnapshots; a change ends once nothing recovers, and a
+		// resharding when it has moved every slot (reconcileRegion
+		// resumes it).
+		if !g.recovering(r) && g.resharding == nil {
 			g.status = statusAvailable
 		}
 	}

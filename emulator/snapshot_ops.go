@@ -194,6 +194,11 @@ func (e *Emulator) resolveSeed(r *region, name *string, arns []string) (rdbSeed,
 		if s.Status != snapAvailable {
 			return nil, nil, invalidSnapshotState("Snapshot %s is not in available state (it is %s).", n, s.Status)
 		}
+		if s.ClusterMode {
+			// Its data is spread over the shards' RDBs; AWS restores such a
+			// snapshot into a cluster-mode-enabled group only.
+			return nil, nil, invalidParameterCombination("Snapshot %s is of a cluster-mode-enabled replication group; restore it into a replication group with cluster mode enabled (ClusterMode enabled, or NumNodeGroups / NodeGroupConfiguration).", n)
+		}
 		store, key := e.rdbStore(s.Encrypted), s.Nodes[0].Key
 		return func(ctx context.Context) (io.ReadCloser, error) {
 			rc, _, err := store.Get(ctx, key)
@@ -233,12 +238,12 @@ func (e *Emulator) finalSnapshot(r *region, name *string, groupID, clusterID str
 	if err != nil {
 		return nil, err
 	}
-	s, cl, err := e.snapshotSourceOf(r, n, groupID, clusterID, false)
+	s, srcs, err := e.snapshotSourceOf(r, n, groupID, clusterID, false)
 	if err != nil {
 		return nil, err
 	}
 	r.snapshots[n] = s
-	job := r.snapshotJob(s, cl)
+	job := r.snapshotJob(s, srcs)
 	return &job, nil
 }
 
@@ -311,14 +316,14 @@ func (e *Emulator) TickBackups(ctx context.Context) {
 			if _, taken := r.snapshots[name]; taken {
 				continue
 			}
-			s, cl, err := e.snapshotSourceOf(r, name, src.groupID, src.clusterID, true)
+			s, srcs, err := e.snapshotSourceOf(r, name, src.groupID, src.clusterID, true)
 			if err != nil {
 				continue
 			}
 			s.Source = snapAutomated
 			r.snapshots[name] = s
-			e.markSnapshotting(r, s, cl, true)
-			jobs, regions = append(jobs, r.snapshotJob(s, cl)), append(regions, r)
+			e.markSnapshotting(r, s, true)
+			jobs, regions = append(jobs, r.snapshotJob(s, srcs)), append(regions, r)
 		}
 		e.unlock(r)
 	}

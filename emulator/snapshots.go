@@ -52,6 +52,10 @@ type snapshot struct {
 	Created      time.Time       `json:"created"`
 	SourceCreate time.Time       `json:"sourceCreated"`
 	Nodes        []snapshotShard `json:"nodeSnapshots"`
+
+	// ClusterMode marks a snapshot of a cluster-mode-enabled group: one
+	// RDB per node group, each shard's layout in its snapshotShard.
+	ClusterMode bool `json:"clusterMode,omitempty"`
 	// dir is the one key segment under which the snapshot's objects live
 	// (snapshotDir of the name, or where a record of an older version was
 	// found), and recordKey the key of its record; neither is part of the
@@ -80,6 +84,12 @@ type snapshotShard struct {
 	Size        int64     `json:"size"`
 	Created     time.Time `json:"created"`
 	Key         string    `json:"key"`
+	// The node group's layout when the snapshot was taken (cluster mode):
+	// what NodeGroupConfiguration shows and a restore defaults to.
+	Slots        string   `json:"slots,omitempty"`
+	ReplicaCount int      `json:"replicaCount,omitempty"`
+	PrimaryAZ    string   `json:"primaryAvailabilityZone,omitempty"`
+	ReplicaAZs   []string `json:"replicaAvailabilityZones,omitempty"`
 }
 
 // rdbStore is the store for a snapshot's RDB objects: encrypted at rest
@@ -137,10 +147,7 @@ func (s *snapshot) describe(r *region, showConfig bool) types.Snapshot {
 			ns.SnapshotCreateTime = aws.Time(n.Created)
 		}
 		if showConfig {
-			ns.NodeGroupConfiguration = &types.NodeGroupConfiguration{
-				NodeGroupId: aws.String(n.NodeGroupID), ReplicaCount: aws.Int32(int32(max(0, s.NumNodes-1))),
-				Slots: aws.String("0-16383"),
-			}
+			ns.NodeGroupConfiguration = s.nodeGroupConfiguration(n)
 		}
 		out.NodeSnapshots = append(out.NodeSnapshots, ns)
 	}
@@ -148,9 +155,11 @@ func (s *snapshot) describe(r *region, showConfig bool) types.Snapshot {
 }
 
 // snapshotSourceOf validates a CreateSnapshot / final snapshot source and
-// returns the new snapshot record and the cluster whose node to back up;
-// the caller holds r.mu.
-func (e *Emulator) snapshotSourceOf(r *region, name, groupID, clusterID string, preferReplica bool) (*snapshot, *cacheCluster, error) {
+// returns the new snapshot record and the clusters whose nodes to back up,
+// one per node group in the order of s.Nodes; the caller holds r.mu. A
+// group must be available: AWS refuses a snapshot while the group is being
+// modified (a resharding among others) or is snapshotting already.
+func (e *Emulator) snapshotSourceOf(r *region, name, groupID, clusterID string, preferReplica bool) (*snapshot, []*cacheCluster, error) {
 	now := e.opts.Now().UTC()
 	s := &snapshot{Name: name, Status: snapCreating, Source: snapManual, Created: now}
 	var cl *cacheCluster
@@ -159,6 +168,13 @@ func (e *Emulator) snapshotSourceOf(r *region, name, groupID, clusterID string, 
 		g, err := r.group(groupID)
 		if err != nil {
 			return nil, nil, err
+		}
+		if g.clusterMode {
+			srcs := r.clusterSnapshotSource(s, g, preferReplica)
+			if err := r.placeSnapshot(s, snapshotDir(name)); err != nil {
+				return nil, nil, err
+			}
+			return s, srcs, nil
 		}
 		ng := g.nodeGroups[0]
 		cl = r.clusters[ng.primary]
@@ -195,7 +211,7 @@ func (e *Emulator) snapshotSourceOf(r *region, name, groupID, clusterID string, 
 	if err := r.placeSnapshot(s, snapshotDir(name)); err != nil {
 		return nil, nil, err
 	}
-	return s, cl, nil
+	return s, []*cacheCluster{cl}, nil
 }
 
 // checkSnapshotName validates a new snapshot name; the caller holds r.mu.
@@ -235,7 +251,7 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 		return nil, err
 	}
 	r := e.lockRegion(ctx)
-	s, cl, err := e.newSnapshot(r, in, gid, cid)
+	s, srcs, err := e.newSnapshot(r, in, gid, cid)
 	if err != nil {
 		e.unlock(r)
 		return nil, err
@@ -244,9 +260,9 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 	if len(in.Tags) > 0 {
 		r.tags[r.arn("snapshot", s.Name)] = mergeTags(nil, in.Tags)
 	}
-	e.markSnapshotting(r, s, cl, true)
+	e.markSnapshotting(r, s, true)
 	out := &elasticache.CreateSnapshotOutput{Snapshot: ptr(s.describe(r, false))}
-	job := r.snapshotJob(s, cl)
+	job := r.snapshotJob(s, srcs)
 	e.unlock(r)
 
 	if err := e.storeRecord(ctx, r, s, snapCreating, nil); err != nil {
@@ -256,9 +272,7 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 			delete(r.snapshots, s.Name)
 			delete(r.tags, r.arn("snapshot", s.Name))
 		}
-		if cl := r.clusters[s.Nodes[0].ClusterID]; cl != nil {
-			e.markSnapshotting(r, s, cl, false)
-		}
+		e.markSnapshotting(r, s, false)
 		return nil, fmt.Errorf("storing the record of snapshot %s: %w", s.Name, err)
 	}
 	job.recorded = true
@@ -267,14 +281,14 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 }
 
 // newSnapshot validates a CreateSnapshot request for the group gid or the
-// cluster cid and returns the snapshot and the cluster to back up; the
+// cluster cid and returns the snapshot and the clusters to back up; the
 // caller holds r.mu.
-func (e *Emulator) newSnapshot(r *region, in *elasticache.CreateSnapshotInput, gid, cid string) (*snapshot, *cacheCluster, error) {
+func (e *Emulator) newSnapshot(r *region, in *elasticache.CreateSnapshotInput, gid, cid string) (*snapshot, []*cacheCluster, error) {
 	name, err := e.checkSnapshotName(r, "SnapshotName", in.SnapshotName)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, cl, err := e.snapshotSourceOf(r, name, gid, cid, true)
+	s, srcs, err := e.snapshotSourceOf(r, name, gid, cid, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -284,28 +298,39 @@ func (e *Emulator) newSnapshot(r *region, in *elasticache.CreateSnapshotInput, g
 	if k := aws.ToString(in.KmsKeyId); k != "" {
 		s.Encrypted, s.KmsKeyID = true, k
 	}
-	return s, cl, nil
+	return s, srcs, nil
 }
 
 // snapshotJob is one backup to run in the background.
 type snapshotJob struct {
-	s    *snapshot
-	node *cacheNode
-	// primary is set when node is a replica: the backup waits until the
-	// replica has everything the primary acknowledged before the request.
-	primary *engine.Endpoint
+	s *snapshot
+	// shards are the nodes to back up, one per entry of s.Nodes.
+	shards []shardBackup
 	// recorded: the "creating" record is already in the store.
 	recorded bool
 }
 
-// snapshotJob builds the job backing up cl for s; the caller holds r.mu.
-func (r *region) snapshotJob(s *snapshot, cl *cacheCluster) snapshotJob {
-	return snapshotJob{s: s, node: cl.nodes[0], primary: r.replicaSource(cl)}
+// shardBackup is the node one node group's RDB is taken from.
+type shardBackup struct {
+	node *cacheNode
+	// primary is set when node is a replica: the backup waits until the
+	// replica has everything the primary acknowledged before the request.
+	primary *engine.Endpoint
 }
 
-// markSnapshotting flips the source to/from "snapshotting"; it stays usable.
-// The caller holds r.mu.
-func (e *Emulator) markSnapshotting(r *region, s *snapshot, cl *cacheCluster, on bool) {
+// snapshotJob builds the job backing up srcs (one cluster per node group)
+// for s; the caller holds r.mu.
+func (r *region) snapshotJob(s *snapshot, srcs []*cacheCluster) snapshotJob {
+	job := snapshotJob{s: s}
+	for _, cl := range srcs {
+		job.shards = append(job.shards, shardBackup{node: cl.nodes[0], primary: r.replicaSource(cl)})
+	}
+	return job
+}
+
+// markSnapshotting flips the source (the group and every cluster backed
+// up) to/from "snapshotting"; it stays usable. The caller holds r.mu.
+func (e *Emulator) markSnapshotting(r *region, s *snapshot, on bool) {
 	from, to := statusAvailable, statusSnap
 	if !on {
 		from, to = statusSnap, statusAvailable
@@ -313,34 +338,37 @@ func (e *Emulator) markSnapshotting(r *region, s *snapshot, cl *cacheCluster, on
 	if g := r.groups[s.GroupID]; g != nil && g.status == from {
 		g.status = to
 	}
-	if cl.status == from {
-		cl.status = to
+	for _, n := range s.Nodes {
+		if cl := r.clusters[n.ClusterID]; cl != nil && cl.status == from {
+			cl.status = to
+		}
 	}
 }
 
-// takeSnapshot runs BGSAVE on the node and streams its RDB to the store.
-// The record says "creating" before any data is written and "available"
-// only once all of it is; the snapshot is listed available after that.
+// takeSnapshot runs BGSAVE on the node of every node group, all at once,
+// and streams each RDB to the store. The record says "creating" before any
+// data is written and "available" only once all of it is; the snapshot is
+// listed available after that.
 func (e *Emulator) takeSnapshot(ctx context.Context, r *region, job snapshotJob) {
 	s := job.s
-	var size int64
+	sizes := make([]int64, len(job.shards))
+	created := make([]time.Time, len(job.shards))
 	var err error
 	if !job.recorded {
 		err = e.storeRecord(ctx, r, s, snapCreating, nil)
 	}
-	if err == nil && job.primary != nil {
-		err = e.admin.CatchUp(ctx, *job.primary, job.node.endpoint)
-	}
 	if err == nil {
-		size, err = e.saveRDB(ctx, job.node, s.Nodes[0].Key, s)
+		err = e.backupShards(ctx, job, sizes, created)
 	}
-	created := e.opts.Now().UTC()
-	err = e.recordOutcome(ctx, r, s, err, func(rec *snapshot) { rec.Nodes[0].Size, rec.Nodes[0].Created = size, created })
+	fill := func(rec *snapshot) {
+		for i := range rec.Nodes {
+			rec.Nodes[i].Size, rec.Nodes[i].Created = sizes[i], created[i]
+		}
+	}
+	err = e.recordOutcome(ctx, r, s, err, fill)
 	r.mu.Lock()
 	defer e.unlock(r)
-	if cl := r.clusters[s.Nodes[0].ClusterID]; cl != nil {
-		e.markSnapshotting(r, s, cl, false)
-	}
+	e.markSnapshotting(r, s, false)
 	srcType, src, kind := s.eventSource()
 	if err != nil {
 		s.Status = snapFailed
@@ -348,7 +376,7 @@ func (e *Emulator) takeSnapshot(ctx context.Context, r *region, job snapshotJob)
 		e.record(r, srcType, src, "Snapshot failed for snapshot with ID '%s' of %s with ID '%s': %v", s.Name, kind, src, err)
 		return
 	}
-	s.Nodes[0].Size, s.Nodes[0].Created = size, created
+	fill(s)
 	s.Status = snapAvailable
 	e.record(r, srcType, src, "Snapshot succeeded for snapshot with ID '%s' of %s with ID '%s'", s.Name, kind, src)
 }

@@ -32,3 +32,17 @@ func (a Admin) CountKeysInSlots(ctx context.Context, ep Endpoint, slots []int) (
 	}
 	return total, nil
 }
+
+// FlushAll empties the node at ep (FLUSHALL SYNC). A node must hold no key
+// before CLUSTER REPLICATE makes it a replica; a replica that came back
+// from its saved data gets the same data from its primary by the full
+// sync that follows.
+func (a Admin) FlushAll(ctx context.Context, ep Endpoint) error {
+	err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		return c.Do(ctx, "FLUSHALL", "SYNC").Err()
+	})
+	if err != nil {
+		return fmt.Errorf("engine: FLUSHALL on %s: %w", ep.Addr(), err)
+	}
+	return nil
+}

@@ -63,7 +63,7 @@ func TestClusterReshardSurvivesRestart(t *testing.T) {
 				_ = cmd.Wait()
 			}
 			begin := time.Now()
-			startBinary(t, bin, dataDir, port, clusterCrashAddressEnv)
+			startBinary(t, bin, dataDir, port, clusterCrashAddressEnv, "ELASTICACHE_LOCAL_LOG_LEVEL=info")
 			waitAvailableFor(t, c, "crashy", 3*time.Minute)
 			t.Logf("%s: the resharding finished %v after the restart", how, time.Since(begin).Round(time.Millisecond))
 			g = describeGroup(t, c, "crashy")
