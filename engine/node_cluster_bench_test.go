@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -12,11 +11,12 @@ import (
 )
 
 // BenchmarkMoveSlots moves a quarter of the slots (4096, about 205,000
-// keys of 820,000) from three primaries to a fourth, empty one, twice in
-// one run on two identical clusters: with Admin.MoveSlots, and with
-// redis-cli --cluster rebalance --cluster-use-empty-masters (its defaults:
-// 10 keys per MIGRATE, one slot at a time), and reports the keys/s of both
-// and their ratio. With -benchtime 1x (each round forms its own clusters):
+// keys of 820,000) from three primaries to a fourth, empty one, on
+// identical clusters in one run: with Admin.MoveSlots, with redis-cli
+// --cluster rebalance --cluster-use-empty-masters as it comes (10 keys per
+// MIGRATE, one slot at a time), and with redis-cli and --cluster-pipeline
+// 1000 (MoveSlots' batch). It reports the keys/s of each and the ratios.
+// Each round forms its own clusters; run it once:
 //
 //	go test ./engine -run '^$' -bench MoveSlots -benchtime 1x
 func BenchmarkMoveSlots(b *testing.B) {
@@ -32,58 +32,43 @@ func BenchmarkMoveSlots(b *testing.B) {
 		b.StopTimer()
 		round++
 		ours := formBenchCluster(b, h, ctx, fmt.Sprintf("ours%d", round), keys)
-		theirs := formBenchCluster(b, h, ctx, fmt.Sprintf("cli%d", round), keys)
 		b.StartTimer()
-
 		begin := time.Now()
 		moved, err := h.rt.Admin().MoveSlots(ctx, ours.quarterToLast(), 0)
 		if err != nil {
 			b.Fatal(err)
 		}
-		oursTook := time.Since(begin)
-
+		rate := float64(moved) / time.Since(begin).Seconds()
 		b.StopTimer()
-		begin = time.Now()
-		out, err := exec.CommandContext(ctx, cli, "--cluster", "rebalance", theirs.members[0].Endpoint.Addr(),
-			"--cluster-use-empty-masters").CombinedOutput()
-		cliTook := time.Since(begin)
-		if err != nil {
-			b.Fatalf("redis-cli --cluster rebalance: %v\n%s", err, out)
+		b.Logf("MoveSlots: %d keys in %s: %.0f keys/s", moved, time.Since(begin).Round(time.Millisecond), rate)
+		b.ReportMetric(rate, "keys/s")
+		if err := h.rt.Admin().ClusterConsistent(ctx, ours.endpoints()); err != nil {
+			b.Fatal(err)
 		}
-		cliMoved := 0
-		for s, r := range theirs.members[3:4] {
-			_ = s
-			nodes, err := h.rt.Admin().ClusterNodes(ctx, r.Endpoint)
+		for _, v := range []struct {
+			metric string
+			args   []string
+		}{
+			{"redis-cli", nil},
+			{"redis-cli-p1000", []string{"--cluster-pipeline", "1000"}},
+		} {
+			theirs := formBenchCluster(b, h, ctx, fmt.Sprintf("%s-%d", v.metric, round), keys)
+			begin := time.Now()
+			args := append([]string{"--cluster", "rebalance", theirs.members[0].Endpoint.Addr(), "--cluster-use-empty-masters"}, v.args...)
+			out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput()
+			took := time.Since(begin)
 			if err != nil {
-				b.Fatal(err)
+				b.Fatalf("redis-cli %v: %v\n%s", args, err, out)
 			}
-			for _, n := range nodes {
-				if n.Myself {
-					for _, rg := range n.Slots {
-						for slot := rg.Start; slot <= rg.End; slot++ {
-							c, err := h.rt.Admin().CountKeysInSlot(ctx, r.Endpoint, slot)
-							if err != nil {
-								b.Fatal(err)
-							}
-							cliMoved += c
-						}
-					}
-					b.Logf("redis-cli gave the new primary %d slots", engine.SlotCount(n.Slots))
-				}
-			}
-		}
-		for _, c := range []*testCluster{ours, theirs} {
-			if err := h.rt.Admin().ClusterConsistent(ctx, c.endpoints()); err != nil {
+			n := keysServed(b, h, ctx, theirs.members[3].Endpoint)
+			theirRate := float64(n) / took.Seconds()
+			b.Logf("%s: %d keys in %s: %.0f keys/s; MoveSlots is %.1f× as fast", v.metric, n, took.Round(time.Millisecond), theirRate, rate/theirRate)
+			b.ReportMetric(theirRate, v.metric+"-keys/s")
+			b.ReportMetric(rate/theirRate, "ratio-"+v.metric)
+			if err := h.rt.Admin().ClusterConsistent(ctx, theirs.endpoints()); err != nil {
 				b.Fatal(err)
 			}
 		}
-		oursRate := float64(moved) / oursTook.Seconds()
-		cliRate := float64(cliMoved) / cliTook.Seconds()
-		b.Logf("MoveSlots: %d keys in %s (%.0f keys/s); redis-cli rebalance: %d keys in %s (%.0f keys/s); ratio %.1f×",
-			moved, oursTook.Round(time.Millisecond), oursRate, cliMoved, cliTook.Round(time.Millisecond), cliRate, oursRate/cliRate)
-		b.ReportMetric(oursRate, "keys/s")
-		b.ReportMetric(cliRate, "redis-cli-keys/s")
-		b.ReportMetric(oursRate/cliRate, "ratio")
 		b.StartTimer()
 	}
 }
@@ -97,10 +82,33 @@ func formBenchCluster(b *testing.B, h *clusterHarness, ctx context.Context, pref
 		b.Fatal(err)
 	}
 	c.ids = ids
-	begin := time.Now()
 	writeKeys(b, ctx, c.client(b), "key:", n)
-	b.Logf("%s: wrote %d keys in %s", prefix, n, time.Since(begin).Round(time.Millisecond))
 	return c
+}
+
+// keysServed counts the keys in the slots the node at ep serves.
+func keysServed(b *testing.B, h *clusterHarness, ctx context.Context, ep engine.Endpoint) int {
+	a := h.rt.Admin()
+	nodes, err := a.ClusterNodes(ctx, ep)
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := 0
+	for _, n := range nodes {
+		if !n.Myself {
+			continue
+		}
+		for _, r := range n.Slots {
+			for slot := r.Start; slot <= r.End; slot++ {
+				c, err := a.CountKeysInSlot(ctx, ep, slot)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += c
+			}
+		}
+	}
+	return total
 }
 
 // quarterToLast returns the moves of the last quarter of each of the first
@@ -113,5 +121,3 @@ func (c *testCluster) quarterToLast() []engine.SlotMove {
 	}
 	return moves
 }
-
-var _ = strconv.Itoa
