@@ -378,6 +378,12 @@ func (e *Emulator) restartMember(ctx context.Context, r *region, g *replicationG
 	n := cl.nodes[0]
 	l := e.launchFor(r, cl, n, replicaOf)
 	l.spec.Resume = fates[n.name].kept
+	if ng := g.nodeGroupOf(cl.id); g.clusterMode && ng != nil && ng.primary != cl.id {
+		// A cluster node resumed from its data claims the slots of its
+		// keys on its own (engine.NodeSpec.Resume): a replica starts
+		// empty and gets the data from its primary by a full sync.
+		l.spec.Resume = false
+	}
 	if cl.status != statusCreating {
 		cl.status, n.status = statusRebooting, nodeRebooting
 	}
