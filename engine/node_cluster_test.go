@@ -155,9 +155,17 @@ func (c *testCluster) client(t testing.TB) *redis.ClusterClient {
 	return newClusterClient(t, addrs)
 }
 
-func newClusterClient(t testing.TB, addrs []string) *redis.ClusterClient {
+// newClusterClient returns a cluster client of the default user, or of
+// the user and password of credentials.
+func newClusterClient(t testing.TB, addrs []string, credentials ...string) *redis.ClusterClient {
+	user, pass := "", ""
+	if len(credentials) == 2 {
+		user, pass = credentials[0], credentials[1]
+	}
 	cc := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:                    addrs,
+		Username:                 user,
+		Password:                 pass,
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
@@ -198,6 +206,25 @@ func checkKeys(t testing.TB, ctx context.Context, cc *redis.ClusterClient, prefi
 			if got, want := cmd.(*redis.StringCmd).Val(), "v"+strconv.Itoa(start+j); got != want {
 				t.Fatalf("%s%d = %q, want %q", prefix, start+j, got, want)
 			}
+		}
+	}
+}
+
+// disableDefaultUser switches the default user off on every node, as a
+// user of the cluster may, after creating user app (password app-secret)
+// for the test's clients. Only the admin user is left to the control plane
+// and to replication.
+func disableDefaultUser(t testing.TB, ctx context.Context, a engine.Admin, eps []engine.Endpoint) {
+	t.Helper()
+	for _, ep := range eps {
+		err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+			if err := c.Do(ctx, "ACL", "SETUSER", "app", "on", ">app-secret", "~*", "&*", "+@all").Err(); err != nil {
+				return err
+			}
+			return c.Do(ctx, "ACL", "SETUSER", "default", "off").Err()
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -374,6 +401,16 @@ func TestClusterFailoverTakeover(t *testing.T) {
 			}
 		}
 	}
+	// With the default user off, a replica still authenticates to its
+	// primary (masteruser): a coordinated failover of p1 makes the old
+	// primary sync from its replica.
+	disableDefaultUser(t, ctx, a, c.endpoints())
+	if err := a.ClusterFailover(ctx, c.members[4].Endpoint, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.WaitReady(ctx, c.members[1].Endpoint, a.ReplicationLinkUp); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.rt.Kill(ctx, c.names[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +444,7 @@ func TestClusterFailoverTakeover(t *testing.T) {
 			t.Errorf("promoted replica: %+v", n)
 		}
 	}
-	checkKeys(t, ctx, newClusterClient(t, addrs), "key:", 5000)
+	checkKeys(t, ctx, newClusterClient(t, addrs, "app", "app-secret"), "key:", 5000)
 	// Forgetting an unknown node and failing over a primary are no-ops.
 	if err := a.ClusterForget(ctx, rest[0], c.ids[0]); err != nil {
 		t.Error(err)
@@ -529,4 +566,17 @@ func TestClusterRollbackSlot(t *testing.T) {
 		t.Errorf("after rolling back a move past the takeover: %s has %d keys, %s %d", c.names[dst], d, c.names[src], s)
 	}
 	stable()
+
+	// MIGRATE authenticates as the admin user: moves work with the
+	// default user off.
+	disableDefaultUser(t, ctx, a, c.endpoints())
+	if n, err := a.MoveSlot(ctx, back); err != nil || n != keys {
+		t.Fatalf("MoveSlot with the default user off = %d, %v; want %d", n, err, keys)
+	}
+	if s, d := count(src), count(dst); s != keys || d != 0 {
+		t.Errorf("after the move back: source has %d keys, target %d", s, d)
+	}
+	if err := a.ClusterConsistent(ctx, c.endpoints()); err != nil {
+		t.Fatal(err)
+	}
 }
