@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -436,19 +437,51 @@ func (a Admin) ClusterConsistent(ctx context.Context, eps []Endpoint) error {
 	if len(eps) == 0 {
 		return errors.New("engine: ClusterConsistent without nodes")
 	}
-	return WaitReady(ctx, eps[0], func(ctx context.Context, _ Endpoint) error {
-		return a.clusterConsistent(ctx, eps)
-	})
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultReadyTimeout)
+		defer cancel()
+	}
+	// One connection per node for the whole wait: polling opens none.
+	cs := a.newClientSet(1)
+	defer cs.close()
+	begin := time.Now()
+	tick := time.NewTicker(consistentPoll)
+	defer tick.Stop()
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := a.clusterConsistent(actx, cs, eps)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("engine: cluster of %d nodes not consistent after %s: %w: %w",
+				len(eps), time.Since(begin).Round(time.Millisecond), ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
 }
 
-func (a Admin) clusterConsistent(ctx context.Context, eps []Endpoint) error {
+// consistentPoll is how often ClusterConsistent looks again: gossip needs
+// tens of milliseconds at least, and each look reads every node.
+const consistentPoll = 50 * time.Millisecond
+
+func (a Admin) clusterConsistent(ctx context.Context, cs *clientSet, eps []Endpoint) error {
 	views := make([][]ClusterNode, len(eps))
 	ids := make(map[string]Endpoint, len(eps))
 	for i, ep := range eps {
-		if err := a.ClusterOK(ctx, ep); err != nil {
-			return err
+		pipe := cs.get(ep).Pipeline()
+		info := pipe.ClusterInfo(ctx)
+		text := pipe.ClusterNodes(ctx)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("engine: CLUSTER INFO and NODES on %s: %w", ep.Addr(), err)
 		}
-		nodes, err := a.ClusterNodes(ctx, ep)
+		if state := parseInfo(info.Val())["cluster_state"]; state != "ok" {
+			return fmt.Errorf("engine: %s reports cluster_state:%s", ep.Addr(), state)
+		}
+		nodes, err := ParseClusterNodes(text.Val())
 		if err != nil {
 			return err
 		}

@@ -21,6 +21,16 @@
 // translates NodeSpec.ReplicaOf itself; callers use PeerEndpoint for
 // runtime-level REPLICAOF and when comparing a replica's master_host.
 //
+// Cluster mode (NodeSpec.Cluster, cluster.go): the nodes meet, gossip and
+// MIGRATE over the scope network at their container IPs, which ClusterAddr
+// reports (CLUSTER MEET takes an IP, not an alias), and the cluster bus
+// (port+10000) stays inside that network, unpublished. Clients on the host
+// are sent to the published endpoints: each node announces its host IP as
+// cluster-announce-hostname with cluster-preferred-endpoint-type hostname,
+// so CLUSTER SLOTS, CLUSTER SHARDS, MOVED and ASK name it; the port needs no
+// announcing, being the same inside and out. nodes.conf lives in /data and
+// goes with the container (a resumed node starts without one).
+//
 // Container labels are the source of truth: engine.LabelEmulator, the
 // NodeSpec labels, and the runtime's own (LabelScope, LabelNodeName,
 // LabelEndpoint, LabelSpecKeys). Inspect and List read them; a paused

@@ -9,6 +9,14 @@
 //	node.json   the label file: name, labels, pid, endpoint, emulator id,
 //	            binary, start time, and whether dump.rdb is kept data
 //	dump.rdb    what SAVE writes; after Suspend, the node's kept data
+//	nodes.conf  a cluster node's cluster state (NodeSpec.Cluster): kept while
+//	            the server runs (an adopted node keeps its place), not by
+//	            Suspend: a resumed node starts as a fresh cluster node
+//
+// A cluster node binds its own address like any node, so CLUSTER SLOTS and
+// MOVED name its host endpoint and the other nodes reach it there too
+// (engine.ClusterAddrOf gives the endpoint back); it announces that address
+// (cluster-announce-ip) and its bus listens on port+10000.
 //
 // The label files are the source of truth: Inspect and List read them, and a
 // node counts as running only while its pid is alive and, where /proc exists,
