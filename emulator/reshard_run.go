@@ -40,6 +40,9 @@ func (e *Emulator) reshard(ctx context.Context, r *region, g *replicationGroup, 
 		err = e.formCluster(ctx, r, g)
 	}
 	if err == nil {
+		err = e.checkFits(ctx, r, g)
+	}
+	if err == nil {
 		err = e.moveSlots(ctx, r, g)
 	}
 	if err == nil {
@@ -59,6 +62,49 @@ func (e *Emulator) reshard(ctx context.Context, r *region, g *replicationGroup, 
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "%s", reshardingEvent(g, rs.from, err))
 	e.unlock(r)
 	e.availableWhenServing(ctx, r, g)
+}
+
+// checkFits refuses a scale-in whose data would not fit in the node
+// groups that stay (their primaries' maxmemory, where set), before any
+// slot moves: the resharding then ends with the layout unchanged, as on
+// AWS. A resumed scale-in that already moved slots is not checked again.
+func (e *Emulator) checkFits(ctx context.Context, r *region, g *replicationGroup) error {
+	r.mu.Lock()
+	rs := g.resharding
+	if len(rs.remove) == 0 || rs.moved > 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	type primary struct {
+		ep   engine.Endpoint
+		stay bool
+	}
+	var primaries []primary
+	for _, ng := range g.nodeGroups {
+		if cl := r.clusters[ng.primary]; cl != nil {
+			primaries = append(primaries, primary{cl.nodes[0].endpoint, !slices.Contains(rs.remove, ng.id)})
+		}
+	}
+	r.mu.Unlock()
+	var need, have int64
+	for _, p := range primaries {
+		used, max, err := e.admin.MemoryUse(ctx, p.ep)
+		if err != nil {
+			return err
+		}
+		need += used
+		if p.stay {
+			if max == 0 {
+				return nil // no limit: it fits
+			}
+			have += max
+		}
+	}
+	if need > have {
+		return fmt.Errorf("the data (%d MiB) does not fit in the %d node groups that would stay (%d MiB of maxmemory); the layout is unchanged",
+			need>>20, len(g.nodeGroups)-len(rs.remove), have>>20)
+	}
+	return nil
 }
 
 // slotMove is one slot to move, between node groups.

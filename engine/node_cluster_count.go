@@ -46,3 +46,22 @@ func (a Admin) FlushAll(ctx context.Context, ep Endpoint) error {
 	}
 	return nil
 }
+
+// MemoryUse reports the node's used_memory and its maxmemory (0: no
+// limit), from INFO memory: a scale-in checks that the data fits in the
+// node groups that stay before it moves anything.
+func (a Admin) MemoryUse(ctx context.Context, ep Endpoint) (used, max int64, err error) {
+	err = a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		text, err := c.Info(ctx, "memory").Result()
+		if err != nil {
+			return err
+		}
+		info := parseInfo(text)
+		used, max = atoi64(info["used_memory"]), atoi64(info["maxmemory"])
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("engine: INFO memory on %s: %w", ep.Addr(), err)
+	}
+	return used, max, nil
+}

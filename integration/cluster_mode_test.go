@@ -428,3 +428,62 @@ func TestClusterModeRebalance(t *testing.T) {
 	}
 	checkClusterKeys(t, cc, "k", 30000)
 }
+
+// TestClusterModeScaleInMustFit: a scale-in whose data would not fit in
+// the node groups that stay (their maxmemory) ends without moving
+// anything: the layout is unchanged, every key still there, and an event
+// says why.
+func TestClusterModeScaleInMustFit(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	g := createClusterGroup(t, e.client, "tight", 3, 0)
+	cc := clusterClient(t, g)
+	ctx := ctxT(t, time.Minute)
+	value := strings.Repeat("x", 1000)
+	_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range 15000 {
+			p.Set(ctx, fmt.Sprintf("big:%d", i), value, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each primary may hold a little more than it does now: two of them
+	// cannot hold all three's data.
+	err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		info, err := n.Info(ctx, "memory").Result()
+		if err != nil {
+			return err
+		}
+		var mem int64
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+				fmt.Sscan(v, &mem)
+			}
+		}
+		return n.ConfigSet(ctx, "maxmemory", fmt.Sprint(mem+(1<<20))).Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := slotCounts(t, describeGroup(t, e.client, "tight"))
+	reshard(t, e.client, &elasticache.ModifyReplicationGroupShardConfigurationInput{
+		ReplicationGroupId: aws.String("tight"), NodeGroupCount: aws.Int32(2), NodeGroupsToRetain: []string{"0001", "0002"}})
+	after := slotCounts(t, describeGroup(t, e.client, "tight"))
+	if len(after) != 3 || after["0001"] != before["0001"] || after["0003"] != before["0003"] {
+		t.Fatalf("layout changed by a scale-in that does not fit: %v → %v", before, after)
+	}
+	msgs := eventMessages(t, e.client, types.SourceTypeReplicationGroup, "tight")
+	if !strings.Contains(msgs, "does not fit") {
+		t.Errorf("no event says the data does not fit: %s", msgs)
+	}
+	for i := range 15000 {
+		if i%1000 != 0 {
+			continue
+		}
+		if v, err := cc.Get(ctx, fmt.Sprintf("big:%d", i)).Result(); err != nil || v != value {
+			t.Fatalf("big:%d: %v", i, err)
+		}
+	}
+}
