@@ -426,7 +426,10 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if in.MultiAZEnabled != nil {
 		multiAZ = *in.MultiAZEnabled
 	}
-	if autoFailover && len(g.nodeGroups[0].members) < 2 {
+	if g.clusterMode && !autoFailover {
+		return nil, invalidParameterCombination("AutomaticFailoverEnabled must be enabled for Redis OSS and Valkey (cluster mode enabled) replication groups.")
+	}
+	if autoFailover && !g.clusterMode && len(g.nodeGroups[0].members) < 2 {
 		return nil, invalidParameterCombination("When using automatic failover, there must be at least 2 cache clusters in the replication group.")
 	}
 	if multiAZ && !autoFailover {
