@@ -391,6 +391,9 @@ func TestClusterModeOnlineResharding(t *testing.T) {
 	if len(g.MemberClusters) != 4 {
 		t.Errorf("members after scale in: %v", g.MemberClusters)
 	}
+	// The removed nodes are gone: a client refreshes its view of the
+	// cluster (as on AWS, where their DNS names go away).
+	cc.ReloadState(ctxT(t, 5*time.Second))
 	checkClusterKeys(t, cc, "k", keys)
 
 	// An even layout has nothing to rebalance.
