@@ -5,6 +5,9 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // ClusterMember is one node of a cluster FormCluster forms.
@@ -20,12 +23,14 @@ type ClusterMember struct {
 }
 
 // FormCluster forms a cluster of members, or completes one formed in part:
-// the first member MEETs every other, each primary gets its Slots
-// (ADDSLOTSRANGE), each replica follows its primary (REPLICATE), and it
-// returns the members' node ids, in order, once ClusterConsistent holds and
-// every replica's link is up (bounded by ctx, 30 s a wait without a
-// deadline). Every step is idempotent, so a formation cut short is
-// finished by calling it again.
+// each primary gets its Slots (ADDSLOTSRANGE), every two members that do
+// not know each other MEET, each replica follows its primary (REPLICATE),
+// and it returns the members' node ids, in order, once ClusterConsistent
+// holds and every replica's link is up (bounded by ctx, 30 s a wait
+// without a deadline). Every step is idempotent, so a formation cut short
+// is finished by calling it again. Redis keeps a primary's cluster_state
+// at fail for its first 2 seconds, so a cluster of nodes just started
+// takes that long at least.
 func (a Admin) FormCluster(ctx context.Context, members []ClusterMember) ([]string, error) {
 	if len(members) == 0 {
 		return nil, fmt.Errorf("engine: FormCluster without members")
@@ -42,17 +47,17 @@ func (a Admin) FormCluster(ctx context.Context, members []ClusterMember) ([]stri
 		}
 		ids[i], eps[i] = id, m.Endpoint
 	}
-	for _, m := range members[1:] {
-		if err := a.ClusterMeet(ctx, members[0].Endpoint, m.Peer); err != nil {
-			return nil, err
-		}
-	}
+	// Slots first: a MEET's handshake then shows each node the other's
+	// slots at once, where gossip would take up to half the node timeout.
 	for _, m := range members {
 		if !m.Replica && len(m.Slots) > 0 {
 			if err := a.ClusterAddSlots(ctx, m.Endpoint, m.Slots); err != nil {
 				return nil, err
 			}
 		}
+	}
+	if err := a.meetAll(ctx, members); err != nil {
+		return nil, err
 	}
 	for _, m := range members {
 		if m.Replica {
@@ -72,6 +77,46 @@ func (a Admin) FormCluster(ctx context.Context, members []ClusterMember) ([]stri
 		}
 	}
 	return ids, nil
+}
+
+// meetAll has every two members that do not know each other (nor have a
+// handshake in progress) MEET, so nobody waits for gossip to learn of a
+// member (a replica cannot follow a primary it does not know).
+func (a Admin) meetAll(ctx context.Context, members []ClusterMember) error {
+	known := make([]map[Endpoint]bool, len(members))
+	for i, m := range members {
+		nodes, err := a.ClusterNodes(ctx, m.Endpoint)
+		if err != nil {
+			return err
+		}
+		known[i] = map[Endpoint]bool{}
+		for _, n := range nodes {
+			known[i][n.PeerAddr()] = true
+		}
+	}
+	for i, m := range members {
+		var peers []Endpoint
+		for j := i + 1; j < len(members); j++ {
+			if !known[i][members[j].Peer] && !known[j][m.Peer] {
+				peers = append(peers, members[j].Peer)
+			}
+		}
+		if len(peers) == 0 {
+			continue
+		}
+		err := a.WithClient(ctx, m.Endpoint, func(ctx context.Context, c *redis.Client) error {
+			pipe := c.Pipeline()
+			for _, p := range peers {
+				pipe.ClusterMeet(ctx, p.Host, strconv.Itoa(p.Port))
+			}
+			_, err := pipe.Exec(ctx)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("engine: CLUSTER MEET from %s: %w", m.Endpoint.Addr(), err)
+		}
+	}
+	return nil
 }
 
 // SplitSlots divides the 16384 slots into n contiguous ranges as even as
