@@ -239,7 +239,8 @@ func (e *Emulator) checkSnapshotName(r *region, param string, name *string) (str
 }
 
 // CreateSnapshot backs up a replication group (from a replica when there is
-// one) or a cluster: BGSAVE on the node, then its RDB streamed to the store.
+// one; a cluster-mode group shard by shard, one RDB each) or a cluster:
+// BGSAVE on the node, then its RDB streamed to the store.
 // The snapshot's record is stored as "creating" before the answer, so a
 // crash from then on leaves a truthful record (LoadSnapshots settles it).
 func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSnapshotInput) (*elasticache.CreateSnapshotOutput, error) {
