@@ -139,7 +139,13 @@ func (e *Emulator) createClusterGroup(ctx context.Context, in *elasticache.Creat
 	for _, cl := range created {
 		launches = append(launches, e.launchFor(r, cl, cl.nodes[0], nil))
 	}
-	e.runOperation(r, opCreateGroup, g.id, nil, func(ctx context.Context) { e.provisionClusterGroup(ctx, r, g, launches, seeds) })
+	var detail map[string]string
+	if len(seeds) > 0 {
+		// A restart cannot tell how much of the data was loaded: it fails
+		// the create rather than finish it with part of the data.
+		detail = map[string]string{"seeded": "true"}
+	}
+	e.runOperation(r, opCreateGroup, g.id, detail, func(ctx context.Context) { e.provisionClusterGroup(ctx, r, g, launches, seeds) })
 	return &elasticache.CreateReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}, nil
 }
 

@@ -42,14 +42,15 @@ func (e *Emulator) formCluster(ctx context.Context, r *region, g *replicationGro
 	}
 	e.adoptRoles(r, g, members, views)
 	e.forgetStrangers(ctx, members, views, live)
+	// Slots first: the union of the members' views says which are served.
+	if err := e.assignFreeSlots(ctx, r, g, members, views, live); err != nil {
+		return err
+	}
 	e.meetAll(ctx, members, views)
 	if err := e.awaitAcquainted(ctx, members, live); err != nil {
 		return err
 	}
 	if views, err = e.clusterViews(ctx, members); err != nil {
-		return err
-	}
-	if err := e.assignFreeSlots(ctx, r, g, members, views, live); err != nil {
 		return err
 	}
 	if err := e.attachReplicas(ctx, members, views); err != nil {
@@ -203,27 +204,31 @@ func (e *Emulator) forgetStrangers(ctx context.Context, members []*clusterMember
 	e.log.Info("cluster nodes forgot the earlier identities of replaced nodes", "count", len(strangers))
 }
 
-// meetAll introduces every member to the first one, both ways where one
-// side does not know the other; the cluster's gossip does the rest.
+// meetAll has every two members that do not know each other MEET, so no
+// one waits for the cluster's gossip to learn of the others (a replica
+// must know its primary before CLUSTER REPLICATE); past meshLimit members
+// each meets only the first one and gossip does the rest.
 func (e *Emulator) meetAll(ctx context.Context, members []*clusterMember, views map[*clusterMember][]engine.ClusterNode) {
-	first := members[0]
 	knows := func(a, b *clusterMember) bool {
 		return slices.ContainsFunc(views[a], func(n engine.ClusterNode) bool { return n.ID == b.nodeID && !n.Handshake })
 	}
-	_ = forEach(members[1:], func(m *clusterMember) error {
-		if !knows(first, m) {
-			if err := e.admin.ClusterMeet(ctx, first.ep, m.peer); err != nil {
-				e.log.Warn("cluster meet", "from", first.id, "to", m.id, "err", err)
+	_ = forEach(members, func(m *clusterMember) error {
+		for i, o := range members {
+			if o == m || (len(members) > meshLimit && i > 0 && m != members[0]) {
+				continue
 			}
-		}
-		if !knows(m, first) {
-			if err := e.admin.ClusterMeet(ctx, m.ep, first.peer); err != nil {
-				e.log.Warn("cluster meet", "from", m.id, "to", first.id, "err", err)
+			if !knows(m, o) && !knows(o, m) && m.nodeID < o.nodeID || (!knows(m, o) && knows(o, m)) {
+				if err := e.admin.ClusterMeet(ctx, m.ep, o.peer); err != nil {
+					e.log.Warn("cluster meet", "from", m.id, "to", o.id, "err", err)
+				}
 			}
 		}
 		return nil
 	})
 }
+
+// meshLimit is the largest cluster whose members all MEET each other.
+const meshLimit = 32
 
 // awaitAcquainted waits until every member knows every other member.
 func (e *Emulator) awaitAcquainted(ctx context.Context, members []*clusterMember, live map[string]*clusterMember) error {

@@ -28,6 +28,12 @@ func (e *Emulator) reconcileRegion(ctx context.Context, r *region, fates map[str
 			"operation", op.id, "kind", op.kind, "target", op.target, "started", op.started)
 	}
 	e.finishDeletes(r)
+	for _, op := range inherited {
+		if g := r.groups[op.target]; op.kind == opCreateGroup && op.detail["seeded"] == "true" && g != nil && g.status == statusCreating {
+			g.status = statusCreateFailed
+			e.record(r, types.SourceTypeReplicationGroup, g.id, "Failed to create replication group %s: loading its snapshot data was cut off by a restart of the emulator", g.id)
+		}
+	}
 	var groups []*replicationGroup
 	for _, id := range sortedKeys(r.groups) {
 		groups = append(groups, r.groups[id])
