@@ -1,9 +1,14 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,15 +38,18 @@ func BenchmarkMoveSlots(b *testing.B) {
 		round++
 		ours := formBenchCluster(b, h, ctx, fmt.Sprintf("ours%d", round), keys)
 		b.StartTimer()
-		begin := time.Now()
+		begin, nodesCPU, selfCPU := time.Now(), ours.cpu(b), selfCPUTime()
 		moved, err := h.rt.Admin().MoveSlots(ctx, ours.quarterToLast(), 0)
 		if err != nil {
 			b.Fatal(err)
 		}
 		rate := float64(moved) / time.Since(begin).Seconds()
 		b.StopTimer()
-		b.Logf("MoveSlots: %d keys in %s: %.0f keys/s", moved, time.Since(begin).Round(time.Millisecond), rate)
+		nodesCPU, selfCPU = ours.cpu(b)-nodesCPU, selfCPUTime()-selfCPU
+		b.Logf("MoveSlots: %d keys in %s: %.0f keys/s; CPU: nodes %s, mover %s",
+			moved, time.Since(begin).Round(time.Millisecond), rate, nodesCPU, selfCPU)
 		b.ReportMetric(rate, "keys/s")
+		b.ReportMetric(float64((nodesCPU + selfCPU).Milliseconds()), "cpu-ms")
 		if err := h.rt.Admin().ClusterConsistent(ctx, ours.endpoints()); err != nil {
 			b.Fatal(err)
 		}
@@ -53,17 +61,22 @@ func BenchmarkMoveSlots(b *testing.B) {
 			{"redis-cli-p1000", []string{"--cluster-pipeline", "1000"}},
 		} {
 			theirs := formBenchCluster(b, h, ctx, fmt.Sprintf("%s-%d", v.metric, round), keys)
-			begin := time.Now()
+			begin, nodesCPU := time.Now(), theirs.cpu(b)
 			args := append([]string{"--cluster", "rebalance", theirs.members[0].Endpoint.Addr(), "--cluster-use-empty-masters"}, v.args...)
-			out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput()
+			cmd := exec.CommandContext(ctx, cli, args...)
+			out, err := cmd.CombinedOutput()
 			took := time.Since(begin)
 			if err != nil {
 				b.Fatalf("redis-cli %v: %v\n%s", args, err, out)
 			}
+			nodesCPU = theirs.cpu(b) - nodesCPU
+			cliCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 			n := keysServed(b, h, ctx, theirs.members[3].Endpoint)
 			theirRate := float64(n) / took.Seconds()
-			b.Logf("%s: %d keys in %s: %.0f keys/s; MoveSlots is %.1f× as fast", v.metric, n, took.Round(time.Millisecond), theirRate, rate/theirRate)
+			b.Logf("%s: %d keys in %s: %.0f keys/s; CPU: nodes %s, redis-cli %s; MoveSlots is %.1f× as fast",
+				v.metric, n, took.Round(time.Millisecond), theirRate, nodesCPU, cliCPU, rate/theirRate)
 			b.ReportMetric(theirRate, v.metric+"-keys/s")
+			b.ReportMetric(float64((nodesCPU + cliCPU).Milliseconds()), v.metric+"-cpu-ms")
 			b.ReportMetric(rate/theirRate, "ratio-"+v.metric)
 			if err := h.rt.Admin().ClusterConsistent(ctx, theirs.endpoints()); err != nil {
 				b.Fatal(err)
@@ -120,4 +133,37 @@ func (c *testCluster) quarterToLast() []engine.SlotMove {
 		moves = append(moves, c.moves(r[0].End-n+1, r[0].End, i, 3, 0)...)
 	}
 	return moves
+}
+
+// cpu returns the CPU time the cluster's servers have used so far
+// (user and system, from /proc/<pid>/stat), 0 where there is no /proc.
+func (c *testCluster) cpu(b *testing.B) time.Duration {
+	var total time.Duration
+	for _, name := range c.names {
+		n, err := c.h.rt.Inspect(context.Background(), name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.PID))
+		if err != nil {
+			return 0
+		}
+		// Fields after the command name (which may hold spaces): utime
+		// and stime are the 14th and 15th fields, in clock ticks (100/s).
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		for _, v := range f[11:13] {
+			ticks, _ := strconv.Atoi(v)
+			total += time.Duration(ticks) * 10 * time.Millisecond
+		}
+	}
+	return total
+}
+
+// selfCPUTime is the CPU time this process has used (user and system).
+func selfCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
