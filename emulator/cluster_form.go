@@ -22,15 +22,12 @@ import (
 // that resumed nodes without their cluster state, and new node groups of a
 // resharding. It returns once every node reports cluster_state:ok, agrees
 // on the slot owners, and every replica's link is up. No lock is held.
-func (e *Emulator) formCluster(ctx context.Context, r *region, g *replicationGroup) error {
+func (e *Emulator) formCluster(ctx context.Context, r *region, g *replicationGroup, include ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.NodeReadyTimeout)
 	defer cancel()
-	members := e.clusterMembers(r, g)
+	members := e.identify(ctx, e.clusterMembers(r, g, include...))
 	if len(members) == 0 {
-		return errors.New("no member node to form the cluster with")
-	}
-	if err := e.identify(ctx, members); err != nil {
-		return err
+		return errors.New("no member node answers to form the cluster with")
 	}
 	live := map[string]*clusterMember{}
 	for _, m := range members {
@@ -88,10 +85,11 @@ type clusterMember struct {
 	peer   engine.Endpoint
 }
 
-// clusterMembers lists the nodes of g that run (members being replaced or
-// that failed to start are left out); the recorded primary of each node
-// group comes first in it.
-func (e *Emulator) clusterMembers(r *region, g *replicationGroup) []*clusterMember {
+// clusterMembers lists the nodes of g that run: members found down (until
+// their repair restarts them: include names such a member) or that failed
+// to start are left out. The recorded primary of each node group comes
+// first in it.
+func (e *Emulator) clusterMembers(r *region, g *replicationGroup, include ...string) []*clusterMember {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []*clusterMember
@@ -99,7 +97,7 @@ func (e *Emulator) clusterMembers(r *region, g *replicationGroup) []*clusterMemb
 		ids := append([]string{ng.primary}, slices.DeleteFunc(slices.Clone(ng.members), func(m string) bool { return m == ng.primary })...)
 		for _, id := range ids {
 			cl := r.clusters[id]
-			if cl == nil || cl.status == statusCreateFailed || cl.status == restoreFailed || cl.nodes[0].down {
+			if cl == nil || cl.status == statusCreateFailed || cl.status == restoreFailed || (cl.nodes[0].down && !slices.Contains(include, id)) {
 				continue
 			}
 			n := cl.nodes[0]
@@ -109,20 +107,35 @@ func (e *Emulator) clusterMembers(r *region, g *replicationGroup) []*clusterMemb
 	return out
 }
 
-// identify asks every member its cluster node id and peer address.
-func (e *Emulator) identify(ctx context.Context, members []*clusterMember) error {
-	return forEach(members, func(m *clusterMember) error {
+// identify asks every member its cluster node id and peer address and
+// returns those that answered; one that does not (it died meanwhile: the
+// health monitor deals with it) is left out of this formation.
+func (e *Emulator) identify(ctx context.Context, members []*clusterMember) []*clusterMember {
+	ok := make([]bool, len(members))
+	idx := make([]int, len(members))
+	for i := range idx {
+		idx[i] = i
+	}
+	_ = forEach(idx, func(i int) error {
+		m := members[i]
 		id, err := e.admin.ClusterMyID(ctx, m.ep)
-		if err != nil {
-			return fmt.Errorf("node %s: %w", m.id, err)
+		if err == nil {
+			m.peer, err = engine.ClusterAddrOf(ctx, e.opts.Runtime, m.name, m.ep)
 		}
-		peer, err := engine.ClusterAddrOf(ctx, e.opts.Runtime, m.name, m.ep)
 		if err != nil {
-			return fmt.Errorf("node %s: %w", m.id, err)
+			e.log.Warn("a cluster node does not answer; forming the cluster without it", "cluster", m.id, "err", err)
+			return nil
 		}
-		m.nodeID, m.peer = id, peer
+		m.nodeID, ok[i] = id, true
 		return nil
 	})
+	var out []*clusterMember
+	for i, m := range members {
+		if ok[i] {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // clusterViews is CLUSTER NODES of every member, by member.
@@ -387,7 +400,7 @@ func (e *Emulator) rejoinCluster(ctx context.Context, r *region, cl *cacheCluste
 	if g == nil {
 		return nil
 	}
-	return e.formCluster(ctx, r, g)
+	return e.formCluster(ctx, r, g, cl.id)
 }
 
 // reconcileClusterNodes brings a cluster-mode group back after a start:

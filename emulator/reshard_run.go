@@ -124,8 +124,9 @@ func (e *Emulator) moveSlots(ctx context.Context, r *region, g *replicationGroup
 		return nil
 	}
 	rs := g.resharding
-	if err := e.identify(ctx, slices.Collect(mapsValues(primaries))); err != nil {
-		return err
+	listed := slices.Collect(mapsValues(primaries))
+	if got := e.identify(ctx, listed); len(got) != len(listed) {
+		return fmt.Errorf("a primary of %s does not answer", g.id)
 	}
 	if countKeys {
 		total, err := e.countMovingKeys(ctx, moves, primaries)
