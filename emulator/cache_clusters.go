@@ -377,6 +377,9 @@ func (e *Emulator) RebootCacheCluster(ctx context.Context, in *elasticache.Reboo
 	if err != nil {
 		return nil, err
 	}
+	if g := r.groups[cl.groupID]; g != nil && g.clusterMode {
+		return nil, invalidParameterCombination("RebootCacheCluster is not supported for a member of a Redis OSS or Valkey (cluster mode enabled) replication group; use TestFailover to rehearse a failure.")
+	}
 	if len(in.CacheNodeIdsToReboot) == 0 {
 		return nil, mustNotBeBlank("CacheNodeIdsToReboot")
 	}

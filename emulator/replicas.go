@@ -448,6 +448,9 @@ func (e *Emulator) addReplicaCluster(r *region, id, gid string, in *elasticache.
 	if err != nil {
 		return nil, err
 	}
+	if g.clusterMode {
+		return nil, invalidParameterCombination("A cache cluster cannot be added to replication group %s: it has cluster mode enabled; use IncreaseReplicaCount.", gid)
+	}
 	ng := g.nodeGroups[0]
 	if len(ng.members) >= maxNodesPerShard {
 		return nil, nodeQuotaForClusterExceeded(gid, len(ng.members), maxNodesPerShard)

@@ -450,6 +450,9 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		return nil, invalidParameterValue("Cache cluster %s is not a member of replication group %s.", snapshotting, id)
 	}
 	promote := strings.ToLower(aws.ToString(in.PrimaryClusterId))
+	if promote != "" && g.clusterMode {
+		return nil, invalidParameterCombination("PrimaryClusterId is not valid for a replication group with cluster mode enabled; use TestFailover with a NodeGroupId.")
+	}
 	if promote != "" {
 		ng := g.nodeGroupOf(promote)
 		switch {
@@ -523,7 +526,7 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 		return nil, err
 	}
 	retain := aws.ToBool(in.RetainPrimaryCluster)
-	if retain && len(g.nodeGroups) != 1 {
+	if retain && (len(g.nodeGroups) != 1 || g.clusterMode) {
 		return nil, invalidParameterCombination("RetainPrimaryCluster is only valid for a replication group with a single node group.")
 	}
 	g.status = statusDeleting
