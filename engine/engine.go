@@ -65,16 +65,14 @@ type NodeSpec struct {
 	//
 	// A cluster node (Cluster) resumes with its dataset only: its nodes.conf
 	// (node id, peers, slots, epochs) is not kept, so it starts as a fresh
-	// cluster node with a new id that knows no peers, and the control plane
-	// re-forms the cluster from its own records (MEET, ADDSLOTS, REPLICATE).
-	// Redis makes a fresh node with keys claim the slots of those keys as it
-	// loads them (Admin.ClusterAddSlots accepts slots a node has already).
-	// So resume primaries only and start replicas without Resume (they sync
-	// from their primary anyway): a replica with data claims its primary's
-	// slots, Redis refuses to make it a replica, and once the two meet the
-	// loser of their epoch collision deletes its keys of those slots. A node
-	// adopted while running (Keeper.Adopt) keeps its nodes.conf and its
-	// place in the cluster.
+	// cluster node with a new id that knows no peers and serves no slot
+	// (Redis claims the slots of the keys a fresh node loads; the runtime
+	// drops those claims, see Admin.ClusterDropSlots, as it does for a
+	// cluster node seeded with InitialRDB). The control plane re-forms the
+	// cluster from its own records: MEET, ADDSLOTS of a primary's slots
+	// (serving its keys again), FlushAll and REPLICATE for a replica. A
+	// node adopted while running (Keeper.Adopt) keeps its nodes.conf and
+	// its place in the cluster.
 	Resume bool
 	// Cluster starts the node in cluster mode (cluster-enabled yes, with
 	// its nodes.conf in the node's data directory). The runtime leaves

@@ -117,8 +117,8 @@ func (a Admin) ClusterAddSlots(ctx context.Context, ep Endpoint, ranges []SlotRa
 // after a MEET the node may not know primaryID yet: "Unknown node" is
 // retried until the node learns it by gossip or ctx ends (30 s without a
 // deadline). Redis refuses a primary that holds keys or slots ("must be
-// empty"), returned at once: a node resumed with data claims the slots of
-// its keys (see NodeSpec.Resume), so start replicas without Resume.
+// empty"), returned at once: a replica resumed with its data (see
+// NodeSpec.Resume) needs FlushAll first.
 func (a Admin) ClusterReplicate(ctx context.Context, ep Endpoint, primaryID string) error {
 	err := WaitReady(ctx, ep, func(ctx context.Context, ep Endpoint) error {
 		return a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
@@ -138,6 +138,36 @@ func (a Admin) ClusterReplicate(ctx context.Context, ep Endpoint, primaryID stri
 	})
 	if err != nil {
 		return fmt.Errorf("engine: CLUSTER REPLICATE %s on %s: %w", primaryID, ep.Addr(), err)
+	}
+	return nil
+}
+
+// ClusterDropSlots makes the node at ep serve no slot (CLUSTER
+// DELSLOTSRANGE of those it serves), keeping its keys. Runtimes call it on
+// a cluster node they start with data (NodeSpec.Resume, InitialRDB), before
+// any other node knows it: Redis has a fresh cluster node claim the slots
+// of the keys it loads, and a resumed replica claiming its primary's slots
+// would fight the primary over them once they meet (the loser of the
+// config epoch collision deletes its keys of those slots). Without claims
+// the control plane hands out the slots from its records instead.
+func (a Admin) ClusterDropSlots(ctx context.Context, ep Endpoint) error {
+	err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		nodes, err := clusterNodes(ctx, c)
+		if err != nil {
+			return err
+		}
+		me := myselfOf(nodes)
+		if me == nil || len(me.Slots) == 0 {
+			return nil
+		}
+		args := []any{"CLUSTER", "DELSLOTSRANGE"}
+		for _, r := range me.Slots {
+			args = append(args, r.Start, r.End)
+		}
+		return c.Do(ctx, args...).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("engine: dropping the slots of %s: %w", ep.Addr(), err)
 	}
 	return nil
 }

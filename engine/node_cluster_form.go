@@ -24,7 +24,8 @@ type ClusterMember struct {
 
 // FormCluster forms a cluster of members, or completes one formed in part:
 // each primary gets its Slots (ADDSLOTSRANGE), every two members that do
-// not know each other MEET, each replica follows its primary (REPLICATE),
+// not know each other MEET, each replica follows its primary (REPLICATE,
+// after FlushAll when it is a primary without slots: resumed with data),
 // and it returns the members' node ids, in order, once ClusterConsistent
 // holds and every replica's link is up (bounded by ctx, 30 s a wait
 // without a deadline). Every step is idempotent, so a formation cut short
@@ -61,6 +62,9 @@ func (a Admin) FormCluster(ctx context.Context, members []ClusterMember) ([]stri
 	}
 	for _, m := range members {
 		if m.Replica {
+			if err := a.emptyForReplication(ctx, m.Endpoint); err != nil {
+				return nil, err
+			}
 			if err := a.ClusterReplicate(ctx, m.Endpoint, ids[m.Primary]); err != nil {
 				return nil, err
 			}
@@ -77,6 +81,20 @@ func (a Admin) FormCluster(ctx context.Context, members []ClusterMember) ([]stri
 		}
 	}
 	return ids, nil
+}
+
+// emptyForReplication flushes a node that is a primary serving no slot,
+// e.g. a replica resumed with its data (NodeSpec.Resume): CLUSTER REPLICATE
+// takes only an empty node, and the full sync brings the data back.
+func (a Admin) emptyForReplication(ctx context.Context, ep Endpoint) error {
+	nodes, err := a.ClusterNodes(ctx, ep)
+	if err != nil {
+		return err
+	}
+	if me := myselfOf(nodes); me != nil && me.Primary && len(me.Slots) == 0 {
+		return a.FlushAll(ctx, ep)
+	}
+	return nil
 }
 
 // meetAll has every two members that do not know each other (nor have a

@@ -580,3 +580,45 @@ func TestClusterRollbackSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestClusterReformAfterResume suspends every node of a cluster and
+// resumes them (fresh cluster nodes with their data, as after a graceful
+// restart of the emulator), and forms the cluster again: every key is
+// back, served by the primaries that had it.
+func TestClusterReformAfterResume(t *testing.T) {
+	h := newClusterHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := h.rt.Admin()
+	c := formCluster(t, h, ctx, "resume", 3, 1)
+	writeKeys(t, ctx, c.client(t), "key:", 5000)
+	for _, m := range c.members {
+		if m.Replica {
+			if err := a.CatchUp(ctx, c.members[m.Primary].Endpoint, m.Endpoint); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, name := range c.names {
+		if err := h.rt.Suspend(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, name := range c.names {
+		if _, err := h.rt.Start(ctx, engine.NodeSpec{Name: name, Endpoint: c.members[i].Endpoint, Cluster: true, Resume: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	begin := time.Now()
+	ids, err := a.FormCluster(ctx, c.members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("re-formed in %s", time.Since(begin).Round(time.Millisecond))
+	for i, id := range ids {
+		if id == c.ids[i] {
+			t.Errorf("%s kept its node id", c.names[i])
+		}
+	}
+	checkKeys(t, ctx, c.client(t), "key:", 5000)
+}

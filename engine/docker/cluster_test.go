@@ -239,3 +239,88 @@ func addrsOf(ms []engine.ClusterMember) []engine.Endpoint {
 	}
 	return eps
 }
+
+// TestClusterNodeResume suspends a cluster node holding keys and resumes
+// it: a new container, a fresh cluster node (new id, no slot claimed) with
+// the keys, serving them again once given the slots.
+func TestClusterNodeResume(t *testing.T) {
+	cli := requireDocker(t)
+	scope := fmt.Sprintf("docker-test-cluster-resume-%d", os.Getpid())
+	assertNoLeftovers(t, cli, scope)
+	rt := newTestRuntime(t, Options{EmulatorID: scope, Scope: scope, DataDir: t.TempDir()})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	pool, err := engine.NewAddressPool("127.0.90.120")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := pool.Allocate(6379)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := engine.NodeSpec{Name: "resume", Endpoint: ep, Cluster: true}
+	t.Cleanup(func() {
+		if err := rt.Stop(context.Background(), spec.Name); err != nil && !errors.Is(err, engine.ErrNodeNotFound) {
+			t.Error(err)
+		}
+	})
+	if _, err := rt.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	a := rt.Admin()
+	id, err := a.ClusterMyID(ctx, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := []engine.SlotRange{{Start: 0, End: engine.ClusterSlots - 1}}
+	if err := a.ClusterAddSlots(ctx, ep, all); err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.WaitReady(ctx, ep, a.ClusterOK); err != nil {
+		t.Fatal(err)
+	}
+	do := func(fn func(ctx context.Context, c *redis.Client) error) {
+		t.Helper()
+		if err := a.WithClient(ctx, ep, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do(func(ctx context.Context, c *redis.Client) error {
+		for i := range 50 {
+			if err := c.Set(ctx, "k"+strconv.Itoa(i), i, 0).Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := rt.Suspend(ctx, spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	spec.Resume = true
+	if _, err := rt.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := a.ClusterNodes(ctx, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 || nodes[0].ID == id || len(nodes[0].Slots) > 0 {
+		t.Errorf("resumed node: %+v; want a new id (old %s), no peer and no slot", nodes, id)
+	}
+	if err := a.ClusterAddSlots(ctx, ep, all); err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.WaitReady(ctx, ep, a.ClusterOK); err != nil {
+		t.Fatal(err)
+	}
+	do(func(ctx context.Context, c *redis.Client) error {
+		n, err := c.DBSize(ctx).Result()
+		if err == nil && n != 50 {
+			err = fmt.Errorf("DBSIZE %d, want 50", n)
+		}
+		if err == nil {
+			err = c.Get(ctx, "k7").Err()
+		}
+		return err
+	})
+}

@@ -157,6 +157,12 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	if err := r.waitReady(ctx, id, ep); err != nil {
 		return fail(err, true)
 	}
+	if spec.Cluster && spec.InitialRDB != nil { // a resume too
+		// Loading keys made the fresh cluster node claim their slots.
+		if err := r.admin.ClusterDropSlots(ctx, ep); err != nil {
+			return fail(err, false)
+		}
+	}
 	if err := r.dropKept(spec.Name); err != nil {
 		// The node runs with its data: failing the start over a leftover
 		// file would take it down for less.

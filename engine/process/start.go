@@ -188,6 +188,13 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		return engine.Node{}, fmt.Errorf("engine/process: node %s (pid %d) did not start on %s: %w\n--- %s (tail) ---\n%s",
 			spec.Name, lbl.PID, spec.Endpoint.Addr(), err, logFileName, tail)
 	}
+	if spec.Cluster && (resume || spec.InitialRDB != nil) {
+		// Loading keys made the fresh cluster node claim their slots.
+		if err := r.admin.ClusterDropSlots(ctx, spec.Endpoint); err != nil {
+			r.abort(p, discard)
+			return engine.Node{}, fmt.Errorf("engine/process: node %s: %w", spec.Name, err)
+		}
+	}
 	if resume {
 		// The server answers, so it has loaded the kept data: from now on
 		// dump.rdb is only what the server writes.
