@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 
@@ -69,7 +70,72 @@ func (e *Emulator) formCluster(ctx context.Context, r *region, g *replicationGro
 			}
 		}
 	}
-	return nil
+	return e.awaitRolesKnown(ctx, members)
+}
+
+// awaitRolesKnown waits until every member knows every replica as the
+// replica of its node group's primary: CLUSTER SLOTS (what cluster clients
+// such as redis-py read the nodes from) lists a replica only then, and
+// gossip spreads it a moment after the replica's link is up.
+func (e *Emulator) awaitRolesKnown(ctx context.Context, members []*clusterMember) error {
+	// Redis 7.0 lists a replica in CLUSTER SLOTS only once its replication
+	// offset, as the cluster gossips it, is not 0: a new primary that no
+	// one writes to sends its replicas something only every
+	// repl-ping-replica-period (10 s). Every second while this waits.
+	var primaries []engine.Endpoint
+	for _, m := range members {
+		if m.primary {
+			primaries = append(primaries, m.ep)
+		}
+	}
+	_ = forEach(primaries, func(ep engine.Endpoint) error {
+		return e.admin.ConfigSet(ctx, ep, map[string]string{"repl-ping-replica-period": "1"})
+	})
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = forEach(primaries, func(ep engine.Endpoint) error {
+			return e.admin.ConfigSet(rctx, ep, map[string]string{"repl-ping-replica-period": "10"})
+		})
+	}()
+	primaryOf := map[string]string{} // replica node id → primary node id
+	for _, m := range members {
+		if m.primary {
+			continue
+		}
+		for _, p := range members {
+			if p.primary && p.shard == m.shard {
+				primaryOf[m.nodeID] = p.nodeID
+			}
+		}
+	}
+	return forEach(members, func(m *clusterMember) error {
+		return engine.WaitReady(ctx, m.ep, func(ctx context.Context, ep engine.Endpoint) error {
+			nodes, err := e.admin.ClusterNodes(ctx, ep)
+			if err != nil {
+				return err
+			}
+			seen := 0
+			for _, n := range nodes {
+				if p, ok := primaryOf[n.ID]; ok && n.Replica && n.PrimaryID == p {
+					seen++
+				}
+			}
+			if seen < len(primaryOf) {
+				return fmt.Errorf("node %s knows %d of the %d replicas as such", m.id, seen, len(primaryOf))
+			}
+			listed, err := e.admin.SlotsReplicas(ctx, ep)
+			if err != nil {
+				return err
+			}
+			for id := range primaryOf {
+				if !listed[id] {
+					return fmt.Errorf("node %s does not list replica %s in CLUSTER SLOTS yet", m.id, id)
+				}
+			}
+			return nil
+		})
+	})
 }
 
 // clusterMember is one node of a cluster-mode group as formCluster sees it.

@@ -65,3 +65,26 @@ func (a Admin) MemoryUse(ctx context.Context, ep Endpoint) (used, max int64, err
 	}
 	return used, max, nil
 }
+
+// SlotsReplicas returns the ids of the replicas the node at ep lists in
+// CLUSTER SLOTS: what cluster clients such as redis-py learn the replicas
+// from, which a node may answer from a view older than CLUSTER NODES'.
+func (a Admin) SlotsReplicas(ctx context.Context, ep Endpoint) (map[string]bool, error) {
+	ids := map[string]bool{}
+	err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		slots, err := c.ClusterSlots(ctx).Result()
+		if err != nil {
+			return err
+		}
+		for _, s := range slots {
+			for _, n := range s.Nodes[min(1, len(s.Nodes)):] {
+				ids[n.ID] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: CLUSTER SLOTS on %s: %w", ep.Addr(), err)
+	}
+	return ids, nil
+}
