@@ -99,10 +99,12 @@ func (e *Emulator) awaitRolesKnown(ctx context.Context, members []*clusterMember
 		})
 	}()
 	primaryOf := map[string]string{} // replica node id → primary node id
+	listable := map[string]bool{}    // replicas CLUSTER SLOTS shows: of a primary with slots
 	for _, m := range members {
 		if m.primary {
 			continue
 		}
+		listable[m.nodeID] = !m.slotless
 		for _, p := range members {
 			if p.primary && p.shard == m.shard {
 				primaryOf[m.nodeID] = p.nodeID
@@ -129,7 +131,7 @@ func (e *Emulator) awaitRolesKnown(ctx context.Context, members []*clusterMember
 				return err
 			}
 			for id := range primaryOf {
-				if !listed[id] {
+				if listable[id] && !listed[id] {
 					return fmt.Errorf("node %s does not list replica %s in CLUSTER SLOTS yet", m.id, id)
 				}
 			}
@@ -145,6 +147,8 @@ type clusterMember struct {
 	ep      engine.Endpoint
 	shard   string // node group id
 	primary bool   // the node group's recorded primary
+	// slotless: the node group holds no slot (yet: a resharding's new one)
+	slotless bool
 	// nodeID is the node's Redis Cluster id; peer the address other
 	// nodes reach it at.
 	nodeID string
@@ -167,7 +171,7 @@ func (e *Emulator) clusterMembers(r *region, g *replicationGroup, include ...str
 				continue
 			}
 			n := cl.nodes[0]
-			out = append(out, &clusterMember{id: id, name: n.name, ep: n.endpoint, shard: ng.id, primary: id == ng.primary})
+			out = append(out, &clusterMember{id: id, name: n.name, ep: n.endpoint, shard: ng.id, primary: id == ng.primary, slotless: len(ng.slots) == 0})
 		}
 	}
 	return out
