@@ -34,6 +34,7 @@ func (e *Emulator) formCluster(ctx context.Context, r *region, g *replicationGro
 	for _, m := range members {
 		live[m.nodeID] = m
 	}
+	defer e.quickenGossip(ctx, members)()
 	views, err := e.clusterViews(ctx, members)
 	if err != nil {
 		return err
@@ -74,30 +75,12 @@ func (e *Emulator) formCluster(ctx context.Context, r *region, g *replicationGro
 }
 
 // awaitRolesKnown waits until every member knows every replica as the
-// replica of its node group's primary: CLUSTER SLOTS (what cluster clients
-// such as redis-py read the nodes from) lists a replica only then, and
-// gossip spreads it a moment after the replica's link is up.
+// replica of its node group's primary and lists it in CLUSTER SLOTS (what
+// cluster clients such as redis-py read the nodes from): gossip spreads a
+// replica's role a moment after its link is up, and Redis 7.0 lists a
+// replica only once its replication offset, as gossiped, is not 0, which
+// takes the primary's first replication PING (see quickenGossip).
 func (e *Emulator) awaitRolesKnown(ctx context.Context, members []*clusterMember) error {
-	// Redis 7.0 lists a replica in CLUSTER SLOTS only once its replication
-	// offset, as the cluster gossips it, is not 0: a new primary that no
-	// one writes to sends its replicas something only every
-	// repl-ping-replica-period (10 s). Every second while this waits.
-	var primaries []engine.Endpoint
-	for _, m := range members {
-		if m.primary {
-			primaries = append(primaries, m.ep)
-		}
-	}
-	_ = forEach(primaries, func(ep engine.Endpoint) error {
-		return e.admin.ConfigSet(ctx, ep, map[string]string{"repl-ping-replica-period": "1"})
-	})
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = forEach(primaries, func(ep engine.Endpoint) error {
-			return e.admin.ConfigSet(rctx, ep, map[string]string{"repl-ping-replica-period": "10"})
-		})
-	}()
 	primaryOf := map[string]string{} // replica node id → primary node id
 	listable := map[string]bool{}    // replicas CLUSTER SLOTS shows: of a primary with slots
 	for _, m := range members {
@@ -138,6 +121,39 @@ func (e *Emulator) awaitRolesKnown(ctx context.Context, members []*clusterMember
 			return nil
 		})
 	})
+}
+
+// quickenGossip makes the cluster converge faster while it forms and
+// returns what puts it back: every node pings its peers at least every
+// half second (cluster-node-timeout 1000 instead of 5000; failure
+// detection is the control plane's own, see ClusterDirectives), and each
+// primary sends its replicas a replication PING every second instead of
+// every 10, so their offsets are not 0 for long.
+func (e *Emulator) quickenGossip(ctx context.Context, members []*clusterMember) func() {
+	timeouts := make([]string, len(members))
+	idx := make([]int, len(members))
+	for i := range idx {
+		idx[i] = i
+	}
+	_ = forEach(idx, func(i int) error {
+		m := members[i]
+		v, err := e.admin.ConfigGet(ctx, m.ep, "cluster-node-timeout")
+		if err != nil || v == "" {
+			return nil
+		}
+		timeouts[i] = v
+		return e.admin.ConfigSet(ctx, m.ep, map[string]string{"cluster-node-timeout": "1000", "repl-ping-replica-period": "1"})
+	})
+	return func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = forEach(idx, func(i int) error {
+			if timeouts[i] == "" {
+				return nil
+			}
+			return e.admin.ConfigSet(rctx, members[i].ep, map[string]string{"cluster-node-timeout": timeouts[i], "repl-ping-replica-period": "10"})
+		})
+	}
 }
 
 // clusterMember is one node of a cluster-mode group as formCluster sees it.
