@@ -19,14 +19,8 @@ import (
 // them, forms the cluster (cluster_form.go) and marks the group available
 // once every node reports cluster_state:ok and every replica is in sync.
 func (e *Emulator) createClusterGroup(ctx context.Context, in *elasticache.CreateReplicationGroupInput) (*elasticache.CreateReplicationGroupOutput, error) {
-	id, err := normalizeID("ReplicationGroupId", in.ReplicationGroupId, maxGroupIDLen)
+	id, err := checkGroupIdentity(in)
 	if err != nil {
-		return nil, err
-	}
-	if aws.ToString(in.ReplicationGroupDescription) == "" {
-		return nil, mustNotBeBlank("ReplicationGroupDescription")
-	}
-	if err := checkLength("ReplicationGroupDescription", in.ReplicationGroupDescription, maxDescriptionLen); err != nil {
 		return nil, err
 	}
 	if err := checkTags(in.Tags); err != nil {
@@ -36,15 +30,10 @@ func (e *Emulator) createClusterGroup(ctx context.Context, in *elasticache.Creat
 	if err != nil {
 		return nil, err
 	}
-	port, err := checkPort(in.Port)
+	port, settings, err := groupPortAndSettings(in)
 	if err != nil {
 		return nil, err
 	}
-	settings, err := newSettings(in.PreferredMaintenanceWindow, in.SnapshotWindow, in.SnapshotRetentionLimit, in.AutoMinorVersionUpgrade, in.NotificationTopicArn)
-	if err != nil {
-		return nil, err
-	}
-	settings.atRestEncryption = aws.ToBool(in.AtRestEncryptionEnabled)
 	total := 0
 	for _, sp := range shards {
 		total += sp.replicas + 1

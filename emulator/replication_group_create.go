@@ -27,17 +27,11 @@ type groupRequest struct {
 // validateCreateGroup checks everything that needs no state.
 func validateCreateGroup(in *elasticache.CreateReplicationGroupInput) (groupRequest, error) {
 	var req groupRequest
-	id, err := normalizeID("ReplicationGroupId", in.ReplicationGroupId, maxGroupIDLen)
+	id, err := checkGroupIdentity(in)
 	if err != nil {
 		return req, err
 	}
 	req.id = id
-	if aws.ToString(in.ReplicationGroupDescription) == "" {
-		return req, mustNotBeBlank("ReplicationGroupDescription")
-	}
-	if err := checkLength("ReplicationGroupDescription", in.ReplicationGroupDescription, maxDescriptionLen); err != nil {
-		return req, err
-	}
 	// Cluster mode enabled is created by createClusterGroup; AUTH, global
 	// datastores and serverless snapshots are refused by the member audit
 	// (input_rules.go) before this runs.
@@ -102,6 +96,34 @@ func validateCreateGroup(in *elasticache.CreateReplicationGroupInput) (groupRequ
 	return req, nil
 }
 
+// checkGroupIdentity checks the id and description of a create, either
+// mode, and returns the id as stored (lower case).
+func checkGroupIdentity(in *elasticache.CreateReplicationGroupInput) (string, error) {
+	id, err := normalizeID("ReplicationGroupId", in.ReplicationGroupId, maxGroupIDLen)
+	if err != nil {
+		return "", err
+	}
+	if aws.ToString(in.ReplicationGroupDescription) == "" {
+		return "", mustNotBeBlank("ReplicationGroupDescription")
+	}
+	return id, checkLength("ReplicationGroupDescription", in.ReplicationGroupDescription, maxDescriptionLen)
+}
+
+// groupPortAndSettings checks the port and the settings of a create,
+// either mode.
+func groupPortAndSettings(in *elasticache.CreateReplicationGroupInput) (int32, clusterSettings, error) {
+	port, err := checkPort(in.Port)
+	if err != nil {
+		return 0, clusterSettings{}, err
+	}
+	settings, err := newSettings(in.PreferredMaintenanceWindow, in.SnapshotWindow, in.SnapshotRetentionLimit, in.AutoMinorVersionUpgrade, in.NotificationTopicArn)
+	if err != nil {
+		return 0, clusterSettings{}, err
+	}
+	settings.atRestEncryption = aws.ToBool(in.AtRestEncryptionEnabled)
+	return port, settings, nil
+}
+
 // checkNodeGroupConfiguration refuses the members of a node group
 // configuration that only mean something with cluster mode or outposts.
 func checkNodeGroupConfiguration(ngc types.NodeGroupConfiguration) error {
@@ -128,15 +150,10 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	if err != nil {
 		return nil, err
 	}
-	port, err := checkPort(in.Port)
+	port, settings, err := groupPortAndSettings(in)
 	if err != nil {
 		return nil, err
 	}
-	settings, err := newSettings(in.PreferredMaintenanceWindow, in.SnapshotWindow, in.SnapshotRetentionLimit, in.AutoMinorVersionUpgrade, in.NotificationTopicArn)
-	if err != nil {
-		return nil, err
-	}
-	settings.atRestEncryption = aws.ToBool(in.AtRestEncryptionEnabled)
 
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
