@@ -305,6 +305,12 @@ func (e *Emulator) LoadSnapshots(ctx context.Context) (int, error) {
 // readRecord reads and checks one snapshot record found under dir.
 func (e *Emulator) readRecord(ctx context.Context, key, dir string) (*snapshot, error) {
 	rc, _, err := e.opts.Snapshots.Get(ctx, key)
+	if og, ok := e.opts.Snapshots.(s3store.ObjectGetter); ok && errors.Is(err, s3store.ErrCorrupt) {
+		// A crash between writing a record and its metadata: the record
+		// itself is whole (JSON, checked below), and it is the newer one.
+		e.log.Info("reading a snapshot record whose metadata a crash left behind", "key", key)
+		rc, err = og.GetObject(ctx, key)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -294,3 +294,10 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// ObjectGetter is implemented by stores whose object and metadata are
+// written in two steps (Dir): GetObject reads an object whose metadata a
+// crash left behind (see Dir.GetObject).
+type ObjectGetter interface {
+	GetObject(ctx context.Context, key string) (io.ReadCloser, error)
+}
