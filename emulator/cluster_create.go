@@ -228,8 +228,10 @@ func (e *Emulator) openConfigEndpoint(r *region, g *replicationGroup, exact bool
 	return nil
 }
 
-// closeConfigEndpoint closes g's configuration endpoint, or gives back the
-// address it never opened; the caller holds r.mu or owns g alone.
+// closeConfigEndpoint forgets g's configuration endpoint: it closes one
+// still open (a caller that may not wait under the lock closes it first,
+// see DeleteReplicationGroup) or gives back the address it never opened;
+// the caller holds r.mu or owns g alone.
 func (e *Emulator) closeConfigEndpoint(g *replicationGroup) {
 	if g.cfg == nil {
 		return

@@ -574,6 +574,11 @@ func (e *Emulator) DeleteReplicationGroup(ctx context.Context, in *elasticache.D
 			e.closeEndpoint(ng.primaryEP)
 			e.closeEndpoint(ng.readerEP)
 		}
+		if g.cfg != nil && g.cfg.ep != nil {
+			// Waits for its connections to end; closeConfigEndpoint below
+			// finds it closed and gives its address back.
+			_ = g.cfg.ep.Close()
+		}
 		r.mu.Lock()
 		e.closeConfigEndpoint(g)
 		for _, ng := range g.nodeGroups {
