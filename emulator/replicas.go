@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
@@ -211,16 +210,9 @@ func (e *Emulator) IncreaseReplicaCount(ctx context.Context, in *elasticache.Inc
 				return // the next start finishes it (reconcileClusterNodes)
 			}
 		} else {
-			var wg sync.WaitGroup
-			for _, l := range launches {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					err := e.startNode(ctx, l)
-					e.markNode(r, l, err)
-				}()
-			}
-			wg.Wait()
+			// A replica that failed to start is marked so by startNodes;
+			// the others' change still finishes.
+			_ = e.startNodes(ctx, r, launches)
 		}
 		r.mu.Lock()
 		defer e.unlock(r)

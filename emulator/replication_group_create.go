@@ -3,7 +3,6 @@ package emulator
 import (
 	"context"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -303,22 +302,7 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 		e.markNode(r, *primary, err)
 	}
 	if err == nil {
-		var wg sync.WaitGroup
-		errs := make([]error, len(replicas))
-		for i, l := range replicas {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = e.startNode(ctx, l)
-				e.markNode(r, l, errs[i])
-			}()
-		}
-		wg.Wait()
-		for _, e := range errs {
-			if e != nil && err == nil {
-				err = e
-			}
-		}
+		err = e.startNodes(ctx, r, replicas)
 	}
 	if err == nil {
 		// The endpoints take their nodes now, but a primary endpoint bound
