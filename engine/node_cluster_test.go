@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/engine/enginetest"
 	"github.com/elasticache-local/elasticache-local/engine/process"
 )
 
@@ -46,7 +46,7 @@ func newClusterHarness(t testing.TB) *clusterHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &clusterHarness{t: t, rt: rt, pool: pool, port: clusterPort(t, clusterBase)}
+	return &clusterHarness{t: t, rt: rt, pool: pool, port: enginetest.ClusterPort(t, clusterBase)}
 }
 
 // testCluster is a cluster formed with FormCluster.
@@ -56,28 +56,6 @@ type testCluster struct {
 	members []engine.ClusterMember
 	names   []string
 	ids     []string
-}
-
-// clusterPort picks a port free on host together with its bus port.
-func clusterPort(t testing.TB, host string) int {
-	t.Helper()
-	for range 100 {
-		p := 20000 + rand.IntN(20000)
-		ok := true
-		for _, q := range []int{p, p + 10000} {
-			l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(q)))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no free port pair")
-	return 0
 }
 
 // startClusterNode starts a cluster node, stopped when the test ends.

@@ -3,7 +3,6 @@ package process
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/engine/enginetest"
 )
 
 func TestClusterConfig(t *testing.T) {
@@ -64,7 +64,7 @@ func TestClusterNodeResume(t *testing.T) {
 	rt := newTestRuntime(t, dataDir, fmt.Sprintf("process-cluster-%d", os.Getpid()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ep := engine.Endpoint{Host: "127.0.90.200", Port: freeClusterPort(t, "127.0.90.200")}
+	ep := engine.Endpoint{Host: "127.0.90.200", Port: enginetest.ClusterPort(t, "127.0.90.200")}
 	spec := engine.NodeSpec{Name: "cnode", Endpoint: ep, Cluster: true, Config: map[string]string{"cluster-node-timeout": "3000"}}
 	_, err := rt.Start(ctx, spec)
 	t.Cleanup(func() { _ = rt.Stop(context.Background(), spec.Name) })
@@ -147,25 +147,4 @@ func TestClusterNodeResume(t *testing.T) {
 	if err != nil {
 		t.Errorf("GET k7 once the slots are back: %v", err)
 	}
-}
-
-// freeClusterPort picks a port free on host together with its bus port.
-func freeClusterPort(t *testing.T, host string) int {
-	t.Helper()
-	for p := 21000 + os.Getpid()%10000; p < 40000; p += 7 {
-		ok := true
-		for _, q := range []int{p, p + 10000} {
-			l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(q)))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no free port pair")
-	return 0
 }
