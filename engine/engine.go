@@ -89,6 +89,32 @@ type NodeSpec struct {
 	// talk over the cluster bus on port+10000, so the port must be 55535
 	// at most.
 	Cluster bool
+	// TLS, when set, makes the node serve TLS only on Endpoint.Port (no
+	// plaintext listener), replicate over TLS (tls-replication) and, with
+	// Cluster, talk TLS on the cluster bus (tls-cluster). Clients need no
+	// certificate of their own. The runtime labels the node (LabelTLS) and
+	// registers its endpoint with its Admin (Admin.UseTLS), at Start and at
+	// Adopt, so the control plane's connections use TLS too.
+	TLS *TLSSpec
+	// Users are the node's users besides the admin user, set at start as
+	// redis.conf user directives (so no client ever sees the node without
+	// them); nil leaves Redis's own default user (on, nopass, all
+	// permissions). Changes later go through Admin.ApplyUsers.
+	Users []ACLUser
+}
+
+// LabelTLS marks a node started with NodeSpec.TLS (value "required").
+const LabelTLS = "elasticache-local.tls"
+
+// TLSSpec is what a TLS node needs: PEM blocks, kept in the node's own
+// files (the key readable by its owner only).
+type TLSSpec struct {
+	// CertPEM is the node's server certificate (then any intermediates);
+	// KeyPEM its private key.
+	CertPEM, KeyPEM []byte
+	// CAPEM is the CA the node trusts for its peers (a replica verifies
+	// its primary, cluster nodes each other).
+	CAPEM []byte
 }
 
 // Node is a node as the runtime sees it.
