@@ -31,6 +31,9 @@ type cacheCluster struct {
 	az          string
 	nodes       []*cacheNode
 	settings    clusterSettings
+	// sec is a standalone cluster's TLS and AUTH token; a member's is
+	// its group's (region.securityOf).
+	sec security
 }
 
 // clusterSettings are the metadata-only settings shared by clusters and
@@ -67,8 +70,6 @@ func (cl *cacheCluster) describe(r *region, showNodes bool) types.CacheCluster {
 		AutoMinorVersionUpgrade:            aws.Bool(cl.settings.autoMinorUpgrade),
 		SnapshotRetentionLimit:             aws.Int32(cl.settings.snapshotRetention),
 		SnapshotWindow:                     aws.String(cl.settings.snapshotWindow),
-		AuthTokenEnabled:                   aws.Bool(false),
-		TransitEncryptionEnabled:           aws.Bool(false), // true is refused (input_rules.go) until TLS is served
 		AtRestEncryptionEnabled:            aws.Bool(cl.settings.atRestEncryption),
 		ReplicationGroupLogDeliveryEnabled: aws.Bool(false),
 		LogDeliveryConfigurations:          []types.LogDeliveryConfiguration{},
@@ -82,6 +83,7 @@ func (cl *cacheCluster) describe(r *region, showNodes bool) types.CacheCluster {
 			CacheNodeIdsToReboot:    []string{},
 		},
 	}
+	r.securityOf(cl).describeCluster(&out)
 	if cl.groupID != "" {
 		out.ReplicationGroupId = aws.String(cl.groupID)
 	}
@@ -150,6 +152,9 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 		return nil, err
 	}
 	if gid := aws.ToString(in.ReplicationGroupId); gid != "" {
+		if in.AuthToken != nil || in.TransitEncryptionEnabled != nil {
+			return nil, invalidParameterCombination("A cluster added to a replication group takes the group's TransitEncryptionEnabled and AuthToken; they are not allowed.")
+		}
 		if len(in.SnapshotArns) > 0 || aws.ToString(in.SnapshotName) != "" {
 			return nil, invalidParameterCombination("A replica added to a replication group syncs from its primary; SnapshotName and SnapshotArns are not allowed.")
 		}
@@ -179,6 +184,10 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	if err != nil {
 		return nil, err
 	}
+	sec, err := newSecurity(in.TransitEncryptionEnabled, "", in.AuthToken, e.opts.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
 	settings, err := newSettings(in.PreferredMaintenanceWindow, in.SnapshotWindow, in.SnapshotRetentionLimit, in.AutoMinorVersionUpgrade, in.NotificationTopicArn)
 	if err != nil {
 		return nil, err
@@ -194,7 +203,7 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	if err != nil {
 		return nil, err
 	}
-	cl.nodeType, cl.paramGroup, cl.subnetGroup = nodeType, pg, sg
+	cl.nodeType, cl.paramGroup, cl.subnetGroup, cl.sec = nodeType, pg, sg, sec
 	cl.securityIDs = append([]string{}, in.SecurityGroupIds...)
 	cl.settings = settings
 	r.clusters[id] = cl
@@ -277,15 +286,24 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 	if err != nil {
 		return nil, err
 	}
+	sec, authChanged, err := e.clusterSecurityModify(cl, securityMembers{token: in.AuthToken,
+		strategy: in.AuthTokenUpdateStrategy})
+	if err != nil {
+		return nil, err
+	}
 	if pg != cl.paramGroup {
 		e.configSet(r, pg, []engine.Endpoint{cl.nodes[0].endpoint}, r.paramValues(pg))
 	}
-	cl.paramGroup, cl.settings = pg, settings
+	cl.paramGroup, cl.settings, cl.sec = pg, settings, sec
 	if in.SecurityGroupIds != nil {
 		cl.securityIDs = append([]string{}, in.SecurityGroupIds...)
 	}
 	cl.status = statusModifying
 	out := &elasticache.ModifyCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
+	if authChanged {
+		e.rotateClusterAuth(r, cl)
+		return out, nil
+	}
 	e.settle(r, &cl.status, types.SourceTypeCacheCluster, cl.id, "Cache cluster %s modified", cl.id)
 	return out, nil
 }

@@ -34,6 +34,10 @@ func (e *Emulator) createClusterGroup(ctx context.Context, in *elasticache.Creat
 	if err != nil {
 		return nil, err
 	}
+	sec, err := newSecurity(in.TransitEncryptionEnabled, in.TransitEncryptionMode, in.AuthToken, e.opts.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
 	total := 0
 	for _, sp := range shards {
 		total += sp.replicas + 1
@@ -79,7 +83,7 @@ func (e *Emulator) createClusterGroup(ctx context.Context, in *elasticache.Creat
 		id: id, description: aws.ToString(in.ReplicationGroupDescription), status: statusCreating, created: e.opts.Now().UTC(),
 		engine: ev, nodeType: nodeType, paramGroup: pg, port: port,
 		autoFailover: true, multiAZ: aws.ToBool(in.MultiAZEnabled),
-		kmsKeyID: aws.ToString(in.KmsKeyId), settings: settings, clusterMode: true,
+		kmsKeyID: aws.ToString(in.KmsKeyId), settings: settings, clusterMode: true, sec: sec,
 	}
 	g.cfg = &configEndpoint{g: g}
 	cfgAddr, err := e.opts.Addresses.Allocate(int(port))

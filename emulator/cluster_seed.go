@@ -243,6 +243,10 @@ func (e *Emulator) loadSeed(ctx context.Context, r *region, g *replicationGroup,
 		},
 		seed: seed,
 	}
+	if g.sec.transit {
+		// The seed node MIGRATEs its keys to TLS nodes: it talks TLS too.
+		l.tlsHosts = []string{ep.Host}
+	}
 	r.mu.Unlock()
 	defer func() {
 		// Also when the operation is cut off: the node is no member of

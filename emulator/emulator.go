@@ -39,6 +39,9 @@ type Options struct {
 	// primary endpoint address itself (no forwarder in the data path); it
 	// needs an address per node (the process runtime in alias mode).
 	BindPrimaryEndpoint bool
+	// CA issues the certificates of TLS nodes (TransitEncryptionEnabled,
+	// engine/tlsca); without one their starts fail.
+	CA CertIssuer
 	// NodeQuota is how many cache nodes an account may have in a region
 	// (NodeQuotaForCustomerExceeded past it); DefaultNodeQuota when zero.
 	NodeQuota int

@@ -9,12 +9,13 @@ func inputMemberRules() map[string]map[string]memberRule {
 	reported := memberRule{use: memberReported}
 	unusedByAWS := memberRule{use: memberUnusedByAWS}
 	refused := func(defaults ...string) memberRule { return memberRule{use: memberRefused, defaults: defaults} }
-	// Nodes speak plaintext without AUTH over IPv4 in one AZ, with no
-	// outposts, log delivery, data tiering or EC2-Classic security groups.
+	// Nodes speak IPv4 in one AZ, with no outposts, log delivery, data
+	// tiering or EC2-Classic security groups. TLS and AUTH tokens are
+	// applied (security.go), their modes a local node cannot serve refused
+	// there.
 	var (
-		noTLS          = refused("false")
-		noTLSMode      = refused()
-		noAuth         = refused()
+		tls            = applied
+		auth           = applied
 		noUserGroups   = refused()
 		ipv4           = refused("ipv4")
 		noLogDelivery  = refused()
@@ -40,7 +41,7 @@ func inputMemberRules() map[string]map[string]memberRule {
 		"CreateReplicationGroupInput": {
 			"ReplicationGroupDescription": applied, "ReplicationGroupId": applied,
 			"AtRestEncryptionEnabled": applied, // snapshots are encrypted with the KMS key
-			"AuthToken":               noAuth, "UserGroupIds": noUserGroups,
+			"AuthToken":               auth, "UserGroupIds": noUserGroups,
 			"AutoMinorVersionUpgrade": reported, "AutomaticFailoverEnabled": applied,
 			"CacheNodeType": reported, "CacheParameterGroupName": applied,
 			"CacheSecurityGroupNames": noClassicSG, "CacheSubnetGroupName": reported,
@@ -54,13 +55,13 @@ func inputMemberRules() map[string]map[string]memberRule {
 			"PrimaryClusterId": applied, "ReplicasPerNodeGroup": applied, "SecurityGroupIds": reported,
 			"ServerlessCacheSnapshotName": refused(), "SnapshotArns": applied, "SnapshotName": applied,
 			"SnapshotRetentionLimit": applied, "SnapshotWindow": applied, "Tags": applied,
-			"TransitEncryptionEnabled": noTLS, "TransitEncryptionMode": noTLSMode,
+			"TransitEncryptionEnabled": tls, "TransitEncryptionMode": tls,
 		},
 		"DescribeReplicationGroupsInput": with(paging, map[string]memberRule{"ReplicationGroupId": applied}),
 		"ModifyReplicationGroupInput": {
 			"ReplicationGroupId": applied,
 			"ApplyImmediately":   applied, // every change applies at once either way
-			"AuthToken":          noAuth, "AuthTokenUpdateStrategy": noAuth,
+			"AuthToken":          auth, "AuthTokenUpdateStrategy": auth,
 			"UserGroupIdsToAdd": noUserGroups, "UserGroupIdsToRemove": noUserGroups, "RemoveUserGroups": refused("false"),
 			"AutoMinorVersionUpgrade": reported, "AutomaticFailoverEnabled": applied,
 			"CacheNodeType": applied, "CacheParameterGroupName": applied, "CacheSecurityGroupNames": noClassicSG,
@@ -72,7 +73,7 @@ func inputMemberRules() map[string]map[string]memberRule {
 			"PreferredMaintenanceWindow": reported, "PrimaryClusterId": applied,
 			"ReplicationGroupDescription": applied, "SecurityGroupIds": reported,
 			"SnapshotRetentionLimit": applied, "SnapshotWindow": applied, "SnapshottingClusterId": applied,
-			"TransitEncryptionEnabled": noTLS, "TransitEncryptionMode": noTLSMode,
+			"TransitEncryptionEnabled": tls, "TransitEncryptionMode": tls,
 		},
 		"DeleteReplicationGroupInput": {"ReplicationGroupId": applied, "FinalSnapshotIdentifier": applied, "RetainPrimaryCluster": applied},
 		"TestFailoverInput":           {"ReplicationGroupId": applied, "NodeGroupId": applied},
@@ -85,7 +86,7 @@ func inputMemberRules() map[string]map[string]memberRule {
 			"ReplicasToRemove": applied, "ReplicaConfiguration": applied},
 		// Cache clusters.
 		"CreateCacheClusterInput": {
-			"CacheClusterId": applied, "AZMode": singleAZ, "AuthToken": noAuth,
+			"CacheClusterId": applied, "AZMode": singleAZ, "AuthToken": auth,
 			"AutoMinorVersionUpgrade": reported, "CacheNodeType": reported, "CacheParameterGroupName": applied,
 			"CacheSecurityGroupNames": noClassicSG, "CacheSubnetGroupName": reported,
 			"Engine": applied, "EngineVersion": applied, "IpDiscovery": ipv4, "NetworkType": ipv4,
@@ -94,14 +95,14 @@ func inputMemberRules() map[string]map[string]memberRule {
 			"Port": applied, "PreferredAvailabilityZone": applied, "PreferredAvailabilityZones": applied,
 			"PreferredMaintenanceWindow": reported, "ReplicationGroupId": applied, "SecurityGroupIds": reported,
 			"SnapshotArns": applied, "SnapshotName": applied, "SnapshotRetentionLimit": applied, "SnapshotWindow": applied,
-			"Tags": applied, "TransitEncryptionEnabled": noTLS,
+			"Tags": applied, "TransitEncryptionEnabled": tls,
 		},
 		"DescribeCacheClustersInput": with(paging, map[string]memberRule{"CacheClusterId": applied,
 			"ShowCacheClustersNotInReplicationGroups": applied, "ShowCacheNodeInfo": applied}),
 		"ModifyCacheClusterInput": {
 			"CacheClusterId": applied, "AZMode": singleAZ,
 			"ApplyImmediately": applied, // every change applies at once either way
-			"AuthToken":        noAuth, "AuthTokenUpdateStrategy": noAuth,
+			"AuthToken":        auth, "AuthTokenUpdateStrategy": auth,
 			"AutoMinorVersionUpgrade": reported, "CacheNodeIdsToRemove": applied, "CacheNodeType": applied,
 			"CacheParameterGroupName": applied, "CacheSecurityGroupNames": noClassicSG,
 			"Engine": applied, "EngineVersion": refused(), // engine upgrades

@@ -66,14 +66,25 @@ type nodeLaunch struct {
 	replicaOf *engine.Endpoint
 	// seed, when set, opens the RDB the node starts from (a restore).
 	seed rdbSeed
+	// tlsHosts, for a TLS node, are the addresses its certificate names;
+	// startNode issues it (security.go).
+	tlsHosts []string
 }
 
 // launchFor describes how to start node n of cluster cl; the caller holds r.mu.
 func (e *Emulator) launchFor(r *region, cl *cacheCluster, n *cacheNode, replicaOf *engine.Endpoint) nodeLaunch {
+	l := e.plainLaunch(r, cl, n, replicaOf)
+	e.secureLaunch(r, cl, n, &l)
+	return l
+}
+
+// plainLaunch is launchFor without the group's TLS and users; the caller
+// holds r.mu.
+func (e *Emulator) plainLaunch(r *region, cl *cacheCluster, n *cacheNode, replicaOf *engine.Endpoint) nodeLaunch {
 	if g := r.groups[cl.groupID]; g != nil && g.clusterMode {
 		// A cluster node starts alone: REPLICAOF is not allowed in a Redis
 		// Cluster, formCluster attaches it to its node group's primary.
-		l := e.launchFor(r, &cacheCluster{id: cl.id, engine: cl.engine, paramGroup: cl.paramGroup}, n, nil)
+		l := e.plainLaunch(r, &cacheCluster{id: cl.id, engine: cl.engine, paramGroup: cl.paramGroup}, n, nil)
 		l.spec.Labels[engine.LabelGroup] = cl.groupID
 		l.spec.Cluster = true
 		// A primary whose last slot a resharding moves away stays a
@@ -120,6 +131,9 @@ func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
 		}
 		defer rc.Close()
 		l.spec.InitialRDB = rc
+	}
+	if err := e.issueTLS(&l); err != nil {
+		return err
 	}
 	if l.replicaOf != nil {
 		defer e.boostSync(ctx, *l.replicaOf)()

@@ -33,6 +33,7 @@ func (r *region) record() *state.Region {
 			AutoFailover: g.autoFailover, MultiAZ: g.multiAZ, KmsKeyID: g.kmsKeyID,
 			UserGroupIDs: append([]string(nil), g.userGroupIDs...), Settings: g.settings.record(),
 			Snapshotting: g.snapshotting, ClusterMode: g.clusterMode, Resharding: g.resharding.record(),
+			Security: g.sec.record(),
 		}
 		if g.cfg != nil {
 			if a, ok := g.cfg.address(); ok {
@@ -57,7 +58,7 @@ func (r *region) record() *state.Region {
 			ID: cl.id, GroupID: cl.groupID, Status: cl.status, Created: cl.created,
 			Engine: cl.engine.record(), NodeType: cl.nodeType, ParamGroup: cl.paramGroup,
 			SubnetGroup: cl.subnetGroup, SecurityIDs: append([]string(nil), cl.securityIDs...),
-			Port: cl.port, AZ: cl.az, Settings: cl.settings.record(),
+			Port: cl.port, AZ: cl.az, Settings: cl.settings.record(), Security: cl.sec.record(),
 		}
 		for _, n := range cl.nodes {
 			cr.Nodes = append(cr.Nodes, state.CacheNode{ID: n.id, Name: n.name, Endpoint: *endpointRecord(n.endpoint),
@@ -109,6 +110,7 @@ func regionFromRecord(rec *state.Region) *region {
 			autoFailover: gr.AutoFailover, multiAZ: gr.MultiAZ, kmsKeyID: gr.KmsKeyID,
 			userGroupIDs: gr.UserGroupIDs, settings: settingsFromRecord(gr.Settings), snapshotting: gr.Snapshotting,
 			clusterMode: gr.ClusterMode, resharding: reshardingFromRecord(gr.Resharding),
+			sec: securityFromRecord(gr.Security),
 		}
 		if g.clusterMode {
 			g.cfg = &configEndpoint{g: g}
@@ -137,7 +139,7 @@ func regionFromRecord(rec *state.Region) *region {
 			id: cr.ID, groupID: cr.GroupID, status: cr.Status, created: cr.Created,
 			engine: engineFromRecord(cr.Engine), nodeType: cr.NodeType, paramGroup: cr.ParamGroup,
 			subnetGroup: cr.SubnetGroup, securityIDs: cr.SecurityIDs, port: cr.Port, az: cr.AZ,
-			settings: settingsFromRecord(cr.Settings),
+			settings: settingsFromRecord(cr.Settings), sec: securityFromRecord(cr.Security),
 		}
 		for _, nr := range cr.Nodes {
 			cl.nodes = append(cl.nodes, &cacheNode{id: nr.ID, name: nr.Name, endpoint: endpointFromRecord(nr.Endpoint),

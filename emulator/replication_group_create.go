@@ -153,6 +153,10 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	if err != nil {
 		return nil, err
 	}
+	sec, err := newSecurity(in.TransitEncryptionEnabled, in.TransitEncryptionMode, in.AuthToken, e.opts.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
 
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
@@ -181,6 +185,11 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 		}
 		if adopted, err = r.adoptablePrimary(pid); err != nil {
 			return nil, err
+		}
+		if adopted.sec.transit != sec.transit || adopted.sec.authEnabled() || sec.authEnabled() {
+			// The running primary keeps serving as it does: a group
+			// around it cannot change its TLS or AUTH token.
+			return nil, invalidParameterCombination("TransitEncryptionEnabled and AuthToken of a group created from PrimaryClusterId must match the primary cluster, which has none.")
 		}
 		// The group takes the adopted cluster's engine and settings.
 		req.ev, port = adopted.engine, adopted.port
@@ -217,7 +226,7 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 		id: req.id, description: aws.ToString(in.ReplicationGroupDescription), status: statusCreating, created: now,
 		engine: req.ev, nodeType: nodeType, paramGroup: pg, port: port,
 		autoFailover: aws.ToBool(in.AutomaticFailoverEnabled), multiAZ: aws.ToBool(in.MultiAZEnabled),
-		kmsKeyID: aws.ToString(in.KmsKeyId), settings: settings,
+		kmsKeyID: aws.ToString(in.KmsKeyId), settings: settings, sec: sec,
 		nodeGroups: []*nodeGroup{{id: nodeID(1), primary: ids[0], members: ids}},
 	}
 	if adopted != nil {

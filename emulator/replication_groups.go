@@ -50,6 +50,8 @@ type replicationGroup struct {
 	cfg         *configEndpoint
 	// resharding is the online resharding in progress (resharding.go).
 	resharding *resharding
+	// sec is the TLS and AUTH token of every member (security.go).
+	sec security
 }
 
 // nodeGroup is a shard: one primary cluster and its replicas. Its primary
@@ -120,8 +122,6 @@ func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
 		MultiAZ:                    enabledStatus(g.multiAZ, types.MultiAZStatusEnabled, types.MultiAZStatusDisabled),
 		ClusterEnabled:             aws.Bool(g.clusterMode),
 		ClusterMode:                enabledStatus(g.clusterMode, types.ClusterModeEnabled, types.ClusterModeDisabled),
-		AuthTokenEnabled:           aws.Bool(false),
-		TransitEncryptionEnabled:   aws.Bool(false), // true is refused (input_rules.go) until TLS is served
 		AtRestEncryptionEnabled:    aws.Bool(g.settings.atRestEncryption),
 		AutoMinorVersionUpgrade:    aws.Bool(g.settings.autoMinorUpgrade),
 		SnapshotRetentionLimit:     aws.Int32(g.settings.snapshotRetention),
@@ -133,6 +133,7 @@ func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
 		LogDeliveryConfigurations:  []types.LogDeliveryConfiguration{},
 		PendingModifiedValues:      &types.ReplicationGroupPendingModifiedValues{},
 	}
+	g.sec.describeGroup(&out)
 	if g.kmsKeyID != "" {
 		out.KmsKeyId = aws.String(g.kmsKeyID)
 	}
@@ -408,7 +409,7 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if err := checkLength("ReplicationGroupDescription", in.ReplicationGroupDescription, maxDescriptionLen); err != nil {
 		return nil, err
 	}
-	// Engine upgrades, AUTH and cluster mode are refused by the member audit
+	// Engine upgrades and cluster mode are refused by the member audit
 	// (input_rules.go) before this runs.
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
@@ -464,7 +465,16 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 			return nil, invalidClusterState("Cache cluster %s is not available to be promoted.", promote)
 		}
 	}
+	sec, authChanged, err := e.groupSecurityModify(g, securityMembers{transit: in.TransitEncryptionEnabled,
+		mode: in.TransitEncryptionMode, token: in.AuthToken, strategy: in.AuthTokenUpdateStrategy})
+	if err != nil {
+		return nil, err
+	}
+	if authChanged && promote != "" {
+		return nil, invalidParameterCombination("AuthToken and PrimaryClusterId cannot be modified in one request.")
+	}
 	// Validation is over: apply.
+	g.sec = sec
 	if d := aws.ToString(in.ReplicationGroupDescription); d != "" {
 		g.description = d
 	}
@@ -498,6 +508,10 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	}
 	g.status = statusModifying
 	out := &elasticache.ModifyReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}
+	if authChanged {
+		e.rotateGroupAuth(r, g)
+		return out, nil
+	}
 	if promote != "" {
 		ng := g.nodeGroupOf(promote)
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Promoting cache cluster %s to primary", promote)

@@ -30,6 +30,10 @@ type Region struct {
 	Tags              map[string][]Tag   `json:"tags"` // by ARN
 	TestFailovers     []time.Time        `json:"testFailovers,omitempty"`
 	Operations        []Operation        `json:"operations,omitempty"`
+	// Users and UserGroups are the RBAC users (the built-in "default"
+	// included) and user groups.
+	Users      []User      `json:"users,omitempty"`
+	UserGroups []UserGroup `json:"userGroups,omitempty"`
 }
 
 // EngineVersion is a catalog entry: Version as the API lists it, Actual as
@@ -77,6 +81,22 @@ type ReplicationGroup struct {
 	ConfigurationEndpoint *Endpoint `json:"configurationEndpoint,omitempty"`
 	// Resharding is the online resharding in progress, if any.
 	Resharding *Resharding `json:"resharding,omitempty"`
+	// Security is the group's TLS and AUTH token (nil: neither).
+	Security *Security `json:"security,omitempty"`
+}
+
+// Security is the in-transit encryption and AUTH token of a group or a
+// standalone cluster. It holds token hashes only, never a token.
+type Security struct {
+	Transit bool `json:"transitEncryption,omitempty"`
+	// AuthHashes are SHA-256 hashes (hex) of the accepted AUTH tokens.
+	AuthHashes []string `json:"authTokenHashes,omitempty"`
+	// AuthOpen: passwordless connections are still accepted (a first
+	// token added by ROTATE, until a SET).
+	AuthOpen     bool      `json:"authOpen,omitempty"`
+	AuthModified time.Time `json:"authTokenLastModified,omitzero"`
+	// AuthPending is the AuthTokenStatus of a change being applied.
+	AuthPending string `json:"authTokenPending,omitempty"`
 }
 
 // Resharding is an online resharding of a cluster-mode group: the slot
@@ -130,6 +150,8 @@ type CacheCluster struct {
 	AZ          string        `json:"availabilityZone"`
 	Nodes       []CacheNode   `json:"nodes"`
 	Settings    Settings      `json:"settings"`
+	// Security of a standalone cluster (members take their group's).
+	Security *Security `json:"security,omitempty"`
 }
 
 // CacheNode is one engine node; Name is its name in the runtime.
@@ -189,4 +211,30 @@ type Operation struct {
 	Started time.Time `json:"started"`
 	// Detail holds what the kind needs to resume (e.g. the failover target).
 	Detail map[string]string `json:"detail,omitempty"`
+}
+
+// User is an RBAC user. It holds password hashes only (SHA-256, hex, as
+// Redis ACLs take them), never a password.
+type User struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Engine       string `json:"engine"`
+	AccessString string `json:"accessString"`
+	Status       string `json:"status"`
+	// Authentication is "password" or "no-password".
+	Authentication string   `json:"authentication"`
+	PasswordHashes []string `json:"passwordHashes,omitempty"`
+}
+
+// UserGroup is an RBAC user group: its users, the replication groups it
+// is attached to, and the users a modification in progress adds and
+// removes.
+type UserGroup struct {
+	ID                string   `json:"id"`
+	Engine            string   `json:"engine"`
+	Status            string   `json:"status"`
+	UserIDs           []string `json:"userIds"`
+	ReplicationGroups []string `json:"replicationGroups,omitempty"`
+	PendingAdd        []string `json:"pendingUserIdsToAdd,omitempty"`
+	PendingRemove     []string `json:"pendingUserIdsToRemove,omitempty"`
 }
