@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/elasticache-local/elasticache-local/engine/atomicfile"
 )
 
 // AdminUser is the name of the ACL user every node has for the emulator
@@ -34,8 +37,16 @@ const AdminUser = "elasticache-local"
 // else NewAdmin), configures every node it starts with
 // ServerDirectives and reports it through Runtime.Admin, so the credentials
 // reach the node operations without any global state.
+//
+// Copies of one Admin share its TLS registry (see WithCA and UseTLS): the
+// endpoints of TLS nodes, which its connections reach over TLS.
 type Admin struct {
 	user, password string
+	// roots are the CAs TLS connections trust (WithCA); nil: the system's.
+	roots *x509.CertPool
+	// tls is the registry of TLS endpoints, shared by copies; nil only in
+	// an Admin not made by NewAdmin, LoadAdmin or WithCA.
+	tls *tlsRegistry
 }
 
 // NewAdmin returns credentials for AdminUser with a fresh random password,
@@ -48,7 +59,7 @@ func NewAdmin() (Admin, error) {
 	if _, err := rand.Read(b); err != nil {
 		return Admin{}, fmt.Errorf("engine: generating the admin password: %w", err)
 	}
-	return Admin{user: AdminUser, password: hex.EncodeToString(b)}, nil
+	return Admin{user: AdminUser, password: hex.EncodeToString(b), tls: newTLSRegistry()}, nil
 }
 
 // adminFile is the content of the file LoadAdmin keeps the credentials in.
@@ -106,54 +117,19 @@ func readAdmin(path string) (Admin, error) {
 	if !credentialRE.MatchString(f.User) || !credentialRE.MatchString(f.Password) || len(f.Password) < 16 {
 		return Admin{}, fmt.Errorf("engine: admin credentials %s are malformed: want a user and a password of at least 16 characters among letters, digits, '.', '_' and '-'", path)
 	}
-	return Admin{user: f.User, password: f.Password}, nil
+	return Admin{user: f.User, password: f.Password, tls: newTLSRegistry()}, nil
 }
 
 // createAdminFile writes a to path unless path exists (fs.ErrExist then).
 func createAdminFile(path string, a Admin) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(adminFile{User: a.user, Password: a.password}, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	// A hard link never replaces an existing file, unlike rename; rename is
-	// the fallback for file systems without links.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		if _, statErr := os.Lstat(path); statErr == nil {
-			return fs.ErrExist
-		}
-		if err := os.Rename(tmp.Name(), path); err != nil {
-			return err
-		}
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Create(path, bytes.NewReader(append(b, '\n')))
 }
 
 // User returns the ACL user the connections authenticate as ("" for the
@@ -185,7 +161,8 @@ func (a Admin) ServerDirectives() [][]string {
 // Options returns go-redis client options for the node at ep that
 // authenticate as the admin user over RESP2 without retries, client
 // identity or maintenance notifications, with short dial and I/O timeouts
-// and context deadlines applied to the socket. Callers keeping a connection
+// and context deadlines applied to the socket, over TLS when ep is a TLS
+// node's (UseTLS) at the time of the call. Callers keeping a connection
 // open (the health monitor) may adjust pool sizes and timeouts.
 func (a Admin) Options(ep Endpoint) *redis.Options {
 	return &redis.Options{
@@ -203,6 +180,7 @@ func (a Admin) Options(ep Endpoint) *redis.Options {
 		MaintNotificationsConfig: &maintnotifications.Config{
 			Mode: maintnotifications.ModeDisabled,
 		},
+		TLSConfig: a.tlsConfig(ep),
 	}
 }
 

@@ -31,27 +31,38 @@ const (
 // the helpers below do not cover (CONFIG SET, FLUSHALL, …).
 func (a Admin) WithClient(ctx context.Context, ep Endpoint, fn func(ctx context.Context, c *redis.Client) error) error {
 	addr := ep.Addr()
+	opts := a.Options(ep)
 	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	// A TLS node's connection is handed over after its handshake (the
+	// Dialer replaces go-redis's own, which would do the handshake); the
+	// deadlines below go to the TCP connection underneath.
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	conn, err := clientConn(ctx, raw, opts.TLSConfig)
 	if err != nil {
 		return err
 	}
 	var once sync.Once
-	opts := a.Options(ep)
 	opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var first net.Conn
 		once.Do(func() { first = conn })
 		if first != nil {
 			return first, nil
 		}
-		return d.DialContext(ctx, network, addr)
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return clientConn(ctx, c, opts.TLSConfig)
 	}
 	opts.DialerRetries = 1
 	opts.PipelinePoolSize = -1
 	c := redis.NewClient(opts)
 	// Abort a command in flight when ctx is cancelled, not only at its
 	// deadline (go-redis maps deadlines, not cancellation, onto the socket).
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer func() {
 		stop()
 		_ = c.Close()
