@@ -27,6 +27,10 @@ type Options struct {
 	// BodyBudgetWait bounds how long a request waits for its share of the
 	// budget before it is answered Throttling (default 10 s).
 	BodyBudgetWait time.Duration
+	// Credentials (access key id → secret access key), when there are any,
+	// make every request prove it was signed with one of them (SigV4, see
+	// auth.go); none means requests are not verified.
+	Credentials map[string]string
 }
 
 // DefaultBodyBudget is 16 maximal request bodies: decoding costs about five

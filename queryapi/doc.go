@@ -28,7 +28,9 @@
 // is checked against the operation's input schema before anything is built
 // for it, and the body size, the number of parameters and list indexes are
 // capped. The SigV4 credential scope gives the request's region and
-// account; a scope naming no valid region is refused (identity.go).
+// account; a scope naming no valid region is refused (identity.go). With
+// Options.Credentials set, every request must also be signed with one of
+// them (auth.go, package sigv4).
 package queryapi
 
 //go:generate go run ./internal/gen -o operations_gen.go

@@ -7,6 +7,8 @@ import (
 
 	smithy "github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/traits"
+
+	"github.com/elasticache-local/elasticache-local/queryapi/sigv4"
 )
 
 // modelledError is implemented by every error type in the SDK's types
@@ -97,6 +99,24 @@ func modelledWireError(me modelledError) *Error {
 	// code unless a handler set the override, which then wins.
 	if ec, ok := me.(interface{ ErrorCode() string }); ok && ec.ErrorCode() != "" {
 		e.Code = ec.ErrorCode()
+	}
+	return e
+}
+
+// authFailure is the Query API's answer to a request whose SigV4
+// authentication failed (see auth.go): the common errors every AWS Query
+// service answers, all of Type Sender.
+func authFailure(f *sigv4.Failure) *Error {
+	e := &Error{Message: f.Message, HTTPStatus: http.StatusForbidden}
+	switch f.Kind {
+	case sigv4.Missing:
+		e.Code = "MissingAuthenticationToken"
+	case sigv4.Incomplete:
+		e.Code, e.HTTPStatus = "IncompleteSignature", http.StatusBadRequest
+	case sigv4.UnknownKey:
+		e.Code = "InvalidClientTokenId"
+	default:
+		e.Code = "SignatureDoesNotMatch"
 	}
 	return e
 }

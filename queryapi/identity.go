@@ -7,8 +7,8 @@ import (
 
 // identity derives region and account from the SigV4 credential scope
 // (Authorization header, or X-Amz-Credential of a presigned request).
-// Signatures are not verified: the emulator accepts any credentials. An
-// access key id of exactly 12 digits is taken as the account id, so tests
+// Signatures are verified only when Options.Credentials are set (auth.go);
+// otherwise any credentials are accepted. An access key id of exactly 12 digits is taken as the account id, so tests
 // can pick an account per client; any other key means the default account.
 //
 // Region and account name storage (snapshot keys, node labels), so a scope

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	smithy "github.com/aws/smithy-go"
+
+	"github.com/elasticache-local/elasticache-local/queryapi/sigv4"
 )
 
 // Defaults used when Options leave Region or AccountID empty and the request
@@ -51,6 +53,9 @@ type Service struct {
 	// bodyWait bounds the wait for a share of it.
 	bodies   *semaphore.Weighted
 	bodyWait time.Duration
+
+	// verifier checks SigV4 signatures; nil when no credentials are set.
+	verifier *sigv4.Verifier
 }
 
 // New returns a Service with no handlers: every operation answers 501
@@ -62,6 +67,7 @@ func New(opts Options) *Service {
 		accountID: opts.AccountID,
 		logger:    opts.Logger,
 		handlers:  map[string]handlerFunc{},
+		verifier:  newVerifier(opts.Credentials),
 	}
 	budget := opts.BodyBudget
 	if budget <= 0 {
@@ -144,6 +150,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, info *RequestInf
 	if info.Region, info.AccountID, qerr = s.identity(r); qerr != nil {
 		return writeError(w, qerr, info.RequestID)
 	}
+	signed, qerr := s.authenticate(r)
+	if qerr != nil {
+		return writeError(w, qerr, info.RequestID)
+	}
 	var held int64 // body bytes of the budget this request holds
 	defer func() { s.bodies.Release(held) }()
 	params, qerr := readParams(w, r, func(n int64) error {
@@ -158,6 +168,9 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, info *RequestInf
 		held += n
 		return nil
 	})
+	if qerr == nil {
+		qerr = s.verifyPayload(w, r, signed, params.body)
+	}
 	if qerr != nil {
 		return writeError(w, qerr, info.RequestID)
 	}
