@@ -85,6 +85,13 @@ type Config struct {
 	WriteTimeout   time.Duration
 	IdleTimeout    time.Duration
 	MaxConnections int
+	// Credentials (access key id → secret access key), when set, make the
+	// API refuse every request not signed with one of them (SigV4, as AWS
+	// checks it); none accepts any. AdminAPI says who may use the admin
+	// API, which signing does not cover: AdminAPILoopback (the default),
+	// AdminAPIAny or AdminAPIOff. See admin_access.go.
+	Credentials map[string]string
+	AdminAPI    string
 }
 
 // HTTP limit defaults. A request body is at most 2 MiB, so a minute to read
@@ -136,6 +143,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.AccountID != "" && !queryapi.ValidAccountID(cfg.AccountID) {
 		return nil, fmt.Errorf("emulator: account id %q is not 12 digits", cfg.AccountID)
+	}
+	if err := checkAccess(cfg); err != nil {
+		return nil, err
 	}
 	// Private to the user: node data, snapshots and keys live under it.
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -199,7 +209,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	} else if n > 0 {
 		log.Info("loaded snapshots of earlier runs", "count", n, "store", snaps.store.Describe())
 	}
-	svc := queryapi.New(queryapi.Options{Region: emu.opts.Region, AccountID: emu.opts.AccountID, Logger: log})
+	svc := queryapi.New(queryapi.Options{Region: emu.opts.Region, AccountID: emu.opts.AccountID, Logger: log,
+		Credentials: cfg.Credentials})
 	emu.Register(svc)
 
 	s := &Server{emu: emu, runtime: rt, log: log, served: make(chan error, 1), runtimeName: cfg.Runtime, unlock: unlock}
@@ -207,7 +218,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	router.HandleFunc(HealthPath, s.health).Methods(http.MethodGet)
 	s.registerAdmin(router)
 	router.PathPrefix("/").Handler(svc)
-	handler := newFrontDoor(router, log, cfg.Listen, cfg.AllowedOrigins, cfg.AllowedHosts)
+	handler := newFrontDoor(newAdminGate(router, cfg.AdminAPI, log), log, cfg.Listen, cfg.AllowedOrigins, cfg.AllowedHosts)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

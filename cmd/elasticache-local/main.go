@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -115,6 +116,9 @@ func run(args []string) error {
 	fs.StringVar(&allowedOrigins, "allowed-origins", env("ALLOWED_ORIGINS", ""), "comma-separated web origins (scheme://host[:port]) whose pages may call the API, * for any; requests from other pages are refused (env ELASTICACHE_LOCAL_ALLOWED_ORIGINS)")
 	fs.StringVar(&allowedHosts, "allowed-hosts", env("ALLOWED_HOSTS", ""), "comma-separated host names requests may be addressed to besides localhost, loopback addresses and the listen address, e.g. a docker-compose service name; * for any (env ELASTICACHE_LOCAL_ALLOWED_HOSTS)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", envInt("MAX_CONNECTIONS", emulator.DefaultMaxConnections), "API connections open at once; connections past it are closed at once (env ELASTICACHE_LOCAL_MAX_CONNECTIONS)")
+	var credentials string
+	fs.StringVar(&credentials, "credentials", "", "access keys whose SigV4 signatures the API accepts, AKID:SECRET[,AKID2:SECRET2]; when set every API request must be signed with one of them. Prefer the environment variable (env ELASTICACHE_LOCAL_CREDENTIALS), which other users' ps does not show; none (the default) accepts unsigned requests")
+	fs.StringVar(&cfg.AdminAPI, "admin-api", env("ADMIN_API", emulator.AdminAPILoopback), "who may use the admin API (/_elasticache/nodes: kill, pause, resume nodes), which --credentials does not cover: loopback (clients on this machine), any, or off (404) (env ELASTICACHE_LOCAL_ADMIN_API)")
 	var shutdownTimeout time.Duration
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", emulator.DefaultShutdownTimeout), "how long SIGTERM/SIGINT may take to save every node's data and stop it; nodes still saving then are killed and restart empty (env ELASTICACHE_LOCAL_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env ELASTICACHE_LOCAL_LOG_LEVEL)")
@@ -139,6 +143,16 @@ func run(args []string) error {
 		}
 	}
 	cfg.AllowedOrigins, cfg.AllowedHosts = splitList(allowedOrigins), splitList(allowedHosts)
+	if credentials == "" {
+		// Read here rather than as the flag's default, so --help never
+		// prints the secrets.
+		credentials = env("CREDENTIALS", "")
+	}
+	creds, err := parseCredentials(credentials)
+	if err != nil {
+		return err
+	}
+	cfg.Credentials = creds
 	if cfg.MaxConnections < 1 {
 		return fmt.Errorf("--max-connections: %d is not a positive number", cfg.MaxConnections)
 	}
@@ -154,11 +168,43 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(cfg.Credentials) > 0 {
+		keys := make([]string, 0, len(cfg.Credentials))
+		for k := range cfg.Credentials {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		cfg.Logger.Info("API requests must be signed (SigV4) with one of the access keys", "accessKeys", strings.Join(keys, ","))
+	}
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down: saving every node's data and stopping it; the next start brings them back")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// parseCredentials reads AKID:SECRET[,AKID2:SECRET2] into access key id →
+// secret. Secrets may hold ':' (only the first one splits); a key given
+// twice is a mistake, not a rotation.
+func parseCredentials(v string) (map[string]string, error) {
+	items := splitList(v)
+	if len(items) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(items))
+	for _, item := range items {
+		key, secret, ok := strings.Cut(item, ":")
+		key, secret = strings.TrimSpace(key), strings.TrimSpace(secret)
+		switch {
+		case !ok || key == "" || secret == "":
+			// The item may hold a secret: name the position, not the text.
+			return nil, fmt.Errorf("--credentials: item %d is not ACCESS_KEY_ID:SECRET_ACCESS_KEY", len(out)+1)
+		case out[key] != "":
+			return nil, fmt.Errorf("--credentials: access key %s is given twice", key)
+		}
+		out[key] = secret
+	}
+	return out, nil
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
