@@ -52,7 +52,14 @@ func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps, admin engine
 		b.WriteString("# Requested engine: " + sanitizeComment(spec.Engine+" "+spec.EngineVersion) + "\n")
 	}
 	line("bind", spec.Endpoint.Host)
-	line("port", fmt.Sprint(spec.Endpoint.Port))
+	// A TLS node listens with TLS only, its files in its own directory.
+	for _, d := range engine.PortDirectives(spec) {
+		line(d[0], d[1:]...)
+	}
+	for _, d := range engine.TLSDirectives(spec, filepath.Join(dir, engine.TLSCertFile),
+		filepath.Join(dir, engine.TLSKeyFile), filepath.Join(dir, engine.TLSCAFile)) {
+		line(d[0], d[1:]...)
+	}
 	line("dir", dir)
 	line("daemonize", "no")
 	line("logfile", "")
@@ -90,6 +97,13 @@ func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps, admin engine
 	for _, d := range admin.ServerDirectives() {
 		line(d[0], d[1:]...)
 	}
+	users, err := engine.UserDirectives(spec.Users)
+	if err != nil {
+		return "", fmt.Errorf("engine/process: node %s: %w", spec.Name, err)
+	}
+	for _, d := range users {
+		line(d[0], d[1:]...)
+	}
 	if spec.ReplicaOf != nil {
 		line("replicaof", spec.ReplicaOf.Host, fmt.Sprint(spec.ReplicaOf.Port))
 	}
@@ -116,7 +130,7 @@ func buildConfig(spec engine.NodeSpec, dir string, caps serverCaps, admin engine
 		if !directiveRE.MatchString(k) {
 			return "", fmt.Errorf("engine/process: invalid config directive %q", k)
 		}
-		if reservedDirectives[strings.ToLower(k)] || engine.ReservedClusterDirective(k) {
+		if reservedDirectives[strings.ToLower(k)] || engine.ReservedClusterDirective(k) || engine.ReservedTLSDirective(k) {
 			return "", fmt.Errorf("engine/process: config directive %q is managed by the runtime", k)
 		}
 		line(strings.ToLower(k), spec.Config[k])

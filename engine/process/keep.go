@@ -176,6 +176,10 @@ func (r *Runtime) adoptOne(ctx context.Context, name string, pids []int, keep fu
 					r.log.Info("killed a server of an adopted node that no label records", "node", name, "pid", pid)
 				}
 			}
+			if n.Labels[engine.LabelTLS] != "" {
+				// Resumed or running, the node serves TLS only.
+				r.admin.UseTLS(n.Endpoint, true)
+			}
 			r.mu.Lock()
 			if running {
 				r.adopted[name] = lbl.PID

@@ -12,6 +12,13 @@
 //	nodes.conf  a cluster node's cluster state (NodeSpec.Cluster): kept while
 //	            the server runs (an adopted node keeps its place), not by
 //	            Suspend: a resumed node starts as a fresh cluster node
+//	tls-*.pem   a TLS node's certificate, key and CA (NodeSpec.TLS,
+//	            engine.TLSFiles), written at every start
+//
+// A TLS node listens with TLS only (engine.PortDirectives); Start and
+// Adopt register it with the Admin (engine.Admin.UseTLS, by its label
+// engine.LabelTLS), Stop unregisters it. NodeSpec.Users are user directives
+// of redis.conf, after the admin user's.
 //
 // A cluster node binds its own address like any node, so CLUSTER SLOTS and
 // MOVED name its host endpoint and the other nodes reach it there too

@@ -56,3 +56,14 @@ func TestContract(t *testing.T) {
 		return newTestRuntimeWith(t, Options{DataDir: dataDir, EmulatorID: id, Admin: rt.Admin()})
 	})
 }
+
+func TestContractTLS(t *testing.T) {
+	dataDir := t.TempDir()
+	pool, err := engine.NewAddressPool(addressBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enginetest.RunTLS(t, pool, func(t *testing.T, id string, admin engine.Admin) engine.Runtime {
+		return newTestRuntimeWith(t, Options{DataDir: dataDir, EmulatorID: id, Admin: admin})
+	})
+}

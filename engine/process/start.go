@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,6 +106,12 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		discard()
 		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
 	}
+	for _, f := range engine.TLSFiles(spec) {
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o600); err != nil {
+			discard()
+			return engine.Node{}, fmt.Errorf("engine/process: node %s: %w", spec.Name, err)
+		}
+	}
 	if spec.InitialRDB != nil {
 		if err := keyed.WriteFile(filepath.Join(dir, rdbFileName), spec.InitialRDB); err != nil {
 			discard()
@@ -116,7 +121,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	lbl = label{
 		Name:          spec.Name,
 		EmulatorID:    r.id,
-		Labels:        maps.Clone(spec.Labels),
+		Labels:        engine.NodeLabels(spec),
 		Endpoint:      toJSONEndpoint(spec.Endpoint),
 		Engine:        spec.Engine,
 		EngineVersion: spec.EngineVersion,
@@ -167,6 +172,9 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		r.abort(p, discard)
 		return engine.Node{}, fmt.Errorf("engine/process: node %s: recording pid %d: %w", spec.Name, lbl.PID, err)
 	}
+	// The admin's connections to the node (this wait's first) use TLS
+	// exactly when it serves TLS.
+	r.admin.UseTLS(spec.Endpoint, spec.TLS != nil)
 	// Wait for PING, but give up at once when the process exits (a check in
 	// flight, e.g. against another program holding the port, is cancelled).
 	wctx, cancelWait := context.WithCancel(ctx)
@@ -279,6 +287,7 @@ func (r *Runtime) abort(p *proc, discard func()) {
 		}
 	}
 	r.forget(p.lbl.Name)
+	r.admin.UseTLS(p.lbl.Endpoint.endpoint(), false)
 	discard()
 }
 

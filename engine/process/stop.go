@@ -51,6 +51,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 		return stopErr
 	}
 	r.forget(name)
+	r.admin.UseTLS(lbl.Endpoint.endpoint(), false)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("engine/process: removing %s: %w", dir, err)
 	}
@@ -72,7 +73,9 @@ func (r *Runtime) terminate(ctx context.Context, lbl label, p *proc) error {
 		// A node frozen by SIGSTOP (fault injection) must run to shut down.
 		_ = signalGroup(lbl.PID, sigCont)
 	}
-	if ctx.Err() == nil {
+	// A TLS node the admin does not know as one (reaped, not adopted)
+	// would take a plaintext SHUTDOWN for a failed handshake: signals only.
+	if ctx.Err() == nil && (lbl.Labels[engine.LabelTLS] == "" || r.admin.TLS(ep)) {
 		sctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
 		err := r.admin.Shutdown(sctx, ep)
 		cancel()

@@ -1,0 +1,120 @@
+package engine
+
+// What a runtime writes into a node for NodeSpec.TLS and NodeSpec.Users:
+// one rendering of the directives for both runtimes (the process runtime's
+// redis.conf, the docker runtime's command line).
+
+import (
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Files of a TLS node in its data directory (TLSFiles), read by the server
+// through TLSDirectives.
+const (
+	TLSCertFile = "tls-cert.pem"
+	TLSKeyFile  = "tls-key.pem"
+	TLSCAFile   = "tls-ca.pem"
+)
+
+// LabelTLSRequired is the value of LabelTLS on a TLS node.
+const LabelTLSRequired = "required"
+
+// NodeFile is a file a runtime puts in a node's data directory before the
+// server starts.
+type NodeFile struct {
+	Name string
+	Data []byte
+}
+
+// TLSFiles returns the files of a TLS node (TLSCertFile, TLSKeyFile,
+// TLSCAFile), nil without spec.TLS. Runtimes write them readable by the
+// server's user only (0600): one holds the node's private key.
+func TLSFiles(spec NodeSpec) []NodeFile {
+	if spec.TLS == nil {
+		return nil
+	}
+	return []NodeFile{
+		{Name: TLSCertFile, Data: spec.TLS.CertPEM},
+		{Name: TLSKeyFile, Data: spec.TLS.KeyPEM},
+		{Name: TLSCAFile, Data: spec.TLS.CAPEM},
+	}
+}
+
+// PortDirectives returns where the node listens: port <Endpoint.Port>, or
+// for a TLS node port 0 (no plaintext listener: ElastiCache's "required"
+// in-transit encryption) and tls-port <Endpoint.Port>. A TLS cluster
+// node's bus is then on the TLS port+10000, over TLS.
+func PortDirectives(spec NodeSpec) [][]string {
+	p := strconv.Itoa(spec.Endpoint.Port)
+	if spec.TLS == nil {
+		return [][]string{{"port", p}}
+	}
+	return [][]string{{"port", "0"}, {"tls-port", p}}
+}
+
+// TLSDirectives returns the TLS directives of a node, nil without
+// spec.TLS, for its TLSFiles at the paths given (as the server sees them).
+// Clients need no certificate (tls-auth-clients no); a replica connects to
+// its primary over TLS (tls-replication) and cluster nodes talk TLS on the
+// bus (tls-cluster), both presenting the node's certificate and verifying
+// the peer's against the CA.
+func TLSDirectives(spec NodeSpec, certPath, keyPath, caPath string) [][]string {
+	if spec.TLS == nil {
+		return nil
+	}
+	d := [][]string{
+		{"tls-cert-file", certPath},
+		{"tls-key-file", keyPath},
+		{"tls-ca-cert-file", caPath},
+		{"tls-auth-clients", "no"},
+		{"tls-replication", "yes"},
+	}
+	if spec.Cluster {
+		d = append(d, []string{"tls-cluster", "yes"})
+	}
+	return d
+}
+
+// ReservedTLSDirective reports whether a redis.conf directive is one of
+// TLS's (tls-*), which the runtime manages and NodeSpec.Config may not set.
+func ReservedTLSDirective(name string) bool {
+	return strings.HasPrefix(strings.ToLower(name), "tls-")
+}
+
+// UserDirectives returns the user directives of spec.Users, in order,
+// which the runtime writes after the admin user's (Admin.ServerDirectives):
+// user <name> <ACLUser.Args()...>. A user named like the admin user, or
+// whose name is empty or holds spaces or control characters, is an error:
+// the first would lock the control plane out, the others do not parse.
+func UserDirectives(users []ACLUser) ([][]string, error) {
+	d := make([][]string, 0, len(users))
+	for _, u := range users {
+		if u.Name == "" || strings.IndexFunc(u.Name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return nil, fmt.Errorf("engine: invalid user name %q", u.Name)
+		}
+		if u.Name == AdminUser {
+			return nil, fmt.Errorf("engine: user %q is the emulator's own", u.Name)
+		}
+		d = append(d, append([]string{"user", u.Name}, u.Args()...))
+	}
+	return d, nil
+}
+
+// NodeLabels returns the labels a runtime records for a node: spec.Labels
+// with LabelTLS (LabelTLSRequired) for a TLS node and without it for any
+// other, by which Adopt knows whether the node serves TLS.
+func NodeLabels(spec NodeSpec) map[string]string {
+	l := maps.Clone(spec.Labels)
+	if l == nil {
+		l = make(map[string]string, 1)
+	}
+	delete(l, LabelTLS)
+	if spec.TLS != nil {
+		l[LabelTLS] = LabelTLSRequired
+	}
+	return l
+}
