@@ -114,6 +114,12 @@ type region struct {
 	subnetGroups map[string]*subnetGroup
 	events       []event
 	tags         map[string][]types.Tag // by ARN
+	// RBAC (users.go, user_groups.go, rbac_apply.go): users (the
+	// built-in default user included) and user groups by id; aclMu
+	// serializes the pushes of users to nodes.
+	users      map[string]*user
+	userGroups map[string]*userGroup
+	aclMu      sync.Mutex
 	// testFailovers are the times of TestFailover calls, for the quota.
 	testFailovers []time.Time
 }
@@ -228,6 +234,15 @@ func (e *Emulator) Register(svc *queryapi.Service) {
 	handle(svc, rules, e.AddTagsToResource)
 	handle(svc, rules, e.ListTagsForResource)
 	handle(svc, rules, e.RemoveTagsFromResource)
+	// Users and user groups (RBAC).
+	handle(svc, rules, e.CreateUser)
+	handle(svc, rules, e.DescribeUsers)
+	handle(svc, rules, e.ModifyUser)
+	handle(svc, rules, e.DeleteUser)
+	handle(svc, rules, e.CreateUserGroup)
+	handle(svc, rules, e.DescribeUserGroups)
+	handle(svc, rules, e.ModifyUserGroup)
+	handle(svc, rules, e.DeleteUserGroup)
 }
 
 // Counts reports how many resources exist, for the health endpoint.
@@ -337,6 +352,8 @@ func newRegion(sc scope) *region {
 		paramGroups:  defaultParamGroups(),
 		subnetGroups: defaultSubnetGroups(sc.region),
 		tags:         make(map[string][]types.Tag),
+		users:        defaultUsers(),
+		userGroups:   make(map[string]*userGroup),
 	}
 }
 

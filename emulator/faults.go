@@ -197,3 +197,57 @@ func reservedCacheNodeNotFound(id string) error {
 func reservedCacheNodesOfferingNotFound(id string) error {
 	return &types.ReservedCacheNodesOfferingNotFoundFault{Message: aws.String("Reserved cache nodes offering " + id + " not found.")}
 }
+
+// Users and user groups (RBAC).
+
+func userNotFound(id string) error {
+	return &types.UserNotFoundFault{Message: aws.String("User " + id + " not found.")}
+}
+
+func userAlreadyExists(id string) error {
+	return &types.UserAlreadyExistsFault{Message: aws.String("User " + id + " already exists.")}
+}
+
+func invalidUserState(format string, args ...any) error {
+	return &types.InvalidUserStateFault{Message: aws.String(fmt.Sprintf(format, args...))}
+}
+
+// userQuotaExceeded refuses a user beyond the region's quota of max.
+func userQuotaExceeded(max int) error {
+	return &types.UserQuotaExceededFault{Message: aws.String(fmt.Sprintf("The request cannot be processed because it would exceed the allowed number of users per region (%d).", max))}
+}
+
+func userGroupNotFound(id string) error {
+	return &types.UserGroupNotFoundFault{Message: aws.String("User Group " + id + " not found.")}
+}
+
+func userGroupAlreadyExists(id string) error {
+	return &types.UserGroupAlreadyExistsFault{Message: aws.String("User Group " + id + " already exists.")}
+}
+
+func invalidUserGroupState(format string, args ...any) error {
+	return &types.InvalidUserGroupStateFault{Message: aws.String(fmt.Sprintf(format, args...))}
+}
+
+// userGroupQuotaExceeded refuses a user group beyond the region's quota of
+// max, or a user group of more than max users (perGroup).
+func userGroupQuotaExceeded(format string, args ...any) error {
+	return &types.UserGroupQuotaExceededFault{Message: aws.String(fmt.Sprintf(format, args...))}
+}
+
+// defaultUserRequired is AWS's answer to a user group without a user named
+// "default".
+func defaultUserRequired() error {
+	return &types.DefaultUserRequired{Message: aws.String("User group needs to contain a user with the user name default.")}
+}
+
+// duplicateUserName refuses a user group with two users named name.
+func duplicateUserName(name string) error {
+	return &types.DuplicateUserNameFault{Message: aws.String("A user with the user name " + name + " already exists in the user group.")}
+}
+
+// defaultUserAssociatedToUserGroup refuses to delete a user named "default"
+// that a user group holds (the group would be left without one).
+func defaultUserAssociatedToUserGroup(id, group string) error {
+	return &types.DefaultUserAssociatedToUserGroupFault{Message: aws.String("User is associated to user group " + group + " as its default user; replace it in the user group before deleting user " + id + ".")}
+}

@@ -154,6 +154,19 @@ func inputMemberRules() map[string]map[string]memberRule {
 		"DescribeReservedCacheNodesOfferingsInput": with(paging, map[string]memberRule{"CacheNodeType": applied,
 			"Duration": applied, "OfferingType": applied, "ProductDescription": applied,
 			"ReservedCacheNodesOfferingId": applied}),
+		// Users and user groups (RBAC): AuthenticationMode Type iam is
+		// refused by the handlers.
+		"CreateUserInput": {"UserId": applied, "UserName": applied, "Engine": applied, "AccessString": applied,
+			"AuthenticationMode": applied, "NoPasswordRequired": applied, "Passwords": applied, "Tags": applied},
+		"ModifyUserInput": {"UserId": applied, "AccessString": applied, "AppendAccessString": applied,
+			"AuthenticationMode": applied, "Engine": applied, "NoPasswordRequired": applied, "Passwords": applied},
+		"DeleteUserInput":      {"UserId": applied},
+		"DescribeUsersInput":   with(paging, map[string]memberRule{"Engine": applied, "Filters": applied, "UserId": applied}),
+		"CreateUserGroupInput": {"UserGroupId": applied, "Engine": applied, "UserIds": applied, "Tags": applied},
+		"ModifyUserGroupInput": {"UserGroupId": applied, "Engine": applied, "UserIdsToAdd": applied,
+			"UserIdsToRemove": applied},
+		"DeleteUserGroupInput":    {"UserGroupId": applied},
+		"DescribeUserGroupsInput": with(paging, map[string]memberRule{"UserGroupId": applied}),
 		// Events and tags.
 		"DescribeEventsInput": with(paging, map[string]memberRule{"Duration": applied, "EndTime": applied,
 			"SourceIdentifier": applied, "SourceType": applied, "StartTime": applied}),

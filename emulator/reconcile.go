@@ -68,6 +68,8 @@ func (e *Emulator) reconcileRegion(ctx context.Context, r *region, fates map[str
 		}
 		r.ops.remove(op)
 	}
+	// Changes of users and user groups the earlier run left (rbac_apply.go).
+	e.resumeAccessChanges(r)
 	// A resharding the earlier run left goes on from where it was.
 	for _, g := range groups {
 		if r.groups[g.id] == g && g.resharding != nil {

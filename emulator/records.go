@@ -91,6 +91,7 @@ func (r *region) record() *state.Region {
 			rec.Tags[arn] = append(rec.Tags[arn], state.Tag{Key: aws.ToString(t.Key), Value: aws.ToString(t.Value)})
 		}
 	}
+	rec.Users, rec.UserGroups = r.recordAccess()
 	return rec
 }
 
@@ -169,6 +170,7 @@ func regionFromRecord(rec *state.Region) *region {
 			r.tags[arn] = append(r.tags[arn], types.Tag{Key: aws.String(t.Key), Value: aws.String(t.Value)})
 		}
 	}
+	r.restoreAccess(rec)
 	return r
 }
 

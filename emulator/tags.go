@@ -46,6 +46,14 @@ func (e *Emulator) resolveARN(r *region, arn *string) (string, error) {
 		if _, ok := r.snapshots[name]; !ok {
 			return "", snapshotNotFound(name)
 		}
+	case "user":
+		if _, ok := r.users[name]; !ok {
+			return "", userNotFound(name)
+		}
+	case "usergroup":
+		if _, ok := r.userGroups[name]; !ok {
+			return "", userGroupNotFound(name)
+		}
 	default:
 		return "", invalidARN(*arn, "does not name a taggable resource")
 	}
