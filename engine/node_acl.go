@@ -78,7 +78,7 @@ func (a Admin) ApplyUsers(ctx context.Context, ep Endpoint, users []ACLUser) err
 		var errs []error
 		for _, cmd := range cmds {
 			if cerr := cmd.Err(); cerr != nil {
-				errs = append(errs, fmt.Errorf("%s %s: %w", cmd.Args()[0], cmd.Args()[1], cerr))
+				errs = append(errs, fmt.Errorf("%s: %w", commandName(cmd.Args()), cerr))
 			}
 		}
 		if len(errs) == 0 && err != nil {
@@ -86,6 +86,20 @@ func (a Admin) ApplyUsers(ctx context.Context, ep Endpoint, users []ACLUser) err
 		}
 		return errors.Join(errs...)
 	})
+}
+
+// commandName is a command of ApplyUsers up to the user it names ("ACL
+// SETUSER alice", "CLIENT KILL USER bob"), without the rules.
+func commandName(args []any) string {
+	n := 3
+	if len(args) > 0 && args[0] == "CLIENT" {
+		n = 4
+	}
+	parts := make([]string, 0, n)
+	for _, a := range args[:min(n, len(args))] {
+		parts = append(parts, fmt.Sprint(a))
+	}
+	return strings.Join(parts, " ")
 }
 
 // KillClientsOfUser closes every connection of the node at ep
