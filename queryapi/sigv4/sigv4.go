@@ -127,6 +127,12 @@ func (v *Verifier) Check(r *http.Request) (*Signed, *Failure) {
 		}
 		params[k] = val
 	}
+	// The key the request claims, for the log of every refusal from here.
+	claimed, _, _ := strings.Cut(params["Credential"], "/")
+	claimed = shown(claimed)
+	fail := func(kind Kind, format string, args ...any) *Failure {
+		return &Failure{Kind: kind, Message: fmt.Sprintf(format, args...), AccessKey: claimed}
+	}
 	date := r.Header.Get("X-Amz-Date")
 	if date == "" {
 		date = r.Header.Get("Date")
@@ -141,29 +147,27 @@ func (v *Verifier) Check(r *http.Request) (*Signed, *Failure) {
 		missing.WriteString("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ")
 	}
 	if missing.Len() > 0 {
-		return nil, &Failure{Kind: Incomplete, Message: missing.String() + "Authorization=" + shown(auth)}
+		return nil, fail(Incomplete, "%sAuthorization=%s", missing.String(), shown(auth))
 	}
 	at, err := time.Parse(amzDateLayout, date)
 	if err != nil {
-		return nil, &Failure{Kind: Incomplete, Message: fmt.Sprintf(
-			"Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", shown(date))}
+		return nil, fail(Incomplete, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", shown(date))
 	}
 	if f := v.checkSkew(at); f != nil {
+		f.AccessKey = claimed
 		return nil, f
 	}
 	signedHeaders := params["SignedHeaders"]
 	if !hasHost(signedHeaders) {
-		return nil, &Failure{Kind: Mismatch, Message: "'Host' must be a 'SignedHeader' in the AWS Authorization."}
+		return nil, fail(Mismatch, "'Host' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	if algorithm != Algorithm {
-		return nil, &Failure{Kind: Incomplete, Message: fmt.Sprintf(
-			"Unsupported AWS 'algorithm': '%s' (only %s for now). ", shown(algorithm), Algorithm)}
+		return nil, fail(Incomplete, "Unsupported AWS 'algorithm': '%s' (only %s for now). ", shown(algorithm), Algorithm)
 	}
 	cred := params["Credential"]
 	parts := strings.Split(strings.TrimRight(cred, "/"), "/")
 	if len(parts) != 5 {
-		return nil, &Failure{Kind: Incomplete, Message: fmt.Sprintf(
-			"Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '%s'", shown(cred))}
+		return nil, fail(Incomplete, "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '%s'", shown(cred))
 	}
 	var wrong strings.Builder
 	if parts[3] != v.Service {
@@ -177,11 +181,11 @@ func (v *Verifier) Check(r *http.Request) (*Signed, *Failure) {
 			shown(parts[1]), day, date)
 	}
 	if wrong.Len() > 0 {
-		return nil, &Failure{Kind: Mismatch, Message: strings.TrimSpace(wrong.String()), AccessKey: shown(parts[0])}
+		return nil, fail(Mismatch, "%s", strings.TrimSpace(wrong.String()))
 	}
 	secret, ok := v.Secrets[parts[0]]
 	if !ok {
-		return nil, &Failure{Kind: UnknownKey, Message: "The security token included in the request is invalid.", AccessKey: shown(parts[0])}
+		return nil, fail(UnknownKey, "The security token included in the request is invalid.")
 	}
 	return &Signed{r: r, accessKey: parts[0], secret: secret, amzDate: date, scope: parts[1:],
 		signedHeaders: signedHeaders, signature: params["Signature"]}, nil
