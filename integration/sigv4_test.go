@@ -160,7 +160,9 @@ func TestSigV4(t *testing.T) {
 	}
 
 	// Nothing the refused requests asked for exists.
-	var groups struct{ CacheParameterGroups []struct{ CacheParameterGroupName string } }
+	var groups struct {
+		CacheParameterGroups []struct{ CacheParameterGroupName string }
+	}
 	stdout, stderr, err = runAWSWith(t, ctx, e.url, sigKey, sigSecret, "describe-cache-parameter-groups")
 	if err != nil {
 		t.Fatalf("CLI describe: %v\n%s", err, stderr)
