@@ -275,9 +275,7 @@ func hashPasswords(passwords []string) (authentication, error) {
 				return authentication{}, invalidParameterValue("Passwords must contain only printable ASCII characters other than spaces, '\"', '/' and '@'.")
 			}
 		}
-		if h := engine.PasswordHash(p); !slices.Contains(a.hashes, h) {
-			a.hashes = append(a.hashes, h)
-		}
+		a.hashes = append(a.hashes, engine.PasswordHash(p))
 	}
 	return a, nil
 }
