@@ -245,6 +245,9 @@ func (e *Emulator) applyAccessChange(ctx context.Context, r *region, kind access
 				}
 			}
 		}
+		if err == nil {
+			err = e.applyToStartingNodes(ctx, r, gid)
+		}
 		if stopping(ctx) {
 			return // resumed at the next start (resumeAccessChanges)
 		}
@@ -257,6 +260,57 @@ func (e *Emulator) applyAccessChange(ctx context.Context, r *region, kind access
 	r.mu.Lock()
 	defer e.unlock(r)
 	e.finishAccessChange(r, kind, id, failed)
+}
+
+// applyToStartingNodes waits for the nodes of replication group gid that
+// are starting (created, rebooted, repaired: they were given the users of
+// before the change when their start began) to serve, up to
+// NodeReadyTimeout, then pushes the users to the group again; nothing to
+// do (the usual case) when every node serves.
+func (e *Emulator) applyToStartingNodes(ctx context.Context, r *region, gid string) error {
+	deadline := time.Now().Add(e.opts.NodeReadyTimeout)
+	waited := false
+	for {
+		r.mu.Lock()
+		starting := r.startingNodes(gid)
+		r.mu.Unlock()
+		if starting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d node(s) of %s did not serve within %v", starting, gid, e.opts.NodeReadyTimeout)
+		}
+		waited = true
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if !waited {
+		return nil
+	}
+	return e.applyAccessUsers(ctx, r, gid)
+}
+
+// startingNodes counts the nodes of replication group gid that do not
+// serve yet, unless the group is being deleted. The caller holds r.mu.
+func (r *region) startingNodes(gid string) int {
+	g := r.groups[gid]
+	if g == nil || g.status == statusDeleting {
+		return 0
+	}
+	n := 0
+	for _, m := range g.memberClusters() {
+		if cl := r.clusters[m]; cl != nil && cl.status != statusDeleting {
+			for _, node := range cl.nodes {
+				if !node.healthy() {
+					n++
+				}
+			}
+		}
+	}
+	return n
 }
 
 // groupsReachedBy lists the replication groups whose users a change of
