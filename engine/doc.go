@@ -14,6 +14,13 @@
 //     Adopt takes over what an earlier run left, running (after a kill -9)
 //     or suspended, and removes what no record owns; LoadAdmin keeps the
 //     admin credentials in the data dir so the next run can reach them.
+//     A node started with NodeSpec.TLS serves TLS only, replicates and (in
+//     cluster mode) gossips over TLS, with a certificate the control plane
+//     issues from engine/tlsca, the emulator's CA; the runtimes render its
+//     directives and NodeSpec.Users the same way (node_tls.go), label it
+//     LabelTLS and register it with their Admin (Admin.UseTLS, at Start
+//     and Adopt), whose connections then use TLS, verified against the CA
+//     Admin.WithCA gives.
 //
 //   - Runtime-independent node operations that talk to a node over the network
 //     with go-redis, so they behave the same for processes and containers.
@@ -36,7 +43,8 @@
 //     and INFO persistence), node_config.go (CONFIG SET/GET, hz, bind),
 //     node_clients.go (CLIENT KILL), node_probe.go (the health monitor's
 //     persistent connections: Probe and Watch), admin.go (the admin user,
-//     Alive) and ready.go (readiness checks). Cluster (CLUSTER, MIGRATE) and
+//     Alive), admin_tls.go (which nodes the admin reaches over TLS) and
+//     ready.go (readiness checks). Cluster (CLUSTER, MIGRATE) and
 //     ACL commands belong in node_cluster.go and node_acl.go.
 //
 //   - AddressPool, which hands out host-reachable endpoints. On Linux every

@@ -24,7 +24,8 @@ type Probe struct {
 // NewProbe returns a probe of the node at ep authenticating as the admin
 // user (the node's default user may be locked by its users), with one
 // connection kept open and every timeout (dial, read, write, pool) set to
-// timeout. It does not connect until the first Ping.
+// timeout. It does not connect until the first Ping. It uses TLS when ep
+// is registered as a TLS node's (UseTLS) at the time of the call.
 func (a Admin) NewProbe(ep Endpoint, timeout time.Duration) *Probe {
 	o := a.Options(ep)
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeout, timeout, timeout, timeout
@@ -49,7 +50,9 @@ func (p *Probe) Close() error {
 // node closes it: it exited, or a user killed the connection. Exits are
 // thus seen at once, without polling. Closing the returned connection also
 // calls onClose. Nodes never write to a connection that sends no command,
-// so reading it returns only when it closes.
+// so reading it returns only when it closes. It is plain TCP for TLS nodes
+// too: a TLS listener keeps a connection that never starts its handshake
+// open like any idle one.
 func Watch(ep Endpoint, timeout time.Duration, onClose func()) (io.Closer, error) {
 	conn, err := net.DialTimeout("tcp", ep.Addr(), timeout)
 	if err != nil {

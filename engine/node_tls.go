@@ -59,9 +59,9 @@ func PortDirectives(spec NodeSpec) [][]string {
 // TLSDirectives returns the TLS directives of a node, nil without
 // spec.TLS, for its TLSFiles at the paths given (as the server sees them).
 // Clients need no certificate (tls-auth-clients no); a replica connects to
-// its primary over TLS (tls-replication) and cluster nodes talk TLS on the
-// bus (tls-cluster), both presenting the node's certificate and verifying
-// the peer's against the CA.
+// its primary over TLS (tls-replication), and cluster nodes talk TLS on the
+// bus and every node MIGRATEs over TLS (tls-cluster), each presenting the
+// node's certificate and verifying the peer's against the CA.
 func TLSDirectives(spec NodeSpec, certPath, keyPath, caPath string) [][]string {
 	if spec.TLS == nil {
 		return nil
@@ -72,9 +72,10 @@ func TLSDirectives(spec NodeSpec, certPath, keyPath, caPath string) [][]string {
 		{"tls-ca-cert-file", caPath},
 		{"tls-auth-clients", "no"},
 		{"tls-replication", "yes"},
-	}
-	if spec.Cluster {
-		d = append(d, []string{"tls-cluster", "yes"})
+		// Also without Cluster: a node's MIGRATE connections go over TLS
+		// only with tls-cluster, and a standalone node seeding a TLS
+		// cluster (LoadKeysInto) MIGRATEs its keys to TLS nodes.
+		{"tls-cluster", "yes"},
 	}
 	return d
 }

@@ -31,6 +31,15 @@
 // announcing, being the same inside and out. nodes.conf lives in /data and
 // goes with the container (a resumed node starts without one).
 //
+// A TLS node (NodeSpec.TLS) listens with TLS only on the same port, so
+// the published mapping is unchanged; its certificate, key and CA
+// (engine.TLSFiles) are copied into /data through the API before the
+// server starts (mode 0600, owned by root, the server's user there), or
+// written into the bind-mounted directory. Replicas and cluster peers
+// reach it by alias or container IP: Redis verifies a peer's chain against
+// the CA, not its host name, so the certificate needs only the host
+// endpoint's IP. NodeSpec.Users are --user arguments after the admin's.
+//
 // Container labels are the source of truth: engine.LabelEmulator, the
 // NodeSpec labels, and the runtime's own (LabelScope, LabelNodeName,
 // LabelEndpoint, LabelSpecKeys). Inspect and List read them; a paused

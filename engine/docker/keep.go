@@ -374,6 +374,7 @@ func (r *Runtime) Adopt(ctx context.Context, keep func(engine.Node) bool) (engin
 			victims = append(victims, victim{name: name, files: true, count: len(others) == 0})
 			continue
 		}
+		r.registerTLS(n) // resumed or running, it serves TLS only
 		if !n.Running {
 			r.mu.Lock()
 			r.kept[name] = true

@@ -46,7 +46,8 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 	}
 	dir := r.nodeDir(name)
 	if len(cs) == 0 {
-		if _, err := r.readKept(name); err == nil {
+		if k, err := r.readKept(name); err == nil {
+			r.admin.UseTLS(k.Endpoint, false)
 			return r.dropKept(name) // a suspended node
 		}
 		if dir != "" {
@@ -77,6 +78,9 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 		r.mu.Lock()
 		delete(r.adopted, c.ID)
 		r.mu.Unlock()
+		if ep, ok := endpointOf(c); ok {
+			r.admin.UseTLS(ep, false)
+		}
 		r.log.Info("node stopped", "node", name, "container", c.ID[:12], "how", how, "took", time.Since(begin).Round(time.Microsecond))
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -161,6 +161,18 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// TestContractTLS runs the TLS and users contract, the TLS files copied
+// into the containers through the API (TestTLSBindMounts covers writing
+// them on the host).
+func TestContractTLS(t *testing.T) {
+	cli := requireDocker(t)
+	dataDir := t.TempDir() // the scope
+	assertNoLeftovers(t, cli, dataDir)
+	enginetest.RunTLS(t, testPool(t), func(t *testing.T, id string, admin engine.Admin) engine.Runtime {
+		return newTestRuntime(t, Options{EmulatorID: id, DataDir: dataDir, Admin: admin})
+	})
+}
+
 // TestWithoutDataDir covers /data inside the container: SAVE, CopyFrom and
 // seeding a node with InitialRDB through the archive API.
 func TestWithoutDataDir(t *testing.T) {

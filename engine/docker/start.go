@@ -104,6 +104,10 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 				return engine.Node{}, fmt.Errorf("engine/docker: seeding %s: %w", spec.Name, err)
 			}
 		}
+		if err := writeFiles(dir, engine.TLSFiles(spec)); err != nil {
+			os.RemoveAll(dir)
+			return engine.Node{}, fmt.Errorf("engine/docker: node %s: %w", spec.Name, err)
+		}
 	}
 
 	started := time.Now()
@@ -143,6 +147,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		if dir != "" {
 			os.RemoveAll(dir)
 		}
+		r.admin.UseTLS(ep, false)
 		return engine.Node{}, fmt.Errorf("engine/docker: node %s (container %.12s, image %s) did not start on %s: %w%s",
 			spec.Name, id, image, ep.Addr(), err, tail)
 	}
@@ -151,9 +156,17 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 			return fail(fmt.Errorf("seeding dump.rdb: %w", err), false)
 		}
 	}
+	if files := engine.TLSFiles(spec); len(files) > 0 && dir == "" {
+		if err := r.copyFilesInto(ctx, id, files); err != nil {
+			return fail(fmt.Errorf("copying the TLS files: %w", err), false)
+		}
+	}
 	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return fail(err, true)
 	}
+	// The admin's connections to the node (the readiness wait's first) use
+	// TLS exactly when it serves TLS.
+	r.admin.UseTLS(ep, spec.TLS != nil)
 	if err := r.waitReady(ctx, id, ep); err != nil {
 		return fail(err, true)
 	}
@@ -170,7 +183,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	}
 	r.log.Info("node started", "node", spec.Name, "addr", ep.Addr(), "container", id[:12], "image", image,
 		"replicaOf", replicaOfAttr(replicaOf), "resumed", resume, "took", time.Since(started).Round(time.Microsecond))
-	return engine.Node{Name: spec.Name, ID: id, Endpoint: ep, Labels: cloneLabels(spec.Labels), Running: true}, nil
+	return engine.Node{Name: spec.Name, ID: id, Endpoint: ep, Labels: engine.NodeLabels(spec), Running: true}, nil
 }
 
 func port(p int) nat.Port { return nat.Port(strconv.Itoa(p) + "/tcp") }
@@ -182,19 +195,12 @@ func replicaOfAttr(ep *engine.Endpoint) string {
 	return ep.Addr()
 }
 
-func cloneLabels(m map[string]string) map[string]string {
-	c := make(map[string]string, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
-}
-
 // labels returns the container labels of spec.
 func (r *Runtime) labels(spec engine.NodeSpec) (map[string]string, error) {
-	l := make(map[string]string, len(spec.Labels)+5)
-	keys := make([]string, 0, len(spec.Labels))
-	for k, v := range spec.Labels {
+	specLabels := engine.NodeLabels(spec) // LabelTLS too
+	l := make(map[string]string, len(specLabels)+5)
+	keys := make([]string, 0, len(specLabels))
+	for k, v := range specLabels {
 		if strings.HasPrefix(k, labelPrefix) {
 			return nil, fmt.Errorf("engine/docker: node %s: label %q uses the runtime's reserved prefix %s", spec.Name, k, labelPrefix)
 		}
@@ -428,10 +434,17 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.A
 		return nil, fmt.Errorf("engine/docker: node %s: a cluster node cannot start as a replica (NodeSpec.ReplicaOf): make it one with CLUSTER REPLICATE (engine.Admin.ClusterReplicate)", spec.Name)
 	}
 	p := strconv.Itoa(spec.Endpoint.Port)
-	args := []string{
-		// The same port inside as on the host, so the internal and the
-		// published endpoint differ by host only.
-		"--port", p,
+	var args []string
+	// The same port inside as on the host, so the internal and the
+	// published endpoint differ by host only; a TLS node's is its TLS port
+	// (no plaintext listener), its files in /data (copyFilesInto).
+	for _, d := range engine.PortDirectives(spec) {
+		args = append(append(args, "--"+d[0]), d[1:]...)
+	}
+	for _, d := range engine.TLSDirectives(spec, tlsPath(engine.TLSCertFile), tlsPath(engine.TLSKeyFile), tlsPath(engine.TLSCAFile)) {
+		args = append(append(args, "--"+d[0]), d[1:]...)
+	}
+	args = append(args,
 		"--bind", "0.0.0.0",
 		"--protected-mode", "no",
 		"--dir", dataPath,
@@ -445,11 +458,18 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.A
 		// endpoint, not at its bridge address.
 		"--replica-announce-ip", spec.Endpoint.Host,
 		"--replica-announce-port", p,
-	}
+	)
 	// The control plane and replicas authenticate as the admin user, so
 	// whatever a user does to the default user neither locks the emulator
 	// out nor breaks replication.
 	for _, d := range admin.ServerDirectives() {
+		args = append(append(args, "--"+d[0]), d[1:]...)
+	}
+	users, err := engine.UserDirectives(spec.Users)
+	if err != nil {
+		return nil, fmt.Errorf("engine/docker: node %s: %w", spec.Name, err)
+	}
+	for _, d := range users {
 		args = append(append(args, "--"+d[0]), d[1:]...)
 	}
 	if replicaOf != nil {
@@ -476,7 +496,7 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.A
 		if !directiveRE.MatchString(k) {
 			return nil, fmt.Errorf("engine/docker: invalid config directive %q", k)
 		}
-		if reservedDirectives[strings.ToLower(k)] || engine.ReservedClusterDirective(k) {
+		if reservedDirectives[strings.ToLower(k)] || engine.ReservedClusterDirective(k) || engine.ReservedTLSDirective(k) {
 			return nil, fmt.Errorf("engine/docker: config directive %q is managed by the runtime", k)
 		}
 		keys = append(keys, k)

@@ -178,6 +178,16 @@ func (s *tlsSuite) testTLSReplication(t *testing.T) {
 		t.Fatalf("Watch of a TLS node: %v", err)
 	}
 	defer w.Close()
+	// The watch connection sends nothing, so it stays open (a TLS listener
+	// waits for its handshake) while the node serves.
+	if err := admin.Ping(ctx, replica.Endpoint); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+		t.Fatal("the watch connection to a running TLS node closed")
+	default:
+	}
 	if err := s.rt.Stop(ctx, replica.Name); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +212,8 @@ func (s *tlsSuite) testTLSReplication(t *testing.T) {
 
 // testTLSCluster: two TLS cluster nodes form a cluster (bus over TLS),
 // the second a replica, and a cluster client trusting the CA writes and
-// reads through it.
+// reads through it; a standalone TLS node's keys are loaded into it
+// (MIGRATE over TLS).
 func (s *tlsSuite) testTLSCluster(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
@@ -243,6 +254,19 @@ func (s *tlsSuite) testTLSCluster(t *testing.T) {
 		}
 		return gets(replica, "k7", "7")(ctx, members[1].Endpoint)
 	})
+
+	// A standalone TLS node seeds the cluster: its MIGRATEs go over TLS.
+	seed := s.start(t, s.rt, s.tlsSpec(t, "et-tls-cluster-seed"))
+	if err := client(t, seed.Endpoint, s.tlsConfig()).Set(ctx, "seeded", "over tls", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	owner := func(int) (engine.Endpoint, error) { return members[0].Peer, nil }
+	if n, err := admin.LoadKeysInto(ctx, seed.Endpoint, owner, 0); err != nil || n != 1 {
+		t.Fatalf("LoadKeysInto from a TLS node into a TLS cluster = %d, %v; want 1 key", n, err)
+	}
+	if v, err := cc.Get(ctx, "seeded").Result(); err != nil || v != "over tls" {
+		t.Errorf("GET of the seeded key through the cluster client = %q, %v", v, err)
+	}
 }
 
 // testUsers: NodeSpec.Users replace the default user at start: without

@@ -9,7 +9,7 @@ import (
 
 // TestTLSAndUsersConfig: a TLS node listens on its TLS port only, reads
 // its files from its directory and talks TLS to its primary (and cluster
-// peers); users follow the admin user; tls-* may not come from Config.
+// peers, and MIGRATE targets); users follow the admin user; tls-* may not come from Config.
 func TestTLSAndUsersConfig(t *testing.T) {
 	admin, err := engine.NewAdmin()
 	if err != nil {
@@ -24,14 +24,14 @@ func TestTLSAndUsersConfig(t *testing.T) {
 	}
 	for _, want := range []string{"\nport 0\n", "\ntls-port 7000\n", "\ntls-cert-file /d/" + engine.TLSCertFile + "\n",
 		"\ntls-key-file /d/" + engine.TLSKeyFile + "\n", "\ntls-ca-cert-file /d/" + engine.TLSCAFile + "\n",
-		"\ntls-auth-clients no\n", "\ntls-replication yes\n",
+		"\ntls-auth-clients no\n", "\ntls-replication yes\n", "\ntls-cluster yes\n",
 		"\nuser default reset on \"#" + engine.PasswordHash("pw-0123456789abcdef") + "\" ~* &* +@all\n"} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("config lacks %q:\n%s", want, conf)
 		}
 	}
-	if strings.Contains(conf, "port 7000\n") && !strings.Contains(conf, "tls-port 7000\n") || strings.Contains(conf, "tls-cluster") {
-		t.Errorf("plaintext port or tls-cluster in a TLS node's config:\n%s", conf)
+	if strings.Count(conf, "port 7000\n") != 1 {
+		t.Errorf("a plaintext port in a TLS node's config:\n%s", conf)
 	}
 	if a, u := strings.Index(conf, "\nuser "+engine.AdminUser), strings.Index(conf, "\nuser default"); a < 0 || u < a {
 		t.Errorf("users must follow the admin user:\n%s", conf)
