@@ -16,4 +16,10 @@
 // Adopt by a new instance of the nodes a dropped one left in every state
 // (running, paused, killed, suspended, not owned). It also checks
 // engine.LoadAdmin. It logs the start-to-PING times it measured.
+//
+// RunTLS (tls.go) is the contract of TLS nodes (NodeSpec.TLS, certificates
+// from engine/tlsca) and node users (NodeSpec.Users), run by both runtimes'
+// tests with runtimes of their own: replication and a cluster over TLS,
+// plaintext clients refused, MIGRATE over TLS, users locking the default
+// user, and a new runtime's admin reaching the TLS nodes it adopts.
 package enginetest
