@@ -160,7 +160,7 @@ func (e *Emulator) provisionClusterGroup(ctx context.Context, r *region, g *repl
 	if err == nil {
 		r.mu.Lock()
 		g.cfg.sync(r)
-		listed := g.listedEndpoints(r)
+		listed := e.listedEndpoints(r, g)
 		e.unlock(r)
 		err = e.waitServing(ctx, listed)
 	}

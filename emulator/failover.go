@@ -268,7 +268,7 @@ func (e *Emulator) availableWhenServing(ctx context.Context, r *region, g *repli
 		r.mu.Unlock()
 		return // not done yet: whatever is still running calls this again
 	}
-	listed := g.listedEndpoints(r)
+	listed := e.listedEndpoints(r, g)
 	r.mu.Unlock()
 	if err := e.waitServing(ctx, listed); err != nil {
 		e.log.Warn("group endpoints do not all answer after a change; marking it available anyway", "group", g.id, "err", err)

@@ -223,7 +223,7 @@ func (e *Emulator) reconcileGroup(ctx context.Context, r *region, g *replication
 		}
 	}
 	r.mu.Lock()
-	listed := g.listedEndpoints(r)
+	listed := e.listedEndpoints(r, g)
 	e.unlock(r)
 	if err := e.waitServing(ctx, listed); err != nil && ctx.Err() == nil {
 		e.log.Warn("group endpoints do not all answer after the restart", "group", g.id, "err", err)

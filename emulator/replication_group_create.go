@@ -322,7 +322,7 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 		for _, ng := range g.nodeGroups {
 			ng.syncEndpoints(r)
 		}
-		listed := g.listedEndpoints(r)
+		listed := e.listedEndpoints(r, g)
 		e.unlock(r)
 		err = e.waitServing(ctx, listed)
 	}

@@ -303,7 +303,7 @@ func (e *Emulator) pushUsers(r *region, target string, clusters []*cacheCluster,
 	}
 	e.runOperation(r, opApplyUsers, target, nil, func(ctx context.Context) {
 		for _, p := range pushes {
-			if err := e.applyUsers(ctx, p.ep, p.users); err != nil && ctx.Err() == nil {
+			if err := e.admin.ApplyUsers(ctx, p.ep, p.users); err != nil && ctx.Err() == nil {
 				// A node that does not answer gets its users when it is
 				// rebuilt (launchFor), from the same records.
 				e.log.Warn("setting a node's users", "node", p.ep.Addr(), "target", target, "err", fmt.Sprint(err))
@@ -349,15 +349,16 @@ func (s *security) describeCluster(out *types.CacheCluster) {
 	}
 }
 
-// applyUsers sets a node's users (engine.Admin.ApplyUsers).
-// TEMPORARY: resolved dynamically until the engine method lands.
-func (e *Emulator) applyUsers(ctx context.Context, ep engine.Endpoint, users []engine.ACLUser) error {
-	type applier interface {
-		ApplyUsers(context.Context, engine.Endpoint, []engine.ACLUser) error
+// listedEndpoints are the endpoints g's Describe lists (listedEndpoints of
+// the group), each registered with the admin as TLS or plaintext as g
+// serves it, so the control plane's PINGs through the primary, reader and
+// configuration endpoints speak what they serve; the caller holds r.mu.
+// Registering both ways keeps an address a deleted TLS group gave back
+// right for its next owner.
+func (e *Emulator) listedEndpoints(r *region, g *replicationGroup) []engine.Endpoint {
+	eps := g.listedEndpoints(r)
+	for _, ep := range eps {
+		e.admin.UseTLS(ep, g.sec.transit)
 	}
-	a, ok := any(e.admin).(applier)
-	if !ok {
-		return fmt.Errorf("engine: ApplyUsers not available")
-	}
-	return a.ApplyUsers(ctx, ep, users)
+	return eps
 }

@@ -39,11 +39,17 @@ type writer struct {
 }
 
 func startWriter(t testing.TB, addr string, port int32) *writer {
+	return startWriterWith(t, &redis.Options{Addr: fmt.Sprintf("%s:%d", addr, port)})
+}
+
+// startWriterWith is startWriter with client options of one's own (TLS,
+// a password); it sets the writer's short timeouts and single connection.
+func startWriterWith(t testing.TB, opts *redis.Options) *writer {
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 200*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
+	opts.MaxRetries, opts.PoolSize = -1, 1
 	w := &writer{
-		client: redis.NewClient(&redis.Options{Addr: fmt.Sprintf("%s:%d", addr, port),
-			DialTimeout: 200 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond,
-			MaxRetries: -1, PoolSize: 1}),
-		stop: make(chan struct{}), done: make(chan struct{}),
+		client: redis.NewClient(opts),
+		stop:   make(chan struct{}), done: make(chan struct{}),
 	}
 	t.Cleanup(func() { w.halt(); w.client.Close() })
 	go w.run()

@@ -1,0 +1,152 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+
+	"github.com/elasticache-local/elasticache-local/emulator"
+)
+
+// recorder keeps everything written to it (the emulator's log) and every
+// response body the SDK client read.
+type recorder struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+func (r *recorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.String()
+}
+
+// RoundTrip records the response body of every request.
+type recordingTransport struct{ rec *recorder }
+
+func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	t.rec.Write(body)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
+
+// TestSecretsNeverLeave: a run that sets AUTH tokens (create, ROTATE,
+// SET) writes none of them into an API response, an event, a log line
+// (debug level), the admin API's answers or any file of its data dir.
+func TestSecretsNeverLeave(t *testing.T) {
+	logs := &recorder{}
+	cfg := testConfig(t)
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := emulator.Start(t.Context(), cfg)
+	if srv != nil {
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	responses := &recorder{}
+	c := elasticache.New(elasticache.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		HTTPClient:  &http.Client{Transport: recordingTransport{rec: responses}}})
+	secrets := []string{tokenA, tokenB, "token-C-0123456789abcdef"}
+
+	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("sec"), NumCacheClusters: aws.Int32(2),
+		TransitEncryptionEnabled: aws.Bool(true), AuthToken: aws.String(secrets[0])})
+	if _, err := c.CreateCacheCluster(ctxT(t, 5*time.Second), &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("sec-solo"),
+		CacheNodeType: aws.String("cache.t4g.micro"), Engine: aws.String("redis"),
+		TransitEncryptionEnabled: aws.Bool(true), AuthToken: aws.String(secrets[2])}); err != nil {
+		t.Fatal(err)
+	}
+	waitClusterAvailable(t, c, "sec-solo")
+	modifyAuth(t, c, "sec", secrets[1], types.AuthTokenUpdateStrategyTypeRotate)
+	modifyAuth(t, c, "sec", secrets[1], types.AuthTokenUpdateStrategyTypeSet)
+	// A refused request echoes nothing of what it was sent either.
+	if _, err := c.ModifyReplicationGroup(ctxT(t, 5*time.Second), &elasticache.ModifyReplicationGroupInput{ReplicationGroupId: aws.String("sec"),
+		AuthToken: aws.String(secrets[2] + "@"), ApplyImmediately: aws.Bool(true)}); err == nil {
+		t.Fatal("an invalid token accepted")
+	}
+	for _, call := range []func() error{
+		func() error {
+			_, err := c.DescribeReplicationGroups(ctxT(t, 5*time.Second), &elasticache.DescribeReplicationGroupsInput{})
+			return err
+		},
+		func() error {
+			_, err := c.DescribeCacheClusters(ctxT(t, 5*time.Second), &elasticache.DescribeCacheClustersInput{ShowCacheNodeInfo: aws.Bool(true)})
+			return err
+		},
+		func() error {
+			_, err := c.DescribeEvents(ctxT(t, 5*time.Second), &elasticache.DescribeEventsInput{Duration: aws.Int32(60)})
+			return err
+		},
+	} {
+		if err := call(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var admin strings.Builder
+	for _, path := range []string{emulator.AdminNodesPath, emulator.HealthPath} {
+		resp, err := http.Get(srv.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(&admin, resp.Body)
+		resp.Body.Close()
+	}
+	// The state is persisted before the API answers: every file of the
+	// data dir (state, node configurations and logs, CA) as it is now.
+	var files strings.Builder
+	filepath.WalkDir(cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if b, err := os.ReadFile(path); err == nil {
+			files.WriteString(path + "\n")
+			files.Write(b)
+		}
+		return nil
+	})
+	if !strings.Contains(files.String(), "state") || !strings.Contains(logs.String(), "level=DEBUG") {
+		t.Fatalf("nothing to search: %d bytes of files, %d of logs", files.Len(), len(logs.String()))
+	}
+	for name, text := range map[string]string{"API responses": responses.String(), "log": logs.String(),
+		"admin API": admin.String(), "data dir": files.String()} {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("the %s contain the secret %s…", name, s[:7])
+			}
+		}
+	}
+}
