@@ -19,6 +19,7 @@ import (
 	"github.com/elasticache-local/elasticache-local/engine"
 	"github.com/elasticache-local/elasticache-local/engine/docker"
 	"github.com/elasticache-local/elasticache-local/engine/process"
+	"github.com/elasticache-local/elasticache-local/engine/tlsca"
 	"github.com/elasticache-local/elasticache-local/queryapi"
 	"github.com/elasticache-local/elasticache-local/s3store"
 )
@@ -170,6 +171,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
+	// One CA per data dir, created on first start: clients trust it once
+	// (CAPath serves it) for every TLS group of every run.
+	ca, err := tlsca.LoadOrCreate(filepath.Join(cfg.DataDir, caDir))
+	if err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	admin = admin.WithCA(ca.Pool())
 	rt, err := newRuntime(ctx, cfg, admin)
 	if err != nil {
 		return nil, err
@@ -187,7 +195,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	emu, err := New(Options{Runtime: rt, Addresses: pool, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log,
 		HealthInterval: cfg.HealthInterval, HealthMisses: cfg.HealthMisses, TestFailoverQuota: cfg.TestFailoverQuota, NodeQuota: cfg.NodeQuota,
 		Snapshots: snaps.store, SnapshotKeys: snaps.keys, Buckets: snaps.buckets, Now: cfg.Now, Store: store,
-		BindPrimaryEndpoint: cfg.Runtime == "process" && !pool.SingleAddress()})
+		BindPrimaryEndpoint: cfg.Runtime == "process" && !pool.SingleAddress(), CA: ca})
 	if err != nil {
 		rt.Close()
 		return nil, err
@@ -216,6 +224,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{emu: emu, runtime: rt, log: log, served: make(chan error, 1), runtimeName: cfg.Runtime, unlock: unlock}
 	router := mux.NewRouter()
 	router.HandleFunc(HealthPath, s.health).Methods(http.MethodGet)
+	router.HandleFunc(CAPath, caHandler(ca.CertPEM())).Methods(http.MethodGet)
 	s.registerAdmin(router)
 	router.PathPrefix("/").Handler(svc)
 	handler := newFrontDoor(newAdminGate(router, cfg.AdminAPI, log), log, cfg.Listen, cfg.AllowedOrigins, cfg.AllowedHosts)
@@ -447,6 +456,23 @@ func DefaultDataDir() string {
 // adminSecretFile holds the password of the emulator's ACL user on every
 // node (engine.LoadAdmin), so the next run reaches the nodes it adopts.
 const adminSecretFile = "admin.secret"
+
+// caDir is the data dir's directory of the CA that issues TLS nodes'
+// certificates (engine/tlsca).
+const caDir = "tls"
+
+// CAPath serves the CA certificate (PEM) that TLS clients verify nodes
+// with, e.g. curl -o ca.pem http://127.0.0.1:4566/_elasticache/ca.pem.
+const CAPath = "/_elasticache/ca.pem"
+
+// caHandler serves the CA certificate; it is public, like a root
+// certificate of AWS's.
+func caHandler(pem []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Write(pem)
+	}
+}
 
 // FreshHint is how a user starts from an empty state; errors about the
 // state name it.
