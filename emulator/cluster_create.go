@@ -67,6 +67,10 @@ func (e *Emulator) createClusterGroup(ctx context.Context, in *elasticache.Creat
 	if err != nil {
 		return nil, err
 	}
+	userGroups, err := r.createUserGroups(in.UserGroupIds, ev, sec)
+	if err != nil {
+		return nil, err
+	}
 	sg, err := r.resolveSubnetGroup(in.CacheSubnetGroupName)
 	if err != nil {
 		return nil, err
@@ -124,6 +128,7 @@ func (e *Emulator) createClusterGroup(ctx context.Context, in *elasticache.Creat
 		r.clusters[cl.id] = cl
 	}
 	r.groups[g.id] = g
+	r.setUserGroups(g, userGroups)
 	if len(in.Tags) > 0 {
 		r.tags[r.arn("replicationgroup", g.id)] = mergeTags(nil, in.Tags)
 	}

@@ -16,7 +16,6 @@ func inputMemberRules() map[string]map[string]memberRule {
 	var (
 		tls            = applied
 		auth           = applied
-		noUserGroups   = refused()
 		ipv4           = refused("ipv4")
 		noLogDelivery  = refused()
 		noClassicSG    = refused()
@@ -41,7 +40,7 @@ func inputMemberRules() map[string]map[string]memberRule {
 		"CreateReplicationGroupInput": {
 			"ReplicationGroupDescription": applied, "ReplicationGroupId": applied,
 			"AtRestEncryptionEnabled": applied, // snapshots are encrypted with the KMS key
-			"AuthToken":               auth, "UserGroupIds": noUserGroups,
+			"AuthToken":               auth, "UserGroupIds": applied,
 			"AutoMinorVersionUpgrade": reported, "AutomaticFailoverEnabled": applied,
 			"CacheNodeType": reported, "CacheParameterGroupName": applied,
 			"CacheSecurityGroupNames": noClassicSG, "CacheSubnetGroupName": reported,
@@ -62,7 +61,7 @@ func inputMemberRules() map[string]map[string]memberRule {
 			"ReplicationGroupId": applied,
 			"ApplyImmediately":   applied, // every change applies at once either way
 			"AuthToken":          auth, "AuthTokenUpdateStrategy": auth,
-			"UserGroupIdsToAdd": noUserGroups, "UserGroupIdsToRemove": noUserGroups, "RemoveUserGroups": refused("false"),
+			"UserGroupIdsToAdd": applied, "UserGroupIdsToRemove": applied, "RemoveUserGroups": applied,
 			"AutoMinorVersionUpgrade": reported, "AutomaticFailoverEnabled": applied,
 			"CacheNodeType": applied, "CacheParameterGroupName": applied, "CacheSecurityGroupNames": noClassicSG,
 			"ClusterMode": clusterModeOff, "Durability": durability,

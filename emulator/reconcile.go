@@ -66,6 +66,10 @@ func (e *Emulator) reconcileRegion(ctx context.Context, r *region, fates map[str
 		if pg := r.paramGroups[op.target]; op.kind == opApplyParameters && pg != nil {
 			e.applyParams(r, pg)
 		}
+		// Users may have reached only some nodes: push them again.
+		if op.kind == opApplyUsers {
+			e.resumeApplyUsers(r, op.target)
+		}
 		r.ops.remove(op)
 	}
 	// Changes of users and user groups the earlier run left (rbac_apply.go).

@@ -200,6 +200,10 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	if err != nil {
 		return nil, err
 	}
+	userGroups, err := r.createUserGroups(in.UserGroupIds, req.ev, sec)
+	if err != nil {
+		return nil, err
+	}
 	sg, err := r.resolveSubnetGroup(in.CacheSubnetGroupName)
 	if err != nil {
 		return nil, err
@@ -266,6 +270,7 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 		r.clusters[cl.id] = cl
 	}
 	r.groups[g.id] = g
+	r.setUserGroups(g, userGroups)
 	if len(in.Tags) > 0 {
 		r.tags[r.arn("replicationgroup", g.id)] = mergeTags(nil, in.Tags)
 	}

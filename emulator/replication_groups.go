@@ -470,11 +470,16 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if err != nil {
 		return nil, err
 	}
-	if authChanged && promote != "" {
-		return nil, invalidParameterCombination("AuthToken and PrimaryClusterId cannot be modified in one request.")
+	userGroups, usersChanged, err := r.modifiedUserGroups(g, &sec, authChanged, in.UserGroupIdsToAdd, in.UserGroupIdsToRemove, in.RemoveUserGroups, e.opts.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	if (authChanged || usersChanged) && promote != "" {
+		return nil, invalidParameterCombination("AuthToken or user groups and PrimaryClusterId cannot be modified in one request.")
 	}
 	// Validation is over: apply.
 	g.sec = sec
+	r.setUserGroups(g, userGroups)
 	if d := aws.ToString(in.ReplicationGroupDescription); d != "" {
 		g.description = d
 	}
@@ -508,8 +513,13 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	}
 	g.status = statusModifying
 	out := &elasticache.ModifyReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}
-	if authChanged {
+	switch {
+	case authChanged:
 		e.rotateGroupAuth(r, g)
+		return out, nil
+	case usersChanged:
+		e.record(r, types.SourceTypeReplicationGroup, g.id, "Changing the user groups of replication group %s to %v", g.id, userGroups)
+		e.pushGroupAccess(r, g)
 		return out, nil
 	}
 	if promote != "" {

@@ -263,12 +263,6 @@ func (e *Emulator) secureLaunch(r *region, cl *cacheCluster, n *cacheNode, l *no
 	l.spec.Users = r.nodeUsers(cl)
 }
 
-// nodeUsers are the users every node of cl has besides the admin user: the
-// default user an AUTH token makes, or nil; the caller holds r.mu.
-func (r *region) nodeUsers(cl *cacheCluster) []engine.ACLUser {
-	return r.securityOf(cl).defaultUser()
-}
-
 // issueTLS gives l.spec its certificate; called by startNode without the lock.
 func (e *Emulator) issueTLS(l *nodeLaunch) error {
 	if l.tlsHosts == nil {

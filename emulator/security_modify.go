@@ -72,23 +72,11 @@ type securityMembers struct {
 	strategy types.AuthTokenUpdateStrategyType
 }
 
-// rotateGroupAuth sets g's new users on every member's node, then settles
+// rotateGroupAuth sets g's new token on every member's node, then settles
 // the group to available; the caller holds r.mu and has set g.sec.
 func (e *Emulator) rotateGroupAuth(r *region, g *replicationGroup) {
-	var members []*cacheCluster
-	for _, m := range g.memberClusters() {
-		if cl := r.clusters[m]; cl != nil {
-			members = append(members, cl)
-		}
-	}
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "Updating the AUTH token of replication group %s (%s)", g.id, authVerb(g.sec.authPending))
-	e.pushUsers(r, g.id, members, func() {
-		g.sec.authPending = ""
-		if g.status == statusModifying {
-			g.status = statusAvailable
-		}
-		e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s modified: AUTH token updated", g.id)
-	})
+	e.pushGroupAccess(r, g)
 }
 
 // rotateClusterAuth is rotateGroupAuth for a standalone cluster.
