@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -60,7 +61,8 @@ func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 }
 
 // TestSecretsNeverLeave: a run that sets AUTH tokens (create, ROTATE,
-// SET) writes none of them into an API response, an event, a log line
+// SET) and RBAC passwords (create, modify, pushed to a group's nodes)
+// writes none of them into an API response, an event, a log line
 // (debug level), the admin API's answers or any file of its data dir.
 func TestSecretsNeverLeave(t *testing.T) {
 	logs := &recorder{}
@@ -81,7 +83,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	c := elasticache.New(elasticache.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
 		HTTPClient:  &http.Client{Transport: recordingTransport{rec: responses}}})
-	secrets := []string{tokenA, tokenB, "token-C-0123456789abcdef"}
+	secrets := []string{tokenA, tokenB, "token-C-0123456789abcdef", "user-password-0123456789", "user-password-abcdefghij", "user-password-rotated-001"}
 
 	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("sec"), NumCacheClusters: aws.Int32(2),
 		TransitEncryptionEnabled: aws.Bool(true), AuthToken: aws.String(secrets[0])})
@@ -93,6 +95,32 @@ func TestSecretsNeverLeave(t *testing.T) {
 	waitClusterAvailable(t, c, "sec-solo")
 	modifyAuth(t, c, "sec", secrets[1], types.AuthTokenUpdateStrategyTypeRotate)
 	modifyAuth(t, c, "sec", secrets[1], types.AuthTokenUpdateStrategyTypeSet)
+	// RBAC users' passwords: on create, on a modify, on a user group
+	// attached to a TLS group whose nodes get them.
+	if _, err := c.CreateUser(ctxT(t, 5*time.Second), &elasticache.CreateUserInput{UserId: aws.String("sec-default"), UserName: aws.String("default"),
+		Engine: aws.String("redis"), AccessString: aws.String("on ~* +@all"), Passwords: []string{secrets[3], secrets[4]}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ModifyUser(ctxT(t, 5*time.Second), &elasticache.ModifyUserInput{UserId: aws.String("sec-default"),
+		Passwords: []string{secrets[5]}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateUserGroup(ctxT(t, 5*time.Second), &elasticache.CreateUserGroupInput{UserGroupId: aws.String("sec-users"),
+		Engine: aws.String("redis"), UserIds: []string{"sec-default"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, func() error {
+		out, err := c.DescribeUserGroups(ctxT(t, 5*time.Second), &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String("sec-users")})
+		if err == nil && aws.ToString(out.UserGroups[0].Status) != "active" {
+			err = fmt.Errorf("user group is %s", aws.ToString(out.UserGroups[0].Status))
+		}
+		return err
+	})
+	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("sec-rbac"), NumCacheClusters: aws.Int32(2),
+		TransitEncryptionEnabled: aws.Bool(true), UserGroupIds: []string{"sec-users"}})
+	if _, err := c.DescribeUsers(ctxT(t, 5*time.Second), &elasticache.DescribeUsersInput{}); err != nil {
+		t.Fatal(err)
+	}
 	// A refused request echoes nothing of what it was sent either.
 	if _, err := c.ModifyReplicationGroup(ctxT(t, 5*time.Second), &elasticache.ModifyReplicationGroupInput{ReplicationGroupId: aws.String("sec"),
 		AuthToken: aws.String(secrets[2] + "@"), ApplyImmediately: aws.Bool(true)}); err == nil {
