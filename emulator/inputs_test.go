@@ -121,8 +121,8 @@ func TestRefusedMembers(t *testing.T) {
 	}
 }
 
-// TestRefusedMembersChangeNothing: the two silent successes of the issue
-// (an AUTH token, TLS in transit on a plaintext node) leave no cluster.
+// TestRefusedMembersChangeNothing: refused requests (an AUTH token without
+// TLS, an IPv6 network type) leave no cluster.
 func TestRefusedMembersChangeNothing(t *testing.T) {
 	_, client := startTestServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -130,8 +130,8 @@ func TestRefusedMembersChangeNothing(t *testing.T) {
 	for _, in := range []*elasticache.CreateCacheClusterInput{
 		{CacheClusterId: aws.String("auth"), CacheNodeType: aws.String("cache.t3.micro"), Engine: aws.String("redis"),
 			AuthToken: aws.String("a-long-enough-auth-token")},
-		{CacheClusterId: aws.String("tls"), CacheNodeType: aws.String("cache.t3.micro"), Engine: aws.String("redis"),
-			TransitEncryptionEnabled: aws.Bool(true)},
+		{CacheClusterId: aws.String("ipv6"), CacheNodeType: aws.String("cache.t3.micro"), Engine: aws.String("redis"),
+			NetworkType: types.NetworkTypeIpv6},
 	} {
 		if _, err := client.CreateCacheCluster(ctx, in); err == nil {
 			t.Fatalf("CreateCacheCluster %s succeeded", *in.CacheClusterId)
@@ -149,16 +149,16 @@ func TestRefusedMembersChangeNothing(t *testing.T) {
 func TestRefusedMemberDefaultsAccepted(t *testing.T) {
 	rules := inputMemberRules()
 	in := &elasticache.CreateReplicationGroupInput{
-		TransitEncryptionEnabled: aws.Bool(false), NetworkType: types.NetworkTypeIpv4, IpDiscovery: types.IpDiscoveryIpv4,
+		NetworkType: types.NetworkTypeIpv4, IpDiscovery: types.IpDiscoveryIpv4,
 		ClusterMode: types.ClusterModeDisabled, DataTieringEnabled: aws.Bool(false), Durability: types.DurabilityDefault,
 	}
 	refused := refusedMembers(reflect.TypeOf(*in), rules)
 	if err := refuseMembers(reflect.ValueOf(in).Elem(), refused); err != nil {
 		t.Fatalf("defaults refused: %v", err)
 	}
-	in.TransitEncryptionEnabled = aws.Bool(true)
-	if err := refuseMembers(reflect.ValueOf(in).Elem(), refused); err == nil || !strings.Contains(err.Error(), "TransitEncryptionEnabled=true") {
-		t.Fatalf("TransitEncryptionEnabled=true: err = %v", err)
+	in.DataTieringEnabled = aws.Bool(true)
+	if err := refuseMembers(reflect.ValueOf(in).Elem(), refused); err == nil || !strings.Contains(err.Error(), "DataTieringEnabled=true") {
+		t.Fatalf("DataTieringEnabled=true: err = %v", err)
 	}
 }
 
