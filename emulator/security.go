@@ -314,32 +314,39 @@ func (e *Emulator) pushUsers(r *region, target string, clusters []*cacheCluster,
 	})
 }
 
-// describeGroup and describeCluster report s as the API shows it.
-func (s *security) describeGroup(out *types.ReplicationGroup) {
-	out.TransitEncryptionEnabled = aws.Bool(s.transit)
-	out.AuthTokenEnabled = aws.Bool(s.authEnabled())
+// described is s as the API shows it, on groups and clusters alike.
+type described struct {
+	transit, auth *bool
+	mode          types.TransitEncryptionMode
+	modified      *time.Time
+	pending       types.AuthTokenUpdateStatus
+}
+
+func (s *security) described() described {
+	d := described{transit: aws.Bool(s.transit), auth: aws.Bool(s.authEnabled()), pending: s.authPending}
 	if s.transit {
-		out.TransitEncryptionMode = types.TransitEncryptionModeRequired
+		d.mode = types.TransitEncryptionModeRequired
 	}
 	if !s.authModified.IsZero() {
-		out.AuthTokenLastModifiedDate = aws.Time(s.authModified)
+		d.modified = aws.Time(s.authModified)
 	}
-	if s.authPending != "" && out.PendingModifiedValues != nil {
-		out.PendingModifiedValues.AuthTokenStatus = s.authPending
+	return d
+}
+
+// describeGroup and describeCluster report s as the API shows it.
+func (s *security) describeGroup(out *types.ReplicationGroup) {
+	d := s.described()
+	out.TransitEncryptionEnabled, out.AuthTokenEnabled, out.TransitEncryptionMode, out.AuthTokenLastModifiedDate = d.transit, d.auth, d.mode, d.modified
+	if out.PendingModifiedValues != nil {
+		out.PendingModifiedValues.AuthTokenStatus = d.pending
 	}
 }
 
 func (s *security) describeCluster(out *types.CacheCluster) {
-	out.TransitEncryptionEnabled = aws.Bool(s.transit)
-	out.AuthTokenEnabled = aws.Bool(s.authEnabled())
-	if s.transit {
-		out.TransitEncryptionMode = types.TransitEncryptionModeRequired
-	}
-	if !s.authModified.IsZero() {
-		out.AuthTokenLastModifiedDate = aws.Time(s.authModified)
-	}
-	if s.authPending != "" && out.PendingModifiedValues != nil {
-		out.PendingModifiedValues.AuthTokenStatus = s.authPending
+	d := s.described()
+	out.TransitEncryptionEnabled, out.AuthTokenEnabled, out.TransitEncryptionMode, out.AuthTokenLastModifiedDate = d.transit, d.auth, d.mode, d.modified
+	if out.PendingModifiedValues != nil {
+		out.PendingModifiedValues.AuthTokenStatus = d.pending
 	}
 }
 
