@@ -76,16 +76,9 @@ func LoadOrCreate(dir string) (*CA, error) {
 
 // readKey parses the CA key at path; a missing file gives fs.ErrNotExist.
 func readKey(path string) (*ecdsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
+	block, err := readPEM(path, "PRIVATE KEY", "private key")
 	if err != nil {
-		return nil, fmt.Errorf("tlsca: reading %s: %w", path, err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("tlsca: %s holds no PEM private key", path)
+		return nil, err
 	}
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
@@ -96,6 +89,24 @@ func readKey(path string) (*ecdsa.PrivateKey, error) {
 		return nil, fmt.Errorf("tlsca: %s holds a %T, want an ECDSA key", path, k)
 	}
 	return key, nil
+}
+
+// readPEM returns the PEM block of type typ (what, in errors) in the file
+// at path; a missing file gives fs.ErrNotExist, which LoadOrCreate tells
+// from a file it must not replace.
+func readPEM(path, typ, what string) (*pem.Block, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tlsca: reading %s: %w", path, err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != typ {
+		return nil, fmt.Errorf("tlsca: %s holds no PEM %s", path, what)
+	}
+	return block, nil
 }
 
 // createKey writes a new key to path, or reads the one written there
@@ -122,16 +133,9 @@ func createKey(path string) (*ecdsa.PrivateKey, error) {
 // readCert parses the CA certificate at path and checks it belongs to key;
 // a missing file gives fs.ErrNotExist.
 func readCert(path string, key *ecdsa.PrivateKey) (*CA, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
+	block, err := readPEM(path, "CERTIFICATE", "certificate")
 	if err != nil {
-		return nil, fmt.Errorf("tlsca: reading %s: %w", path, err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("tlsca: %s holds no PEM certificate", path)
+		return nil, err
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
