@@ -95,12 +95,9 @@ func (r *region) checkUserGroupsAttachable(ids []string, ev engineVersion, trans
 			return invalidParameterValue("User group %s is listed more than once.", id)
 		}
 		seen[id] = true
-		ug, ok := r.userGroups[id]
-		if !ok {
-			return userGroupNotFound(id)
-		}
-		if ug.status != statusActive {
-			return invalidUserGroupState("User group %s is not in active state (it is %s).", id, ug.status)
+		ug, err := userGroupsTable().active(r, id)
+		if err != nil {
+			return err
 		}
 		if ev.Engine == "redis" && ug.engine != "redis" {
 			return invalidParameterCombination("User group %s has engine %s; a redis replication group takes user groups of engine redis only.", id, ug.engine)
@@ -343,52 +340,63 @@ func (r *region) groupsReachedBy(kind accessKind, id string) []string {
 // group goes active, a modification is committed, a deletion completes.
 // The caller holds r.mu.
 func (e *Emulator) finishAccessChange(r *region, kind accessKind, id string, failed []string) {
-	st := types.SourceTypeUser
+	st, noun := types.SourceTypeUser, "User"
 	if kind == accessOfUserGroup {
-		st = types.SourceTypeUserGroup
+		st, noun = types.SourceTypeUserGroup, "User group"
 	}
 	if len(failed) > 0 {
 		e.record(r, st, id, "Failed to apply the users to replication group(s) %s; their nodes get them when they restart", strings.Join(failed, ", "))
 	}
-	if kind == accessOfUserGroup {
-		ug := r.userGroups[id]
-		if ug == nil {
-			return
-		}
-		switch ug.status {
-		case statusCreating:
-			ug.status = statusActive
-			e.record(r, st, id, "User group %s created", id)
-		case statusModifying:
-			added, removed := ug.pendingAdd, ug.pendingRemove
-			ug.userIDs, ug.pendingAdd, ug.pendingRemove = ug.memberIDs(), nil, nil
-			ug.status = statusActive
-			e.record(r, st, id, "Finished modifying user group %s%s", id, userListChange(added, removed))
-		case statusDeleting:
-			delete(r.userGroups, id)
-			delete(r.tags, r.arn("usergroup", id))
-			e.record(r, st, id, "User group %s deleted", id)
-		}
+	status := r.accessStatus(kind, id)
+	if status == nil {
 		return
 	}
-	u := r.users[id]
-	if u == nil {
-		return
-	}
-	switch u.status {
+	switch *status {
+	case statusCreating: // user groups only: a user is active at once
+		*status = statusActive
+		e.record(r, st, id, "%s %s created", noun, id)
 	case statusModifying:
-		u.status = statusActive
-		e.record(r, st, id, "Finished modifying user %s", id)
-	case statusDeleting:
-		for _, ug := range r.userGroups {
-			drop := func(s string) bool { return s == id }
-			ug.userIDs = slices.DeleteFunc(ug.userIDs, drop)
-			ug.pendingAdd = slices.DeleteFunc(ug.pendingAdd, drop)
-			ug.pendingRemove = slices.DeleteFunc(ug.pendingRemove, drop)
+		var change string
+		if kind == accessOfUserGroup {
+			ug := r.userGroups[id]
+			change = userListChange(ug.pendingAdd, ug.pendingRemove)
+			ug.userIDs, ug.pendingAdd, ug.pendingRemove = ug.memberIDs(), nil, nil
 		}
-		delete(r.users, id)
-		delete(r.tags, r.arn("user", id))
-		e.record(r, st, id, "User %s deleted", id)
+		*status = statusActive
+		e.record(r, st, id, "Finished modifying %s %s%s", strings.ToLower(noun), id, change)
+	case statusDeleting:
+		if kind == accessOfUserGroup {
+			delete(r.userGroups, id)
+		} else {
+			r.dropUserFromGroups(id)
+			delete(r.users, id)
+		}
+		delete(r.tags, r.arn(string(kind), id))
+		e.record(r, st, id, "%s %s deleted", noun, id)
+	}
+}
+
+// accessStatus points at the status of user or user group id; nil when
+// there is none. The caller holds r.mu.
+func (r *region) accessStatus(kind accessKind, id string) *string {
+	if kind == accessOfUserGroup {
+		if ug := r.userGroups[id]; ug != nil {
+			return &ug.status
+		}
+	} else if u := r.users[id]; u != nil {
+		return &u.status
+	}
+	return nil
+}
+
+// dropUserFromGroups takes user id, being deleted, out of every user
+// group, pending changes included. The caller holds r.mu.
+func (r *region) dropUserFromGroups(id string) {
+	drop := func(s string) bool { return s == id }
+	for _, ug := range r.userGroups {
+		ug.userIDs = slices.DeleteFunc(ug.userIDs, drop)
+		ug.pendingAdd = slices.DeleteFunc(ug.pendingAdd, drop)
+		ug.pendingRemove = slices.DeleteFunc(ug.pendingRemove, drop)
 	}
 }
 

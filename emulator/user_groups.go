@@ -27,6 +27,22 @@ type userGroup struct {
 	pendingAdd, pendingRemove []string
 }
 
+// userGroupsTable is how the code user groups share with users
+// (rbac_common.go) finds and refuses user groups.
+func userGroupsTable() rbacTable[*userGroup, types.UserGroup] {
+	return rbacTable[*userGroup, types.UserGroup]{
+		kind: accessOfUserGroup, idParam: "UserGroupId", noun: "User group",
+		items:    func(r *region) map[string]*userGroup { return r.userGroups },
+		status:   func(ug *userGroup) string { return ug.status },
+		describe: (*userGroup).describe,
+		quota:    maxUserGroupsPerRegion,
+		full: func() error {
+			return userGroupQuotaExceeded("The request cannot be processed because it would exceed the allowed number of user groups per region (%d).", maxUserGroupsPerRegion)
+		},
+		notFound: userGroupNotFound, exists: userGroupAlreadyExists, badState: invalidUserGroupState,
+	}
+}
+
 // members are the users the group gives its nodes: its users with the
 // pending changes applied, without users being deleted, sorted by id. The
 // caller holds r.mu.
@@ -151,11 +167,8 @@ func (e *Emulator) CreateUserGroup(ctx context.Context, in *elasticache.CreateUs
 	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
-	if _, ok := r.userGroups[id]; ok {
-		return nil, userGroupAlreadyExists(id)
-	}
-	if len(r.userGroups) >= maxUserGroupsPerRegion {
-		return nil, userGroupQuotaExceeded("The request cannot be processed because it would exceed the allowed number of user groups per region (%d).", maxUserGroupsPerRegion)
+	if err := userGroupsTable().checkNew(r, id); err != nil {
+		return nil, err
 	}
 	ug := &userGroup{id: id, engine: eng, status: statusCreating}
 	if err := r.checkMembers(ug, ids); err != nil {
@@ -163,15 +176,9 @@ func (e *Emulator) CreateUserGroup(ctx context.Context, in *elasticache.CreateUs
 	}
 	slices.Sort(ids)
 	ug.userIDs = ids
-	r.userGroups[id] = ug
-	if len(in.Tags) > 0 {
-		r.tags[r.arn("usergroup", id)] = mergeTags(nil, in.Tags)
-	}
+	userGroupsTable().add(r, id, ug, in.Tags)
 	e.startAccessChange(r, accessOfUserGroup, id)
-	out := ug.describe(r)
-	return &elasticache.CreateUserGroupOutput{ARN: out.ARN, Engine: out.Engine, MinimumEngineVersion: out.MinimumEngineVersion,
-		PendingChanges: out.PendingChanges, ReplicationGroups: out.ReplicationGroups, ServerlessCaches: out.ServerlessCaches,
-		Status: out.Status, UserGroupId: out.UserGroupId, UserIds: out.UserIds}, nil
+	return userGroupResult[elasticache.CreateUserGroupOutput](r, ug), nil
 }
 
 // ModifyUserGroup adds and removes users (and may move the group from
@@ -207,12 +214,9 @@ func (e *Emulator) ModifyUserGroup(ctx context.Context, in *elasticache.ModifyUs
 	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
-	ug, ok := r.userGroups[id]
-	if !ok {
-		return nil, userGroupNotFound(id)
-	}
-	if ug.status != statusActive {
-		return nil, invalidUserGroupState("User group %s is not in active state (it is %s).", id, ug.status)
+	ug, err := userGroupsTable().active(r, id)
+	if err != nil {
+		return nil, err
 	}
 	next := &userGroup{id: ug.id, engine: ug.engine}
 	if eng != "" && eng != ug.engine {
@@ -243,10 +247,7 @@ func (e *Emulator) ModifyUserGroup(ctx context.Context, in *elasticache.ModifyUs
 	ug.engine, ug.pendingAdd, ug.pendingRemove = next.engine, add, remove
 	ug.status = statusModifying
 	e.startAccessChange(r, accessOfUserGroup, id)
-	out := ug.describe(r)
-	return &elasticache.ModifyUserGroupOutput{ARN: out.ARN, Engine: out.Engine, MinimumEngineVersion: out.MinimumEngineVersion,
-		PendingChanges: out.PendingChanges, ReplicationGroups: out.ReplicationGroups, ServerlessCaches: out.ServerlessCaches,
-		Status: out.Status, UserGroupId: out.UserGroupId, UserIds: out.UserIds}, nil
+	return userGroupResult[elasticache.ModifyUserGroupOutput](r, ug), nil
 }
 
 // DeleteUserGroup deletes a user group no replication group uses.
@@ -257,22 +258,16 @@ func (e *Emulator) DeleteUserGroup(ctx context.Context, in *elasticache.DeleteUs
 	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
-	ug, ok := r.userGroups[id]
-	if !ok {
-		return nil, userGroupNotFound(id)
-	}
-	if ug.status != statusActive {
-		return nil, invalidUserGroupState("User group %s is not in active state (it is %s).", id, ug.status)
+	ug, err := userGroupsTable().active(r, id)
+	if err != nil {
+		return nil, err
 	}
 	if rgs := r.replicationGroupsOf(ug); len(rgs) > 0 {
 		return nil, invalidUserGroupState("User group %s is associated with replication group %s; remove it from the replication group first.", id, strings.Join(rgs, ", "))
 	}
 	ug.status = statusDeleting
 	e.startAccessChange(r, accessOfUserGroup, id)
-	out := ug.describe(r)
-	return &elasticache.DeleteUserGroupOutput{ARN: out.ARN, Engine: out.Engine, MinimumEngineVersion: out.MinimumEngineVersion,
-		PendingChanges: out.PendingChanges, ReplicationGroups: out.ReplicationGroups, ServerlessCaches: out.ServerlessCaches,
-		Status: out.Status, UserGroupId: out.UserGroupId, UserIds: out.UserIds}, nil
+	return userGroupResult[elasticache.DeleteUserGroupOutput](r, ug), nil
 }
 
 // DescribeUserGroups lists user groups, paged by MaxRecords/Marker.
@@ -281,22 +276,9 @@ func (e *Emulator) DescribeUserGroups(ctx context.Context, in *elasticache.Descr
 	if err != nil {
 		return nil, err
 	}
-	var id string
-	if in.UserGroupId != nil {
-		if id, err = lookupID("UserGroupId", in.UserGroupId); err != nil {
-			return nil, err
-		}
-	}
-	r := e.lockRegion(ctx)
-	defer r.mu.Unlock() // read only: nothing to persist
-	keys, err := describeKeys(r.userGroups, id, userGroupNotFound, nil)
+	groups, next, err := userGroupsTable().list(ctx, e, in.UserGroupId, nil, in.Marker, max)
 	if err != nil {
 		return nil, err
 	}
-	sel, next := page(keys, in.Marker, max)
-	out := &elasticache.DescribeUserGroupsOutput{UserGroups: []types.UserGroup{}, Marker: next}
-	for _, k := range sel {
-		out.UserGroups = append(out.UserGroups, r.userGroups[k].describe(r))
-	}
-	return out, nil
+	return &elasticache.DescribeUserGroupsOutput{UserGroups: groups, Marker: next}, nil
 }

@@ -68,6 +68,20 @@ func defaultUsers() map[string]*user {
 	}}
 }
 
+// usersTable is how the code users share with user groups
+// (rbac_common.go) finds and refuses users.
+func usersTable() rbacTable[*user, types.User] {
+	return rbacTable[*user, types.User]{
+		kind: accessOfUser, idParam: "UserId", noun: "User",
+		items:    func(r *region) map[string]*user { return r.users },
+		status:   func(u *user) string { return u.status },
+		describe: (*user).describe,
+		quota:    maxUsersPerRegion,
+		full:     func() error { return userQuotaExceeded(maxUsersPerRegion) },
+		notFound: userNotFound, exists: userAlreadyExists, badState: invalidUserState,
+	}
+}
+
 // describe renders the user as the API returns it; the caller holds r.mu.
 func (u *user) describe(r *region) types.User {
 	auth := &types.Authentication{Type: types.AuthenticationTypeNoPassword}
@@ -167,23 +181,14 @@ func (e *Emulator) CreateUser(ctx context.Context, in *elasticache.CreateUserInp
 	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
-	if _, ok := r.users[id]; ok {
-		return nil, userAlreadyExists(id)
-	}
-	if len(r.users) >= maxUsersPerRegion {
-		return nil, userQuotaExceeded(maxUsersPerRegion)
+	if err := usersTable().checkNew(r, id); err != nil {
+		return nil, err
 	}
 	u := &user{id: id, name: name, engine: eng, accessString: *in.AccessString, status: statusActive,
 		noPassword: auth.noPassword, passwordHashes: auth.hashes}
-	r.users[id] = u
-	if len(in.Tags) > 0 {
-		r.tags[r.arn("user", id)] = mergeTags(nil, in.Tags)
-	}
+	usersTable().add(r, id, u, in.Tags)
 	e.record(r, types.SourceTypeUser, id, "User %s created", id)
-	out := u.describe(r)
-	return &elasticache.CreateUserOutput{ARN: out.ARN, AccessString: out.AccessString, Authentication: out.Authentication,
-		Engine: out.Engine, MinimumEngineVersion: out.MinimumEngineVersion, Status: out.Status,
-		UserGroupIds: out.UserGroupIds, UserId: out.UserId, UserName: out.UserName}, nil
+	return userResult[elasticache.CreateUserOutput](r, u), nil
 }
 
 // ModifyUser changes a user's passwords, access string, authentication or
@@ -217,15 +222,12 @@ func (e *Emulator) ModifyUser(ctx context.Context, in *elasticache.ModifyUserInp
 	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
-	u, ok := r.users[id]
-	if !ok {
-		return nil, userNotFound(id)
+	u, err := usersTable().active(r, id)
+	if err != nil {
+		return nil, err
 	}
 	if id == defaultUserID {
 		return nil, invalidParameterValue("The default user cannot be modified; create another user named default and swap it in the user group instead.")
-	}
-	if u.status != statusActive {
-		return nil, invalidUserState("User %s is not in active state (it is %s).", id, u.status)
 	}
 	next := *u
 	switch {
@@ -265,10 +267,7 @@ func (e *Emulator) ModifyUser(ctx context.Context, in *elasticache.ModifyUserInp
 	next.status = statusModifying
 	*u = next
 	e.startAccessChange(r, accessOfUser, id)
-	out := u.describe(r)
-	return &elasticache.ModifyUserOutput{ARN: out.ARN, AccessString: out.AccessString, Authentication: out.Authentication,
-		Engine: out.Engine, MinimumEngineVersion: out.MinimumEngineVersion, Status: out.Status,
-		UserGroupIds: out.UserGroupIds, UserId: out.UserId, UserName: out.UserName}, nil
+	return userResult[elasticache.ModifyUserOutput](r, u), nil
 }
 
 // DeleteUser deletes a user: it leaves every user group, and with them
@@ -281,25 +280,19 @@ func (e *Emulator) DeleteUser(ctx context.Context, in *elasticache.DeleteUserInp
 	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
-	u, ok := r.users[id]
-	if !ok {
-		return nil, userNotFound(id)
+	u, err := usersTable().active(r, id)
+	if err != nil {
+		return nil, err
 	}
 	if id == defaultUserID {
 		return nil, invalidParameterValue("The default user cannot be deleted.")
-	}
-	if u.status != statusActive {
-		return nil, invalidUserState("User %s is not in active state (it is %s).", id, u.status)
 	}
 	if groups := r.userGroupsOf(id); u.name == defaultUserName && len(groups) > 0 {
 		return nil, defaultUserAssociatedToUserGroup(id, groups[0])
 	}
 	u.status = statusDeleting
 	e.startAccessChange(r, accessOfUser, id)
-	out := u.describe(r)
-	return &elasticache.DeleteUserOutput{ARN: out.ARN, AccessString: out.AccessString, Authentication: out.Authentication,
-		Engine: out.Engine, MinimumEngineVersion: out.MinimumEngineVersion, Status: out.Status,
-		UserGroupIds: out.UserGroupIds, UserId: out.UserId, UserName: out.UserName}, nil
+	return userResult[elasticache.DeleteUserOutput](r, u), nil
 }
 
 // DescribeUsers lists users (the built-in default user included), by id,
@@ -313,24 +306,11 @@ func (e *Emulator) DescribeUsers(ctx context.Context, in *elasticache.DescribeUs
 	if err != nil {
 		return nil, err
 	}
-	var id string
-	if in.UserId != nil {
-		if id, err = lookupID("UserId", in.UserId); err != nil {
-			return nil, err
-		}
-	}
-	r := e.lockRegion(ctx)
-	defer r.mu.Unlock() // read only: nothing to persist
-	keys, err := describeKeys(r.users, id, userNotFound, keep)
+	users, next, err := usersTable().list(ctx, e, in.UserId, keep, in.Marker, max)
 	if err != nil {
 		return nil, err
 	}
-	sel, next := page(keys, in.Marker, max)
-	out := &elasticache.DescribeUsersOutput{Users: []types.User{}, Marker: next}
-	for _, k := range sel {
-		out.Users = append(out.Users, r.users[k].describe(r))
-	}
-	return out, nil
+	return &elasticache.DescribeUsersOutput{Users: users, Marker: next}, nil
 }
 
 // userFilter is DescribeUsers' selection: Engine and Filters (UserId,
