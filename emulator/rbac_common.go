@@ -31,6 +31,10 @@ type rbacTable[T, D any] struct {
 	notFound func(id string) error
 	exists   func(id string) error
 	badState func(format string, args ...any) error
+	// created follows the creation of item id, under r.mu: a user is
+	// active at once (an event says so), a user group is creating until
+	// its users are on the nodes (startAccessChange).
+	created func(e *Emulator, r *region, id string)
 }
 
 // checkNew refuses a new item id when the region has one of that id or
@@ -44,15 +48,6 @@ func (t rbacTable[T, D]) checkNew(r *region, id string) error {
 		return t.full()
 	}
 	return nil
-}
-
-// add stores a new item and the tags it was created with. The caller
-// holds r.mu and has checked it (checkNew).
-func (t rbacTable[T, D]) add(r *region, id string, v T, tags []types.Tag) {
-	t.items(r)[id] = v
-	if len(tags) > 0 {
-		r.tags[r.arn(string(t.kind), id)] = mergeTags(nil, tags)
-	}
 }
 
 // active returns item id for a change or a delete: notFound when there is
@@ -125,4 +120,49 @@ func userGroupResult[O userGroupOutput](r *region, ug *userGroup) *O {
 		PendingChanges: d.PendingChanges, ReplicationGroups: d.ReplicationGroups, ServerlessCaches: d.ServerlessCaches,
 		Status: d.Status, UserGroupId: d.UserGroupId, UserIds: d.UserIds})
 	return &out
+}
+
+// createRBAC is the frame of a Create of item id with tags: the tags
+// checked, then under r.mu (persisted when it is released) the id must be
+// free (checkNew) and build makes the item, which it may refuse; the item
+// is stored with its tags, t.created follows, and the item is answered as
+// render makes it.
+func createRBAC[T, D, O any](ctx context.Context, e *Emulator, t rbacTable[T, D], id string, tags []types.Tag, render func(*region, T) *O, build func(*region) (T, error)) (*O, error) {
+	if err := checkTags(tags); err != nil {
+		return nil, err
+	}
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
+	if err := t.checkNew(r, id); err != nil {
+		return nil, err
+	}
+	v, err := build(r)
+	if err != nil {
+		return nil, err
+	}
+	t.items(r)[id] = v
+	if len(tags) > 0 {
+		r.tags[r.arn(string(t.kind), id)] = mergeTags(nil, tags)
+	}
+	t.created(e, r, id)
+	return render(r, v), nil
+}
+
+// changeRBAC is the frame of a Modify or a Delete of item id: under r.mu
+// (persisted when it is released) the item, which must be active (see
+// active), is given to apply, which checks the request against it and
+// changes it, its status included; then the change goes to the nodes
+// (startAccessChange) and the item is answered as render makes it.
+func changeRBAC[T, D, O any](ctx context.Context, e *Emulator, t rbacTable[T, D], id string, render func(*region, T) *O, apply func(*region, T) error) (*O, error) {
+	r := e.lockRegion(ctx)
+	defer e.unlock(r)
+	v, err := t.active(r, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := apply(r, v); err != nil {
+		return nil, err
+	}
+	e.startAccessChange(r, t.kind, id)
+	return render(r, v), nil
 }

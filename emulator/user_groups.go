@@ -40,6 +40,7 @@ func userGroupsTable() rbacTable[*userGroup, types.UserGroup] {
 			return userGroupQuotaExceeded("The request cannot be processed because it would exceed the allowed number of user groups per region (%d).", maxUserGroupsPerRegion)
 		},
 		notFound: userGroupNotFound, exists: userGroupAlreadyExists, badState: invalidUserGroupState,
+		created: func(e *Emulator, r *region, id string) { e.startAccessChange(r, accessOfUserGroup, id) },
 	}
 }
 
@@ -162,23 +163,15 @@ func (e *Emulator) CreateUserGroup(ctx context.Context, in *elasticache.CreateUs
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTags(in.Tags); err != nil {
-		return nil, err
-	}
-	r := e.lockRegion(ctx)
-	defer e.unlock(r)
-	if err := userGroupsTable().checkNew(r, id); err != nil {
-		return nil, err
-	}
-	ug := &userGroup{id: id, engine: eng, status: statusCreating}
-	if err := r.checkMembers(ug, ids); err != nil {
-		return nil, err
-	}
-	slices.Sort(ids)
-	ug.userIDs = ids
-	userGroupsTable().add(r, id, ug, in.Tags)
-	e.startAccessChange(r, accessOfUserGroup, id)
-	return userGroupResult[elasticache.CreateUserGroupOutput](r, ug), nil
+	return createRBAC(ctx, e, userGroupsTable(), id, in.Tags, userGroupResult[elasticache.CreateUserGroupOutput], func(r *region) (*userGroup, error) {
+		ug := &userGroup{id: id, engine: eng, status: statusCreating}
+		if err := r.checkMembers(ug, ids); err != nil {
+			return nil, err
+		}
+		slices.Sort(ids)
+		ug.userIDs = ids
+		return ug, nil
+	})
 }
 
 // ModifyUserGroup adds and removes users (and may move the group from
@@ -212,42 +205,37 @@ func (e *Emulator) ModifyUserGroup(ctx context.Context, in *elasticache.ModifyUs
 			return nil, invalidParameterCombination("User %s cannot be both added to and removed from the user group.", a)
 		}
 	}
-	r := e.lockRegion(ctx)
-	defer e.unlock(r)
-	ug, err := userGroupsTable().active(r, id)
-	if err != nil {
-		return nil, err
-	}
-	next := &userGroup{id: ug.id, engine: ug.engine}
-	if eng != "" && eng != ug.engine {
-		if ug.engine == "valkey" {
-			return nil, invalidParameterCombination("User group %s cannot be changed from engine valkey to %s.", id, eng)
+	return changeRBAC(ctx, e, userGroupsTable(), id, userGroupResult[elasticache.ModifyUserGroupOutput], func(r *region, ug *userGroup) error {
+		next := &userGroup{id: ug.id, engine: ug.engine}
+		if eng != "" && eng != ug.engine {
+			if ug.engine == "valkey" {
+				return invalidParameterCombination("User group %s cannot be changed from engine valkey to %s.", id, eng)
+			}
+			for _, gid := range r.replicationGroupsOf(ug) {
+				if g := r.groups[gid]; g != nil && g.engine.Engine != eng {
+					return invalidParameterCombination("User group %s is attached to replication group %s of engine %s; it cannot become a %s user group.", id, gid, g.engine.Engine, eng)
+				}
+			}
+			next.engine = eng
 		}
-		for _, gid := range r.replicationGroupsOf(ug) {
-			if g := r.groups[gid]; g != nil && g.engine.Engine != eng {
-				return nil, invalidParameterCombination("User group %s is attached to replication group %s of engine %s; it cannot become a %s user group.", id, gid, g.engine.Engine, eng)
+		for _, a := range add {
+			if slices.Contains(ug.userIDs, a) {
+				return invalidParameterValue("User %s is already a member of user group %s.", a, id)
 			}
 		}
-		next.engine = eng
-	}
-	for _, a := range add {
-		if slices.Contains(ug.userIDs, a) {
-			return nil, invalidParameterValue("User %s is already a member of user group %s.", a, id)
+		for _, rm := range remove {
+			if !slices.Contains(ug.userIDs, rm) {
+				return invalidParameterValue("User %s is not a member of user group %s.", rm, id)
+			}
 		}
-	}
-	for _, rm := range remove {
-		if !slices.Contains(ug.userIDs, rm) {
-			return nil, invalidParameterValue("User %s is not a member of user group %s.", rm, id)
+		next.userIDs, next.pendingAdd, next.pendingRemove = ug.userIDs, add, remove
+		if err := r.checkMembers(next, next.memberIDs()); err != nil {
+			return err
 		}
-	}
-	next.userIDs, next.pendingAdd, next.pendingRemove = ug.userIDs, add, remove
-	if err := r.checkMembers(next, next.memberIDs()); err != nil {
-		return nil, err
-	}
-	ug.engine, ug.pendingAdd, ug.pendingRemove = next.engine, add, remove
-	ug.status = statusModifying
-	e.startAccessChange(r, accessOfUserGroup, id)
-	return userGroupResult[elasticache.ModifyUserGroupOutput](r, ug), nil
+		ug.engine, ug.pendingAdd, ug.pendingRemove = next.engine, add, remove
+		ug.status = statusModifying
+		return nil
+	})
 }
 
 // DeleteUserGroup deletes a user group no replication group uses.
@@ -256,18 +244,13 @@ func (e *Emulator) DeleteUserGroup(ctx context.Context, in *elasticache.DeleteUs
 	if err != nil {
 		return nil, err
 	}
-	r := e.lockRegion(ctx)
-	defer e.unlock(r)
-	ug, err := userGroupsTable().active(r, id)
-	if err != nil {
-		return nil, err
-	}
-	if rgs := r.replicationGroupsOf(ug); len(rgs) > 0 {
-		return nil, invalidUserGroupState("User group %s is associated with replication group %s; remove it from the replication group first.", id, strings.Join(rgs, ", "))
-	}
-	ug.status = statusDeleting
-	e.startAccessChange(r, accessOfUserGroup, id)
-	return userGroupResult[elasticache.DeleteUserGroupOutput](r, ug), nil
+	return changeRBAC(ctx, e, userGroupsTable(), id, userGroupResult[elasticache.DeleteUserGroupOutput], func(r *region, ug *userGroup) error {
+		if rgs := r.replicationGroupsOf(ug); len(rgs) > 0 {
+			return invalidUserGroupState("User group %s is associated with replication group %s; remove it from the replication group first.", id, strings.Join(rgs, ", "))
+		}
+		ug.status = statusDeleting
+		return nil
+	})
 }
 
 // DescribeUserGroups lists user groups, paged by MaxRecords/Marker.

@@ -79,6 +79,9 @@ func usersTable() rbacTable[*user, types.User] {
 		quota:    maxUsersPerRegion,
 		full:     func() error { return userQuotaExceeded(maxUsersPerRegion) },
 		notFound: userNotFound, exists: userAlreadyExists, badState: invalidUserState,
+		created: func(e *Emulator, r *region, id string) {
+			e.record(r, types.SourceTypeUser, id, "User %s created", id)
+		},
 	}
 }
 
@@ -176,19 +179,10 @@ func (e *Emulator) CreateUser(ctx context.Context, in *elasticache.CreateUserInp
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTags(in.Tags); err != nil {
-		return nil, err
-	}
-	r := e.lockRegion(ctx)
-	defer e.unlock(r)
-	if err := usersTable().checkNew(r, id); err != nil {
-		return nil, err
-	}
-	u := &user{id: id, name: name, engine: eng, accessString: *in.AccessString, status: statusActive,
-		noPassword: auth.noPassword, passwordHashes: auth.hashes}
-	usersTable().add(r, id, u, in.Tags)
-	e.record(r, types.SourceTypeUser, id, "User %s created", id)
-	return userResult[elasticache.CreateUserOutput](r, u), nil
+	return createRBAC(ctx, e, usersTable(), id, in.Tags, userResult[elasticache.CreateUserOutput], func(*region) (*user, error) {
+		return &user{id: id, name: name, engine: eng, accessString: *in.AccessString, status: statusActive,
+			noPassword: auth.noPassword, passwordHashes: auth.hashes}, nil
+	})
 }
 
 // ModifyUser changes a user's passwords, access string, authentication or
@@ -220,54 +214,49 @@ func (e *Emulator) ModifyUser(ctx context.Context, in *elasticache.ModifyUserInp
 		}
 		auth = &a
 	}
-	r := e.lockRegion(ctx)
-	defer e.unlock(r)
-	u, err := usersTable().active(r, id)
-	if err != nil {
-		return nil, err
-	}
-	if id == defaultUserID {
-		return nil, invalidParameterValue("The default user cannot be modified; create another user named default and swap it in the user group instead.")
-	}
-	next := *u
-	switch {
-	case in.AccessString != nil:
-		next.accessString = *in.AccessString
-	case in.AppendAccessString != nil:
-		next.accessString = strings.TrimSpace(u.accessString + " " + *in.AppendAccessString)
-	}
-	if next.accessString == "" {
-		return nil, mustNotBeBlank("AccessString")
-	}
-	if _, err := parseAccessString(next.accessString); err != nil {
-		return nil, err
-	}
-	if eng != "" && eng != u.engine {
-		if u.engine == "valkey" {
-			return nil, invalidParameterCombination("User %s cannot be changed from engine valkey to %s.", id, eng)
+	return changeRBAC(ctx, e, usersTable(), id, userResult[elasticache.ModifyUserOutput], func(r *region, u *user) error {
+		if id == defaultUserID {
+			return invalidParameterValue("The default user cannot be modified; create another user named default and swap it in the user group instead.")
 		}
-		next.engine = eng
-	}
-	if auth != nil {
+		next := *u
 		switch {
-		case auth.noPassword:
-			next.noPassword, next.passwordHashes = true, nil
-		case len(auth.hashes) > 0:
-			next.noPassword, next.passwordHashes = false, auth.hashes
-		case u.noPassword:
-			// NoPasswordRequired false alone on a user without passwords.
-			return nil, noPasswordProvided()
+		case in.AccessString != nil:
+			next.accessString = *in.AccessString
+		case in.AppendAccessString != nil:
+			next.accessString = strings.TrimSpace(u.accessString + " " + *in.AppendAccessString)
 		}
-	}
-	for _, gid := range r.userGroupsOf(id) {
-		if err := r.userGroups[gid].admits(&next); err != nil {
-			return nil, err
+		if next.accessString == "" {
+			return mustNotBeBlank("AccessString")
 		}
-	}
-	next.status = statusModifying
-	*u = next
-	e.startAccessChange(r, accessOfUser, id)
-	return userResult[elasticache.ModifyUserOutput](r, u), nil
+		if _, err := parseAccessString(next.accessString); err != nil {
+			return err
+		}
+		if eng != "" && eng != u.engine {
+			if u.engine == "valkey" {
+				return invalidParameterCombination("User %s cannot be changed from engine valkey to %s.", id, eng)
+			}
+			next.engine = eng
+		}
+		if auth != nil {
+			switch {
+			case auth.noPassword:
+				next.noPassword, next.passwordHashes = true, nil
+			case len(auth.hashes) > 0:
+				next.noPassword, next.passwordHashes = false, auth.hashes
+			case u.noPassword:
+				// NoPasswordRequired false alone on a user without passwords.
+				return noPasswordProvided()
+			}
+		}
+		for _, gid := range r.userGroupsOf(id) {
+			if err := r.userGroups[gid].admits(&next); err != nil {
+				return err
+			}
+		}
+		next.status = statusModifying
+		*u = next
+		return nil
+	})
 }
 
 // DeleteUser deletes a user: it leaves every user group, and with them
@@ -278,21 +267,16 @@ func (e *Emulator) DeleteUser(ctx context.Context, in *elasticache.DeleteUserInp
 	if err != nil {
 		return nil, err
 	}
-	r := e.lockRegion(ctx)
-	defer e.unlock(r)
-	u, err := usersTable().active(r, id)
-	if err != nil {
-		return nil, err
-	}
-	if id == defaultUserID {
-		return nil, invalidParameterValue("The default user cannot be deleted.")
-	}
-	if groups := r.userGroupsOf(id); u.name == defaultUserName && len(groups) > 0 {
-		return nil, defaultUserAssociatedToUserGroup(id, groups[0])
-	}
-	u.status = statusDeleting
-	e.startAccessChange(r, accessOfUser, id)
-	return userResult[elasticache.DeleteUserOutput](r, u), nil
+	return changeRBAC(ctx, e, usersTable(), id, userResult[elasticache.DeleteUserOutput], func(r *region, u *user) error {
+		if id == defaultUserID {
+			return invalidParameterValue("The default user cannot be deleted.")
+		}
+		if groups := r.userGroupsOf(id); u.name == defaultUserName && len(groups) > 0 {
+			return defaultUserAssociatedToUserGroup(id, groups[0])
+		}
+		u.status = statusDeleting
+		return nil
+	})
 }
 
 // DescribeUsers lists users (the built-in default user included), by id,
