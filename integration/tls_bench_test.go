@@ -81,8 +81,8 @@ func nodeRoles(b *testing.B, ng types.NodeGroup) (primary, replica *types.Endpoi
 // served CA, with an AUTH token) through a 3-node group's primary and
 // reader endpoints against the same nodes addressed directly, and TLS
 // against a plaintext 3-node group (reference: the cost of encryption),
-// pipelined (-P 16, SET and GET, 500k requests per test) and not (-P 1,
-// 100k). Every target runs once per round, five rounds, in an order
+// pipelined (-P 16, SET and GET, 300k requests per test) and not (-P 1,
+// 60k). Every target runs once per round, seven rounds, in an order
 // reversed every round, with each endpoint next to its direct baseline; a
 // ratio is the median over the rounds of the ratio within a round, so
 // drift on the shared machine falls on both sides of it alike. The reader
@@ -116,11 +116,11 @@ func BenchmarkTLSEndpoints(b *testing.B) {
 		{"tls/plain", "tls-direct", "plain-direct"},
 		{"plain-primary/direct", "plain-primary", "plain-direct"},
 	}
-	const rounds = 5
+	const rounds = 7
 	for _, p := range []int{16, 1} {
-		n := 100_000
+		n := 60_000
 		if p > 1 {
-			n = 500_000
+			n = 300_000
 		}
 		runs := map[string][]float64{}
 		perRound := map[string][]float64{}
