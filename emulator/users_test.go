@@ -29,58 +29,59 @@ const (
 
 func (h *harness) user(ctx context.Context, id string) (types.User, bool) {
 	h.t.Helper()
-	out, err := h.e.DescribeUsers(ctx, &elasticache.DescribeUsersInput{UserId: aws.String(id)})
-	var nf *types.UserNotFoundFault
-	if errors.As(err, &nf) {
-		return types.User{}, false
-	}
-	if err != nil {
-		h.t.Fatalf("DescribeUsers %s: %v", id, err)
-	}
-	return out.Users[0], true
+	return describeOne[*types.UserNotFoundFault](ctx, h.t, "DescribeUsers "+id, h.e.DescribeUsers,
+		&elasticache.DescribeUsersInput{UserId: aws.String(id)}, func(o *elasticache.DescribeUsersOutput) []types.User { return o.Users })
 }
 
 func (h *harness) userGroup(ctx context.Context, id string) (types.UserGroup, bool) {
 	h.t.Helper()
-	out, err := h.e.DescribeUserGroups(ctx, &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String(id)})
-	var nf *types.UserGroupNotFoundFault
-	if errors.As(err, &nf) {
-		return types.UserGroup{}, false
+	return describeOne[*types.UserGroupNotFoundFault](ctx, h.t, "DescribeUserGroups "+id, h.e.DescribeUserGroups,
+		&elasticache.DescribeUserGroupsInput{UserGroupId: aws.String(id)}, func(o *elasticache.DescribeUserGroupsOutput) []types.UserGroup { return o.UserGroups })
+}
+
+// describeOne is the item a Describe by id (call with in) answers, or
+// false when it answers the not-found fault F; any other error is fatal.
+func describeOne[F error, I, O, T any](ctx context.Context, t *testing.T, what string, call func(context.Context, *I) (*O, error), in *I, items func(*O) []T) (T, bool) {
+	t.Helper()
+	out, err := call(ctx, in)
+	if is[F](err) {
+		var none T
+		return none, false
 	}
 	if err != nil {
-		h.t.Fatalf("DescribeUserGroups %s: %v", id, err)
+		t.Fatalf("%s: %v", what, err)
 	}
-	return out.UserGroups[0], true
+	return items(out)[0], true
 }
 
 // waitUserGroup polls until the user group has status want ("gone": it
 // no longer exists).
 func (h *harness) waitUserGroup(ctx context.Context, id, want string) types.UserGroup {
 	h.t.Helper()
-	var ug types.UserGroup
-	waitFor(h.t, "user group "+id+" "+want, func() (bool, string) {
-		var ok bool
-		ug, ok = h.userGroup(ctx, id)
-		if !ok {
-			return want == "gone", "gone"
-		}
-		return aws.ToString(ug.Status) == want, aws.ToString(ug.Status)
-	})
-	return ug
+	return waitStatus(h.t, "user group "+id, want, func() (types.UserGroup, bool) { return h.userGroup(ctx, id) },
+		func(ug types.UserGroup) *string { return ug.Status })
 }
 
 func (h *harness) waitUser(ctx context.Context, id, want string) types.User {
 	h.t.Helper()
-	var u types.User
-	waitFor(h.t, "user "+id+" "+want, func() (bool, string) {
+	return waitStatus(h.t, "user "+id, want, func() (types.User, bool) { return h.user(ctx, id) },
+		func(u types.User) *string { return u.Status })
+}
+
+// waitStatus polls describe until the item it describes has status want
+// ("gone": describe no longer finds it), and returns the item.
+func waitStatus[T any](t *testing.T, what, want string, describe func() (T, bool), status func(T) *string) T {
+	t.Helper()
+	var v T
+	waitFor(t, what+" "+want, func() (bool, string) {
 		var ok bool
-		u, ok = h.user(ctx, id)
+		v, ok = describe()
 		if !ok {
 			return want == "gone", "gone"
 		}
-		return aws.ToString(u.Status) == want, aws.ToString(u.Status)
+		return aws.ToString(status(v)) == want, aws.ToString(status(v))
 	})
-	return u
+	return v
 }
 
 func (h *harness) mustCreateUser(ctx context.Context, id, name, access string, passwords ...string) {
