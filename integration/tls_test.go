@@ -354,7 +354,7 @@ func TestTLSBadInput(t *testing.T) {
 // TestTLSStandaloneAndClusterMode: a standalone TLS cache cluster with a
 // token, and a cluster-mode group over TLS (cluster bus and slot moves
 // included) reached by a cluster client through its configuration
-// endpoint.
+// endpoint, snapshotted and restored into another shard count.
 func TestTLSStandaloneAndClusterMode(t *testing.T) {
 	e := startEmulator(t)
 	pool, _ := fetchCA(t, e.url)
@@ -399,4 +399,19 @@ func TestTLSStandaloneAndClusterMode(t *testing.T) {
 	if n := len(describeGroup(t, e.client, "tlscluster").NodeGroups); n != 3 {
 		t.Fatalf("%d node groups after scaling out, want 3", n)
 	}
+	// A restore into another shard count seeds the TLS cluster from
+	// temporary nodes that MIGRATE their keys over TLS.
+	if _, err := e.client.CreateSnapshot(ctxT(t, 5*time.Second), &elasticache.CreateSnapshotInput{
+		ReplicationGroupId: aws.String("tlscluster"), SnapshotName: aws.String("tlscluster-snap")}); err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshot(t, e.client, "tlscluster-snap")
+	restored := restoreCluster(t, e.client, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("tlsrestored"),
+		SnapshotName: aws.String("tlscluster-snap"), NumNodeGroups: aws.Int32(2), TransitEncryptionEnabled: aws.Bool(true),
+		AuthToken: aws.String(tokenB)}, 2000)
+	rc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{fmt.Sprintf("%s:%d",
+		aws.ToString(restored.ConfigurationEndpoint.Address), aws.ToInt32(restored.ConfigurationEndpoint.Port))},
+		Password: tokenB, TLSConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, DialTimeout: 2 * time.Second})
+	t.Cleanup(func() { rc.Close() })
+	checkClusterKeys(t, rc, "tls", 2000)
 }
