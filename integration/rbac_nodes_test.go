@@ -2,11 +2,8 @@ package integration
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/elasticache-local/elasticache-local/emulator"
 )
 
 // Passwords of the users the nodes test puts on a group.
@@ -28,32 +23,12 @@ const (
 	rbacNodeLate    = "node-late-0123456789"
 )
 
-// rbacCAPool downloads the emulator's CA certificate.
-func rbacCAPool(t *testing.T, url string) *x509.CertPool {
-	t.Helper()
-	resp, err := http.Get(url + emulator.CAPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	pem, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v", emulator.CAPath, resp.StatusCode, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("the CA is not a PEM certificate")
-	}
-	return pool
-}
-
 // rbacAs is a TLS client of endpoint ep authenticated as user (the
 // default user when user is ""), on one connection.
 func rbacAs(t *testing.T, ep *types.Endpoint, pool *x509.CertPool, user, password string) *redis.Client {
-	host := aws.ToString(ep.Address)
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("%s:%d", host, aws.ToInt32(ep.Port)), Username: user, Password: password,
-		TLSConfig:   &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12},
-		DialTimeout: 2 * time.Second, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true})
+	o := tlsOptions(ep, pool, password)
+	o.Username, o.PoolSize, o.Protocol, o.DisableIdentity = user, 1, 2, true
+	c := redis.NewClient(o)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -70,22 +45,6 @@ func rbacReply(c *redis.Client, args ...any) string {
 	return strings.SplitN(err.Error(), " ", 2)[0]
 }
 
-// rbacEndpoints are the primary, reader and node endpoints of a group.
-func rbacEndpoints(t *testing.T, c *elasticache.Client, id string) map[string]*types.Endpoint {
-	t.Helper()
-	g := describeGroup(t, c, id)
-	eps := map[string]*types.Endpoint{"primary": g.NodeGroups[0].PrimaryEndpoint, "reader": g.NodeGroups[0].ReaderEndpoint}
-	for _, m := range g.MemberClusters {
-		out, err := c.DescribeCacheClusters(ctxT(t, 5*time.Second), &elasticache.DescribeCacheClustersInput{
-			CacheClusterId: aws.String(m), ShowCacheNodeInfo: aws.Bool(true)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		eps[m] = out.CacheClusters[0].CacheNodes[0].Endpoint
-	}
-	return eps
-}
-
 // TestRBACOnNodes: a TLS group of 3 nodes given a user group enforces its
 // users on every endpoint: no AUTH is refused (the group's default user
 // has a password), a read-only user gets NOPERM on writes, a key-pattern
@@ -97,7 +56,7 @@ func TestRBACOnNodes(t *testing.T) {
 	e := startEmulator(t)
 	c := e.client
 	ctx := ctxT(t, 5*time.Minute)
-	pool := rbacCAPool(t, e.url)
+	pool, _ := fetchCA(t, e.url)
 	for _, u := range []struct{ id, name, access, password string }{
 		{"app-default", "default", "on ~* +@all", rbacNodeDefault},
 		{"writer", "writer", "on ~* +@all", rbacNodeWriter},
@@ -135,7 +94,7 @@ func TestRBACOnNodes(t *testing.T) {
 	if ug := describeUserGroup(t, c, "app"); len(ug.ReplicationGroups) != 1 || ug.ReplicationGroups[0] != "rbac" {
 		t.Errorf("the user group's ReplicationGroups = %q", ug.ReplicationGroups)
 	}
-	eps := rbacEndpoints(t, c, "rbac")
+	eps := groupEndpoints(t, c, describeGroup(t, c, "rbac"))
 	primary := eps["primary"]
 
 	for name, ep := range eps {

@@ -1,26 +1,19 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
-	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
-
-	"github.com/elasticache-local/elasticache-local/emulator"
 )
 
 // Passwords of the RBAC tests: valid by AWS's rules, distinct enough to
@@ -32,121 +25,62 @@ const (
 	rbacPassDefault = "default-secret-0123456789"
 )
 
-// rbacCapture keeps the emulator's log lines and every API response body
-// of one test.
-type rbacCapture struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (c *rbacCapture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
-}
-
-func (c *rbacCapture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
-}
-
-// rbacBodies is an HTTP transport that copies every response body into a
-// capture.
-type rbacBodies struct{ into *rbacCapture }
-
-func (b rbacBodies) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	b.into.Write(body)
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
-}
-
-// startCapturedEmulator starts an emulator whose debug log and API
-// responses (through the returned client) are captured.
-func startCapturedEmulator(t *testing.T) (*emu, *rbacCapture, *rbacCapture, string) {
-	t.Helper()
-	logs, responses := &rbacCapture{}, &rbacCapture{}
-	cfg := testConfig(t)
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := emulator.Start(context.Background(), cfg)
-	if srv != nil {
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
-				t.Errorf("shutdown: %v", err)
-			}
-		})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newClient(srv.URL(), "us-east-1")
-	c = elasticache.New(c.Options(), func(o *elasticache.Options) {
-		o.HTTPClient = &http.Client{Transport: rbacBodies{into: responses}}
-	})
-	return &emu{srv: srv, url: srv.URL(), client: c, runtime: cfg.Runtime}, logs, responses, cfg.DataDir
-}
-
 func describeUser(t *testing.T, c *elasticache.Client, id string) types.User {
 	t.Helper()
-	out, err := c.DescribeUsers(ctxT(t, 5*time.Second), &elasticache.DescribeUsersInput{UserId: aws.String(id)})
-	if err != nil {
-		t.Fatalf("DescribeUsers %s: %v", id, err)
-	}
-	return out.Users[0]
+	return describeOne(t, "DescribeUsers "+id, c.DescribeUsers, &elasticache.DescribeUsersInput{UserId: aws.String(id)},
+		func(o *elasticache.DescribeUsersOutput) []types.User { return o.Users })
 }
 
 func describeUserGroup(t *testing.T, c *elasticache.Client, id string) types.UserGroup {
 	t.Helper()
-	out, err := c.DescribeUserGroups(ctxT(t, 5*time.Second), &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String(id)})
+	return describeOne(t, "DescribeUserGroups "+id, c.DescribeUserGroups, &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String(id)},
+		func(o *elasticache.DescribeUserGroupsOutput) []types.UserGroup { return o.UserGroups })
+}
+
+// describeCall is an SDK Describe operation, such as c.DescribeUsers.
+type describeCall[I, O any] func(context.Context, *I, ...func(*elasticache.Options)) (*O, error)
+
+// describeOne is the first item the Describe call with in answers (one
+// by id); what names the call when it fails the test.
+func describeOne[I, O, T any](t *testing.T, what string, call describeCall[I, O], in *I, items func(*O) []T) T {
+	t.Helper()
+	out, err := call(ctxT(t, 5*time.Second), in)
 	if err != nil {
-		t.Fatalf("DescribeUserGroups %s: %v", id, err)
+		t.Fatalf("%s: %v", what, err)
 	}
-	return out.UserGroups[0]
+	return items(out)[0]
 }
 
 // waitUserGroupStatus polls until the user group has status want ("gone":
 // UserGroupNotFound).
 func waitUserGroupStatus(t *testing.T, c *elasticache.Client, id, want string) {
 	t.Helper()
-	eventually(t, 30*time.Second, func() error {
-		out, err := c.DescribeUserGroups(ctxT(t, 5*time.Second), &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String(id)})
-		if want == "gone" && err != nil && strings.Contains(err.Error(), "UserGroupNotFound") {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if got := aws.ToString(out.UserGroups[0].Status); got != want {
-			return fmt.Errorf("user group %s is %s, want %s", id, got, want)
-		}
-		return nil
-	})
+	waitStatus(t, "user group "+id, want, "UserGroupNotFound", c.DescribeUserGroups,
+		&elasticache.DescribeUserGroupsInput{UserGroupId: aws.String(id)},
+		func(o *elasticache.DescribeUserGroupsOutput) *string { return o.UserGroups[0].Status })
 }
 
 // waitUserStatus is waitUserGroupStatus for users.
 func waitUserStatus(t *testing.T, c *elasticache.Client, id, want string) {
 	t.Helper()
+	waitStatus(t, "user "+id, want, "UserNotFound", c.DescribeUsers, &elasticache.DescribeUsersInput{UserId: aws.String(id)},
+		func(o *elasticache.DescribeUsersOutput) *string { return o.Users[0].Status })
+}
+
+// waitStatus polls the Describe call with in (of one item, what) until
+// the status it answers is want ("gone": it answers the fault notFound).
+func waitStatus[I, O any](t *testing.T, what, want, notFound string, call describeCall[I, O], in *I, status func(*O) *string) {
+	t.Helper()
 	eventually(t, 30*time.Second, func() error {
-		out, err := c.DescribeUsers(ctxT(t, 5*time.Second), &elasticache.DescribeUsersInput{UserId: aws.String(id)})
-		if want == "gone" && err != nil && strings.Contains(err.Error(), "UserNotFound") {
+		out, err := call(ctxT(t, 5*time.Second), in)
+		if want == "gone" && err != nil && strings.Contains(err.Error(), notFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if got := aws.ToString(out.Users[0].Status); got != want {
-			return fmt.Errorf("user %s is %s, want %s", id, got, want)
+		if got := aws.ToString(status(out)); got != want {
+			return fmt.Errorf("%s is %s, want %s", what, got, want)
 		}
 		return nil
 	})

@@ -2,8 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -16,15 +14,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 
 	"github.com/elasticache-local/elasticache-local/emulator"
 )
 
-// recorder keeps everything written to it (the emulator's log) and every
-// response body the SDK client read.
+// recorder keeps everything written to it: the emulator's log, or every
+// response body the SDK client read (recordingTransport).
 type recorder struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -60,29 +57,29 @@ func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return resp, nil
 }
 
+// startCapturedEmulator starts an emulator whose debug log and API
+// responses (through its client) are recorded, for tests that look for
+// secrets in them; it returns those and its data dir.
+func startCapturedEmulator(t *testing.T) (e *emu, logs, responses *recorder, dataDir string) {
+	t.Helper()
+	logs, responses = &recorder{}, &recorder{}
+	e = startEmulatorWith(t, func(cfg *emulator.Config) {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		dataDir = cfg.DataDir
+	})
+	e.client = elasticache.New(e.client.Options(), func(o *elasticache.Options) {
+		o.HTTPClient = &http.Client{Transport: recordingTransport{rec: responses}}
+	})
+	return e, logs, responses, dataDir
+}
+
 // TestSecretsNeverLeave: a run that sets AUTH tokens (create, ROTATE,
 // SET) and RBAC passwords (create, modify, pushed to a group's nodes)
 // writes none of them into an API response, an event, a log line
 // (debug level), the admin API's answers or any file of its data dir.
 func TestSecretsNeverLeave(t *testing.T) {
-	logs := &recorder{}
-	cfg := testConfig(t)
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := emulator.Start(t.Context(), cfg)
-	if srv != nil {
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			srv.Shutdown(ctx)
-		})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	responses := &recorder{}
-	c := elasticache.New(elasticache.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-		HTTPClient:  &http.Client{Transport: recordingTransport{rec: responses}}})
+	e, logs, responses, dataDir := startCapturedEmulator(t)
+	c := e.client
 	secrets := []string{tokenA, tokenB, "token-C-0123456789abcdef", "user-password-0123456789", "user-password-abcdefghij", "user-password-rotated-001"}
 
 	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("sec"), NumCacheClusters: aws.Int32(2),
@@ -109,13 +106,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 		Engine: aws.String("redis"), UserIds: []string{"sec-default"}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, func() error {
-		out, err := c.DescribeUserGroups(ctxT(t, 5*time.Second), &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String("sec-users")})
-		if err == nil && aws.ToString(out.UserGroups[0].Status) != "active" {
-			err = fmt.Errorf("user group is %s", aws.ToString(out.UserGroups[0].Status))
-		}
-		return err
-	})
+	waitUserGroupStatus(t, c, "sec-users", "active")
 	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("sec-rbac"), NumCacheClusters: aws.Int32(2),
 		TransitEncryptionEnabled: aws.Bool(true), UserGroupIds: []string{"sec-users"}})
 	if _, err := c.DescribeUsers(ctxT(t, 5*time.Second), &elasticache.DescribeUsersInput{}); err != nil {
@@ -146,7 +137,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	}
 	var admin strings.Builder
 	for _, path := range []string{emulator.AdminNodesPath, emulator.HealthPath} {
-		resp, err := http.Get(srv.URL() + path)
+		resp, err := http.Get(e.url + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +147,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	// The state is persisted before the API answers: every file of the
 	// data dir (state, node configurations and logs, CA) as it is now.
 	var files strings.Builder
-	filepath.WalkDir(cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
+	filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
 		}
