@@ -191,11 +191,9 @@ func (e *Emulator) ModifyUserGroup(ctx context.Context, in *elasticache.ModifyUs
 	if err != nil {
 		return nil, err
 	}
-	var eng string
-	if in.Engine != nil {
-		if eng, err = userEngine(in.Engine); err != nil {
-			return nil, err
-		}
+	eng, err := optionalUserEngine(in.Engine)
+	if err != nil {
+		return nil, err
 	}
 	if len(add) == 0 && len(remove) == 0 && eng == "" {
 		return nil, invalidParameterCombination("No modifications were requested.")

@@ -139,6 +139,15 @@ func userEngine(v *string) (string, error) {
 	return "", invalidParameterValue("Invalid value for parameter Engine: %s. Valid values are redis and valkey.", aws.ToString(v))
 }
 
+// optionalUserEngine is userEngine for the Engine member of a Modify,
+// which may be left out ("" then).
+func optionalUserEngine(v *string) (string, error) {
+	if v == nil {
+		return "", nil
+	}
+	return userEngine(v)
+}
+
 // checkUserName refuses a user name no Redis user can have (ACL user names
 // are one word) and the name of the emulator's own admin user.
 func checkUserName(v *string) (string, error) {
@@ -200,11 +209,9 @@ func (e *Emulator) ModifyUser(ctx context.Context, in *elasticache.ModifyUserInp
 	if in.AccessString != nil && in.AppendAccessString != nil {
 		return nil, invalidParameterCombination("AccessString and AppendAccessString cannot be used together.")
 	}
-	var eng string
-	if in.Engine != nil {
-		if eng, err = userEngine(in.Engine); err != nil {
-			return nil, err
-		}
+	eng, err := optionalUserEngine(in.Engine)
+	if err != nil {
+		return nil, err
 	}
 	var auth *authentication
 	if in.AuthenticationMode != nil || in.NoPasswordRequired != nil || len(in.Passwords) > 0 {
