@@ -292,7 +292,8 @@ func (g *replicationGroup) settleable(r *region) bool {
 	case g.recovering(r), g.resharding != nil:
 		return false
 	case g.status == statusModifying:
-		return true
+		// A push of users (pushGroupAccess) settles the group itself.
+		return !r.ops.running(opApplyUsers, g.id)
 	case g.status == statusCreating:
 		return !r.ops.running(opCreateGroup, g.id) && len(g.failedMembers(r)) == 0
 	}

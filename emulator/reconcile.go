@@ -172,6 +172,11 @@ func (e *Emulator) reconcileCluster(ctx context.Context, r *region, cl *cacheClu
 	r.mu.Lock()
 	defer e.unlock(r)
 	e.settleMember(r, cl, launch, err)
+	if cl.status == statusAvailable && r.ops.running(opApplyUsers, cl.id) {
+		// An unfinished AUTH token change: resumeApplyUsers settles it
+		// once every node has the token.
+		cl.status = statusModifying
+	}
 }
 
 // settleMember records how a cluster's node came back (launch is nil for
@@ -253,8 +258,9 @@ func (e *Emulator) reconcileGroup(ctx context.Context, r *region, g *replication
 		// A snapshot the earlier run was taking was settled (failed) by
 		// LoadSnapshots; a change ends once nothing recovers, and a
 		// resharding when it has moved every slot (reconcileRegion
-		// resumes it).
-		if !g.recovering(r) && g.resharding == nil {
+		// resumes it). An unfinished push of users (an AUTH token
+		// change) keeps it modifying: resumeApplyUsers settles it.
+		if !g.recovering(r) && g.resharding == nil && !r.ops.running(opApplyUsers, g.id) {
 			g.status = statusAvailable
 		}
 	}
