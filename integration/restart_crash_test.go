@@ -266,6 +266,20 @@ func TestRestartDuringOperations(t *testing.T) {
 // a replica with its link up) and which the primary endpoint reaches.
 func consistentGroup(t *testing.T, c *elasticache.Client, url, id string) int {
 	t.Helper()
+	g, members := consistentMembers(t, c, url, id)
+	pep := g.NodeGroups[0].PrimaryEndpoint
+	role, err := redisClient(t, aws.ToString(pep.Address), aws.ToInt32(pep.Port)).Do(ctxT(t, 10*time.Second), "ROLE").Slice()
+	if err != nil || len(role) == 0 || role[0] != "master" {
+		t.Errorf("group %s: ROLE through the primary endpoint = %v (%v), want master", id, role, err)
+	}
+	return len(members)
+}
+
+// consistentMembers is consistentGroup without the ROLE through the
+// primary endpoint (a plaintext client's; TLS groups check it their
+// way): it returns the group and its sorted members.
+func consistentMembers(t *testing.T, c *elasticache.Client, url, id string) (types.ReplicationGroup, []string) {
+	t.Helper()
 	g := describeGroup(t, c, id)
 	if s := aws.ToString(g.Status); s != "available" {
 		t.Fatalf("group %s is %s", id, s)
@@ -319,12 +333,7 @@ func consistentGroup(t *testing.T, c *elasticache.Client, url, id string) int {
 		}
 		return nil
 	})
-	pep := g.NodeGroups[0].PrimaryEndpoint
-	role, err := redisClient(t, aws.ToString(pep.Address), aws.ToInt32(pep.Port)).Do(ctxT(t, 10*time.Second), "ROLE").Slice()
-	if err != nil || len(role) == 0 || role[0] != "master" {
-		t.Errorf("group %s: ROLE through the primary endpoint = %v (%v), want master", id, role, err)
-	}
-	return len(members)
+	return g, members
 }
 
 // fillMegabytes writes mb values of 1 MiB (keys blob:0...) through c,

@@ -331,52 +331,6 @@ func trSettled(t *testing.T, c *elasticache.Client, url, dataDir string) {
 		return nil
 	})
 	for _, id := range []string{trAuthGroup, trRBACGroup} {
-		trConsistentMembers(t, c, url, id)
+		consistentMembers(t, c, url, id)
 	}
-}
-
-// trConsistentMembers checks that a group's MemberClusters, its node
-// group's members and the clusters of the group are the same, with one
-// primary that its node agrees on and every other member a replica with
-// its link up (consistentGroup without its plaintext ROLE).
-func trConsistentMembers(t *testing.T, c *elasticache.Client, url, id string) {
-	t.Helper()
-	g := describeGroup(t, c, id)
-	members := slices.Sorted(slices.Values(g.MemberClusters))
-	var listed, clusters []string
-	for _, m := range g.NodeGroups[0].NodeGroupMembers {
-		listed = append(listed, aws.ToString(m.CacheClusterId))
-	}
-	slices.Sort(listed)
-	out, err := c.DescribeCacheClusters(ctxT(t, 10*time.Second), &elasticache.DescribeCacheClustersInput{MaxRecords: aws.Int32(100)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, cl := range out.CacheClusters {
-		if aws.ToString(cl.ReplicationGroupId) == id {
-			clusters = append(clusters, aws.ToString(cl.CacheClusterId))
-		}
-	}
-	slices.Sort(clusters)
-	if len(members) != 2 || !slices.Equal(members, listed) || !slices.Equal(members, clusters) {
-		t.Errorf("group %s: MemberClusters %v, node group members %v, clusters of the group %v", id, members, listed, clusters)
-	}
-	primary := primaryOf(g)
-	eventually(t, 30*time.Second, func() error {
-		nodes := adminNodes(t, url)
-		for _, m := range members {
-			v, ok := nodes[m]
-			switch {
-			case !ok:
-				return fmt.Errorf("group %s: member %s has no node", id, m)
-			case v.Status != "available":
-				return fmt.Errorf("group %s: node of %s is %s", id, m, v.Status)
-			case m == primary && v.Role != "primary":
-				return fmt.Errorf("group %s: the listed primary %s says %s", id, m, v.Role)
-			case m != primary && (v.Role != "replica" || !v.LinkUp):
-				return fmt.Errorf("group %s: replica %s says %s, link up %v", id, m, v.Role, v.LinkUp)
-			}
-		}
-		return nil
-	})
 }
