@@ -82,7 +82,7 @@ func nodeRoles(b *testing.B, ng types.NodeGroup) (primary, replica *types.Endpoi
 // reader endpoints against the same nodes addressed directly, and TLS
 // against a plaintext 3-node group (reference: the cost of encryption),
 // pipelined (-P 16, SET and GET, 300k requests per test) and not (-P 1,
-// 60k). Every target runs once per round, seven rounds, in an order
+// 60k). Every target runs once per round, eleven rounds, in an order
 // reversed every round, with each endpoint next to its direct baseline; a
 // ratio is the median over the rounds of the ratio within a round, so
 // drift on the shared machine falls on both sides of it alike. The reader
@@ -116,7 +116,7 @@ func BenchmarkTLSEndpoints(b *testing.B) {
 		{"tls/plain", "tls-direct", "plain-direct"},
 		{"plain-primary/direct", "plain-primary", "plain-direct"},
 	}
-	const rounds = 7
+	const rounds = 11
 	for _, p := range []int{16, 1} {
 		n := 60_000
 		if p > 1 {
