@@ -3,4 +3,4 @@
 package emulator
 
 // lockDataDir is a no-op where flock is not available.
-func lockDataDir(string) (func(), error) { return func() {}, nil }
+func lockDataDir(_, _ string) (func(), error) { return func() {}, nil }

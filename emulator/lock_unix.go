@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -15,7 +13,9 @@ import (
 // lockDataDir takes an exclusive lock on the data dir so that a second
 // emulator on the same dir fails fast instead of reaping the first one's
 // nodes. The lock dies with the process, so a crash never leaves it stale.
-func lockDataDir(dir string) (release func(), err error) {
+// The lock file records the holder (pid, start time, listen address) for
+// the error a second emulator gets (DataDirInUseError).
+func lockDataDir(dir, listen string) (release func(), err error) {
 	path := filepath.Join(dir, "emulator.lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -30,16 +30,17 @@ func lockDataDir(dir string) (release func(), err error) {
 		if err == nil {
 			break
 		}
-		owner, _ := os.ReadFile(path)
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(owner)))
-		if pid > 0 && syscall.Kill(pid, 0) == syscall.ESRCH && time.Now().Before(deadline) {
+		content, _ := os.ReadFile(path)
+		owner := parseLockOwner(string(content))
+		if owner.pid > 0 && syscall.Kill(owner.pid, 0) == syscall.ESRCH && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond) // poll until the deadline
 			continue
 		}
 		f.Close()
-		return nil, fmt.Errorf("emulator: data dir %s is in use by another elasticache-local (pid %s); stop it or choose another --data-dir", dir, strings.TrimSpace(string(owner)))
+		return nil, &DataDirInUseError{Dir: dir, PID: owner.pid, Started: owner.started, Listen: owner.listen}
 	}
 	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	me := lockOwner{pid: os.Getpid(), started: time.Now(), listen: listen}
+	_, _ = f.WriteAt([]byte(me.format()), 0)
 	return func() { f.Close() }, nil
 }

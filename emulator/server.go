@@ -153,7 +153,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("emulator: data dir: %w", err)
 	}
 	log := cfg.Logger
-	unlock, err := lockDataDir(cfg.DataDir)
+	unlock, err := lockDataDir(cfg.DataDir, cfg.Listen)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -18,9 +19,14 @@ import (
 	"time"
 
 	"github.com/elasticache-local/elasticache-local/emulator"
+	"github.com/elasticache-local/elasticache-local/queryapi"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "version" {
+		fmt.Println(versionLine())
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		// For container health checks: the image has no shell or curl.
 		if err := healthcheck(env("LISTEN", emulator.DefaultListen)); err != nil {
@@ -37,15 +43,11 @@ func main() {
 
 // healthcheck asks a running emulator listening on listen whether it is ready.
 func healthcheck(listen string) error {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(listen); err != nil {
 		return err
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
 	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + emulator.HealthPath)
+	resp, err := c.Get("http://" + clientAddress(listen) + emulator.HealthPath)
 	if err != nil {
 		return err
 	}
@@ -84,15 +86,10 @@ func envDuration(name string, def time.Duration) time.Duration {
 }
 
 func run(args []string) error {
-	if v, ok := os.LookupEnv("ELASTICACHE_LOCAL_FRESH"); ok {
-		// A typo must not keep (or forget) state the user meant otherwise.
-		if _, err := strconv.ParseBool(v); err != nil {
-			return fmt.Errorf("ELASTICACHE_LOCAL_FRESH=%q is not true or false", v)
-		}
-	}
 	fs := flag.NewFlagSet("elasticache-local", flag.ContinueOnError)
 	var cfg emulator.Config
 	var logLevel string
+	version := fs.Bool("version", false, "print the version, the ElastiCache API version and the Go version it was built with, and exit")
 	fs.StringVar(&cfg.Listen, "listen", env("LISTEN", emulator.DefaultListen), "API listen address (env ELASTICACHE_LOCAL_LISTEN); loopback unless told otherwise")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("DATA_DIR", emulator.DefaultDataDir()), "directory for node data (env ELASTICACHE_LOCAL_DATA_DIR)")
 	fs.BoolVar(&cfg.Fresh, "fresh", envBool("FRESH"), "start from an empty state: forget every resource an earlier run on --data-dir recorded and remove its nodes; snapshots stay in the snapshot store (env ELASTICACHE_LOCAL_FRESH=true). Without it a start brings back every resource, node and key of the last run")
@@ -123,7 +120,7 @@ func run(args []string) error {
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", emulator.DefaultShutdownTimeout), "how long SIGTERM/SIGINT may take to save every node's data and stop it; nodes still saving then are killed and restart empty (env ELASTICACHE_LOCAL_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env ELASTICACHE_LOCAL_LOG_LEVEL)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: elasticache-local [flags]\n       elasticache-local healthcheck   (exit 0 when the emulator at $ELASTICACHE_LOCAL_LISTEN is ready)\n\nServes the Amazon ElastiCache API (2015-02-02) with real redis-server nodes.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: elasticache-local [flags]\n       elasticache-local healthcheck   (exit 0 when the emulator at $ELASTICACHE_LOCAL_LISTEN is ready)\n       elasticache-local version       (same as --version)\n\nServes the Amazon ElastiCache API (%s) with real redis-server nodes.\n\nFlags:\n", queryapi.APIVersion)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -131,6 +128,16 @@ func run(args []string) error {
 			return nil
 		}
 		return err
+	}
+	if *version {
+		fmt.Println(versionLine())
+		return nil
+	}
+	if v, ok := os.LookupEnv("ELASTICACHE_LOCAL_FRESH"); ok {
+		// A typo must not keep (or forget) state the user meant otherwise.
+		if _, err := strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("ELASTICACHE_LOCAL_FRESH=%q is not true or false", v)
+		}
 	}
 	if images != "" {
 		cfg.Images = map[string]string{}
@@ -166,7 +173,7 @@ func run(args []string) error {
 	defer stop()
 	srv, err := emulator.Start(ctx, cfg)
 	if err != nil {
-		return err
+		return explainStartError(err, cfg)
 	}
 	if len(cfg.Credentials) > 0 {
 		keys := make([]string, 0, len(cfg.Credentials))
@@ -176,6 +183,7 @@ func run(args []string) error {
 		sort.Strings(keys)
 		cfg.Logger.Info("API requests must be signed (SigV4) with one of the access keys", "accessKeys", strings.Join(keys, ","))
 	}
+	cfg.Logger.Info("try it", "command", firstCommand(srv.URL(), cmp.Or(cfg.Region, emulator.DefaultRegion), len(cfg.Credentials) > 0))
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down: saving every node's data and stopping it; the next start brings them back")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
