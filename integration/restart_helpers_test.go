@@ -419,8 +419,8 @@ func waitSettled(t testing.TB, c *elasticache.Client, d time.Duration) settledVi
 	return v
 }
 
-// statusWatch polls every group, cluster and snapshot from its start until
-// stop and remembers the first poll that saw a transitional status.
+// statusWatch polls from its start until stop and remembers the first
+// problem a poll reported.
 type statusWatch struct {
 	done  chan struct{}
 	over  sync.WaitGroup
@@ -428,7 +428,9 @@ type statusWatch struct {
 	first string
 }
 
-func watchStatuses(c *elasticache.Client) *statusWatch {
+// watchPolls runs poll until stop; poll returns "" when all is well, else
+// what was wrong.
+func watchPolls(poll func(ctx context.Context) string) *statusWatch {
 	w := &statusWatch{done: make(chan struct{})}
 	w.over.Add(1)
 	go func() {
@@ -440,24 +442,31 @@ func watchStatuses(c *elasticache.Client) *statusWatch {
 			default:
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			v, err := describeAll(ctx, c)
+			bad := poll(ctx)
 			cancel()
 			w.polls++
-			switch {
-			case err != nil && w.first == "":
-				w.first = fmt.Sprintf("poll %d failed: %v", w.polls, err)
-			case err == nil && w.first == "":
-				if bad := v.unsettled(); bad != "" {
-					w.first = fmt.Sprintf("poll %d: %s", w.polls, bad)
-				}
+			if bad != "" && w.first == "" {
+				w.first = fmt.Sprintf("poll %d: %s", w.polls, bad)
 			}
 		}
 	}()
 	return w
 }
 
+// watchStatuses watches every group, cluster and snapshot for a
+// transitional status.
+func watchStatuses(c *elasticache.Client) *statusWatch {
+	return watchPolls(func(ctx context.Context) string {
+		v, err := describeAll(ctx, c)
+		if err != nil {
+			return fmt.Sprintf("failed: %v", err)
+		}
+		return v.unsettled()
+	})
+}
+
 // stop ends the watch and returns how many polls it made and the first
-// transitional status seen ("" if none).
+// problem seen ("" if none).
 func (w *statusWatch) stop() (int, string) {
 	close(w.done)
 	w.over.Wait()

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -278,55 +277,27 @@ func TestTLSRestartDuringRotation(t *testing.T) {
 	stopBinary(t, cmd, dataDir)
 }
 
-// pendingWatch polls tr-auth and tr-solo from its start until stop and
-// remembers the first poll that saw one available while its AUTH token
-// change is still pending (its nodes may not all have the token yet).
-type pendingWatch struct {
-	done  chan struct{}
-	over  sync.WaitGroup
-	polls int
-	first string
-}
-
-func trWatchPending(c *elasticache.Client) *pendingWatch {
-	w := &pendingWatch{done: make(chan struct{})}
-	w.over.Add(1)
-	go func() {
-		defer w.over.Done()
-		for w.first == "" {
-			select {
-			case <-w.done:
-				return
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			groups, gerr := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(trAuthGroup)})
-			clusters, cerr := c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{CacheClusterId: aws.String(trSolo)})
-			cancel()
-			w.polls++
-			if gerr == nil {
-				g := groups.ReplicationGroups[0]
-				if p := g.PendingModifiedValues; aws.ToString(g.Status) == "available" && p != nil && p.AuthTokenStatus != "" {
-					w.first = fmt.Sprintf("%s was available with AuthTokenStatus %s", trAuthGroup, p.AuthTokenStatus)
-				}
-			}
-			if cerr == nil {
-				cl := clusters.CacheClusters[0]
-				if p := cl.PendingModifiedValues; aws.ToString(cl.CacheClusterStatus) == "available" && p != nil && p.AuthTokenStatus != "" {
-					w.first = fmt.Sprintf("%s was available with AuthTokenStatus %s", trSolo, p.AuthTokenStatus)
-				}
+// trWatchPending watches tr-auth and tr-solo for one shown available
+// while its AUTH token change is still pending (its nodes may not all have
+// the token yet).
+func trWatchPending(c *elasticache.Client) *statusWatch {
+	return watchPolls(func(ctx context.Context) string {
+		groups, gerr := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(trAuthGroup)})
+		if gerr == nil {
+			g := groups.ReplicationGroups[0]
+			if p := g.PendingModifiedValues; aws.ToString(g.Status) == "available" && p != nil && p.AuthTokenStatus != "" {
+				return fmt.Sprintf("%s was available with AuthTokenStatus %s", trAuthGroup, p.AuthTokenStatus)
 			}
 		}
-	}()
-	return w
-}
-
-// stop ends the watch and returns its number of polls and what it saw
-// ("" when nothing was wrong).
-func (w *pendingWatch) stop() (int, string) {
-	close(w.done)
-	w.over.Wait()
-	return w.polls, w.first
+		clusters, cerr := c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{CacheClusterId: aws.String(trSolo)})
+		if cerr == nil {
+			cl := clusters.CacheClusters[0]
+			if p := cl.PendingModifiedValues; aws.ToString(cl.CacheClusterStatus) == "available" && p != nil && p.AuthTokenStatus != "" {
+				return fmt.Sprintf("%s was available with AuthTokenStatus %s", trSolo, p.AuthTokenStatus)
+			}
+		}
+		return ""
+	})
 }
 
 // trReplicaOf is a member of a group other than its primary.
