@@ -130,17 +130,8 @@ func (r *region) securityOf(cl *cacheCluster) *security {
 func newSecurity(transit *bool, mode types.TransitEncryptionMode, token *string, now time.Time) (security, error) {
 	var s security
 	s.transit = aws.ToBool(transit)
-	if m := string(mode); m != "" {
-		if !s.transit {
-			return s, invalidParameterCombination("TransitEncryptionMode requires TransitEncryptionEnabled to be true.")
-		}
-		switch m {
-		case transitRequired:
-		case transitPreferred:
-			return s, notImplemented("TransitEncryptionMode=preferred (a local node serves TLS or plaintext on its port, not both)")
-		default:
-			return s, invalidParameterValue("Invalid TransitEncryptionMode %q: valid values are preferred and required.", m)
-		}
+	if err := checkTransitMode(s.transit, mode); err != nil {
+		return s, err
 	}
 	if token != nil {
 		if !s.transit {
@@ -152,6 +143,22 @@ func newSecurity(transit *bool, mode types.TransitEncryptionMode, token *string,
 		s.authHashes, s.authModified = []string{engine.PasswordHash(*token)}, now
 	}
 	return s, nil
+}
+
+// checkTransitMode checks a TransitEncryptionMode for a group or cluster
+// whose transit encryption is (or becomes) transit: only required is
+// served.
+func checkTransitMode(transit bool, mode types.TransitEncryptionMode) error {
+	switch m := string(mode); {
+	case m == "":
+	case !transit:
+		return invalidParameterCombination("TransitEncryptionMode requires TransitEncryptionEnabled to be true.")
+	case m == transitPreferred:
+		return notImplemented("TransitEncryptionMode=preferred (a local node serves TLS or plaintext on its port, not both)")
+	case m != transitRequired:
+		return invalidParameterValue("Invalid TransitEncryptionMode %q: valid values are preferred and required.", m)
+	}
+	return nil
 }
 
 // checkAuthToken applies AWS's rules: 16–128 characters, letters, digits

@@ -19,16 +19,7 @@ func checkTransitModify(cur *security, enabled *bool, mode types.TransitEncrypti
 		}
 		return notImplemented("TransitEncryptionEnabled=false on an existing group or cluster (AWS disables it from TransitEncryptionMode preferred, which a local node cannot serve)")
 	}
-	switch m := string(mode); {
-	case m == "":
-	case !cur.transit:
-		return invalidParameterCombination("TransitEncryptionMode requires TransitEncryptionEnabled to be true.")
-	case m == transitPreferred:
-		return notImplemented("TransitEncryptionMode=preferred (a local node serves TLS or plaintext on its port, not both)")
-	case m != transitRequired:
-		return invalidParameterValue("Invalid TransitEncryptionMode %q: valid values are preferred and required.", m)
-	}
-	return nil
+	return checkTransitMode(cur.transit, mode)
 }
 
 // groupSecurityModify validates a ModifyReplicationGroup's TLS and AUTH
