@@ -138,7 +138,7 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 	peer := e.opts.Runtime.PeerEndpoint(newEP)
 	var firstErr error
 	for _, ep := range others {
-		if err := e.admin.ReplicaOf(ctx, ep, &peer); err != nil && firstErr == nil {
+		if err := e.repoint(ctx, ep, peer); err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("repointing %s: %w", ep.Addr(), err)
 		}
 	}
@@ -152,6 +152,33 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 	e.unlock(r)
 	e.log.Info("failover completed", "group", g.id, "from", oldID, "to", target, "planned", planned)
 	return target, firstErr
+}
+
+// repointWithin bounds how long a failover keeps trying to point a member
+// at the new primary: a node under load may refuse a connection for a
+// moment (a reset during the TLS handshake), and a member left pointing
+// nowhere after a planned failover would be a second primary.
+const (
+	repointWithin = 10 * time.Second
+	repointEvery  = 100 * time.Millisecond
+)
+
+// repoint makes ep replicate from peer, trying again until repointWithin
+// has passed when the node cannot be reached.
+func (e *Emulator) repoint(ctx context.Context, ep, peer engine.Endpoint) error {
+	deadline := time.Now().Add(repointWithin)
+	for {
+		err := e.admin.ReplicaOf(ctx, ep, &peer)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		e.log.Warn("pointing a member at the new primary failed; trying again", "node", ep.Addr(), "primary", peer.Addr(), "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(repointEvery):
+		}
+	}
 }
 
 // noFitReplicaError says why no replica may take over from a failed primary.

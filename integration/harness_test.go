@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +28,17 @@ import (
 // their own (crash, restart, soak, benchmarks) and the test binaries of
 // other packages use 127.0.x ranges, which these never reach.
 var addressBlock atomic.Int32
+
+// addressOctet is the second octet of the blocks addressBlock hands out:
+// 1, or ELASTICACHE_LOCAL_TEST_OCTET (2-99), so that test binaries run side
+// by side (by several developers' checkouts on one machine) do not share
+// node addresses.
+func addressOctet() int {
+	if n, err := strconv.Atoi(os.Getenv("ELASTICACHE_LOCAL_TEST_OCTET")); err == nil && n >= 2 && n <= 99 {
+		return n
+	}
+	return 1
+}
 
 // emu is an emulator running for one test.
 type emu struct {
@@ -55,7 +67,7 @@ func testConfig(t testing.TB) emulator.Config {
 		Listen:      "127.0.0.1:0",
 		Runtime:     testRuntime(),
 		DataDir:     t.TempDir(),
-		AddressBase: fmt.Sprintf("127.1.%d.2", block%256),
+		AddressBase: fmt.Sprintf("127.%d.%d.2", addressOctet(), block%256),
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}
 }
