@@ -213,6 +213,9 @@ func (a Admin) Alive(ctx context.Context, ep Endpoint) error {
 // than the client's I/O timeout returns a timeout although the server goes
 // on and exits: callers wait for the exit, not for this reply.
 func (a Admin) ShutdownSave(ctx context.Context, ep Endpoint) error {
+	if a.Memcached(ep) {
+		return ErrNoShutdownCommand
+	}
 	return a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		err := shutdown(ctx, c, "SAVE", "NOW")
 		var rerr redis.Error

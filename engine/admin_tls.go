@@ -18,9 +18,13 @@ import (
 type tlsRegistry struct {
 	mu  sync.RWMutex
 	eps map[Endpoint]bool
+	// memcached are the endpoints of Memcached nodes (UseMemcached).
+	memcached map[Endpoint]bool
 }
 
-func newTLSRegistry() *tlsRegistry { return &tlsRegistry{eps: make(map[Endpoint]bool)} }
+func newTLSRegistry() *tlsRegistry {
+	return &tlsRegistry{eps: make(map[Endpoint]bool), memcached: make(map[Endpoint]bool)}
+}
 
 // WithCA returns a copy of a whose TLS connections trust the CAs in pool
 // (crypto/tls RootCAs) instead of the system's. The copy shares a's TLS

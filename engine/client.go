@@ -77,6 +77,9 @@ func (a Admin) WithClient(ctx context.Context, ep Endpoint, fn func(ctx context.
 
 // Ping sends PING to the node at ep.
 func (a Admin) Ping(ctx context.Context, ep Endpoint) error {
+	if a.Memcached(ep) {
+		return a.memcachedPing(ctx, ep)
+	}
 	return a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		return c.Ping(ctx).Err()
 	})
@@ -87,6 +90,9 @@ func (a Admin) Ping(ctx context.Context, ep Endpoint) error {
 // returns nil once the server closed the connection, which it does when it
 // exits; it does not wait for the process to be gone.
 func (a Admin) Shutdown(ctx context.Context, ep Endpoint) error {
+	if a.Memcached(ep) {
+		return ErrNoShutdownCommand
+	}
 	return a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		err := shutdown(ctx, c, "NOSAVE", "NOW", "FORCE")
 		var rerr redis.Error

@@ -21,6 +21,12 @@
 //     LabelTLS and register it with their Admin (Admin.UseTLS, at Start
 //     and Adopt), whose connections then use TLS, verified against the CA
 //     Admin.WithCA gives.
+//     A node with NodeSpec.Engine "memcached" runs memcached (memcached.go:
+//     its command line); it is labelled LabelEngine, registered with the
+//     Admin (UseMemcached) like a TLS node, and the Admin's Ping, Probe
+//     and Shutdown speak memcached to it through gomemcache
+//     (memcached_client.go). It keeps no data: Suspend stops it, Resume
+//     starts it empty.
 //
 //   - Runtime-independent node operations that talk to a node over the network
 //     with go-redis, so they behave the same for processes and containers.

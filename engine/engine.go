@@ -41,12 +41,16 @@ type NodeSpec struct {
 	Name string
 	// Labels are stored with the node and returned by List.
 	Labels map[string]string
-	// Engine is "redis" or "valkey"; EngineVersion as the API shows it.
+	// Engine is "redis", "valkey" or "memcached" (EngineMemcached: a
+	// memcached server, which takes none of the Redis fields below but
+	// Config, TLS and Resume; see MemcachedArgs); EngineVersion as the API
+	// shows it.
 	Engine        string
 	EngineVersion string
 	// Endpoint is where the node must listen (host-reachable).
 	Endpoint Endpoint
-	// Config holds extra redis.conf directives (name → value).
+	// Config holds extra redis.conf directives (name → value); for
+	// memcached, its command-line options (MemcachedArgs).
 	Config map[string]string
 	// ReplicaOf, when set, starts the node as a replica of that endpoint.
 	ReplicaOf *Endpoint

@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -19,6 +20,8 @@ import (
 // Probe is safe for concurrent use.
 type Probe struct {
 	client *redis.Client
+	// mc, for a Memcached node, replaces client.
+	mc *memcache.Client
 }
 
 // NewProbe returns a probe of the node at ep authenticating as the admin
@@ -27,6 +30,9 @@ type Probe struct {
 // timeout. It does not connect until the first Ping. It uses TLS when ep
 // is registered as a TLS node's (UseTLS) at the time of the call.
 func (a Admin) NewProbe(ep Endpoint, timeout time.Duration) *Probe {
+	if a.Memcached(ep) {
+		return &Probe{mc: a.memcachedClient(ep, timeout)}
+	}
 	o := a.Options(ep)
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeout, timeout, timeout, timeout
 	o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 1, 0, 1
@@ -37,11 +43,17 @@ func (a Admin) NewProbe(ep Endpoint, timeout time.Duration) *Probe {
 // Ping sends PING. An error reply (BUSY, LOADING, NOAUTH, …) is returned as
 // such: IsReply tells it from a node that did not answer.
 func (p *Probe) Ping(ctx context.Context) error {
+	if p.mc != nil {
+		return memcachedPing(ctx, p.mc)
+	}
 	return p.client.Ping(ctx).Err()
 }
 
 // Close closes the probe's connection.
 func (p *Probe) Close() error {
+	if p.mc != nil {
+		return p.mc.Close()
+	}
 	return p.client.Close()
 }
 

@@ -107,7 +107,8 @@ func UserDirectives(users []ACLUser) ([][]string, error) {
 
 // NodeLabels returns the labels a runtime records for a node: spec.Labels
 // with LabelTLS (LabelTLSRequired) for a TLS node and without it for any
-// other, by which Adopt knows whether the node serves TLS.
+// other, by which Adopt knows whether the node serves TLS, and LabelEngine
+// for a Memcached node, by which it knows the protocol.
 func NodeLabels(spec NodeSpec) map[string]string {
 	l := maps.Clone(spec.Labels)
 	if l == nil {
@@ -116,6 +117,10 @@ func NodeLabels(spec NodeSpec) map[string]string {
 	delete(l, LabelTLS)
 	if spec.TLS != nil {
 		l[LabelTLS] = LabelTLSRequired
+	}
+	delete(l, LabelEngine)
+	if IsMemcached(spec.Engine) {
+		l[LabelEngine] = EngineMemcached
 	}
 	return l
 }

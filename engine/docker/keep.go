@@ -246,7 +246,8 @@ func (r *Runtime) saveAndExit(ctx, cctx context.Context, c container.Summary, ep
 			r.log.Warn("unpausing a node to suspend it", "container", c.ID[:12], "err", err)
 		}
 	}
-	if ctx.Err() == nil {
+	// memcached keeps no data: nothing to save, its container is killed.
+	if ctx.Err() == nil && !engine.IsMemcached(c.Labels[engine.LabelEngine]) {
 		if _, ok := ctx.Deadline(); !ok {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, suspendTimeout)

@@ -48,6 +48,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 	if len(cs) == 0 {
 		if k, err := r.readKept(name); err == nil {
 			r.admin.UseTLS(k.Endpoint, false)
+			r.admin.UseMemcached(k.Endpoint, false)
 			return r.dropKept(name) // a suspended node
 		}
 		if dir != "" {
@@ -80,6 +81,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 		r.mu.Unlock()
 		if ep, ok := endpointOf(c); ok {
 			r.admin.UseTLS(ep, false)
+			r.admin.UseMemcached(ep, false)
 		}
 		r.log.Info("node stopped", "node", name, "container", c.ID[:12], "how", how, "took", time.Since(begin).Round(time.Microsecond))
 	}

@@ -180,6 +180,8 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		images: map[string]string{
 			"redis":  DefaultRedisImage,
 			"valkey": DefaultValkeyImage,
+
+			engine.EngineMemcached: DefaultMemcachedImage,
 		},
 	}
 	for k, v := range opts.Images {

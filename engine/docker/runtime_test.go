@@ -476,3 +476,18 @@ func TestDuplicateNetworks(t *testing.T) {
 		t.Errorf("networks named %s once nodes run: %d, %v; want the one in use and the duplicate the squatter uses", rt.Network(), len(left), err)
 	}
 }
+
+// TestContractMemcached runs the Memcached nodes' contract, on addresses
+// of its own.
+func TestContractMemcached(t *testing.T) {
+	cli := requireDocker(t)
+	dataDir := t.TempDir() // the scope
+	assertNoLeftovers(t, cli, dataDir)
+	pool, err := engine.NewAddressPool("127.0.21.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enginetest.RunMemcached(t, pool, func(t *testing.T, id string, admin engine.Admin) engine.Runtime {
+		return newTestRuntime(t, Options{EmulatorID: id, DataDir: dataDir, Admin: admin})
+	})
+}

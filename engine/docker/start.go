@@ -57,7 +57,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		peer := r.PeerEndpoint(*spec.ReplicaOf)
 		replicaOf = &peer
 	}
-	args, err := serverArgs(spec, replicaOf, r.admin)
+	args, err := r.argsFor(spec, replicaOf)
 	if err != nil {
 		return engine.Node{}, err
 	}
@@ -148,6 +148,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 			os.RemoveAll(dir)
 		}
 		r.admin.UseTLS(ep, false)
+		r.admin.UseMemcached(ep, false)
 		return engine.Node{}, fmt.Errorf("engine/docker: node %s (container %.12s, image %s) did not start on %s: %w%s",
 			spec.Name, id, image, ep.Addr(), err, tail)
 	}
@@ -167,6 +168,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	// The admin's connections to the node (the readiness wait's first) use
 	// TLS exactly when it serves TLS.
 	r.admin.UseTLS(ep, spec.TLS != nil)
+	r.admin.UseMemcached(ep, engine.IsMemcached(spec.Engine))
 	if err := r.waitReady(ctx, id, ep); err != nil {
 		return fail(err, true)
 	}
@@ -384,8 +386,10 @@ func (r *Runtime) imageFor(eng, version string) (image, entrypoint string, err e
 		eng, entrypoint = "redis", "redis-server"
 	case "valkey":
 		entrypoint = "valkey-server"
+	case engine.EngineMemcached:
+		entrypoint = "memcached"
 	default:
-		return "", "", fmt.Errorf("engine/docker: unsupported engine %q (want redis or valkey)", eng)
+		return "", "", fmt.Errorf("engine/docker: unsupported engine %q (want redis, valkey or memcached)", eng)
 	}
 	keys := []string{eng}
 	if parts := strings.SplitN(version, ".", 3); parts[0] != "" {

@@ -53,9 +53,8 @@ func (r *Runtime) copyFilesInto(ctx context.Context, id string, files []engine.N
 }
 
 // registerTLS records with the admin whether the node at ep serves TLS
-// (engine.Admin.UseTLS), from its labels.
+// (engine.Admin.UseTLS) and speaks memcached (UseMemcached), from its
+// labels.
 func (r *Runtime) registerTLS(n engine.Node) {
-	if n.Labels[engine.LabelTLS] != "" {
-		r.admin.UseTLS(n.Endpoint, true)
-	}
+	r.admin.RegisterNode(n)
 }

@@ -77,6 +77,10 @@ func (r *Runtime) saveAndExit(ctx context.Context, lbl label, p *proc) error {
 	defer func() {
 		r.log.Info("node suspended", "node", lbl.Name, "pid", lbl.PID, "how", how, "took", time.Since(begin).Round(time.Microsecond))
 	}()
+	if engine.IsMemcached(lbl.Engine) {
+		how = "SIGTERM (memcached keeps no data)"
+		return r.stopMemcached(ctx, lbl, p)
+	}
 	if sigCont != 0 {
 		// A node frozen by SIGSTOP (fault injection) must run to save.
 		_ = signalGroup(lbl.PID, sigCont)
@@ -176,10 +180,9 @@ func (r *Runtime) adoptOne(ctx context.Context, name string, pids []int, keep fu
 					r.log.Info("killed a server of an adopted node that no label records", "node", name, "pid", pid)
 				}
 			}
-			if n.Labels[engine.LabelTLS] != "" {
-				// Resumed or running, the node serves TLS only.
-				r.admin.UseTLS(n.Endpoint, true)
-			}
+			// Resumed or running, the node speaks what its labels say
+			// (TLS only, memcached).
+			r.admin.RegisterNode(n)
 			r.mu.Lock()
 			if running {
 				r.adopted[name] = lbl.PID

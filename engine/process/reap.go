@@ -176,8 +176,11 @@ func (r *Runtime) nodeOfCommand(cmdline string) (string, bool) {
 	}
 	head, rest := cmdline[:i], cmdline[i+1+len(prefix):]
 	name, file, ok := strings.Cut(rest, string(filepath.Separator))
-	if !ok || file != confFileName || validateName(name) != nil {
+	if !ok || (file != confFileName && file != engine.MemcachedPIDFile) || validateName(name) != nil {
 		return "", false
+	}
+	if file == engine.MemcachedPIDFile {
+		return name, strings.Contains(head, "memcached")
 	}
 	if !strings.Contains(head, "-server") && !strings.Contains(head, r.redis.path) &&
 		(r.valkey == nil || !strings.Contains(head, r.valkey.path)) {

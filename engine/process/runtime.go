@@ -103,6 +103,9 @@ type Options struct {
 	// ValkeyServer is the binary for Engine "valkey". Default: valkey-server
 	// if installed (same search), else RedisServer.
 	ValkeyServer string
+	// MemcachedServer is the binary for Engine "memcached". Default:
+	// memcached on PATH, then in the same directories.
+	MemcachedServer string
 	// Logger receives node lifecycle events; nil discards them.
 	Logger *slog.Logger
 	// Admin are the credentials of the control plane's ACL user on every
@@ -121,7 +124,11 @@ type Runtime struct {
 	nodesDir string
 	redis    server
 	valkey   *server // nil: use redis
-	admin    engine.Admin
+	// memcached is the binary of Memcached nodes, found at the first one
+	// (memcachedServer) under mu; memcachedName is Options.MemcachedServer.
+	memcached     *server
+	memcachedName string
+	admin         engine.Admin
 
 	locks keyed.Mutex
 
@@ -201,6 +208,8 @@ func New(opts Options) (*Runtime, error) {
 		adopted:  make(map[string]int),
 		kept:     make(map[string]bool),
 		admin:    admin,
+
+		memcachedName: opts.MemcachedServer,
 	}
 
 	name := opts.RedisServer
@@ -258,8 +267,10 @@ func (r *Runtime) serverFor(eng string) (server, error) {
 			return *r.valkey, nil
 		}
 		return r.redis, nil
+	case engine.EngineMemcached:
+		return r.memcachedServer()
 	default:
-		return server{}, fmt.Errorf("engine/process: unsupported engine %q (want redis or valkey)", eng)
+		return server{}, fmt.Errorf("engine/process: unsupported engine %q (want redis, valkey or memcached)", eng)
 	}
 }
 

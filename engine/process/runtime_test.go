@@ -67,3 +67,17 @@ func TestContractTLS(t *testing.T) {
 		return newTestRuntimeWith(t, Options{DataDir: dataDir, EmulatorID: id, Admin: admin})
 	})
 }
+
+// memcachedAddressBase is the Memcached contract's own block.
+const memcachedAddressBase = "127.0.20.2"
+
+func TestContractMemcached(t *testing.T) {
+	dataDir := t.TempDir()
+	pool, err := engine.NewAddressPool(memcachedAddressBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enginetest.RunMemcached(t, pool, func(t *testing.T, id string, admin engine.Admin) engine.Runtime {
+		return newTestRuntimeWith(t, Options{DataDir: dataDir, EmulatorID: id, Admin: admin})
+	})
+}

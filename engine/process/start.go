@@ -52,7 +52,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		return engine.Node{}, err
 	}
 	dir := r.NodeDir(spec.Name)
-	conf, err := buildConfig(spec, dir, srv.caps, r.admin)
+	nc, err := r.commandFor(spec, dir, srv)
 	if err != nil {
 		return engine.Node{}, err
 	}
@@ -101,10 +101,12 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
 	}
-	confPath := filepath.Join(dir, confFileName)
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		discard()
-		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
+	confPath := nc.confPath
+	if nc.conf != "" {
+		if err := os.WriteFile(confPath, []byte(nc.conf), 0o600); err != nil {
+			discard()
+			return engine.Node{}, fmt.Errorf("engine/process: %w", err)
+		}
 	}
 	for _, f := range engine.TLSFiles(spec) {
 		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o600); err != nil {
@@ -147,7 +149,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		return engine.Node{}, fmt.Errorf("engine/process: %w", err)
 	}
 
-	cmd := serverCommand(srv.path, confPath)
+	cmd := serverCommand(srv.path, nc.args...)
 	cmd.Dir = dir
 	cmd.Stdout = logf // an *os.File is handed to the child: no copy goroutine
 	cmd.Stderr = logf
@@ -175,6 +177,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	// The admin's connections to the node (this wait's first) use TLS
 	// exactly when it serves TLS.
 	r.admin.UseTLS(spec.Endpoint, spec.TLS != nil)
+	r.admin.UseMemcached(spec.Endpoint, engine.IsMemcached(spec.Engine))
 	// Wait for PING, but give up at once when the process exits (a check in
 	// flight, e.g. against another program holding the port, is cancelled).
 	wctx, cancelWait := context.WithCancel(ctx)
@@ -185,7 +188,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		case <-wctx.Done():
 		}
 	}()
-	err = engine.WaitReady(wctx, spec.Endpoint, p.check, r.servedBy(lbl.PID))
+	err = engine.WaitReady(wctx, spec.Endpoint, p.check, r.readyCheck(spec, lbl.PID))
 	cancelWait()
 	if err != nil && p.exited() {
 		err = p.check(ctx, spec.Endpoint)
@@ -288,6 +291,7 @@ func (r *Runtime) abort(p *proc, discard func()) {
 	}
 	r.forget(p.lbl.Name)
 	r.admin.UseTLS(p.lbl.Endpoint.endpoint(), false)
+	r.admin.UseMemcached(p.lbl.Endpoint.endpoint(), false)
 	discard()
 }
 

@@ -52,6 +52,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 	}
 	r.forget(name)
 	r.admin.UseTLS(lbl.Endpoint.endpoint(), false)
+	r.admin.UseMemcached(lbl.Endpoint.endpoint(), false)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("engine/process: removing %s: %w", dir, err)
 	}

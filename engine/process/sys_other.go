@@ -11,7 +11,7 @@ import (
 func setProcAttrs(*exec.Cmd) {}
 
 // serverCommand runs the server at path on conf.
-func serverCommand(path, conf string) *exec.Cmd { return exec.Command(path, conf) }
+func serverCommand(path string, args ...string) *exec.Cmd { return exec.Command(path, args...) }
 
 func pidExists(int) bool { return false }
 

@@ -26,8 +26,8 @@ func setProcAttrs(cmd *exec.Cmd) {
 // child's umask cannot be set from Go, so a shell sets it and execs the
 // server in its place (same pid; conf stays the last argument, which is how
 // reap.go recognises the node's server).
-func serverCommand(path, conf string) *exec.Cmd {
-	return exec.Command("/bin/sh", "-c", `umask 077 && exec "$0" "$@"`, path, conf)
+func serverCommand(path string, args ...string) *exec.Cmd {
+	return exec.Command("/bin/sh", append([]string{"-c", `umask 077 && exec "$0" "$@"`, path}, args...)...)
 }
 
 // pidExists reports whether a process with this pid exists (possibly a zombie).
