@@ -267,7 +267,7 @@ func (e *Emulator) adoptRoles(r *region, g *replicationGroup, members []*cluster
 			continue
 		}
 		e.log.Info("the cluster has another primary than recorded; taking its word", "group", g.id, "nodeGroup", ng.id, "recorded", ng.primary, "actual", m.id)
-		e.record(r, types.SourceTypeReplicationGroup, g.id, "Failover from primary node %s to replica node %s completed", ng.primary, m.id)
+		e.record(r, types.SourceTypeReplicationGroup, g.id, "%s", failoverMessage(ng.primary, m.id, "the cluster reports "+m.id+" as the primary of node group "+ng.id))
 		ng.primary = m.id
 		for _, o := range members {
 			if o.shard == ng.id {
@@ -456,7 +456,7 @@ func forEach[T any](items []T, fn func(T) error) error {
 // TAKEOVER, which needs no agreement from the other primaries. The other
 // replicas follow the new primary through the cluster's own gossip. No
 // lock is held by the caller.
-func (e *Emulator) clusterFailover(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, oldID, target string, newEP engine.Endpoint, planned bool) (string, error) {
+func (e *Emulator) clusterFailover(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, oldID, target string, newEP engine.Endpoint, planned bool, why string) (string, error) {
 	mode := "TAKEOVER"
 	if planned {
 		mode = ""
@@ -467,7 +467,7 @@ func (e *Emulator) clusterFailover(ctx context.Context, r *region, g *replicatio
 	r.mu.Lock()
 	ng.primary = target
 	ng.syncEndpoints(r)
-	msg := fmt.Sprintf("Failover from primary node %s to replica node %s completed", oldID, target)
+	msg := failoverMessage(oldID, target, why)
 	e.record(r, types.SourceTypeCacheCluster, target, "%s", msg)
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "%s", msg)
 	e.unlock(r)

@@ -30,7 +30,7 @@ type monitored struct {
 // the same cluster id and endpoint, as a replica of the current primary (or
 // in place, empty, when it is still the primary: without failover, as on
 // AWS without persistence, or with no replica fit to take over).
-func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, failingSince time.Time) {
+func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, failingSince time.Time, why string) {
 	g := r.groups[cl.groupID]
 	var ng *nodeGroup
 	if g != nil {
@@ -49,19 +49,19 @@ func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, fail
 			_ = fi.Kill(ctx, n.name)
 		}
 		if failover {
-			_, err := e.failover(ctx, r, g, ng, "", false, failingSince)
+			_, err := e.failover(ctx, r, g, ng, "", false, failingSince, "primary "+why)
 			var stale *noFitReplicaError
 			switch {
 			case errors.As(err, &stale):
 				e.log.Warn("automatic failover skipped: no replica holds the primary's data; repairing the primary in place", "group", g.id, "primary", cl.id, "why", stale.Error())
 				r.mu.Lock()
-				e.record(r, types.SourceTypeReplicationGroup, g.id, "Failover of node group %s skipped: %s. Recovering primary node %s in place", ng.id, stale.Error(), cl.id)
+				e.record(r, types.SourceTypeReplicationGroup, g.id, "Failover of node group %s skipped: %s. Recovering primary node %s in place: %s", ng.id, stale.Error(), cl.id, why)
 				e.unlock(r)
 			case err != nil:
 				e.log.Error("automatic failover failed", "group", g.id, "err", err)
 			}
 		}
-		e.repair(ctx, r, cl, n)
+		e.repair(ctx, r, cl, n, why)
 	})
 }
 
@@ -85,7 +85,7 @@ func (ng *nodeGroup) healthyReplicas(r *region) []*cacheCluster {
 // primary is dead, its checks failing since failingSince) promotes at once,
 // and only a replica that holds the primary's data (see pickReplica). No
 // lock is held by the caller.
-func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, target string, planned bool, failingSince time.Time) (string, error) {
+func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, target string, planned bool, failingSince time.Time, why string) (string, error) {
 	r.mu.Lock()
 	oldID := ng.primary
 	oldEP := r.clusters[oldID].nodes[0].endpoint
@@ -102,6 +102,7 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 		if target, err = e.pickReplica(ctx, candidates, planned, failingSince); err != nil {
 			return "", err
 		}
+		why += fmt.Sprintf("; %s had the highest replication offset of %d healthy replica(s)", target, len(candidates))
 	}
 	newEP, ok := candidates[target]
 	if !ok {
@@ -109,7 +110,7 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 	}
 
 	if g.clusterMode {
-		return e.clusterFailover(ctx, r, g, ng, oldID, target, newEP, planned)
+		return e.clusterFailover(ctx, r, g, ng, oldID, target, newEP, planned, why)
 	}
 	if planned {
 		if err := e.admin.PauseAndCatchUp(ctx, oldEP, newEP); err != nil {
@@ -146,7 +147,7 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 		_ = e.admin.UnpauseWrites(ctx, oldEP)
 	}
 	r.mu.Lock()
-	msg := fmt.Sprintf("Failover from primary node %s to replica node %s completed", oldID, target)
+	msg := failoverMessage(oldID, target, why)
 	e.record(r, types.SourceTypeCacheCluster, target, "%s", msg)
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "%s", msg)
 	e.unlock(r)
@@ -244,11 +245,13 @@ func unfitReplica(info engine.ReplicationInfo, downFor int) string {
 // repair replaces a failed node with a fresh one with the same cluster id
 // and endpoint, as a replica of the group's current primary when it is not
 // the primary itself.
-func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *cacheNode) {
+func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *cacheNode, why string) {
 	r.mu.Lock()
-	e.record(r, types.SourceTypeCacheCluster, cl.id, "Recovering cache nodes %s", n.id)
-	launch := e.launchFor(r, cl, n, r.replicaSource(cl))
+	e.record(r, types.SourceTypeCacheCluster, cl.id, "Recovering cache nodes %s: %s", n.id, why)
+	source := r.replicaSource(cl)
+	launch := e.launchFor(r, cl, n, source)
 	e.unlock(r)
+	began := time.Now()
 
 	if fi, ok := e.opts.Runtime.(engine.FaultInjector); ok {
 		_ = fi.Kill(ctx, n.name) // a hung node would make Stop wait for its grace period
@@ -274,7 +277,11 @@ func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *c
 	if cl.status == statusModifying {
 		cl.status = statusAvailable
 	}
-	e.record(r, types.SourceTypeCacheCluster, cl.id, "Finished recovery for cache nodes %s", n.id)
+	how := "empty, as AWS rebuilds a node without persistence"
+	if source != nil {
+		how = "as a replica, copying the primary's data"
+	}
+	e.record(r, types.SourceTypeCacheCluster, cl.id, "Finished recovery for cache nodes %s: a new node started in %v, %s", n.id, time.Since(began).Round(time.Millisecond), how)
 	if g := r.groups[cl.groupID]; g != nil && g.nodeGroupOf(cl.id) != nil {
 		g.nodeGroupOf(cl.id).syncEndpoints(r)
 		e.runOperation(r, opSettle, g.id, nil, func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
@@ -391,14 +398,14 @@ func (e *Emulator) TestFailover(ctx context.Context, in *elasticache.TestFailove
 	g.status = statusModifying
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "Test Failover API called for node group %s", ng.id)
 	out := &elasticache.TestFailoverOutput{ReplicationGroup: ptr(g.describe(r))}
-	e.runOperation(r, opFailover, g.id, nil, func(ctx context.Context) { e.promote(ctx, r, g, ng, "") })
+	e.runOperation(r, opFailover, g.id, nil, func(ctx context.Context) { e.promote(ctx, r, g, ng, "", "requested by TestFailover") })
 	return out, nil
 }
 
 // promote runs a planned failover (TestFailover, or a manual promotion with
 // ModifyReplicationGroup PrimaryClusterId) and returns the group to available.
-func (e *Emulator) promote(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, target string) {
-	_, err := e.failover(ctx, r, g, ng, target, true, time.Time{})
+func (e *Emulator) promote(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, target, why string) {
+	_, err := e.failover(ctx, r, g, ng, target, true, time.Time{}, why)
 	if err != nil {
 		e.log.Error("planned failover failed", "group", g.id, "err", err)
 		r.mu.Lock()
@@ -406,4 +413,11 @@ func (e *Emulator) promote(ctx context.Context, r *region, g *replicationGroup, 
 		e.unlock(r)
 	}
 	e.availableWhenServing(ctx, r, g)
+}
+
+// failoverMessage is the event of a completed failover: AWS's wording,
+// then why it happened (a failed health check and for how long, or the
+// call that asked for it), so the event stream explains itself.
+func failoverMessage(oldID, target, why string) string {
+	return fmt.Sprintf("Failover from primary node %s to replica node %s completed: %s", oldID, target, why)
 }

@@ -279,10 +279,11 @@ func (m *healthMonitor) judge(t monitored, res checkResult, p *probe, start time
 	if n.misses < e.opts.HealthMisses {
 		return
 	}
-	e.log.Warn("node failed health checks; recovering it", "cluster", t.cl.id, "node", n.id, "why", why, "misses", n.misses, "err", res.err)
+	failingFor := time.Since(p.failingSince).Round(time.Millisecond)
+	e.log.Warn("node failed health checks; recovering it", "cluster", t.cl.id, "node", n.id, "why", why, "misses", n.misses, "failingFor", failingFor, "err", res.err)
 	n.down, n.recovering = true, true
 	recovering = true
-	e.startRecovery(t.r, t.cl, n, p.failingSince)
+	e.startRecovery(t.r, t.cl, n, p.failingSince, fmt.Sprintf("%s failed its health checks: %s (failing for %v)", t.cl.id, why, failingFor))
 }
 
 // starved says why a round's misses are not the nodes' fault, or "" when

@@ -299,7 +299,8 @@ func (e *Emulator) reconcileNodeGroup(ctx context.Context, r *region, g *replica
 			old := ng.primary
 			ng.primary = promoted
 			primary, pn = r.clusters[promoted], r.clusters[promoted].nodes[0]
-			e.record(r, types.SourceTypeReplicationGroup, g.id, "Failover from primary node %s to replica node %s completed", old, promoted)
+			e.record(r, types.SourceTypeReplicationGroup, g.id, "%s", failoverMessage(old, promoted,
+				"primary "+old+" stopped while the emulator was down, and the earlier run had promoted "+promoted))
 			ng.syncEndpoints(r)
 			e.unlock(r)
 		} else if e.anyRunning(r, members, fates) {
@@ -315,7 +316,7 @@ func (e *Emulator) reconcileNodeGroup(ctx context.Context, r *region, g *replica
 				}
 				n := cl.nodes[0]
 				n.status, n.recovering, n.down = statusAvailable, true, true
-				e.startRecovery(r, cl, n, e.opts.Now())
+				e.startRecovery(r, cl, n, e.opts.Now(), cl.id+" was not running when the emulator started (it stopped while the emulator was down)")
 			}
 			e.unlock(r)
 			return nil

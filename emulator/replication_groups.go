@@ -525,7 +525,9 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if promote != "" {
 		ng := g.nodeGroupOf(promote)
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Promoting cache cluster %s to primary", promote)
-		e.runOperation(r, opFailover, g.id, map[string]string{"target": promote}, func(ctx context.Context) { e.promote(ctx, r, g, ng, promote) })
+		e.runOperation(r, opFailover, g.id, map[string]string{"target": promote}, func(ctx context.Context) {
+			e.promote(ctx, r, g, ng, promote, "requested by ModifyReplicationGroup (PrimaryClusterId)")
+		})
 		return out, nil
 	}
 	e.settle(r, &g.status, types.SourceTypeReplicationGroup, g.id, "Replication group %s modified", g.id)

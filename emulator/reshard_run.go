@@ -160,6 +160,7 @@ func (e *Emulator) moveSlots(ctx context.Context, r *region, g *replicationGroup
 	go func() {
 		t := time.NewTicker(reshardCommitEvery)
 		defer t.Stop()
+		var logged progressTicker
 		for {
 			select {
 			case <-tickCtx.Done():
@@ -167,7 +168,11 @@ func (e *Emulator) moveSlots(ctx context.Context, r *region, g *replicationGroup
 			case <-t.C:
 				r.mu.Lock()
 				rs.moved += moved.Swap(0)
+				keys, pct := rs.moved, rs.progress()
 				e.unlock(r)
+				if logged.due() {
+					e.log.Info("resharding in progress", "group", g.id, "keysMoved", keys, "percent", pct)
+				}
 			}
 		}
 	}()

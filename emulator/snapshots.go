@@ -404,7 +404,10 @@ func (e *Emulator) saveRDB(ctx context.Context, n *cacheNode, key string, s *sna
 	if s.Encrypted {
 		meta[s3store.MetaKMSKeyID] = s.KmsKeyID
 	}
-	info, err := e.rdbStore(s.Encrypted).Put(ctx, key, rc, -1, meta)
+	progress := &progressReader{r: rc, report: func(stored int64) {
+		e.log.Info("snapshot in progress", "snapshot", s.Name, "node", n.name, "bytesStored", stored, "for", time.Since(saved).Round(time.Second))
+	}}
+	info, err := e.rdbStore(s.Encrypted).Put(ctx, key, progress, -1, meta)
 	e.log.Debug("snapshot stored", "snapshot", s.Name, "bytes", info.Size, "bgsave", saved.Sub(start), "store", time.Since(saved), "err", err)
 	return info.Size, err
 }

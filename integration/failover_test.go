@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/elasticache-local/elasticache-local/emulator"
+	"github.com/elasticache-local/elasticache-local/engine"
 )
 
 // writer writes key:i = i through an endpoint as fast as it can and
@@ -224,7 +227,9 @@ func waitRecovered(t *testing.T, e *emu, id, old string) types.ReplicationGroup 
 // unplannedFailover fails the primary with fail() under write load and
 // checks the group heals: writes go on through the unchanged primary
 // endpoint, a replica is primary, the failed node is back as a replica.
-func unplannedFailover(t *testing.T, fail func(e *emu, primary string)) {
+// reason is how the failover and recovery events must say why the node was
+// replaced (which check failed).
+func unplannedFailover(t *testing.T, reason string, fail func(e *emu, primary string)) {
 	e := startEmulator(t)
 	g := haGroup(t, e.client, "orders", 3)
 	old := primaryOf(g)
@@ -240,13 +245,20 @@ func unplannedFailover(t *testing.T, fail func(e *emu, primary string)) {
 		t.Fatalf("primary endpoint moved from %v to %v", pep, got)
 	}
 	msgs := eventMessages(t, e.client, types.SourceTypeReplicationGroup, "orders")
-	want := "Failover from primary node " + old + " to replica node " + primaryOf(g) + " completed"
-	if !strings.Contains(msgs, want) {
-		t.Fatalf("group events lack %q:\n%s", want, msgs)
+	// AWS's wording first, then why: which check failed, for how long.
+	why := old + " failed its health checks: " + reason
+	want := "Failover from primary node " + old + " to replica node " + primaryOf(g) + " completed: primary " + why
+	if !strings.Contains(msgs, want) || !strings.Contains(msgs, "(failing for ") {
+		t.Fatalf("group events lack %q (failing for ...):\n%s", want, msgs)
 	}
 	cmsgs := eventMessages(t, e.client, types.SourceTypeCacheCluster, old)
-	if !strings.Contains(cmsgs, "Recovering cache nodes 0001") || !strings.Contains(cmsgs, "Finished recovery for cache nodes 0001") {
-		t.Fatalf("events of %s lack the recovery:\n%s", old, cmsgs)
+	if !strings.Contains(cmsgs, "Recovering cache nodes 0001: "+why) || !strings.Contains(cmsgs, "Finished recovery for cache nodes 0001: a new node started in ") {
+		t.Fatalf("events of %s lack the recovery and its reason %q:\n%s", old, why, cmsgs)
+	}
+	// The failed server's log outlives its replacement (engine.LogKeeper).
+	kept := engine.LogKeeper{Dir: filepath.Join(e.dataDir, engine.KeptLogsDir)}.KeptLog(adminNodes(t, e.url)[old].Node, 1)
+	if b, err := os.ReadFile(kept); err != nil || !strings.Contains(string(b), "Ready to accept connections") {
+		t.Fatalf("the failed node's log was not kept in %s: %v\n%s", kept, err, b)
 	}
 	// The repaired node resyncs: it holds what the new primary holds.
 	newPrimary := redisClient(t, aws.ToString(pep.Address), aws.ToInt32(pep.Port))
@@ -266,7 +278,7 @@ func unplannedFailover(t *testing.T, fail func(e *emu, primary string)) {
 // TestFailoverAfterKill: the primary dies from outside the emulator (kill
 // -9 of its process, or docker kill of its container), as a crash would.
 func TestFailoverAfterKill(t *testing.T) {
-	unplannedFailover(t, func(e *emu, primary string) { killFromOutside(t, e, primary) })
+	unplannedFailover(t, "the runtime reports it not running", func(e *emu, primary string) { killFromOutside(t, e, primary) })
 }
 
 // killFromOutside kills a node the way a user or a crash would, without
@@ -290,7 +302,7 @@ func killFromOutside(t testing.TB, e *emu, cluster string) {
 
 // TestFailoverAfterPause: the primary hangs (SIGSTOP through the admin API).
 func TestFailoverAfterPause(t *testing.T) {
-	unplannedFailover(t, func(e *emu, primary string) { adminFault(t, e.url, primary, "pause") })
+	unplannedFailover(t, "no answer to ", func(e *emu, primary string) { adminFault(t, e.url, primary, "pause") })
 }
 
 // TestTestFailoverLosesNoWrite: a planned failover under write load loses

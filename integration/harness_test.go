@@ -46,6 +46,7 @@ type emu struct {
 	client  *elasticache.Client
 	url     string
 	runtime string
+	dataDir string
 }
 
 // startEmulator starts an emulator and registers its shutdown (which stops
@@ -90,7 +91,7 @@ func startEmulatorWith(t testing.TB, tweak func(*emulator.Config)) *emu {
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}
-	return &emu{srv: srv, url: srv.URL(), client: newClient(srv.URL(), "us-east-1"), runtime: cfg.Runtime}
+	return &emu{srv: srv, url: srv.URL(), client: newClient(srv.URL(), "us-east-1"), runtime: cfg.Runtime, dataDir: cfg.DataDir}
 }
 
 // testRuntime is the node runtime the suite runs on: process, or docker

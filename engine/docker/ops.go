@@ -72,6 +72,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 				cancel()
 			}
 		}
+		r.keepLog(cctx, name, c.ID)
 		if err := r.remove(cctx, c.ID); err != nil {
 			errs = append(errs, err)
 			continue

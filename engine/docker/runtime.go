@@ -125,6 +125,9 @@ type Runtime struct {
 	mountDir string // DataDir/containers when bind-mounting ("" → no bind mounts)
 	user     string // container user for bind-mounted data ("" → image default)
 	admin    engine.Admin
+	// logs keeps the end of a container's output when Stop removes it
+	// (engine.LogKeeper; nothing without a data dir).
+	logs engine.LogKeeper
 
 	locks keyed.Mutex
 
@@ -200,6 +203,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 			return nil, fmt.Errorf("engine/docker: %w", err)
 		}
 		r.dataDir = dir
+		r.logs = engine.LogKeeper{Dir: filepath.Join(dir, engine.KeptLogsDir)}
 		if opts.BindMounts {
 			r.mountDir = filepath.Join(dir, "containers")
 			if err := os.MkdirAll(r.mountDir, 0o700); err != nil {

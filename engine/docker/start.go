@@ -378,6 +378,26 @@ func (r *Runtime) logTail(id string, n int) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
+// keepLog keeps the end of a container's output before it is removed
+// (engine.LogKeeper), as the process runtime keeps a node's redis.log: a
+// rebuilt node's previous log stays readable. Failing to keep it only warns.
+func (r *Runtime) keepLog(ctx context.Context, name, id string) {
+	if r.logs.Dir == "" {
+		return
+	}
+	rc, err := r.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err == nil {
+		pr, pw := io.Pipe()
+		go func() { _, err := stdcopy.StdCopy(pw, pw, rc); pw.CloseWithError(err) }()
+		err = r.logs.Keep(name, pr)
+		pr.Close()
+		rc.Close()
+	}
+	if err != nil {
+		r.log.Warn("could not keep the log of a node", "node", name, "container", id[:min(12, len(id))], "err", err)
+	}
+}
+
 // imageFor picks the image and server binary for an engine and version.
 func (r *Runtime) imageFor(eng, version string) (image, entrypoint string, err error) {
 	eng = strings.ToLower(eng)

@@ -75,7 +75,7 @@ func (r *Runtime) reapLocked(ctx context.Context, name string, pids []int) error
 			reaped = true
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := r.removeNodeDir(name); err != nil {
 		return fmt.Errorf("engine/process: removing %s: %w", dir, err)
 	}
 	if !reaped {

@@ -5,7 +5,9 @@
 //
 //	redis.conf  generated configuration (bind/port of the endpoint, dir = the
 //	            node dir, no persistence, disk-based replication syncs, NodeSpec.Config)
-//	redis.log   the server's stdout and stderr
+//	redis.log   the server's stdout and stderr; when the directory goes (a
+//	            stop, a rebuild, a reap), its end is kept in
+//	            DataDir/node-logs/<name>/redis.log.1 … (engine.LogKeeper)
 //	node.json   the label file: name, labels, pid, endpoint, emulator id,
 //	            binary, start time, and whether dump.rdb is kept data
 //	dump.rdb    what SAVE writes; after Suspend, the node's kept data
@@ -129,6 +131,9 @@ type Runtime struct {
 	memcached     *server
 	memcachedName string
 	admin         engine.Admin
+	// logs keeps the end of a node's log when its directory goes
+	// (engine.LogKeeper), so a rebuilt node's previous log stays readable.
+	logs engine.LogKeeper
 
 	locks keyed.Mutex
 
@@ -204,6 +209,7 @@ func New(opts Options) (*Runtime, error) {
 		id:       opts.EmulatorID,
 		dataDir:  dataDir,
 		nodesDir: nodesDir,
+		logs:     engine.LogKeeper{Dir: filepath.Join(dataDir, engine.KeptLogsDir)},
 		procs:    make(map[string]*proc),
 		adopted:  make(map[string]int),
 		kept:     make(map[string]bool),
@@ -398,4 +404,15 @@ func (r *Runtime) running(lbl label, p *proc) bool {
 		return !p.exited() // our child: alive until reaped
 	}
 	return processMatches(lbl)
+}
+
+// removeNodeDir removes a node's directory after keeping the end of its
+// log (engine.LogKeeper): a log that cannot be kept is not worth failing a
+// stop for, so that only warns.
+func (r *Runtime) removeNodeDir(name string) error {
+	dir := r.NodeDir(name)
+	if err := r.logs.KeepFile(name, filepath.Join(dir, logFileName)); err != nil {
+		r.log.Warn("could not keep the log of a node", "node", name, "err", err)
+	}
+	return os.RemoveAll(dir)
 }

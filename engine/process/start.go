@@ -92,10 +92,13 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 			r.kept[spec.Name] = true
 			r.mu.Unlock()
 		}
+		if err := r.logs.KeepFile(spec.Name, filepath.Join(dir, logFileName)); err != nil {
+			r.log.Warn("could not keep the log of a node", "node", spec.Name, "err", err)
+		}
 		if err := clearDir(dir, rdbFileName, labelFileName); err != nil {
 			return engine.Node{}, fmt.Errorf("engine/process: clearing %s: %w", dir, err)
 		}
-	} else if err := os.RemoveAll(dir); err != nil {
+	} else if err := r.removeNodeDir(spec.Name); err != nil {
 		return engine.Node{}, fmt.Errorf("engine/process: clearing %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -32,7 +32,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 				if err := r.stopUnrecorded(name, 0); err != nil {
 					return err
 				}
-				return os.RemoveAll(dir)
+				return r.removeNodeDir(name)
 			}
 		}
 		return err
@@ -53,7 +53,7 @@ func (r *Runtime) Stop(ctx context.Context, name string) error {
 	r.forget(name)
 	r.admin.UseTLS(lbl.Endpoint.endpoint(), false)
 	r.admin.UseMemcached(lbl.Endpoint.endpoint(), false)
-	if err := os.RemoveAll(dir); err != nil {
+	if err := r.removeNodeDir(name); err != nil {
 		return fmt.Errorf("engine/process: removing %s: %w", dir, err)
 	}
 	return nil
