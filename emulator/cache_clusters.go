@@ -34,6 +34,9 @@ type cacheCluster struct {
 	// sec is a standalone cluster's TLS and AUTH token; a member's is
 	// its group's (region.securityOf).
 	sec security
+	// pending and rolling are a standalone cluster's node changes, as a
+	// group's (rolling.go); a member's are its group's.
+	pending, rolling *nodeChange
 }
 
 // clusterSettings are the metadata-only settings shared by clusters and
@@ -84,6 +87,7 @@ func (cl *cacheCluster) describe(r *region, showNodes bool) types.CacheCluster {
 		},
 	}
 	r.securityOf(cl).describeCluster(&out)
+	r.describePending(cl, out.PendingModifiedValues)
 	if cl.groupID != "" {
 		out.ReplicationGroupId = aws.String(cl.groupID)
 	}
@@ -258,11 +262,25 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 	if err != nil {
 		return nil, err
 	}
+	ask := nodeChangeAsk{nodeType: in.CacheNodeType, engine: in.Engine, version: in.EngineVersion,
+		paramGroup: in.CacheParameterGroupName, used: -1}
+	if aws.ToString(in.CacheNodeType) != "" {
+		ask.used = e.usedMemory(ctx, "", id) // read before the lock: no network under it
+	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
 	cl, err := r.cluster(id)
 	if err != nil {
 		return nil, err
+	}
+	var change *nodeChange
+	if asksNodeChange(in.CacheNodeType, in.Engine, in.EngineVersion) {
+		if change, err = r.planNodeChange(cl, ask); err != nil {
+			return nil, err
+		}
+	}
+	if change != nil && cl.groupID != "" {
+		return nil, invalidParameterCombination("Cache cluster %s is a member of replication group %s: change its node type or engine version with ModifyReplicationGroup.", id, cl.groupID)
 	}
 	if in.NumCacheNodes != nil && *in.NumCacheNodes != 1 {
 		return nil, invalidParameterValue("Redis OSS and Valkey clusters have exactly one cache node; NumCacheNodes must be 1.")
@@ -270,14 +288,8 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 	if len(in.CacheNodeIdsToRemove) > 0 {
 		return nil, invalidParameterValue("CacheNodeIdsToRemove is only valid for Memcached clusters.")
 	}
-	if in.Engine != nil && *in.Engine != "" && !strings.EqualFold(*in.Engine, cl.engine.Engine) {
-		return nil, notImplemented("changing the engine of a cache cluster")
-	}
-	if in.CacheNodeType != nil && *in.CacheNodeType != "" && *in.CacheNodeType != cl.nodeType {
-		return nil, notImplemented("scaling the node type of a cache cluster")
-	}
 	pg := cl.paramGroup
-	if in.CacheParameterGroupName != nil && *in.CacheParameterGroupName != "" {
+	if aws.ToString(in.CacheParameterGroupName) != "" && (change == nil || change.engine == nil) {
 		if pg, err = r.resolveParamGroup(in.CacheParameterGroupName, cl.engine); err != nil {
 			return nil, err
 		}
@@ -291,6 +303,9 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 	if err != nil {
 		return nil, err
 	}
+	if authChanged && change != nil {
+		return nil, invalidParameterCombination("CacheNodeType or EngineVersion cannot be modified in one request with AuthToken.")
+	}
 	if pg != cl.paramGroup {
 		e.configSet(r, pg, []engine.Endpoint{cl.nodes[0].endpoint}, r.paramValues(pg))
 	}
@@ -299,6 +314,10 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 		cl.securityIDs = append([]string{}, in.SecurityGroupIds...)
 	}
 	cl.status = statusModifying
+	if run := takeNodeChange(&cl.pending, change, aws.ToBool(in.ApplyImmediately)); run != nil {
+		e.startClusterChange(r, cl, run)
+		return &elasticache.ModifyCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}, nil
+	}
 	out := &elasticache.ModifyCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
 	if authChanged {
 		e.rotateClusterAuth(r, cl)

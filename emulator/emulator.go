@@ -179,9 +179,11 @@ func New(opts Options) (*Emulator, error) {
 		cancel:  cancel,
 	}
 	// The health monitor runs every HealthInterval; automated
-	// backups are due at most once a minute of their window.
+	// backups are due at most once a minute of their window, and pending
+	// node changes in their maintenance window (at least an hour long).
 	e.goBackground(e.monitorHealth)
 	e.goBackground(func(ctx context.Context) { every(ctx, 30*time.Second, e.TickBackups) })
+	e.goBackground(func(ctx context.Context) { every(ctx, 30*time.Second, e.TickMaintenance) })
 	return e, nil
 }
 

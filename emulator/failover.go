@@ -320,10 +320,11 @@ func (e *Emulator) availableWhenServing(ctx context.Context, r *region, g *repli
 
 // settleable reports whether g is in a transitional status nothing else
 // will end: modifying, or creating with no create operation running, and
-// no member being recovered nor a resharding in progress (it ends it). The caller holds r.mu.
+// no member being recovered nor a resharding or node change in progress
+// (they end it). The caller holds r.mu.
 func (g *replicationGroup) settleable(r *region) bool {
 	switch {
-	case g.recovering(r), g.resharding != nil:
+	case g.recovering(r), g.resharding != nil, g.rolling != nil:
 		return false
 	case g.status == statusModifying:
 		// A push of users (pushGroupAccess) settles the group itself.

@@ -59,13 +59,13 @@ func inputMemberRules() map[string]map[string]memberRule {
 		"DescribeReplicationGroupsInput": with(paging, map[string]memberRule{"ReplicationGroupId": applied}),
 		"ModifyReplicationGroupInput": {
 			"ReplicationGroupId": applied,
-			"ApplyImmediately":   applied, // every change applies at once either way
+			"ApplyImmediately":   applied, // node changes wait for the maintenance window without it
 			"AuthToken":          auth, "AuthTokenUpdateStrategy": auth,
 			"UserGroupIdsToAdd": applied, "UserGroupIdsToRemove": applied, "RemoveUserGroups": applied,
 			"AutoMinorVersionUpgrade": reported, "AutomaticFailoverEnabled": applied,
 			"CacheNodeType": applied, "CacheParameterGroupName": applied, "CacheSecurityGroupNames": noClassicSG,
 			"ClusterMode": clusterModeOff, "Durability": durability,
-			"Engine": refused(), "EngineVersion": refused(), // engine upgrades
+			"Engine": applied, "EngineVersion": applied, // rolling.go
 			"IpDiscovery": ipv4, "LogDeliveryConfigurations": noLogDelivery, "MultiAZEnabled": applied,
 			"NodeGroupId":          unusedByAWS,
 			"NotificationTopicArn": reported, "NotificationTopicStatus": reported,
@@ -100,11 +100,11 @@ func inputMemberRules() map[string]map[string]memberRule {
 			"ShowCacheClustersNotInReplicationGroups": applied, "ShowCacheNodeInfo": applied}),
 		"ModifyCacheClusterInput": {
 			"CacheClusterId": applied, "AZMode": singleAZ,
-			"ApplyImmediately": applied, // every change applies at once either way
+			"ApplyImmediately": applied, // node changes wait for the maintenance window without it
 			"AuthToken":        auth, "AuthTokenUpdateStrategy": auth,
 			"AutoMinorVersionUpgrade": reported, "CacheNodeIdsToRemove": applied, "CacheNodeType": applied,
 			"CacheParameterGroupName": applied, "CacheSecurityGroupNames": noClassicSG,
-			"Engine": applied, "EngineVersion": refused(), // engine upgrades
+			"Engine": applied, "EngineVersion": applied, // rolling.go
 			"IpDiscovery": ipv4, "LogDeliveryConfigurations": noLogDelivery,
 			"NewAvailabilityZones": refused(), "ScaleConfig": refused(), // Memcached only
 			"NotificationTopicArn": reported, "NotificationTopicStatus": reported, "NumCacheNodes": applied,

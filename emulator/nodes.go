@@ -73,6 +73,7 @@ type nodeLaunch struct {
 
 // launchFor describes how to start node n of cluster cl; the caller holds r.mu.
 func (e *Emulator) launchFor(r *region, cl *cacheCluster, n *cacheNode, replicaOf *engine.Endpoint) nodeLaunch {
+	cl = r.runningAs(cl) // a node change under way (rolling.go)
 	l := e.plainLaunch(r, cl, n, replicaOf)
 	e.secureLaunch(r, cl, n, &l)
 	return l

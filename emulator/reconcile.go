@@ -81,6 +81,8 @@ func (e *Emulator) reconcileRegion(ctx context.Context, r *region, fates map[str
 			e.runOperation(r, opReshard, g.id, nil, func(ctx context.Context) { e.reshard(ctx, r, g, nil) })
 		}
 	}
+	// A node change (rolling.go) goes on with the nodes not replaced yet.
+	e.resumeNodeChanges(r)
 	// A group whose member was recovered meanwhile (its settle ran while
 	// the inherited create was still recorded) is settled now.
 	for _, g := range groups {
@@ -260,7 +262,7 @@ func (e *Emulator) reconcileGroup(ctx context.Context, r *region, g *replication
 		// resharding when it has moved every slot (reconcileRegion
 		// resumes it). An unfinished push of users (an AUTH token
 		// change) keeps it modifying: resumeApplyUsers settles it.
-		if !g.recovering(r) && g.resharding == nil && !r.ops.running(opApplyUsers, g.id) {
+		if !g.recovering(r) && g.resharding == nil && g.rolling == nil && !r.ops.running(opApplyUsers, g.id) {
 			g.status = statusAvailable
 		}
 	}

@@ -33,7 +33,7 @@ func (r *region) record() *state.Region {
 			AutoFailover: g.autoFailover, MultiAZ: g.multiAZ, KmsKeyID: g.kmsKeyID,
 			UserGroupIDs: append([]string(nil), g.userGroupIDs...), Settings: g.settings.record(),
 			Snapshotting: g.snapshotting, ClusterMode: g.clusterMode, Resharding: g.resharding.record(),
-			Security: g.sec.record(),
+			Security: g.sec.record(), PendingNodeChange: g.pending.record(), NodeChange: g.rolling.record(),
 		}
 		if g.cfg != nil {
 			if a, ok := g.cfg.address(); ok {
@@ -59,6 +59,7 @@ func (r *region) record() *state.Region {
 			Engine: cl.engine.record(), NodeType: cl.nodeType, ParamGroup: cl.paramGroup,
 			SubnetGroup: cl.subnetGroup, SecurityIDs: append([]string(nil), cl.securityIDs...),
 			Port: cl.port, AZ: cl.az, Settings: cl.settings.record(), Security: cl.sec.record(),
+			PendingNodeChange: cl.pending.record(), NodeChange: cl.rolling.record(),
 		}
 		for _, n := range cl.nodes {
 			cr.Nodes = append(cr.Nodes, state.CacheNode{ID: n.id, Name: n.name, Endpoint: *endpointRecord(n.endpoint),
@@ -111,7 +112,8 @@ func regionFromRecord(rec *state.Region) *region {
 			autoFailover: gr.AutoFailover, multiAZ: gr.MultiAZ, kmsKeyID: gr.KmsKeyID,
 			userGroupIDs: gr.UserGroupIDs, settings: settingsFromRecord(gr.Settings), snapshotting: gr.Snapshotting,
 			clusterMode: gr.ClusterMode, resharding: reshardingFromRecord(gr.Resharding),
-			sec: securityFromRecord(gr.Security),
+			sec:     securityFromRecord(gr.Security),
+			pending: nodeChangeFromRecord(gr.PendingNodeChange), rolling: nodeChangeFromRecord(gr.NodeChange),
 		}
 		if g.clusterMode {
 			g.cfg = &configEndpoint{g: g}
@@ -141,6 +143,7 @@ func regionFromRecord(rec *state.Region) *region {
 			engine: engineFromRecord(cr.Engine), nodeType: cr.NodeType, paramGroup: cr.ParamGroup,
 			subnetGroup: cr.SubnetGroup, securityIDs: cr.SecurityIDs, port: cr.Port, az: cr.AZ,
 			settings: settingsFromRecord(cr.Settings), sec: securityFromRecord(cr.Security),
+			pending: nodeChangeFromRecord(cr.PendingNodeChange), rolling: nodeChangeFromRecord(cr.NodeChange),
 		}
 		for _, nr := range cr.Nodes {
 			cl.nodes = append(cl.nodes, &cacheNode{id: nr.ID, name: nr.Name, endpoint: endpointFromRecord(nr.Endpoint),

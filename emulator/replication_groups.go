@@ -52,6 +52,9 @@ type replicationGroup struct {
 	resharding *resharding
 	// sec is the TLS and AUTH token of every member (security.go).
 	sec security
+	// pending waits for the maintenance window, rolling is under way: a
+	// change of node type or engine version (rolling.go).
+	pending, rolling *nodeChange
 }
 
 // nodeGroup is a shard: one primary cluster and its replicas. Its primary
@@ -409,16 +412,28 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if err := checkLength("ReplicationGroupDescription", in.ReplicationGroupDescription, maxDescriptionLen); err != nil {
 		return nil, err
 	}
-	// Engine upgrades and cluster mode are refused by the member audit
-	// (input_rules.go) before this runs.
+	// Cluster mode is refused by the member audit (input_rules.go) before
+	// this runs. A scale-down is checked against the memory the data
+	// takes, read before the lock (no network under it).
+	ask := nodeChangeAsk{nodeType: in.CacheNodeType, engine: in.Engine, version: in.EngineVersion,
+		paramGroup: in.CacheParameterGroupName, used: -1}
+	if aws.ToString(in.CacheNodeType) != "" {
+		ask.used = e.usedMemory(ctx, id, "")
+	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
 	g, err := r.group(id)
 	if err != nil {
 		return nil, err
 	}
-	if nt := aws.ToString(in.CacheNodeType); nt != "" && nt != g.nodeType {
-		return nil, notImplemented("scaling the node type of a replication group")
+	var change *nodeChange
+	if asksNodeChange(in.CacheNodeType, in.Engine, in.EngineVersion) {
+		if change, err = r.planNodeChange(r.clusters[g.nodeGroups[0].primary], ask); err != nil {
+			return nil, err
+		}
+	}
+	if change != nil && g.clusterMode {
+		return nil, notImplemented("changing the node type or engine version of a cluster-mode replication group")
 	}
 	autoFailover, multiAZ := g.autoFailover, g.multiAZ
 	if in.AutomaticFailoverEnabled != nil {
@@ -437,7 +452,7 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		return nil, invalidParameterCombination("Multi-AZ requires automatic failover to be enabled.")
 	}
 	pg := g.paramGroup
-	if aws.ToString(in.CacheParameterGroupName) != "" {
+	if aws.ToString(in.CacheParameterGroupName) != "" && (change == nil || change.engine == nil) {
 		if pg, err = r.resolveParamGroup(in.CacheParameterGroupName, g.engine); err != nil {
 			return nil, err
 		}
@@ -477,6 +492,9 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if (authChanged || usersChanged) && promote != "" {
 		return nil, invalidParameterCombination("AuthToken or user groups and PrimaryClusterId cannot be modified in one request.")
 	}
+	if change != nil && (authChanged || usersChanged || promote != "") {
+		return nil, invalidParameterCombination("CacheNodeType or EngineVersion cannot be modified in one request with AuthToken, user groups or PrimaryClusterId.")
+	}
 	// Validation is over: apply.
 	g.sec = sec
 	r.setUserGroups(g, userGroups)
@@ -512,6 +530,10 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		}
 	}
 	g.status = statusModifying
+	if run := takeNodeChange(&g.pending, change, aws.ToBool(in.ApplyImmediately)); run != nil {
+		e.startGroupChange(r, g, run)
+		return &elasticache.ModifyReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}, nil
+	}
 	out := &elasticache.ModifyReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}
 	switch {
 	case authChanged:

@@ -83,6 +83,23 @@ type ReplicationGroup struct {
 	Resharding *Resharding `json:"resharding,omitempty"`
 	// Security is the group's TLS and AUTH token (nil: neither).
 	Security *Security `json:"security,omitempty"`
+	// PendingNodeChange waits for the maintenance window; NodeChange is
+	// under way (see NodeChange).
+	PendingNodeChange *NodeChange `json:"pendingNodeChange,omitempty"`
+	NodeChange        *NodeChange `json:"nodeChange,omitempty"`
+}
+
+// NodeChange is a change of the nodes themselves (node type, engine
+// version, with the parameter group of the new family) of a replication
+// group or a standalone cluster, applied by replacing node after node.
+// Done lists the member clusters replaced so far and Current the one being
+// replaced, so a change resumed after a restart replaces only the others.
+type NodeChange struct {
+	NodeType   string         `json:"cacheNodeType,omitempty"`
+	Engine     *EngineVersion `json:"engine,omitempty"`
+	ParamGroup string         `json:"cacheParameterGroupName,omitempty"`
+	Done       []string       `json:"done,omitempty"`
+	Current    string         `json:"current,omitempty"`
 }
 
 // Security is the in-transit encryption and AUTH token of a group or a
@@ -152,6 +169,10 @@ type CacheCluster struct {
 	Settings    Settings      `json:"settings"`
 	// Security of a standalone cluster (members take their group's).
 	Security *Security `json:"security,omitempty"`
+	// PendingNodeChange and NodeChange of a standalone cluster (members
+	// take their group's).
+	PendingNodeChange *NodeChange `json:"pendingNodeChange,omitempty"`
+	NodeChange        *NodeChange `json:"nodeChange,omitempty"`
 }
 
 // CacheNode is one engine node; Name is its name in the runtime.
