@@ -174,13 +174,47 @@ func (e *Emulator) rollGroup(ctx context.Context, r *region, g *replicationGroup
 			// Hand the primary role over before its node goes; a failover
 			// that fails leaves the primary to be replaced in place.
 			handedOver = true
-			if _, err := e.failover(ctx, r, g, ng, promote, true, time.Time{}); err != nil && !stopping(ctx) {
+			if err := e.handOver(ctx, r, g, ng, promote); err != nil && !stopping(ctx) {
 				e.log.Error("handing the primary role over before replacing its node failed; replacing it in place", "group", g.id, "err", err)
 			}
 		default:
 			e.replaceNode(ctx, r, cl, ch)
 		}
 	}
+}
+
+// handOverTries bounds the planned failovers tried before the primary's
+// node is replaced in place instead: the nodes just replaced and the
+// primary endpoint moving to them (CONFIG SET bind, endpoint_bind.go)
+// may refuse a connection for a moment, and a failover that fails before
+// the promotion changes nothing, so it is simply tried again.
+const (
+	handOverTries = 5
+	handOverWait  = 50 * time.Millisecond
+)
+
+// handOver runs a planned failover of ng to target, trying again while it
+// fails before anything changed. No lock is held by the caller.
+func (e *Emulator) handOver(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, target string) error {
+	var err error
+	for try := 1; try <= handOverTries; try++ {
+		r.mu.Lock()
+		moved := ng.primary == target
+		r.mu.Unlock()
+		if moved {
+			return err // promoted, a member's repointing failed: the failover logged it
+		}
+		if _, err = e.failover(ctx, r, g, ng, target, true, time.Time{}); err == nil {
+			return nil
+		}
+		e.log.Warn("planned failover before replacing the primary's node failed; trying again", "group", g.id, "target", target, "try", try, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(handOverWait):
+		}
+	}
+	return err
 }
 
 // rollCluster replaces a standalone cluster's node. No lock is held by the
