@@ -204,7 +204,7 @@ func (e *Emulator) handOver(ctx context.Context, r *region, g *replicationGroup,
 		if moved {
 			return err // promoted, a member's repointing failed: the failover logged it
 		}
-		if _, err = e.failover(ctx, r, g, ng, target, true, time.Time{}); err == nil {
+		if _, err = e.failover(ctx, r, g, ng, target, true, time.Time{}, "handing the primary role to a replaced node before replacing the primary's node"); err == nil {
 			return nil
 		}
 		e.log.Warn("planned failover before replacing the primary's node failed; trying again", "group", g.id, "target", target, "try", try, "err", err)
