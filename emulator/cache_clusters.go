@@ -176,6 +176,9 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	if err != nil {
 		return nil, err
 	}
+	if _, err := checkNodeType(nodeType, ev); err != nil {
+		return nil, err
+	}
 	pg, err := r.resolveParamGroup(in.CacheParameterGroupName, ev)
 	if err != nil {
 		return nil, err
@@ -307,7 +310,7 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 		return nil, invalidParameterCombination("CacheNodeType or EngineVersion cannot be modified in one request with AuthToken.")
 	}
 	if pg != cl.paramGroup {
-		e.configSet(r, pg, []engine.Endpoint{cl.nodes[0].endpoint}, r.paramValues(pg))
+		e.configSet(r, pg, []*cacheCluster{cl})
 	}
 	cl.paramGroup, cl.settings, cl.sec = pg, settings, sec
 	if in.SecurityGroupIds != nil {

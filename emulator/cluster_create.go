@@ -63,6 +63,9 @@ func (e *Emulator) createClusterGroup(ctx context.Context, in *elasticache.Creat
 	if nodeType == "" {
 		return nil, missingNodeType()
 	}
+	if _, err := checkNodeType(nodeType, ev); err != nil {
+		return nil, err
+	}
 	pg, err := r.resolveClusterParamGroup(in.CacheParameterGroupName, ev)
 	if err != nil {
 		return nil, err

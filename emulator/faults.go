@@ -36,6 +36,17 @@ func missingNodeType() error {
 	return invalidParameterValue("The parameter CacheNodeType must be provided and must not be null.")
 }
 
+// unknownNodeType is AWS's answer to a CacheNodeType it does not know.
+func unknownNodeType(name string) error {
+	return invalidParameterValue("Invalid Cache Node Type: %s.", name)
+}
+
+// nodeTypeNotSupported answers a known node type that AWS does not offer
+// for the engine or engine version asked for.
+func nodeTypeNotSupported(name string, ev engineVersion) error {
+	return invalidParameterCombination("Cache node type %s is not supported for engine %s version %s.", name, ev.Engine, ev.Version)
+}
+
 // notImplemented answers a feature the emulator does not have yet with a
 // clear error instead of a silent success. It is not an AWS fault (AWS has
 // no such answer), so it carries its own code and a 501.

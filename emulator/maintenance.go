@@ -10,12 +10,12 @@ import (
 )
 
 // Operations about AWS-side maintenance and billing. Locally there are no
-// service updates, no reserved nodes and no node-type scaling, and these
-// answers say exactly that: empty lists, or the NotFound fault for a named
-// item, after the same validation as AWS.
+// service updates and no reserved nodes, and these answers say exactly
+// that: empty lists, or the NotFound fault for a named item, after the same
+// validation as AWS.
 
 // ListAllowedNodeTypeModifications lists the node types a cluster or group
-// could scale to: none, since scaling is not implemented.
+// can scale up and down to, from the node-type catalog (node_types.go).
 func (e *Emulator) ListAllowedNodeTypeModifications(ctx context.Context, in *elasticache.ListAllowedNodeTypeModificationsInput) (*elasticache.ListAllowedNodeTypeModificationsOutput, error) {
 	gid, cid := strings.ToLower(aws.ToString(in.ReplicationGroupId)), strings.ToLower(aws.ToString(in.CacheClusterId))
 	if (gid == "") == (cid == "") {
@@ -23,14 +23,26 @@ func (e *Emulator) ListAllowedNodeTypeModifications(ctx context.Context, in *ela
 	}
 	r := e.lockRegion(ctx)
 	defer r.mu.Unlock() // read only: nothing to persist
+	var nodeTypeName string
+	var ev engineVersion
 	if gid != "" {
-		if _, ok := r.groups[gid]; !ok {
+		g, ok := r.groups[gid]
+		if !ok {
 			return nil, replicationGroupNotFound(gid)
 		}
-	} else if _, ok := r.clusters[cid]; !ok {
-		return nil, cacheClusterNotFound(cid)
+		nodeTypeName, ev = g.nodeType, g.engine
+	} else {
+		cl, ok := r.clusters[cid]
+		if !ok {
+			return nil, cacheClusterNotFound(cid)
+		}
+		nodeTypeName, ev = cl.nodeType, cl.engine
 	}
-	return &elasticache.ListAllowedNodeTypeModificationsOutput{ScaleUpModifications: []string{}, ScaleDownModifications: []string{}}, nil
+	out := &elasticache.ListAllowedNodeTypeModificationsOutput{ScaleUpModifications: []string{}, ScaleDownModifications: []string{}}
+	if nt, ok := lookupNodeType(nodeTypeName); ok {
+		out.ScaleUpModifications, out.ScaleDownModifications = nodeTypeModifications(nt, ev)
+	}
+	return out, nil
 }
 
 // DescribeServiceUpdates lists service updates: there are none locally.

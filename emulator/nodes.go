@@ -85,7 +85,7 @@ func (e *Emulator) plainLaunch(r *region, cl *cacheCluster, n *cacheNode, replic
 	if g := r.groups[cl.groupID]; g != nil && g.clusterMode {
 		// A cluster node starts alone: REPLICAOF is not allowed in a Redis
 		// Cluster, formCluster attaches it to its node group's primary.
-		l := e.plainLaunch(r, &cacheCluster{id: cl.id, engine: cl.engine, paramGroup: cl.paramGroup}, n, nil)
+		l := e.plainLaunch(r, &cacheCluster{id: cl.id, engine: cl.engine, paramGroup: cl.paramGroup, nodeType: cl.nodeType}, n, nil)
 		l.spec.Labels[engine.LabelGroup] = cl.groupID
 		l.spec.Cluster = true
 		// A primary whose last slot a resharding moves away stays a
@@ -105,19 +105,29 @@ func (e *Emulator) plainLaunch(r *region, cl *cacheCluster, n *cacheNode, replic
 			EngineVersion: cl.engine.Actual,
 			Endpoint:      n.endpoint,
 			ReplicaOf:     replicaOf,
-			Config:        r.paramValues(cl.paramGroup),
+			Config:        r.nodeConfig(cl, cl.paramGroup),
 		},
 		replicaOf: replicaOf,
 	}
 }
 
-// paramValues are the engine parameters of a parameter group, for a node's
-// configuration; the caller holds r.mu.
-func (r *region) paramValues(name string) map[string]string {
-	if pg := r.paramGroups[name]; pg != nil {
-		return pg.values()
+// nodeConfig is the configuration a node of cluster cl runs with under
+// parameter group pgName: the group's engine parameters, and the maxmemory
+// of the cluster's node type less the group's reserved memory; the caller
+// holds r.mu.
+func (r *region) nodeConfig(cl *cacheCluster, pgName string) map[string]string {
+	out := map[string]string{}
+	reserved := defaultReservedMemoryPercent
+	if pg := r.paramGroups[pgName]; pg != nil {
+		out = pg.values()
+		reserved = pg.reservedMemoryPercent()
 	}
-	return nil
+	// A record from before the node-type catalog may name a type it lacks:
+	// such a node keeps running without a limit, as it did.
+	if nt, ok := lookupNodeType(cl.nodeType); ok {
+		out["maxmemory"] = strconv.FormatInt(nt.maxmemory(reserved), 10)
+	}
+	return out
 }
 
 // startNode starts a node and waits until it is ready: it answers PING and,

@@ -96,6 +96,16 @@ func (pg *paramGroup) describeParams(source string) []types.Parameter {
 	return out
 }
 
+// reservedMemoryPercent is the group's reserved-memory-percent.
+func (pg *paramGroup) reservedMemoryPercent() int {
+	if v, ok := pg.params["reserved-memory-percent"]; ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return defaultReservedMemoryPercent
+}
+
 func (pg *paramGroup) isDefault() bool { return strings.HasPrefix(pg.name, "default.") }
 
 func (pg *paramGroup) describe(r *region) types.CacheParameterGroup {
@@ -285,29 +295,39 @@ func pageParams(params []types.Parameter, marker *string, max int) ([]types.Para
 // applyParams pushes the group's values to every running node of every
 // cluster using it (CONFIG SET), in the background; the caller holds r.mu.
 func (e *Emulator) applyParams(r *region, pg *paramGroup) {
-	var eps []engine.Endpoint
+	var using []*cacheCluster
 	for _, cl := range r.clusters {
 		if cl.paramGroup == pg.name {
-			for _, n := range cl.nodes {
-				eps = append(eps, n.endpoint)
-			}
+			using = append(using, cl)
 		}
 	}
-	e.configSet(r, pg.name, eps, pg.values())
+	e.configSet(r, pg.name, using)
 }
 
-// configSet applies the values of parameter group pg to nodes in the
-// background, logging failures; the caller holds r.mu. An apply cut off by
-// a restart is made again then (restore.go).
-func (e *Emulator) configSet(r *region, pg string, eps []engine.Endpoint, values map[string]string) {
-	if len(eps) == 0 {
+// configSet applies parameter group pg to every node of clusters in the
+// background (each node's own configuration: maxmemory follows its node
+// type), logging failures; the caller holds r.mu. An apply cut off by a
+// restart is made again then (restore.go).
+func (e *Emulator) configSet(r *region, pg string, clusters []*cacheCluster) {
+	type nodeValues struct {
+		ep     engine.Endpoint
+		values map[string]string
+	}
+	var targets []nodeValues
+	for _, cl := range clusters {
+		values := r.nodeConfig(cl, pg)
+		for _, n := range cl.nodes {
+			targets = append(targets, nodeValues{n.endpoint, values})
+		}
+	}
+	if len(targets) == 0 {
 		return
 	}
 	e.runOperation(r, opApplyParameters, pg, nil, func(ctx context.Context) {
-		for _, ep := range eps {
-			err := e.admin.ConfigSet(ctx, ep, values)
+		for _, t := range targets {
+			err := e.admin.ConfigSet(ctx, t.ep, t.values)
 			if err != nil {
-				e.log.Warn("applying parameters", "node", ep.Addr(), "err", fmt.Sprint(err))
+				e.log.Warn("applying parameters", "node", t.ep.Addr(), "err", fmt.Sprint(err))
 			}
 		}
 	})

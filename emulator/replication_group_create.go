@@ -195,6 +195,8 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 		req.ev, port = adopted.engine, adopted.port
 	} else if nodeType == "" {
 		return nil, missingNodeType()
+	} else if _, err := checkNodeType(nodeType, req.ev); err != nil {
+		return nil, err
 	}
 	pg, err := r.resolveParamGroup(in.CacheParameterGroupName, req.ev)
 	if err != nil {

@@ -502,11 +502,11 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		g.description = d
 	}
 	if pg != g.paramGroup {
-		var eps []engine.Endpoint
+		var members []*cacheCluster
 		for _, m := range g.memberClusters() {
-			eps = append(eps, r.clusters[m].nodes[0].endpoint)
+			members = append(members, r.clusters[m])
 		}
-		e.configSet(r, pg, eps, r.paramValues(pg))
+		e.configSet(r, pg, members)
 	}
 	g.autoFailover, g.multiAZ, g.paramGroup, g.settings = autoFailover, multiAZ, pg, settings
 	if snapshotting != "" {

@@ -62,6 +62,9 @@ func (e *Emulator) usedMemory(ctx context.Context, groupID, clusterID string) in
 func (r *region) planNodeChange(cur *cacheCluster, ask nodeChangeAsk) (*nodeChange, error) {
 	ch := &nodeChange{}
 	if nt := aws.ToString(ask.nodeType); nt != "" && nt != cur.nodeType {
+		if _, ok := lookupNodeType(nt); !ok {
+			return nil, unknownNodeType(nt)
+		}
 		if err := checkNodeTypeFits(r, nt, cur.paramGroup, ask.used); err != nil {
 			return nil, err
 		}
@@ -119,13 +122,6 @@ func (r *region) upgradeParamGroup(cur *cacheCluster, ev engineVersion, given *s
 	return "", invalidParameterCombination("The parameter group %s is of family %s, which engine %s %s (family %s) cannot use: specify a parameter group of family %s with CacheParameterGroupName.", cur.paramGroup, cur.engine.Family, ev.Engine, ev.Version, ev.Family, ev.Family)
 }
 
-// nodeTypeMaxmemory is the maxmemory a node of nodeType gets with the
-// parameter values params (reserved-memory-percent); ok is false when the
-// node type's memory is not known, and the fit is then not checked.
-func nodeTypeMaxmemory(nodeType string, params map[string]string) (limit int64, ok bool) {
-	return 0, false
-}
-
 // compareVersions compares dotted version numbers ("7.0.7" < "7.1.0").
 func compareVersions(a, b string) int {
 	as, bs := strings.Split(a, "."), strings.Split(b, ".")
@@ -151,7 +147,12 @@ func compareVersions(a, b string) int {
 // parameter group's reserved-memory-percent) is below the memory the data
 // takes, used (-1: unknown). The caller holds r.mu.
 func checkNodeTypeFits(r *region, nodeType, paramGroup string, used int64) error {
-	limit, ok := nodeTypeMaxmemory(nodeType, r.paramValues(paramGroup))
+	nt, ok := lookupNodeType(nodeType)
+	reserved := defaultReservedMemoryPercent
+	if pg := r.paramGroups[paramGroup]; pg != nil {
+		reserved = pg.reservedMemoryPercent()
+	}
+	limit := nt.maxmemory(reserved)
 	if !ok || used < 0 || used <= limit {
 		return nil
 	}

@@ -141,7 +141,9 @@ func haGroup(t *testing.T, c *elasticache.Client, id string, nodes int32) types.
 	t.Helper()
 	if _, err := c.CreateReplicationGroup(ctxT(t, 10*time.Second), &elasticache.CreateReplicationGroupInput{
 		ReplicationGroupId: aws.String(id), ReplicationGroupDescription: aws.String("ha"),
-		CacheNodeType: aws.String("cache.t4g.micro"), NumCacheClusters: aws.Int32(nodes),
+		// cache.t4g.medium: its maxmemory (148 MiB) holds the 64 MiB
+		// TestFailoverBadInput writes.
+		CacheNodeType: aws.String("cache.t4g.medium"), NumCacheClusters: aws.Int32(nodes),
 		AutomaticFailoverEnabled: aws.Bool(true),
 	}); err != nil {
 		t.Fatalf("create: %v", err)

@@ -190,7 +190,9 @@ func createBenchGroups(b *testing.B, c *elasticache.Client, n int) []string {
 		id := fmt.Sprintf("rb-%d", i)
 		if _, err := c.CreateReplicationGroup(ctxT(b, time.Minute), &elasticache.CreateReplicationGroupInput{
 			ReplicationGroupId: aws.String(id), ReplicationGroupDescription: aws.String("restart bench"),
-			CacheNodeType: aws.String("cache.t4g.micro"), NumCacheClusters: aws.Int32(3), AutomaticFailoverEnabled: aws.Bool(true),
+			// The largest node type: its maxmemory holds any data set the
+			// benchmark is asked for.
+			CacheNodeType: aws.String("cache.r7g.16xlarge"), NumCacheClusters: aws.Int32(3), AutomaticFailoverEnabled: aws.Bool(true),
 		}); err != nil {
 			b.Fatalf("create %s: %v", id, err)
 		}

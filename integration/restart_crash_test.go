@@ -187,7 +187,9 @@ func TestRestartDuringOperations(t *testing.T) {
 
 	// (2) An interrupted snapshot becomes available or failed with an event.
 	mb := envInt("ELASTICACHE_LOCAL_TEST_SNAPSHOT_MB", 50)
-	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("op-snap"), NumCacheClusters: aws.Int32(1)})
+	// A node type whose maxmemory (627 MiB) holds the data written.
+	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("op-snap"), NumCacheClusters: aws.Int32(1),
+		CacheNodeType: aws.String("cache.r7g.large")})
 	fillMegabytes(t, primaryClient(t, c, "op-snap"), mb)
 	if _, err := c.CreateSnapshot(ctx, &elasticache.CreateSnapshotInput{ReplicationGroupId: aws.String("op-snap"), SnapshotName: aws.String("op-snap-1")}); err != nil {
 		t.Fatal(err)

@@ -66,7 +66,8 @@ func BenchmarkSnapshotRestore1GiB(b *testing.B) {
 	e := startEmulatorWith(b, func(c *emulator.Config) { dataDir = c.DataDir })
 	c := e.client
 	ctx := context.Background()
-	createGroup(b, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("big")})
+	// The largest node type: its maxmemory holds any size asked for.
+	createGroup(b, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("big"), CacheNodeType: aws.String("cache.r7g.16xlarge")})
 	p := primaryClient(b, c, "big")
 	// 1 MiB random (incompressible) values.
 	rng := rand.NewChaCha8([32]byte{1})
