@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -50,6 +51,11 @@ type NodeView struct {
 	LagBytes   int64 `json:"lagBytes"`
 	LagSeconds int   `json:"lagSeconds"`
 	LinkUp     bool  `json:"linkUp"`
+	// UsedMemory and MaxMemory are the node's used_memory and maxmemory
+	// (0: no limit); Keys counts the keys of every database.
+	UsedMemory int64 `json:"usedMemory"`
+	MaxMemory  int64 `json:"maxMemory"`
+	Keys       int64 `json:"keys"`
 	// PID is the node's process id where the runtime has one, so a test can
 	// also fail a node from outside the emulator (kill -9).
 	PID int `json:"pid,omitempty"`
@@ -58,20 +64,32 @@ type NodeView struct {
 // Nodes inspects every node live and returns them sorted by account,
 // region and cluster id.
 func (e *Emulator) Nodes(ctx context.Context) []NodeView {
-	return e.nodes(ctx, func(scope) bool { return true })
+	return e.nodes(ctx, func(scope) bool { return true }, true)
 }
 
 // NodesIn is Nodes of one account and region.
 func (e *Emulator) NodesIn(ctx context.Context, account, region string) []NodeView {
-	return e.nodes(ctx, func(sc scope) bool { return sc == scope{account, region} })
+	return e.nodes(ctx, func(sc scope) bool { return sc == scope{account, region} }, true)
 }
 
-func (e *Emulator) nodes(ctx context.Context, include func(scope) bool) []NodeView {
+// Bounds of a live inspection of many nodes: at most inspectParallel INFO
+// calls at a time, each given inspectTimeout, so a view of hundreds of
+// nodes, some of them paused, answers in bounded time.
+const (
+	inspectParallel = 32
+	inspectTimeout  = 2 * time.Second
+)
+
+// nodes inspects the nodes of the scopes include selects, with one INFO
+// call per node; withPIDs also asks the runtime for each node's process id
+// (a docker inspect per node on the docker runtime).
+func (e *Emulator) nodes(ctx context.Context, include func(scope) bool, withPIDs bool) []NodeView {
 	type target struct {
 		view    NodeView
 		ep      engine.Endpoint
 		name    string
-		primary *engine.Endpoint
+		primary string // the node group's primary's endpoint, for a replica
+		offset  int64  // master_repl_offset as the node reports it
 	}
 	var targets []target
 	for _, r := range e.allRegions() {
@@ -90,7 +108,7 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool) []NodeVi
 				if ng := g.nodeGroupOf(cl.id); ng != nil {
 					t.view.NodeGroupID = ng.id
 					if p := r.clusters[ng.primary]; p != nil && ng.primary != cl.id {
-						t.primary = &p.nodes[0].endpoint
+						t.primary = p.nodes[0].endpoint.Addr()
 					}
 				}
 			}
@@ -99,36 +117,57 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool) []NodeVi
 		r.mu.Unlock()
 	}
 
+	sem := make(chan struct{}, inspectParallel)
 	var wg sync.WaitGroup
 	for i := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := &targets[i]
-			if node, err := e.opts.Runtime.Inspect(ctx, t.name); err == nil && node.Running {
-				t.view.PID = node.PID
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				targets[i].view.Role = "unreachable"
+				return
 			}
-			info, err := e.admin.InspectReplication(ctx, t.ep)
+			ctx, cancel := context.WithTimeout(ctx, inspectTimeout)
+			defer cancel()
+			t := &targets[i]
+			if withPIDs {
+				if node, err := e.opts.Runtime.Inspect(ctx, t.name); err == nil && node.Running {
+					t.view.PID = node.PID
+				}
+			}
+			st, err := e.admin.InspectNode(ctx, t.ep)
 			if err != nil {
 				t.view.Role = "unreachable"
 				return
 			}
+			info := st.Replication
 			t.view.Role = map[bool]string{true: "primary", false: "replica"}[info.IsPrimary()]
+			t.view.UsedMemory, t.view.MaxMemory, t.view.Keys = st.UsedMemory, st.MaxMemory, st.Keys
+			t.offset = info.MasterOffset
 			t.view.ReplicationOffset = info.MasterOffset
 			if info.IsReplica() {
 				t.view.ReplicationOffset = info.ReplicaOffset
 				t.view.LinkUp, t.view.LagSeconds = info.LinkUp, info.LagSeconds
-				if t.primary != nil {
-					if p, err := e.admin.InspectReplication(ctx, *t.primary); err == nil {
-						t.view.LagBytes = max(0, p.MasterOffset-info.ReplicaOffset)
-					}
-				}
 			}
 		}()
 	}
 	wg.Wait()
+	// A replica's lag in bytes is its primary's offset less its own, both
+	// read in this one pass (no second INFO of the primary per replica).
+	offsets := map[string]int64{}
+	for _, t := range targets {
+		if t.view.Role == "primary" {
+			offsets[t.view.Endpoint] = t.offset
+		}
+	}
 	out := make([]NodeView, len(targets))
 	for i, t := range targets {
+		if p, ok := offsets[t.primary]; ok && t.view.Role == "replica" {
+			t.view.LagBytes = max(0, p-t.view.ReplicationOffset)
+		}
 		out[i] = t.view
 	}
 	sort.Slice(out, func(i, j int) bool {

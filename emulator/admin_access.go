@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+
+	"github.com/elasticache-local/elasticache-local/emulator/console"
 )
 
 // Who may reach the admin API (Config.AdminAPI). It kills and freezes
@@ -59,10 +61,16 @@ func newAdminGate(next http.Handler, mode string, log *slog.Logger) http.Handler
 }
 
 // isAdminPath reports whether p (cleaned as the router cleans it) is the
-// admin API's.
+// admin API's or the web console's (package console), which the admin
+// API's access setting covers too: its buttons kill nodes.
 func isAdminPath(p string) bool {
 	p = path.Clean("/" + p)
-	return p == AdminNodesPath || strings.HasPrefix(p, AdminNodesPath+"/")
+	for _, prefix := range []string{AdminNodesPath, strings.TrimSuffix(console.Path, "/")} {
+		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *adminGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestAdminGate: the admin paths follow the AdminAPI setting (loopback
+// TestAdminGate: the admin paths (and the console's) follow the AdminAPI setting (loopback
 // clients only by default, 404 when off), every other path passes.
 func TestAdminGate(t *testing.T) {
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
@@ -33,6 +33,13 @@ func TestAdminGate(t *testing.T) {
 		{AdminAPIOff, http.MethodPost, AdminNodesPath + "/c1/resume", "127.0.0.1:5000", http.StatusNotFound},
 		{AdminAPIOff, http.MethodGet, HealthPath, "127.0.0.1:5000", http.StatusTeapot},
 		{AdminAPIOff, http.MethodPost, "/", "127.0.0.1:5000", http.StatusTeapot},
+		// The web console's buttons kill nodes: it follows the same setting.
+		{"", http.MethodGet, "/_elasticache/console/", "127.0.0.1:5000", http.StatusTeapot},
+		{AdminAPILoopback, http.MethodGet, "/_elasticache/console/", "192.168.1.20:5000", http.StatusForbidden},
+		{AdminAPILoopback, http.MethodPost, "/_elasticache/console/failover", "192.168.1.20:5000", http.StatusForbidden},
+		{AdminAPILoopback, http.MethodGet, "/_elasticache/console", "192.168.1.20:5000", http.StatusForbidden},
+		{AdminAPIAny, http.MethodGet, "/_elasticache/console/state", "192.168.1.20:5000", http.StatusTeapot},
+		{AdminAPIOff, http.MethodGet, "/_elasticache/console/", "127.0.0.1:5000", http.StatusNotFound},
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(c.method, c.path, nil)

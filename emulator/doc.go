@@ -38,8 +38,11 @@
 // LoadSnapshots settles at the next start.
 //
 // Server (server.go, the composition root: state, runtime, snapshot
-// stores, control plane, HTTP) puts the API, the health endpoint and the admin API
-// (admin.go) behind one HTTP server with timeouts and a connection cap
+// stores, control plane, HTTP) puts the API, the health endpoint, the admin API
+// (admin.go) and the web console (package console, which reads and acts
+// through consoleSource: the API's own handlers and the admin API's node
+// view) behind one HTTP server with timeouts and a connection cap
 // (connlimit.go); frontDoor (frontdoor.go) refuses requests web pages make
-// before any of them runs.
+// before any of them runs, and adminGate (admin_access.go) keeps the admin
+// API and the console to the clients --admin-api allows.
 package emulator

@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
+	"github.com/elasticache-local/elasticache-local/emulator/console"
 	"github.com/elasticache-local/elasticache-local/emulator/state"
 	"github.com/elasticache-local/elasticache-local/engine"
 	"github.com/elasticache-local/elasticache-local/engine/docker"
@@ -226,6 +228,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	router.HandleFunc(HealthPath, s.health).Methods(http.MethodGet)
 	router.HandleFunc(CAPath, caHandler(ca.CertPEM())).Methods(http.MethodGet)
 	s.registerAdmin(router)
+	router.PathPrefix(strings.TrimSuffix(console.Path, "/")).Handler(console.New(consoleSource{emu},
+		console.Options{Logger: log, AdminHeader: AdminHeader, NodesPath: AdminNodesPath, Version: Version}))
 	router.PathPrefix("/").Handler(svc)
 	handler := newFrontDoor(newAdminGate(router, cfg.AdminAPI, log), log, cfg.Listen, cfg.AllowedOrigins, cfg.AllowedHosts)
 

@@ -115,7 +115,7 @@ func run(args []string) error {
 	fs.IntVar(&cfg.MaxConnections, "max-connections", envInt("MAX_CONNECTIONS", emulator.DefaultMaxConnections), "API connections open at once; connections past it are closed at once (env ELASTICACHE_LOCAL_MAX_CONNECTIONS)")
 	var credentials string
 	fs.StringVar(&credentials, "credentials", "", "access keys whose SigV4 signatures the API accepts, AKID:SECRET[,AKID2:SECRET2]; when set every API request must be signed with one of them. Prefer the environment variable (env ELASTICACHE_LOCAL_CREDENTIALS), which other users' ps does not show; none (the default) accepts unsigned requests")
-	fs.StringVar(&cfg.AdminAPI, "admin-api", env("ADMIN_API", emulator.AdminAPILoopback), "who may use the admin API (/_elasticache/nodes: kill, pause, resume nodes), which --credentials does not cover: loopback (clients on this machine), any, or off (404) (env ELASTICACHE_LOCAL_ADMIN_API)")
+	fs.StringVar(&cfg.AdminAPI, "admin-api", env("ADMIN_API", emulator.AdminAPILoopback), "who may use the admin API (/_elasticache/nodes: kill, pause, resume nodes) and the web console (/_elasticache/console/), which --credentials does not cover: loopback (clients on this machine), any, or off (404) (env ELASTICACHE_LOCAL_ADMIN_API)")
 	var shutdownTimeout time.Duration
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", emulator.DefaultShutdownTimeout), "how long SIGTERM/SIGINT may take to save every node's data and stop it; nodes still saving then are killed and restart empty (env ELASTICACHE_LOCAL_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env ELASTICACHE_LOCAL_LOG_LEVEL)")
