@@ -205,10 +205,11 @@ func buildScope(ctx context.Context, src Source, sc Scope) (scopeView, []eventVi
 		}
 		cv := clusterView{ID: aws.ToString(cl.CacheClusterId), Status: aws.ToString(cl.CacheClusterStatus),
 			Engine: aws.ToString(cl.Engine) + " " + aws.ToString(cl.EngineVersion), NodeType: aws.ToString(cl.CacheNodeType)}
-		if n, ok := nodes[cv.ID]; ok {
+		// The live view speaks Redis; a Memcached cluster shows what
+		// Describe says of each of its nodes.
+		if n, ok := nodes[cv.ID]; ok && aws.ToString(cl.Engine) != "memcached" {
 			cv.Nodes = append(cv.Nodes, nodeView{Node: n, ClusterStatus: cv.Status})
 		} else {
-			// No live view of the node (memcached): what Describe says.
 			for _, cn := range cl.CacheNodes {
 				ep := ""
 				if cn.Endpoint != nil {
