@@ -90,6 +90,8 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool, withPIDs
 		name    string
 		primary string // the node group's primary's endpoint, for a replica
 		offset  int64  // master_repl_offset as the node reports it
+		// memcached: a Memcached node, which has no replication to show.
+		memcached bool
 	}
 	var targets []target
 	for _, r := range e.allRegions() {
@@ -99,6 +101,16 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool, withPIDs
 		}
 		r.mu.Lock()
 		for _, cl := range r.clusters {
+			if cl.mc != nil {
+				// Every node of a Memcached cluster, with no replication.
+				for _, n := range cl.nodes {
+					targets = append(targets, target{ep: n.endpoint, name: n.name, memcached: true, view: NodeView{
+						AccountID: sc.account, Region: sc.region, CacheClusterID: cl.id, CacheNodeID: n.id,
+						Node: n.name, Endpoint: n.endpoint.Addr(), Status: n.status, Role: "memcached",
+					}})
+				}
+				continue
+			}
 			n := cl.nodes[0]
 			t := target{ep: n.endpoint, name: n.name, view: NodeView{
 				AccountID: sc.account, Region: sc.region, ReplicationGroupID: cl.groupID,
@@ -138,6 +150,9 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool, withPIDs
 					t.view.PID = node.PID
 				}
 			}
+			if t.memcached {
+				return
+			}
 			st, err := e.admin.InspectNode(ctx, t.ep)
 			if err != nil {
 				t.view.Role = "unreachable"
@@ -172,7 +187,7 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool, withPIDs
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
-		return a.AccountID+"/"+a.Region+"/"+a.CacheClusterID < b.AccountID+"/"+b.Region+"/"+b.CacheClusterID
+		return a.AccountID+"/"+a.Region+"/"+a.CacheClusterID+"/"+a.CacheNodeID < b.AccountID+"/"+b.Region+"/"+b.CacheClusterID+"/"+b.CacheNodeID
 	})
 	return out
 }

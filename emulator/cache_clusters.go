@@ -37,6 +37,8 @@ type cacheCluster struct {
 	// pending and rolling are a standalone cluster's node changes, as a
 	// group's (rolling.go); a member's are its group's.
 	pending, rolling *nodeChange
+	// mc is set for a Memcached cluster (memcached.go).
+	mc *memcachedCluster
 }
 
 // clusterSettings are the metadata-only settings shared by clusters and
@@ -88,6 +90,9 @@ func (cl *cacheCluster) describe(r *region, showNodes bool) types.CacheCluster {
 	}
 	r.securityOf(cl).describeCluster(&out)
 	r.describePending(cl, out.PendingModifiedValues)
+	if cl.mc != nil {
+		cl.mc.describe(cl, &out)
+	}
 	if cl.groupID != "" {
 		out.ReplicationGroupId = aws.String(cl.groupID)
 	}
@@ -140,6 +145,12 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	id, err := normalizeID("CacheClusterId", in.CacheClusterId, maxClusterIDLen)
 	if err != nil {
 		return nil, err
+	}
+	if strings.EqualFold(aws.ToString(in.Engine), engine.EngineMemcached) {
+		return e.createMemcachedCluster(ctx, id, in)
+	}
+	if in.AZMode != "" && in.AZMode != azSingle {
+		return nil, invalidParameterValue("AZMode is only supported for Memcached clusters.")
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
@@ -276,6 +287,12 @@ func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.Modif
 	if err != nil {
 		return nil, err
 	}
+	if cl.mc != nil {
+		return e.modifyMemcachedCluster(r, cl, in)
+	}
+	if (in.AZMode != "" && in.AZMode != azSingle) || len(in.NewAvailabilityZones) > 0 {
+		return nil, invalidParameterValue("AZMode and NewAvailabilityZones are only supported for Memcached clusters.")
+	}
 	var change *nodeChange
 	if asksNodeChange(in.CacheNodeType, in.Engine, in.EngineVersion) {
 		if change, err = r.planNodeChange(cl, ask); err != nil {
@@ -341,6 +358,9 @@ func (e *Emulator) DeleteCacheCluster(ctx context.Context, in *elasticache.Delet
 	cl, err := r.cluster(id, statusAvailable, statusCreateFailed, restoreFailed)
 	if err != nil {
 		return nil, err
+	}
+	if cl.mc != nil {
+		return e.deleteMemcachedCluster(r, cl, in)
 	}
 	var g *replicationGroup
 	if cl.groupID != "" {
@@ -416,6 +436,9 @@ func (e *Emulator) RebootCacheCluster(ctx context.Context, in *elasticache.Reboo
 	cl, err := r.cluster(id)
 	if err != nil {
 		return nil, err
+	}
+	if cl.mc != nil {
+		return e.rebootMemcached(r, cl, in.CacheNodeIdsToReboot)
 	}
 	if g := r.groups[cl.groupID]; g != nil && g.clusterMode {
 		return nil, invalidParameterCombination("RebootCacheCluster is not supported for a member of a Redis OSS or Valkey (cluster mode enabled) replication group; use TestFailover to rehearse a failure.")

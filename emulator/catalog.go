@@ -32,11 +32,26 @@ var engineCatalog = []engineVersion{
 	{"valkey", "7.2", "7.2.6", "valkey7"},
 	{"valkey", "8.0", "8.0.1", "valkey8"},
 	{"valkey", "8.1", "8.1.0", "valkey8"},
+	// Memcached, as AWS lists it; one memcached binary (Debian's) serves
+	// them all, the protocol being the same (memcached.go).
+	{"memcached", "1.4.5", "1.4.5", "memcached1.4"},
+	{"memcached", "1.4.14", "1.4.14", "memcached1.4"},
+	{"memcached", "1.4.24", "1.4.24", "memcached1.4"},
+	{"memcached", "1.4.33", "1.4.33", "memcached1.4"},
+	{"memcached", "1.4.34", "1.4.34", "memcached1.4"},
+	{"memcached", "1.5.10", "1.5.10", "memcached1.5"},
+	{"memcached", "1.5.16", "1.5.16", "memcached1.5"},
+	{"memcached", "1.6.6", "1.6.6", "memcached1.6"},
+	{"memcached", "1.6.12", "1.6.12", "memcached1.6"},
+	{"memcached", "1.6.17", "1.6.17", "memcached1.6"},
+	{"memcached", "1.6.22", "1.6.22", "memcached1.6"},
 }
 
 var engineDescriptions = map[string]string{
 	"redis":  "Redis OSS",
 	"valkey": "Valkey",
+
+	"memcached": "Memcached",
 }
 
 // resolveEngine validates Engine/EngineVersion and returns the catalog
@@ -48,7 +63,9 @@ func resolveEngine(engine, version *string) (engineVersion, error) {
 		eng = "redis"
 	}
 	if eng == "memcached" {
-		return engineVersion{}, invalidParameterValue("Engine memcached is not supported by elasticache-local; use redis or valkey.")
+		// Memcached clusters come from CreateCacheCluster
+		// (resolveMemcached); everything else here is Redis OSS/Valkey's.
+		return engineVersion{}, invalidParameterValue("The memcached engine is only supported for cache clusters (CreateCacheCluster); replication groups need redis or valkey.")
 	}
 	if _, ok := engineDescriptions[eng]; !ok {
 		return engineVersion{}, invalidParameterValue("Invalid value for parameter Engine: %s. Valid values are redis, valkey, memcached.", aws.ToString(engine))
@@ -127,6 +144,9 @@ func defaultParamGroups() map[string]*paramGroup {
 	out := map[string]*paramGroup{}
 	for _, ev := range engineCatalog {
 		for _, suffix := range []string{"", ".cluster.on"} {
+			if suffix != "" && isMemcachedFamily(ev.Family) {
+				continue // Memcached has no cluster mode
+			}
 			name := "default." + ev.Family + suffix
 			out[name] = &paramGroup{name: name, family: ev.Family,
 				description: "Default parameter group for " + ev.Family}

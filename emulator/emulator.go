@@ -48,6 +48,10 @@ type Options struct {
 	// ClusterNodeQuota is how many nodes one cluster-mode group may have
 	// (NodeQuotaForClusterExceeded past it); DefaultClusterNodeQuota when zero.
 	ClusterNodeQuota int
+	// MemcachedNodeQuota is how many nodes one Memcached cluster may have
+	// (NodeQuotaForClusterExceeded past it); DefaultMemcachedNodeQuota
+	// when zero.
+	MemcachedNodeQuota int
 	// TestFailoverQuota is how many TestFailover calls an account may make
 	// in a rolling 24 hours (APICallRateForCustomerExceeded past it).
 	TestFailoverQuota int
@@ -294,6 +298,10 @@ func (e *Emulator) Close(ctx context.Context) error {
 		r.mu.Lock()
 		for _, cl := range r.clusters {
 			nodes = append(nodes, cl.nodes...)
+			if cl.mc != nil && cl.mc.cfg != nil {
+				endpoints = append(endpoints, cl.mc.cfg) // its address is recorded
+				cl.mc.cfg = nil
+			}
 		}
 		for _, g := range r.groups {
 			for _, ng := range g.nodeGroups {

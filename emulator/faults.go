@@ -63,6 +63,13 @@ func nodeQuotaForCustomerExceeded(quota, have, adding int) error {
 		quota, have, adding))}
 }
 
+// memcachedNodeQuotaExceeded answers a Memcached cluster of more nodes than
+// the per-cluster quota.
+func memcachedNodeQuotaExceeded(n, quota int) error {
+	return &types.NodeQuotaForClusterExceededFault{Message: aws.String(fmt.Sprintf(
+		"The request cannot be processed because it would exceed the allowed number of cache nodes in a single cache cluster (%d requested, the quota is %d).", n, quota))}
+}
+
 // insufficientCapacityNoAddress is the answer when the address pool has no
 // address left for what (a port, an endpoint); err says why.
 func insufficientCapacityNoAddress(what string, err error) error {
@@ -139,6 +146,12 @@ func invalidSnapshotState(format string, args ...any) error {
 
 func snapshotFeatureNotSupported(nodeType string) error {
 	return &types.SnapshotFeatureNotSupportedFault{Message: aws.String("Snapshots are not supported for cache node type " + nodeType + ".")}
+}
+
+// snapshotFeatureNotSupportedForEngine answers a snapshot of a Memcached
+// cluster.
+func snapshotFeatureNotSupportedForEngine() error {
+	return &types.SnapshotFeatureNotSupportedFault{Message: aws.String("Snapshots are not supported for the memcached engine.")}
 }
 
 // Parameter groups.

@@ -19,7 +19,6 @@ func inputMemberRules() map[string]map[string]memberRule {
 		ipv4           = refused("ipv4")
 		noLogDelivery  = refused()
 		noClassicSG    = refused()
-		singleAZ       = refused("single-az")
 		noOutposts     = refused()
 		clusterModeOff = refused("disabled")
 		durability     = refused("default")
@@ -85,7 +84,7 @@ func inputMemberRules() map[string]map[string]memberRule {
 			"ReplicasToRemove": applied, "ReplicaConfiguration": applied},
 		// Cache clusters.
 		"CreateCacheClusterInput": {
-			"CacheClusterId": applied, "AZMode": singleAZ, "AuthToken": auth,
+			"CacheClusterId": applied, "AZMode": applied, "AuthToken": auth, // AZMode: Memcached's
 			"AutoMinorVersionUpgrade": reported, "CacheNodeType": reported, "CacheParameterGroupName": applied,
 			"CacheSecurityGroupNames": noClassicSG, "CacheSubnetGroupName": reported,
 			"Engine": applied, "EngineVersion": applied, "IpDiscovery": ipv4, "NetworkType": ipv4,
@@ -99,14 +98,14 @@ func inputMemberRules() map[string]map[string]memberRule {
 		"DescribeCacheClustersInput": with(paging, map[string]memberRule{"CacheClusterId": applied,
 			"ShowCacheClustersNotInReplicationGroups": applied, "ShowCacheNodeInfo": applied}),
 		"ModifyCacheClusterInput": {
-			"CacheClusterId": applied, "AZMode": singleAZ,
+			"CacheClusterId": applied, "AZMode": applied, // Memcached's
 			"ApplyImmediately": applied, // node changes wait for the maintenance window without it
 			"AuthToken":        auth, "AuthTokenUpdateStrategy": auth,
 			"AutoMinorVersionUpgrade": reported, "CacheNodeIdsToRemove": applied, "CacheNodeType": applied,
 			"CacheParameterGroupName": applied, "CacheSecurityGroupNames": noClassicSG,
 			"Engine": applied, "EngineVersion": applied, // rolling.go
 			"IpDiscovery": ipv4, "LogDeliveryConfigurations": noLogDelivery,
-			"NewAvailabilityZones": refused(), "ScaleConfig": refused(), // Memcached only
+			"NewAvailabilityZones": applied, "ScaleConfig": refused(), // Memcached only
 			"NotificationTopicArn": reported, "NotificationTopicStatus": reported, "NumCacheNodes": applied,
 			"PreferredMaintenanceWindow": reported, "SecurityGroupIds": reported,
 			"SnapshotRetentionLimit": applied, "SnapshotWindow": applied,

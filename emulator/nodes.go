@@ -116,6 +116,9 @@ func (e *Emulator) plainLaunch(r *region, cl *cacheCluster, n *cacheNode, replic
 // of the cluster's node type less the group's reserved memory; the caller
 // holds r.mu.
 func (r *region) nodeConfig(cl *cacheCluster, pgName string) map[string]string {
+	if cl.mc != nil {
+		return r.memcachedConfig(cl, pgName)
+	}
 	out := map[string]string{}
 	reserved := defaultReservedMemoryPercent
 	if pg := r.paramGroups[pgName]; pg != nil {

@@ -77,6 +77,9 @@ func (pg *paramGroup) values() map[string]string {
 // describeParams renders the parameters, filtered by source ("user":
 // changed in the group, "engine-default" or "system": not changed).
 func (pg *paramGroup) describeParams(source string) []types.Parameter {
+	if isMemcachedFamily(pg.family) {
+		return pg.describeMemcachedParams(source)
+	}
 	var out []types.Parameter
 	for _, p := range paramCatalog {
 		v, user := pg.params[p.Name]
@@ -174,6 +177,12 @@ func (e *Emulator) ModifyCacheParameterGroup(ctx context.Context, in *elasticach
 	if len(in.ParameterNameValues) == 0 {
 		return nil, mustNotBeBlank("ParameterNameValues")
 	}
+	if ok, err := e.memcachedGroupChange(ctx, in.CacheParameterGroupName, memcachedParamChange(in), nil, false); ok {
+		if err != nil {
+			return nil, err
+		}
+		return &elasticache.ModifyCacheParameterGroupOutput{CacheParameterGroupName: in.CacheParameterGroupName}, nil
+	}
 	set := map[string]string{}
 	for _, nv := range in.ParameterNameValues {
 		def, ok := findParam(aws.ToString(nv.ParameterName))
@@ -206,6 +215,16 @@ func (e *Emulator) ResetCacheParameterGroup(ctx context.Context, in *elasticache
 		return nil, invalidParameterCombination("Specify either ResetAllParameters or ParameterNameValues.")
 	}
 	var names []string
+	for _, nv := range in.ParameterNameValues {
+		names = append(names, aws.ToString(nv.ParameterName))
+	}
+	if ok, err := e.memcachedGroupChange(ctx, in.CacheParameterGroupName, nil, names, all); ok {
+		if err != nil {
+			return nil, err
+		}
+		return &elasticache.ResetCacheParameterGroupOutput{CacheParameterGroupName: in.CacheParameterGroupName}, nil
+	}
+	names = nil
 	for _, nv := range in.ParameterNameValues {
 		if _, ok := findParam(aws.ToString(nv.ParameterName)); !ok {
 			return nil, invalidParameterValue("Unknown parameter %q.", aws.ToString(nv.ParameterName))

@@ -146,6 +146,10 @@ func (e *Emulator) finishDeletes(r *region) {
 // reconcileCluster brings a standalone cluster's node back if it does not
 // run, and its status to what it ends in.
 func (e *Emulator) reconcileCluster(ctx context.Context, r *region, cl *cacheCluster, fates map[string]nodeFate) {
+	if cl.mc != nil {
+		e.reconcileMemcached(ctx, r, cl, fates)
+		return
+	}
 	r.mu.Lock()
 	if cl.status == statusCreateFailed || cl.status == restoreFailed || r.clusters[cl.id] != cl {
 		r.mu.Unlock()

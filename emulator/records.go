@@ -61,6 +61,9 @@ func (r *region) record() *state.Region {
 			Port: cl.port, AZ: cl.az, Settings: cl.settings.record(), Security: cl.sec.record(),
 			PendingNodeChange: cl.pending.record(), NodeChange: cl.rolling.record(),
 		}
+		if cl.mc != nil {
+			cr.Memcached = cl.mc.record()
+		}
 		for _, n := range cl.nodes {
 			cr.Nodes = append(cr.Nodes, state.CacheNode{ID: n.id, Name: n.name, Endpoint: *endpointRecord(n.endpoint),
 				Status: n.status, Created: n.created, AZ: n.az})
@@ -144,6 +147,7 @@ func regionFromRecord(rec *state.Region) *region {
 			subnetGroup: cr.SubnetGroup, securityIDs: cr.SecurityIDs, port: cr.Port, az: cr.AZ,
 			settings: settingsFromRecord(cr.Settings), sec: securityFromRecord(cr.Security),
 			pending: nodeChangeFromRecord(cr.PendingNodeChange), rolling: nodeChangeFromRecord(cr.NodeChange),
+			mc: memcachedFromRecord(cr.Memcached),
 		}
 		for _, nr := range cr.Nodes {
 			cl.nodes = append(cl.nodes, &cacheNode{id: nr.ID, name: nr.Name, endpoint: endpointFromRecord(nr.Endpoint),

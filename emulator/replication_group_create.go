@@ -305,6 +305,9 @@ func (r *region) adoptablePrimary(id string) (*cacheCluster, error) {
 	if cl.groupID != "" {
 		return nil, invalidParameterValue("Cache cluster %s is already a member of replication group %s.", id, cl.groupID)
 	}
+	if cl.mc != nil {
+		return nil, invalidParameterCombination("Cache cluster %s runs memcached; replication groups need redis or valkey.", id)
+	}
 	return cl, nil
 }
 

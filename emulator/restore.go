@@ -76,6 +76,9 @@ func (e *Emulator) Restore(ctx context.Context, recs []state.Region) (RestoreRep
 				}
 			}
 		}
+		if err := e.reserveMemcached(r); err != nil {
+			return rep, fmt.Errorf("emulator: the state of %s/%s gives a configuration endpoint the address of another: %w", r.account, r.region, err)
+		}
 		for _, g := range r.groups {
 			if g.cfg != nil && g.cfg.addr != nil {
 				if err := e.opts.Addresses.Reserve(*g.cfg.addr); err != nil {

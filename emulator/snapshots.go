@@ -252,6 +252,10 @@ func (e *Emulator) CreateSnapshot(ctx context.Context, in *elasticache.CreateSna
 		return nil, err
 	}
 	r := e.lockRegion(ctx)
+	if cl := r.clusters[cid]; cl != nil && cl.mc != nil {
+		e.unlock(r)
+		return nil, snapshotFeatureNotSupportedForEngine()
+	}
 	s, srcs, err := e.newSnapshot(r, in, gid, cid)
 	if err != nil {
 		e.unlock(r)

@@ -173,6 +173,8 @@ type CacheCluster struct {
 	// take their group's).
 	PendingNodeChange *NodeChange `json:"pendingNodeChange,omitempty"`
 	NodeChange        *NodeChange `json:"nodeChange,omitempty"`
+	// Memcached is set for a Memcached cluster.
+	Memcached *Memcached `json:"memcached,omitempty"`
 }
 
 // CacheNode is one engine node; Name is its name in the runtime.
