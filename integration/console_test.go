@@ -45,9 +45,11 @@ const consoleScreenshotEnv = "ELASTICACHE_LOCAL_CONSOLE_SCREENSHOT"
 // TestConsoleInBrowser loads the web console in headless Chromium against
 // an emulator with a three-node group, presses the group's TestFailover
 // button and reads from the rendered page that the roles and the event
-// list changed. Before that it checks that the console's actions refuse
-// what the admin API refuses: another site's page, and a request without
-// the admin header.
+// list changed; then its Snapshot button (the snapshot is listed) and a
+// replica's kill button (events about the node). Before that it checks
+// that the console's actions refuse what the admin API refuses: another
+// site's page, a rebinding host name, and a request without the admin
+// header.
 func TestConsoleInBrowser(t *testing.T) {
 	browser := chromiumPath(t)
 	t.Parallel()
@@ -105,33 +107,49 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-action="failover"][data-group="shop"]`))); err != nil {
 		t.Fatalf("pressing TestFailover: %v", err)
 	}
-	var after consoleDOM
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		after = renderedConsole(t, ctx)
+	after := waitConsole(t, ctx, "the failover", func(dom consoleDOM) bool {
 		newPrimary := ""
-		for id, role := range after.Roles {
+		for id, role := range dom.Roles {
 			if role == "primary" {
 				newPrimary = id
 			}
 		}
-		completed := slices.ContainsFunc(after.Events, func(ev string) bool {
+		completed := slices.ContainsFunc(dom.Events, func(ev string) bool {
 			return strings.Contains(ev, "Failover from primary node shop-001") && !slices.Contains(before.Events, ev)
 		})
-		if after.Roles["shop-001"] == "replica" && newPrimary != "" && newPrimary != "shop-001" && completed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the console did not show the failover within 30 s: roles %v, notice %q, events %q", after.Roles, after.Notice, after.Events)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return dom.Roles["shop-001"] == "replica" && newPrimary != "" && newPrimary != "shop-001" && completed
+	})
 	if !slices.ContainsFunc(after.Events, func(ev string) bool { return strings.Contains(ev, "Test Failover API called for node group 0001") }) {
 		t.Errorf("events after the failover = %q, want the TestFailover call", after.Events)
 	}
 	if !strings.Contains(after.Notice, "TestFailover of shop shard 0001 started") {
 		t.Errorf("notice = %q, want the action's confirmation", after.Notice)
 	}
+
+	// The other buttons: a snapshot of the group appears in the snapshot
+	// list, and a kill of a replica (the admin API's path, posted by the
+	// page) brings events about that node.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-action="snapshot"][data-group="shop"]`))); err != nil {
+		t.Fatalf("pressing Snapshot: %v", err)
+	}
+	snapshotted := waitConsole(t, ctx, "an available snapshot of shop", func(dom consoleDOM) bool {
+		return slices.ContainsFunc(dom.Snapshots, func(s string) bool {
+			return strings.HasPrefix(s, "shop-console-") && strings.HasSuffix(s, " available")
+		})
+	})
+	replica := "shop-003"
+	if snapshotted.Roles[replica] != "replica" {
+		replica = "shop-001"
+	}
+	seen := snapshotted.Events
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-action="kill"][data-cluster="`+replica+`"]`))); err != nil {
+		t.Fatalf("pressing kill: %v", err)
+	}
+	waitConsole(t, ctx, "an event about the killed "+replica, func(dom consoleDOM) bool {
+		return slices.ContainsFunc(dom.Events, func(ev string) bool { return strings.Contains(ev, replica) && !slices.Contains(seen, ev) })
+	})
+	waitConsole(t, ctx, replica+" back as a replica", func(dom consoleDOM) bool { return dom.Roles[replica] == "replica" })
+
 	if out := os.Getenv(consoleScreenshotEnv); out != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
@@ -159,9 +177,27 @@ func browserContext(t *testing.T, path string) context.Context {
 // consoleDOM is what the rendered console shows: each node's role, the
 // event list's entries and the action notice.
 type consoleDOM struct {
-	Roles  map[string]string `json:"roles"`
-	Events []string          `json:"events"`
-	Notice string            `json:"notice"`
+	Roles     map[string]string `json:"roles"`
+	Events    []string          `json:"events"`
+	Notice    string            `json:"notice"`
+	Snapshots []string          `json:"snapshots"` // "name status"
+}
+
+// waitConsole polls the rendered console until cond holds (the page
+// refreshes itself every 2 s), failing after 30 s with what it shows.
+func waitConsole(t *testing.T, ctx context.Context, what string, cond func(consoleDOM) bool) consoleDOM {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		dom := renderedConsole(t, ctx)
+		if cond(dom) {
+			return dom
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the console did not show %s within 30 s: roles %v, notice %q, snapshots %q, events %q", what, dom.Roles, dom.Notice, dom.Snapshots, dom.Events)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func renderedConsole(t *testing.T, ctx context.Context) consoleDOM {
@@ -170,6 +206,7 @@ func renderedConsole(t *testing.T, ctx context.Context) consoleDOM {
 		roles: Object.fromEntries([...document.querySelectorAll("tr[data-node]")].map(r => [r.dataset.node, r.dataset.role])),
 		events: [...document.querySelectorAll("#events li")].map(li => li.textContent.replace(/\s+/g, " ").trim()),
 		notice: document.getElementById("notice").textContent,
+		snapshots: [...document.querySelectorAll("tr[data-snapshot]")].map(r => r.dataset.snapshot + " " + r.dataset.status),
 	})`))
 	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("reading the console's DOM: %v", err)

@@ -18,8 +18,9 @@
   }
 
   // poll replaces the state with a fresh rendering, one request at a time.
+  // A hidden tab does not poll (it catches up when shown again).
   function poll() {
-    if (inFlight) return Promise.resolve();
+    if (inFlight || document.hidden) return Promise.resolve();
     inFlight = true;
     return fetch(base + "state", { cache: "no-store" })
       .then(function (r) {
@@ -73,4 +74,5 @@
   });
 
   setInterval(poll, refresh);
+  document.addEventListener("visibilitychange", poll);
 })();
