@@ -59,6 +59,12 @@ type NodeView struct {
 	// PID is the node's process id where the runtime has one, so a test can
 	// also fail a node from outside the emulator (kill -9).
 	PID int `json:"pid,omitempty"`
+	// EngineVersion is the engine and version the node was started as
+	// ("redis 7.1.0"), a node change under way included; Server is what it
+	// really runs ("redis 7.0.15"): the binary or image the runtime maps
+	// that version to.
+	EngineVersion string `json:"engineVersion"`
+	Server        string `json:"server,omitempty"`
 }
 
 // Nodes inspects every node live and returns them sorted by account,
@@ -112,8 +118,10 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool, withPIDs
 				continue
 			}
 			n := cl.nodes[0]
+			runs := r.runningAs(cl).engine
 			t := target{ep: n.endpoint, name: n.name, view: NodeView{
-				AccountID: sc.account, Region: sc.region, ReplicationGroupID: cl.groupID,
+				EngineVersion: runs.Engine + " " + runs.Actual,
+				AccountID:     sc.account, Region: sc.region, ReplicationGroupID: cl.groupID,
 				CacheClusterID: cl.id, CacheNodeID: n.id, Node: n.name, Endpoint: n.endpoint.Addr(), Status: n.status,
 			}}
 			if g := r.groups[cl.groupID]; g != nil {
@@ -162,6 +170,7 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool, withPIDs
 			t.view.Role = map[bool]string{true: "primary", false: "replica"}[info.IsPrimary()]
 			t.view.UsedMemory, t.view.MaxMemory, t.view.Keys = st.UsedMemory, st.MaxMemory, st.Keys
 			t.offset = info.MasterOffset
+			t.view.Server = st.Server
 			t.view.ReplicationOffset = info.MasterOffset
 			if info.IsReplica() {
 				t.view.ReplicationOffset = info.ReplicaOffset

@@ -122,7 +122,17 @@ func (b *bindEndpoint) run() {
 	}
 }
 
+// claim makes node listen on the endpoint too. A node that already does is
+// left alone: CONFIG SET bind closes and reopens every listening socket,
+// which resets the connections not accepted yet (a failover's command to
+// the primary among them), and SetBackends re-applies the same primary on
+// every change of a node group's members.
 func (b *bindEndpoint) claim(node engine.Endpoint) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if cur, err := b.admin.ConfigGet(ctx, node, "bind"); err == nil && cur == node.Host+" "+b.addr.Host {
+		return nil
+	}
 	return b.configBind(node, node.Host, b.addr.Host)
 }
 

@@ -224,7 +224,7 @@ func TestRollingResumesAfterKill9(t *testing.T) {
 	ctx := ctxT(t, 3*time.Minute)
 	cmd := startBinary(t, bin, dataDir, port, rollingAddressEnv)
 	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("resume"),
-		NumCacheClusters: aws.Int32(3), AutomaticFailoverEnabled: aws.Bool(true), EngineVersion: aws.String("6.2")})
+		NumCacheClusters: aws.Int32(2), AutomaticFailoverEnabled: aws.Bool(true), EngineVersion: aws.String("6.2")})
 	members := describeGroup(t, c, "resume").MemberClusters
 	restartData(t, primaryClient(t, c, "resume"), "resume", 2000)
 	want, err := dataChecksum(ctx, primaryClient(t, c, "resume"))

@@ -115,6 +115,13 @@ func TestRollingNodeChangesOfGroup(t *testing.T) {
 	if got := aws.ToString(g.Engine); got != "valkey" {
 		t.Fatalf("group engine %q, want valkey", got)
 	}
+	// The admin API says what each node was started as and what it runs.
+	for id, v := range adminNodes(t, e.url) {
+		if v.EngineVersion != "valkey 8.0.1" || v.Server == "" {
+			t.Fatalf("admin view of %s: started as %q, runs %q; want valkey 8.0.1 and the server's own version", id, v.EngineVersion, v.Server)
+		}
+		t.Logf("%s: started as %s, runs %s", id, v.EngineVersion, v.Server)
+	}
 	w.halt()
 	primary := redisClient(t, aws.ToString(pep.Address), aws.ToInt32(pep.Port))
 	if lost := w.lost(t, primary); len(lost) > 0 {
