@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"time"
 
@@ -61,22 +60,12 @@ func (e *Emulator) usedMemory(ctx context.Context, groupID, clusterID string) in
 // caller holds r.mu.
 func (r *region) planNodeChange(cur *cacheCluster, ask nodeChangeAsk) (*nodeChange, error) {
 	ch := &nodeChange{}
-	if nt := aws.ToString(ask.nodeType); nt != "" && nt != cur.nodeType {
-		if _, ok := lookupNodeType(nt); !ok {
-			return nil, unknownNodeType(nt)
-		}
-		if err := checkNodeTypeFits(r, nt, cur.paramGroup, ask.used); err != nil {
-			return nil, err
-		}
-		ch.nodeType = nt
-	}
 	engineName := strings.ToLower(aws.ToString(ask.engine))
 	if engineName == "" {
 		engineName = cur.engine.Engine
 	}
-	version := aws.ToString(ask.version)
 	switch {
-	case engineName == cur.engine.Engine && version == "":
+	case engineName == cur.engine.Engine && aws.ToString(ask.version) == "":
 		// No engine change.
 	case engineName != cur.engine.Engine && !(cur.engine.Engine == "redis" && engineName == "valkey"):
 		return nil, invalidParameterCombination("Cannot change the engine of %s from %s to %s: the only engine change offered is the upgrade from redis to valkey.", cur.id, cur.engine.Engine, engineName)
@@ -85,19 +74,32 @@ func (r *region) planNodeChange(cur *cacheCluster, ask nodeChangeAsk) (*nodeChan
 		if err != nil {
 			return nil, err
 		}
-		if ev.Engine == cur.engine.Engine && compareVersions(ev.Actual, cur.engine.Actual) < 0 {
+		if ev.Engine == cur.engine.Engine && !versionAtLeast(ev.Actual, cur.engine.Actual) {
 			return nil, invalidParameterCombination("Cannot downgrade the engine version of %s from %s to %s: create a new cluster with the earlier version instead.", cur.id, cur.engine.Actual, ev.Actual)
 		}
 		if ev != cur.engine {
 			ch.engine = &ev
+			if ch.paramGroup, err = r.upgradeParamGroup(cur, ev, ask.paramGroup); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if ch.engine != nil {
-		pg, err := r.upgradeParamGroup(cur, *ch.engine, ask.paramGroup)
-		if err != nil {
+	after := ch.applyTo(cur) // what the nodes run once the change is done
+	if nt := aws.ToString(ask.nodeType); nt != "" && nt != cur.nodeType {
+		if _, err := checkNodeType(nt, after.engine); err != nil {
 			return nil, err
 		}
-		ch.paramGroup = pg
+		if err := checkNodeTypeFits(r, nt, after.paramGroup, ask.used); err != nil {
+			return nil, err
+		}
+		ch.nodeType = nt
+	} else if ch.engine != nil {
+		// The node type must run the new version too.
+		if _, err := checkNodeType(cur.nodeType, after.engine); err != nil {
+			if _, known := lookupNodeType(cur.nodeType); known {
+				return nil, err
+			}
+		}
 	}
 	if ch.nodeType == "" && ch.engine == nil {
 		return nil, nil
@@ -120,27 +122,6 @@ func (r *region) upgradeParamGroup(cur *cacheCluster, ev engineVersion, given *s
 		return "default." + ev.Family, nil
 	}
 	return "", invalidParameterCombination("The parameter group %s is of family %s, which engine %s %s (family %s) cannot use: specify a parameter group of family %s with CacheParameterGroupName.", cur.paramGroup, cur.engine.Family, ev.Engine, ev.Version, ev.Family, ev.Family)
-}
-
-// compareVersions compares dotted version numbers ("7.0.7" < "7.1.0").
-func compareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < max(len(as), len(bs)); i++ {
-		var x, y int
-		if i < len(as) {
-			x, _ = strconv.Atoi(as[i])
-		}
-		if i < len(bs) {
-			y, _ = strconv.Atoi(bs[i])
-		}
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
 }
 
 // checkNodeTypeFits refuses a node type whose maxmemory (with the

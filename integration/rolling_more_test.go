@@ -37,7 +37,7 @@ func TestRollingNodeChangeOfStandaloneCluster(t *testing.T) {
 	w := startWriter(t, aws.ToString(ep.Address), aws.ToInt32(ep.Port))
 	w.waitProgress(t, 300, 10*time.Second)
 	for _, step := range []nodeStep{
-		{nodeType: "cache.m7g.large", wantEngine: "redis", wantVersion: "7.0.7"},
+		{nodeType: "cache.m6g.large", wantEngine: "redis", wantVersion: "7.0.7"},
 		{engine: "valkey", version: "8.0", wantEngine: "valkey", wantVersion: "8.0.1"},
 	} {
 		before := memberValues(t, c, "solo")
@@ -54,8 +54,12 @@ func TestRollingNodeChangeOfStandaloneCluster(t *testing.T) {
 			t.Fatalf("described values changed before the change was done: %v, then %v", before, after)
 		}
 		waitClusterAvailable(t, c, "solo")
-		if got, want := memberValues(t, c, "solo")["solo"], step.wantEngine+" "+step.wantVersion+" cache.m7g.large"; got != want {
+		if got, want := memberValues(t, c, "solo")["solo"], step.wantEngine+" "+step.wantVersion+" cache.m6g.large"; got != want {
 			t.Fatalf("after %+v: %q, want %q", step, got, want)
+		}
+		mm, err := redisClient(t, aws.ToString(ep.Address), aws.ToInt32(ep.Port)).ConfigGet(ctx, "maxmemory").Result()
+		if want := fmt.Sprint(awsMaxmemory["cache.m6g.large"] * 75 / 100 / nodeMemoryScale); err != nil || mm["maxmemory"] != want {
+			t.Fatalf("after %+v: maxmemory %v (%v), want %s", step, mm, err, want)
 		}
 		w.waitProgress(t, 100, 10*time.Second)
 	}
@@ -155,7 +159,8 @@ func TestNodeChangeBadInput(t *testing.T) {
 	}
 	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("bad"),
 		NumCacheClusters: aws.Int32(2), AutomaticFailoverEnabled: aws.Bool(true), EngineVersion: aws.String("6.2"),
-		CacheParameterGroupName: aws.String("mine6")})
+		CacheParameterGroupName: aws.String("mine6"), CacheNodeType: aws.String("cache.t4g.small")})
+	fillMegabytes(t, primaryClient(t, c, "bad"), 30) // more than a cache.t4g.micro's 24 MiB
 	members := describeGroup(t, c, "bad").MemberClusters
 	before := memberValues(t, c, members...)
 	modify := func(in *elasticache.ModifyReplicationGroupInput) error {
@@ -172,13 +177,18 @@ func TestNodeChangeBadInput(t *testing.T) {
 		{"custom group of the old family", &elasticache.ModifyReplicationGroupInput{EngineVersion: aws.String("7.1")}, "InvalidParameterCombination"},
 		{"group of another family", &elasticache.ModifyReplicationGroupInput{EngineVersion: aws.String("7.1"), CacheParameterGroupName: aws.String("default.redis6.x")}, "InvalidParameterCombination"},
 		{"memcached", &elasticache.ModifyReplicationGroupInput{Engine: aws.String("memcached")}, "InvalidParameterCombination"},
+		{"scale-down the data does not fit", &elasticache.ModifyReplicationGroupInput{CacheNodeType: aws.String("cache.t4g.micro")}, "InvalidParameterCombination"},
+		{"unknown node type", &elasticache.ModifyReplicationGroupInput{CacheNodeType: aws.String("cache.x9.huge")}, "InvalidParameterValue"},
 	} {
 		err := modify(tc.in)
 		if code, _ := apiError(t, err); code != tc.code {
 			t.Errorf("%s: error %v, want %s", tc.name, err, tc.code)
 		}
 	}
-	if err := modify(&elasticache.ModifyReplicationGroupInput{EngineVersion: aws.String("7.4")}); err == nil {
+	// The engine catalog's own answer (resolveEngine, shared with the
+	// creates) for a version it does not know.
+	err := modify(&elasticache.ModifyReplicationGroupInput{EngineVersion: aws.String("7.4")})
+	if err == nil {
 		t.Errorf("unknown version 7.4 accepted")
 	}
 	// Valkey, then back to Redis OSS: refused.
@@ -187,7 +197,7 @@ func TestNodeChangeBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second modification while the first runs.
-	err := modify(&elasticache.ModifyReplicationGroupInput{CacheNodeType: aws.String("cache.m7g.large")})
+	err = modify(&elasticache.ModifyReplicationGroupInput{CacheNodeType: aws.String("cache.m7g.large")})
 	if code, _ := apiError(t, err); code != "InvalidReplicationGroupState" {
 		t.Errorf("a second modification while one runs: %v, want InvalidReplicationGroupState", err)
 	}
@@ -197,7 +207,7 @@ func TestNodeChangeBadInput(t *testing.T) {
 	waitAvailable(t, c, "bad")
 	after := memberValues(t, c, members...)
 	for id, got := range after {
-		if got != "valkey 7.2.6 cache.t4g.micro" {
+		if got != "valkey 7.2.6 cache.t4g.small" {
 			t.Errorf("member %s after the upgrade to Valkey: %q", id, got)
 		}
 	}

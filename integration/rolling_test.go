@@ -20,8 +20,8 @@ type nodeStep struct {
 // upgradePath is the path: node type up then down, then engine
 // upgrades 6.2 → 7.0 → 7.1 → Valkey 7.2 → 8.0.
 var upgradePath = []nodeStep{
-	{nodeType: "cache.m7g.large", wantEngine: "redis", wantVersion: "6.2.6"},
-	{nodeType: "cache.t4g.small", wantEngine: "redis", wantVersion: "6.2.6"},
+	{nodeType: "cache.r7g.large", wantEngine: "redis", wantVersion: "6.2.6"},
+	{nodeType: "cache.m6g.large", wantEngine: "redis", wantVersion: "6.2.6"},
 	{version: "7.0", wantEngine: "redis", wantVersion: "7.0.7"},
 	{version: "7.1", wantEngine: "redis", wantVersion: "7.1.0"},
 	{engine: "valkey", version: "7.2", wantEngine: "valkey", wantVersion: "7.2.6"},
@@ -59,8 +59,8 @@ func optional(s string) *string {
 // TestRollingNodeChangesOfGroup: under a write load through the primary
 // endpoint, a 3-node group scales its node type up and down and upgrades
 // its engine 6.2 → 7.0 → 7.1 → Valkey 7.2 → 8.0, online: no acknowledged
-// write is lost, and the described values change only when each change is
-// done.
+// write is lost, every node's maxmemory follows the node type, and the
+// described values change only when each change is done.
 func TestRollingNodeChangesOfGroup(t *testing.T) {
 	t.Parallel()
 	e := startEmulator(t)
@@ -79,6 +79,7 @@ func TestRollingNodeChangesOfGroup(t *testing.T) {
 	pep := g.NodeGroups[0].PrimaryEndpoint
 	w := startWriter(t, aws.ToString(pep.Address), aws.ToInt32(pep.Port))
 	w.waitProgress(t, 300, 10*time.Second)
+	expectMaxmemory(t, c, "roll", awsMaxmemory["cache.t4g.micro"]*75/100/nodeMemoryScale)
 
 	nodeType := "cache.t4g.micro"
 	for _, step := range upgradePath {
@@ -106,6 +107,7 @@ func TestRollingNodeChangesOfGroup(t *testing.T) {
 				t.Fatalf("after %+v member %s shows %q, want %q", step, id, got, want)
 			}
 		}
+		expectMaxmemory(t, c, "roll", awsMaxmemory[nodeType]*75/100/nodeMemoryScale)
 		w.waitProgress(t, 100, 10*time.Second)
 	}
 	g = describeGroup(t, c, "roll")
@@ -129,7 +131,7 @@ func TestRollingNodeChangesOfGroup(t *testing.T) {
 	}
 	msgs := eventMessages(t, c, types.SourceTypeReplicationGroup, "roll")
 	for _, want := range []string{
-		"Modifying cache node type from cache.t4g.micro to cache.m7g.large of replication group roll",
+		"Modifying cache node type from cache.t4g.micro to cache.r7g.large of replication group roll",
 		"Finished modifying engine version from Redis OSS 7.1.0 to Valkey 7.2.6 of replication group roll",
 	} {
 		if !strings.Contains(msgs, want) {
