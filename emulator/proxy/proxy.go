@@ -80,6 +80,11 @@ type Proxy struct {
 	backends []engine.Endpoint
 	links    map[*link]struct{}
 	closed   bool
+	// demux, set by ListenDemux, routes by a connection's first byte
+	// (backends[0] plaintext, backends[1] TLS) instead of round-robin;
+	// waiting are its client connections whose first byte has not come.
+	demux   bool
+	waiting map[*net.TCPConn]struct{}
 
 	accepted, forwarded, rejected, dialFailures, closedByFlip atomic.Uint64
 }
@@ -103,6 +108,12 @@ func (l *link) abort() {
 // Listen starts a proxy on addr (host:port; port 0 picks a free one) with no
 // backends: until SetBackends is called, every connection is closed at once.
 func Listen(addr string, opts Options) (*Proxy, error) {
+	return listen(addr, opts, nil)
+}
+
+// listen starts a proxy on addr; prepare, when set, configures it before
+// its first connection is accepted.
+func listen(addr string, opts Options, prepare func(*Proxy)) (*Proxy, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -130,6 +141,9 @@ func Listen(addr string, opts Options) (*Proxy, error) {
 		links:  make(map[*link]struct{}),
 	}
 	p.log = opts.Logger.With("proxy", opts.Name, "listen", p.addr.Addr())
+	if prepare != nil {
+		prepare(p)
+	}
 	p.wg.Add(1)
 	go p.acceptLoop()
 	p.log.Debug("proxy listening")
@@ -152,7 +166,7 @@ func (p *Proxy) snapshot() []engine.Endpoint {
 }
 
 // SetBackends atomically replaces the backend set (duplicates are dropped,
-// order is kept for round-robin). Connections to a backend that is not in the
+// order is kept for round-robin); a demultiplexer's stay as they are. Connections to a backend that is not in the
 // new set are closed on both sides before it returns; connections to
 // backends that stay are untouched. After Close it does nothing.
 func (p *Proxy) SetBackends(backends []engine.Endpoint) {
@@ -164,7 +178,7 @@ func (p *Proxy) SetBackends(backends []engine.Endpoint) {
 	}
 
 	p.mu.Lock()
-	if p.closed || slices.Equal(p.backends, next) {
+	if p.closed || p.demux || slices.Equal(p.backends, next) {
 		p.mu.Unlock()
 		return
 	}
@@ -222,6 +236,10 @@ func (p *Proxy) Close() error {
 		links = append(links, l)
 	}
 	clear(p.links)
+	for c := range p.waiting {
+		// Ends the peek of a client that has not spoken yet.
+		_ = c.Close()
+	}
 	p.mu.Unlock()
 
 	p.cancel()
@@ -269,7 +287,12 @@ func (p *Proxy) acceptLoop() {
 // goroutine.
 func (p *Proxy) serve(client *net.TCPConn) {
 	defer p.wg.Done()
-	l := p.connect(client)
+	var l *link
+	if p.demux {
+		l = p.route(client)
+	} else {
+		l = p.connect(client)
+	}
 	if l == nil {
 		p.rejected.Add(1)
 		_ = client.Close()

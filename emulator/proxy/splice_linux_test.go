@@ -47,3 +47,22 @@ func TestForwardingUsesSplice(t *testing.T) {
 		return pipeFDs(t) >= 4*n
 	})
 }
+
+// TestDemuxUsesSplice: routing leaves the connection a plain TCP socket,
+// so both directions splice (see TestForwardingUsesSplice).
+func TestDemuxUsesSplice(t *testing.T) {
+	be := startTCPBackend(t, echo)
+	p := listenDemux(t, be.ep, be.ep)
+	const n = 4
+	for i := range n {
+		c, err := net.Dial("tcp", p.Addr().Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := roundTrip(c, "ping"); err != nil {
+			t.Fatalf("conn %d: %v", i, err)
+		}
+	}
+	waitFor(t, 5*time.Second, "every copy to hold a splice pipe", func() bool { return pipeFDs(t) >= 4*n })
+}
