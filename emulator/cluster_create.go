@@ -38,6 +38,11 @@ func (e *Emulator) createClusterGroup(ctx context.Context, in *elasticache.Creat
 	if err != nil {
 		return nil, err
 	}
+	if sec.preferred {
+		// A preferred node's cluster bus would follow its TLS port off
+		// the endpoint (engine.CheckTLSSpec).
+		return nil, notImplemented("TransitEncryptionMode preferred for a cluster-mode-enabled replication group")
+	}
 	total := 0
 	for _, sp := range shards {
 		total += sp.replicas + 1

@@ -83,6 +83,9 @@ type Emulator struct {
 
 	// boosts raise primaries' cron rate while replicas sync from them.
 	boosts syncBoosts
+	// demux serves TLS and plaintext on the endpoints of preferred nodes
+	// (transit.go).
+	demux *demuxes
 
 	// Background work (node start/stop) runs under ctx and is tracked by
 	// workers so Close can wait for it.
@@ -178,6 +181,7 @@ func New(opts Options) (*Emulator, error) {
 		log:     opts.Logger,
 		admin:   opts.Runtime.Admin(),
 		regions: make(map[scope]*region),
+		demux:   newDemuxes(opts.Logger),
 		store:   opts.Store,
 		ctx:     ctx,
 		cancel:  cancel,
@@ -323,6 +327,9 @@ func (e *Emulator) Close(ctx context.Context) error {
 	for _, p := range endpoints {
 		e.closeEndpoint(p)
 	}
+	// The nodes are saved through their endpoints, a preferred node's
+	// demultiplexer included: it closes after them.
+	defer e.demux.closeAll()
 	if keeper, ok := e.opts.Runtime.(engine.Keeper); ok && e.store != nil {
 		return e.suspendNodes(ctx, keeper, nodes)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/elasticache-local/elasticache-local/emulator/proxy"
 	"github.com/elasticache-local/elasticache-local/engine"
 )
 
@@ -25,10 +26,21 @@ type endpoint interface {
 // reconnect, then the new primary starts listening there. It needs every
 // node to have an address of its own (the process runtime on Linux); the
 // forwarder in emulator/proxy serves everywhere else.
+//
+// A preferred primary (transit.go) listens off its endpoint's port, so a
+// bind would put it at the wrong port: the endpoint then has a
+// demultiplexer of its own in front of the node's two listeners (front),
+// one hop, for as long as the group is in that transitional mode.
 type bindEndpoint struct {
-	addr  engine.Endpoint
-	admin engine.Admin
-	log   *slog.Logger
+	addr    engine.Endpoint
+	admin   engine.Admin
+	log     *slog.Logger
+	demuxes *demuxes
+
+	// front and frontFor: the endpoint's demultiplexer and the node it
+	// serves; touched by run only.
+	front    *proxy.Proxy
+	frontFor engine.Endpoint
 
 	mu     sync.Mutex
 	want   *engine.Endpoint // the node that should listen on addr
@@ -38,8 +50,8 @@ type bindEndpoint struct {
 	done chan struct{}
 }
 
-func newBindEndpoint(addr engine.Endpoint, admin engine.Admin, log *slog.Logger) *bindEndpoint {
-	b := &bindEndpoint{addr: addr, admin: admin, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+func newBindEndpoint(addr engine.Endpoint, admin engine.Admin, log *slog.Logger, demuxes *demuxes) *bindEndpoint {
+	b := &bindEndpoint{addr: addr, admin: admin, log: log, demuxes: demuxes, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go b.run()
 	return b
 }
@@ -120,14 +132,31 @@ func (b *bindEndpoint) run() {
 	if have != nil {
 		_ = b.release(*have)
 	}
+	b.closeFront()
 }
 
-// claim makes node listen on the endpoint too. A node that already does is
-// left alone: CONFIG SET bind closes and reopens every listening socket,
+// claim makes node listen on the endpoint too, or for a preferred node
+// puts the endpoint's demultiplexer in front of it. A node that already
+// listens there is left alone: CONFIG SET bind closes and reopens every listening socket,
 // which resets the connections not accepted yet (a failover's command to
 // the primary among them), and SetBackends re-applies the same primary on
 // every change of a node group's members.
 func (b *bindEndpoint) claim(node engine.Endpoint) error {
+	if b.demuxes.servesAt(node) {
+		if b.front != nil && b.frontFor == node {
+			return nil
+		}
+		b.closeFront()
+		plain, tls := engine.PreferredEndpoints(node)
+		p, err := proxy.ListenDemux(b.addr.Addr(), plain, tls, proxy.Options{Name: b.addr.Addr() + " (TLS or plaintext)", Logger: b.log})
+		if err != nil {
+			return err
+		}
+		b.front, b.frontFor = p, node
+		return nil
+	}
+	// The node restarted at the same endpoint in another layout.
+	b.closeFront()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	if cur, err := b.admin.ConfigGet(ctx, node, "bind"); err == nil && cur == node.Host+" "+b.addr.Host {
@@ -136,9 +165,21 @@ func (b *bindEndpoint) claim(node engine.Endpoint) error {
 	return b.configBind(node, node.Host, b.addr.Host)
 }
 
+// closeFront closes the endpoint's demultiplexer and its connections.
+func (b *bindEndpoint) closeFront() {
+	if b.front != nil {
+		_ = b.front.Close()
+		b.front = nil
+	}
+}
+
 // release stops node listening on the endpoint and drops the connections
 // that came through it.
 func (b *bindEndpoint) release(node engine.Endpoint) error {
+	if b.front != nil {
+		b.closeFront()
+		return nil
+	}
 	if err := b.configBind(node, node.Host); err != nil {
 		return err
 	}

@@ -69,6 +69,8 @@ type nodeLaunch struct {
 	// tlsHosts, for a TLS node, are the addresses its certificate names;
 	// startNode issues it (security.go).
 	tlsHosts []string
+	// preferred and plainReplication go to its engine.TLSSpec.
+	preferred, plainReplication bool
 }
 
 // launchFor describes how to start node n of cluster cl; the caller holds r.mu.
@@ -152,6 +154,16 @@ func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
 	if l.replicaOf != nil {
 		defer e.boostSync(ctx, *l.replicaOf)()
 	}
+	// A preferred node's endpoint is its demultiplexer's, open before the
+	// node starts (the runtime's readiness check goes through it); any
+	// other node listens there itself.
+	if l.spec.TLS != nil && l.spec.TLS.Preferred {
+		if err := e.demux.serve(l.spec.Name, l.spec.Endpoint); err != nil {
+			return err
+		}
+	} else {
+		e.demux.stop(l.spec.Name)
+	}
 	if _, err := e.opts.Runtime.Start(ctx, l.spec); err != nil {
 		return err
 	}
@@ -192,6 +204,7 @@ func (e *Emulator) stopNode(ctx context.Context, n *cacheNode) error {
 	if err != nil && !isNotFound(err) {
 		return err
 	}
+	e.demux.stop(n.name)
 	e.opts.Addresses.Release(n.endpoint)
 	return nil
 }

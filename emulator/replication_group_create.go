@@ -157,6 +157,9 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPreferredPort(sec.layout(), port); err != nil {
+		return nil, err
+	}
 
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)

@@ -315,7 +315,7 @@ func (e *Emulator) listenEndpoints(name string, a endpointAddresses, exact bool)
 	}
 	var primary endpoint
 	if e.opts.BindPrimaryEndpoint {
-		primary = newBindEndpoint(a.primary, e.admin, e.log.With("endpoint", name+"primary"))
+		primary = newBindEndpoint(a.primary, e.admin, e.log.With("endpoint", name+"primary"), e.demux)
 	} else {
 		p, err := listen(a.primary, "primary")
 		if err != nil {
@@ -536,6 +536,9 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	}
 	out := &elasticache.ModifyReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}
 	switch {
+	case g.sec.change != nil:
+		e.startTransitChange(r, g)
+		return out, nil
 	case authChanged:
 		e.rotateGroupAuth(r, g)
 		return out, nil

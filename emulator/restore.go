@@ -109,6 +109,13 @@ func (e *Emulator) Restore(ctx context.Context, recs []state.Region) (RestoreRep
 		}
 		for _, n := range ad.Running {
 			fates[n.Name] = nodeFate{running: true}
+			if n.Labels[engine.LabelTLS] == engine.LabelTLSPreferred {
+				// It serves its endpoint through a demultiplexer,
+				// which went with the earlier run.
+				if err := e.demux.serve(n.Name, n.Endpoint); err != nil {
+					return rep, fmt.Errorf("emulator: node %s: %w", n.Name, err)
+				}
+			}
 		}
 		for _, n := range ad.Stopped {
 			fates[n.Name] = nodeFate{kept: n.HasData}

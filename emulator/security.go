@@ -59,8 +59,14 @@ type CertIssuer interface {
 
 // security is the TLS and AUTH state of a group or standalone cluster.
 type security struct {
-	// transit: every node serves TLS only.
+	// transit: every node serves TLS; only TLS unless preferred.
 	transit bool
+	// preferred: TransitEncryptionMode preferred, every node serves TLS
+	// and plaintext on its port (transit.go).
+	preferred bool
+	// change is an online change of transit and preferred in progress
+	// (transit.go), nil when none is.
+	change *transitChange
 	// authHashes are the SHA-256 hashes of the AUTH tokens the default
 	// user accepts (two while a ROTATE is in force).
 	authHashes []string
@@ -96,11 +102,14 @@ func (s *security) defaultUser() []engine.ACLUser {
 
 // record and securityFromRecord convert to and from the persisted form.
 func (s *security) record() *state.Security {
-	if !s.transit && !s.authEnabled() {
+	if !s.transit && !s.authEnabled() && s.change == nil {
 		return nil
 	}
 	rec := &state.Security{Transit: s.transit, AuthHashes: slices.Clone(s.authHashes), AuthOpen: s.authOpen,
-		AuthPending: string(s.authPending)}
+		AuthPending: string(s.authPending), Preferred: s.preferred}
+	if c := s.change; c != nil {
+		rec.Change = &state.TransitChange{Transit: c.to.transit, Preferred: c.to.preferred, Done: slices.Clone(c.done)}
+	}
 	if !s.authModified.IsZero() {
 		rec.AuthModified = s.authModified
 	}
@@ -111,8 +120,12 @@ func securityFromRecord(rec *state.Security) security {
 	if rec == nil {
 		return security{}
 	}
-	return security{transit: rec.Transit, authHashes: slices.Clone(rec.AuthHashes), authOpen: rec.AuthOpen,
+	s := security{transit: rec.Transit, preferred: rec.Preferred, authHashes: slices.Clone(rec.AuthHashes), authOpen: rec.AuthOpen,
 		authModified: rec.AuthModified, authPending: types.AuthTokenUpdateStatus(rec.AuthPending)}
+	if c := rec.Change; c != nil {
+		s.change = &transitChange{to: transitLayout{transit: c.Transit, preferred: c.Preferred}, done: slices.Clone(c.Done)}
+	}
+	return s
 }
 
 // securityOf is the security of cl: its group's for a member; the caller
@@ -133,6 +146,7 @@ func newSecurity(transit *bool, mode types.TransitEncryptionMode, token *string,
 	if err := checkTransitMode(s.transit, mode); err != nil {
 		return s, err
 	}
+	s.preferred = string(mode) == transitPreferred
 	if token != nil {
 		if !s.transit {
 			return s, invalidParameterValue("The AUTH token is only supported when encryption-in-transit is enabled")
@@ -146,16 +160,13 @@ func newSecurity(transit *bool, mode types.TransitEncryptionMode, token *string,
 }
 
 // checkTransitMode checks a TransitEncryptionMode for a group or cluster
-// whose transit encryption is (or becomes) transit: only required is
-// served.
+// whose transit encryption is (or becomes) transit.
 func checkTransitMode(transit bool, mode types.TransitEncryptionMode) error {
 	switch m := string(mode); {
 	case m == "":
 	case !transit:
 		return invalidParameterCombination("TransitEncryptionMode requires TransitEncryptionEnabled to be true.")
-	case m == transitPreferred:
-		return notImplemented("TransitEncryptionMode=preferred (a local node serves TLS or plaintext on its port, not both)")
-	case m != transitRequired:
+	case m != transitRequired && m != transitPreferred:
 		return invalidParameterValue("Invalid TransitEncryptionMode %q: valid values are preferred and required.", m)
 	}
 	return nil
@@ -205,11 +216,17 @@ func modifyAuth(s *security, token *string, strategy types.AuthTokenUpdateStrate
 		if !s.authEnabled() {
 			return false, invalidParameterCombination("The AUTH token cannot be deleted: none is set.")
 		}
-		// DELETE needs TransitEncryptionMode preferred, which a local
-		// node cannot serve (newSecurity): every TLS group is required.
-		return false, invalidParameterCombination("The AUTH token can be deleted only when TransitEncryptionMode is preferred.")
+		if !s.transit || !s.preferred {
+			return false, invalidParameterCombination("The AUTH token can be deleted only when TransitEncryptionMode is preferred.")
+		}
 	default:
 		return false, invalidParameterValue("Invalid AuthTokenUpdateStrategy %q: valid values are ROTATE, SET and DELETE.", strat)
+	}
+	if strat == authDelete {
+		// Redis's own default user again: any password or none.
+		s.authHashes, s.authOpen = nil, false
+		s.authPending, s.authModified = types.AuthTokenUpdateStatusSetting, now
+		return true, nil
 	}
 	h := engine.PasswordHash(*token)
 	switch strat {
@@ -263,9 +280,10 @@ func (r *region) tlsHosts(cl *cacheCluster, n *cacheNode) []string {
 // TLS (the certificate is issued by startNode, outside the lock) and the
 // node's users; the caller holds r.mu.
 func (e *Emulator) secureLaunch(r *region, cl *cacheCluster, n *cacheNode, l *nodeLaunch) {
-	sec := r.securityOf(cl)
-	if sec.transit {
+	if lay := r.layoutOf(cl); lay.transit {
 		l.tlsHosts = r.tlsHosts(cl, n)
+		l.preferred = lay.preferred
+		l.plainReplication = r.primaryServesPlaintext(cl)
 	}
 	l.spec.Users = r.nodeUsers(cl)
 }
@@ -282,7 +300,8 @@ func (e *Emulator) issueTLS(l *nodeLaunch) error {
 	if err != nil {
 		return fmt.Errorf("issuing the TLS certificate of node %s: %w", l.spec.Name, err)
 	}
-	l.spec.TLS = &engine.TLSSpec{CertPEM: cert, KeyPEM: key, CAPEM: e.opts.CA.CertPEM()}
+	l.spec.TLS = &engine.TLSSpec{CertPEM: cert, KeyPEM: key, CAPEM: e.opts.CA.CertPEM(),
+		Preferred: l.preferred, PlainReplication: l.plainReplication}
 	return nil
 }
 
@@ -331,7 +350,10 @@ type described struct {
 
 func (s *security) described() described {
 	d := described{transit: aws.Bool(s.transit), auth: aws.Bool(s.authEnabled()), pending: s.authPending}
-	if s.transit {
+	switch {
+	case s.transit && s.preferred:
+		d.mode = types.TransitEncryptionModePreferred
+	case s.transit:
 		d.mode = types.TransitEncryptionModeRequired
 	}
 	if !s.authModified.IsZero() {
@@ -346,6 +368,10 @@ func (s *security) describeGroup(out *types.ReplicationGroup) {
 	out.TransitEncryptionEnabled, out.AuthTokenEnabled, out.TransitEncryptionMode, out.AuthTokenLastModifiedDate = d.transit, d.auth, d.mode, d.modified
 	if out.PendingModifiedValues != nil {
 		out.PendingModifiedValues.AuthTokenStatus = d.pending
+		if c := s.change; c != nil {
+			out.PendingModifiedValues.TransitEncryptionEnabled = aws.Bool(c.to.transit)
+			out.PendingModifiedValues.TransitEncryptionMode = c.to.mode()
+		}
 	}
 }
 

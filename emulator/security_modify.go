@@ -3,30 +3,28 @@ package emulator
 // Changing the TLS and AUTH token of an existing group or standalone
 // cluster (ModifyReplicationGroup, ModifyCacheCluster): the token is
 // rotated on every node in an apply-users operation while the group shows
-// modifying and PendingModifiedValues.AuthTokenStatus.
+// modifying and PendingModifiedValues.AuthTokenStatus. A group's transit
+// encryption changes in a modify-transit operation (transit.go).
 
 import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 )
 
-// checkTransitModify refuses what a modify asks of TLS that a local node
-// cannot do: switching it on or off goes through TransitEncryptionMode
-// preferred on AWS, which needs TLS and plaintext on one port.
-func checkTransitModify(cur *security, enabled *bool, mode types.TransitEncryptionMode) error {
-	if enabled != nil && *enabled != cur.transit {
-		if *enabled {
-			return notImplemented("TransitEncryptionEnabled=true on an existing group or cluster (AWS enables it through TransitEncryptionMode preferred, which a local node cannot serve: TLS and plaintext on one port)")
-		}
-		return notImplemented("TransitEncryptionEnabled=false on an existing group or cluster (AWS disables it from TransitEncryptionMode preferred, which a local node cannot serve)")
-	}
-	return checkTransitMode(cur.transit, mode)
-}
-
 // groupSecurityModify validates a ModifyReplicationGroup's TLS and AUTH
 // members and returns g's security after it, and whether the AUTH token
 // changes; the caller holds r.mu and has changed nothing yet.
 func (e *Emulator) groupSecurityModify(g *replicationGroup, in securityMembers) (security, bool, error) {
+	to, err := checkTransitModify(g, in.transit, in.mode)
+	if err != nil {
+		return g.sec, false, err
+	}
+	if to != nil && (in.token != nil || in.strategy != "") {
+		return g.sec, false, invalidParameterCombination("TransitEncryptionEnabled or TransitEncryptionMode and the AUTH token cannot be modified in one request.")
+	}
 	sec, changed, err := e.securityModify(g.sec, in)
+	if err == nil && to != nil {
+		sec.change = &transitChange{to: *to}
+	}
 	if err == nil && changed && g.status != statusAvailable {
 		err = invalidGroupState("Replication group %s must be available to modify its AUTH token; it is %s.", g.id, g.status)
 	}
@@ -48,9 +46,6 @@ func (e *Emulator) clusterSecurityModify(cl *cacheCluster, in securityMembers) (
 
 // securityModify applies a modify's members to a copy of cur.
 func (e *Emulator) securityModify(cur security, in securityMembers) (security, bool, error) {
-	if err := checkTransitModify(&cur, in.transit, in.mode); err != nil {
-		return cur, false, err
-	}
 	changed, err := modifyAuth(&cur, in.token, in.strategy, e.opts.Now().UTC())
 	return cur, changed, err
 }

@@ -71,10 +71,11 @@ func TestNewSecurity(t *testing.T) {
 	if _, err := newSecurity(aws.Bool(false), types.TransitEncryptionModeRequired, nil, now); err == nil {
 		t.Fatal("TransitEncryptionMode without TLS accepted")
 	}
-	if _, err := newSecurity(aws.Bool(true), types.TransitEncryptionModePreferred, nil, now); err == nil {
-		t.Fatal("preferred mode accepted although not served")
-	} else {
-		expectFault(t, err, "NotImplemented", "")
+	if s, err := newSecurity(aws.Bool(true), types.TransitEncryptionModePreferred, nil, now); err != nil || !s.preferred {
+		t.Fatalf("preferred mode: %+v, %v", s, err)
+	}
+	if _, err := newSecurity(aws.Bool(true), "sometimes", nil, now); err == nil {
+		t.Fatal("an unknown TransitEncryptionMode accepted")
 	}
 	s, err := newSecurity(aws.Bool(true), "", token, now)
 	if err != nil {

@@ -107,7 +107,8 @@ type NodeSpec struct {
 	Users []ACLUser
 }
 
-// LabelTLS marks a node started with NodeSpec.TLS (value "required").
+// LabelTLS marks a node started with NodeSpec.TLS (value LabelTLSRequired,
+// or LabelTLSPreferred with TLSSpec.Preferred).
 const LabelTLS = "elasticache-local.tls"
 
 // TLSSpec is what a TLS node needs: PEM blocks, kept in the node's own
@@ -119,6 +120,26 @@ type TLSSpec struct {
 	// CAPEM is the CA the node trusts for its peers (a replica verifies
 	// its primary, cluster nodes each other).
 	CAPEM []byte
+	// Preferred makes the node serve plaintext too (ElastiCache's
+	// TransitEncryptionMode preferred). Redis serves the two on two ports,
+	// so the node listens at PreferredEndpoints(Endpoint) instead of
+	// Endpoint, and the caller serves Endpoint itself with a demultiplexer
+	// (emulator/proxy.ListenDemux) opened before Start, which the runtime's
+	// readiness check goes through. Not with Cluster.
+	Preferred bool
+	// PlainReplication makes a replica connect to its primary without TLS
+	// (tls-replication no): its primary serves plaintext (a preferred
+	// group, or one changing from or to plaintext). A runtime-level
+	// REPLICAOF follows it too.
+	PlainReplication bool
+}
+
+// PreferredEndpoints are where a node with TLSSpec.Preferred listens, as
+// the host reaches it: plaintext on the endpoint's port+1, TLS on port+2,
+// same host. On Linux every node has a loopback address of its own (see
+// AddressPool), so these ports are free.
+func PreferredEndpoints(ep Endpoint) (plain, tls Endpoint) {
+	return Endpoint{Host: ep.Host, Port: ep.Port + 1}, Endpoint{Host: ep.Host, Port: ep.Port + 2}
 }
 
 // Node is a node as the runtime sees it.

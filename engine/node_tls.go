@@ -20,8 +20,12 @@ const (
 	TLSCAFile   = "tls-ca.pem"
 )
 
-// LabelTLSRequired is the value of LabelTLS on a TLS node.
-const LabelTLSRequired = "required"
+// Values of LabelTLS: a TLS node, and one that serves plaintext too
+// (TLSSpec.Preferred).
+const (
+	LabelTLSRequired  = "required"
+	LabelTLSPreferred = "preferred"
+)
 
 // NodeFile is a file a runtime puts in a node's data directory before the
 // server starts.
@@ -46,20 +50,42 @@ func TLSFiles(spec NodeSpec) []NodeFile {
 
 // PortDirectives returns where the node listens: port <Endpoint.Port>, or
 // for a TLS node port 0 (no plaintext listener: ElastiCache's "required"
-// in-transit encryption) and tls-port <Endpoint.Port>. A TLS cluster
-// node's bus is then on the TLS port+10000, over TLS.
+// in-transit encryption) and tls-port <Endpoint.Port>, or for a preferred
+// one the ports of PreferredEndpoints. A TLS cluster node's bus is then on
+// the TLS port+10000, over TLS.
 func PortDirectives(spec NodeSpec) [][]string {
 	p := strconv.Itoa(spec.Endpoint.Port)
-	if spec.TLS == nil {
+	switch {
+	case spec.TLS == nil:
 		return [][]string{{"port", p}}
+	case spec.TLS.Preferred:
+		plain, tls := PreferredEndpoints(spec.Endpoint)
+		return [][]string{{"port", strconv.Itoa(plain.Port)}, {"tls-port", strconv.Itoa(tls.Port)}}
 	}
 	return [][]string{{"port", "0"}, {"tls-port", p}}
+}
+
+// CheckTLSSpec refuses a TLS layout a runtime cannot start: a preferred
+// node in cluster mode (its bus would follow the TLS port) or whose
+// PreferredEndpoints do not fit in the port range.
+func CheckTLSSpec(spec NodeSpec) error {
+	if spec.TLS == nil || !spec.TLS.Preferred {
+		return nil
+	}
+	if spec.Cluster {
+		return fmt.Errorf("engine: node %s: TLSSpec.Preferred is not supported in cluster mode", spec.Name)
+	}
+	if _, tls := PreferredEndpoints(spec.Endpoint); tls.Port > 65535 {
+		return fmt.Errorf("engine: node %s: TLSSpec.Preferred needs ports %d and %d", spec.Name, spec.Endpoint.Port+1, tls.Port)
+	}
+	return nil
 }
 
 // TLSDirectives returns the TLS directives of a node, nil without
 // spec.TLS, for its TLSFiles at the paths given (as the server sees them).
 // Clients need no certificate (tls-auth-clients no); a replica connects to
-// its primary over TLS (tls-replication), and cluster nodes talk TLS on the
+// its primary over TLS (tls-replication) unless TLSSpec.PlainReplication,
+// and cluster nodes talk TLS on the
 // bus and every node MIGRATEs over TLS (tls-cluster), each presenting the
 // node's certificate and verifying the peer's against the CA.
 func TLSDirectives(spec NodeSpec, certPath, keyPath, caPath string) [][]string {
@@ -71,13 +97,21 @@ func TLSDirectives(spec NodeSpec, certPath, keyPath, caPath string) [][]string {
 		{"tls-key-file", keyPath},
 		{"tls-ca-cert-file", caPath},
 		{"tls-auth-clients", "no"},
-		{"tls-replication", "yes"},
+		{"tls-replication", TLSReplication(spec.TLS)},
 		// Also without Cluster: a node's MIGRATE connections go over TLS
 		// only with tls-cluster, and a standalone node seeding a TLS
 		// cluster (LoadKeysInto) MIGRATEs its keys to TLS nodes.
 		{"tls-cluster", "yes"},
 	}
 	return d
+}
+
+// TLSReplication is the tls-replication value of a node with tls.
+func TLSReplication(tls *TLSSpec) string {
+	if tls == nil || tls.PlainReplication {
+		return "no"
+	}
+	return "yes"
 }
 
 // ReservedTLSDirective reports whether a redis.conf directive is one of
@@ -106,16 +140,20 @@ func UserDirectives(users []ACLUser) ([][]string, error) {
 }
 
 // NodeLabels returns the labels a runtime records for a node: spec.Labels
-// with LabelTLS (LabelTLSRequired) for a TLS node and without it for any
-// other, by which Adopt knows whether the node serves TLS, and LabelEngine
-// for a Memcached node, by which it knows the protocol.
+// with LabelTLS (LabelTLSRequired, or LabelTLSPreferred) for a TLS node and
+// without it for any other, by which Adopt knows whether the node serves
+// TLS, and LabelEngine for a Memcached node, by which it knows the
+// protocol.
 func NodeLabels(spec NodeSpec) map[string]string {
 	l := maps.Clone(spec.Labels)
 	if l == nil {
 		l = make(map[string]string, 1)
 	}
 	delete(l, LabelTLS)
-	if spec.TLS != nil {
+	switch {
+	case spec.TLS != nil && spec.TLS.Preferred:
+		l[LabelTLS] = LabelTLSPreferred
+	case spec.TLS != nil:
 		l[LabelTLS] = LabelTLSRequired
 	}
 	delete(l, LabelEngine)

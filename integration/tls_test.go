@@ -250,13 +250,17 @@ print(r.get("from-python").decode())`
 // modifyAuth changes a group's AUTH token and waits until it is applied.
 func modifyAuth(t testing.TB, c *elasticache.Client, id, token string, strategy types.AuthTokenUpdateStrategyType) {
 	t.Helper()
+	var tok *string // none for DELETE
+	if token != "" {
+		tok = aws.String(token)
+	}
 	out, err := c.ModifyReplicationGroup(ctxT(t, 5*time.Second), &elasticache.ModifyReplicationGroupInput{
-		ReplicationGroupId: aws.String(id), AuthToken: aws.String(token), AuthTokenUpdateStrategy: strategy, ApplyImmediately: aws.Bool(true)})
+		ReplicationGroupId: aws.String(id), AuthToken: tok, AuthTokenUpdateStrategy: strategy, ApplyImmediately: aws.Bool(true)})
 	if err != nil {
 		t.Fatalf("%s: %v", strategy, err)
 	}
 	want := types.AuthTokenUpdateStatusRotating
-	if strategy == types.AuthTokenUpdateStrategyTypeSet {
+	if strategy != types.AuthTokenUpdateStrategyTypeRotate {
 		want = types.AuthTokenUpdateStatusSetting
 	}
 	if got := out.ReplicationGroup.PendingModifiedValues.AuthTokenStatus; got != want || aws.ToString(out.ReplicationGroup.Status) != "modifying" {
@@ -321,9 +325,9 @@ func TestTLSBadInput(t *testing.T) {
 		{"mode without TLS", create("bad4", func(in *elasticache.CreateReplicationGroupInput) {
 			in.TransitEncryptionMode = types.TransitEncryptionModeRequired
 		}), "InvalidParameterCombination", 400},
-		{"preferred mode", create("bad5", func(in *elasticache.CreateReplicationGroupInput) {
-			in.TransitEncryptionEnabled, in.TransitEncryptionMode = aws.Bool(true), types.TransitEncryptionModePreferred
-		}), "NotImplemented", 501},
+		{"an unknown mode", create("bad5", func(in *elasticache.CreateReplicationGroupInput) {
+			in.TransitEncryptionEnabled, in.TransitEncryptionMode = aws.Bool(true), "sometimes"
+		}), "InvalidParameterValue", 400},
 		{"DELETE while required", modify("tls", func(in *elasticache.ModifyReplicationGroupInput) {
 			in.AuthTokenUpdateStrategy = types.AuthTokenUpdateStrategyTypeDelete
 		}), "InvalidParameterCombination", 400},
@@ -333,9 +337,9 @@ func TestTLSBadInput(t *testing.T) {
 		{"a short token on modify", modify("tls", func(in *elasticache.ModifyReplicationGroupInput) {
 			in.AuthToken = aws.String("short")
 		}), "InvalidParameterValue", 400},
-		{"TLS on an existing group", modify("plain", func(in *elasticache.ModifyReplicationGroupInput) {
+		{"TLS on an existing group without preferred", modify("plain", func(in *elasticache.ModifyReplicationGroupInput) {
 			in.TransitEncryptionEnabled = aws.Bool(true)
-		}), "NotImplemented", 501},
+		}), "InvalidParameterCombination", 400},
 	} {
 		if tc.err == nil {
 			t.Errorf("%s: accepted", tc.name)

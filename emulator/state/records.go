@@ -114,6 +114,19 @@ type Security struct {
 	AuthModified time.Time `json:"authTokenLastModified,omitzero"`
 	// AuthPending is the AuthTokenStatus of a change being applied.
 	AuthPending string `json:"authTokenPending,omitempty"`
+	// Preferred: TransitEncryptionMode preferred (TLS and plaintext).
+	Preferred bool `json:"transitPreferred,omitempty"`
+	// Change is a change of the transit encryption being applied.
+	Change *TransitChange `json:"transitChange,omitempty"`
+}
+
+// TransitChange is an online change of a group's transit encryption
+// (ModifyReplicationGroup TransitEncryptionEnabled / TransitEncryptionMode):
+// the layout it goes to, and the members already restarted in it.
+type TransitChange struct {
+	Transit   bool     `json:"transitEncryption,omitempty"`
+	Preferred bool     `json:"transitPreferred,omitempty"`
+	Done      []string `json:"done,omitempty"`
 }
 
 // Resharding is an online resharding of a cluster-mode group: the slot

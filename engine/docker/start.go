@@ -48,6 +48,9 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	if net.ParseIP(ep.Host) == nil || ep.Port <= 0 || ep.Port > 65535 {
 		return engine.Node{}, fmt.Errorf("engine/docker: node %s: endpoint %q must be an IP address and a port (it is published on the host)", spec.Name, ep.Addr())
 	}
+	if err := engine.CheckTLSSpec(spec); err != nil {
+		return engine.Node{}, err
+	}
 	image, entrypoint, err := r.imageFor(spec.Engine, spec.EngineVersion)
 	if err != nil {
 		return engine.Node{}, err
@@ -116,11 +119,13 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		Entrypoint:   []string{entrypoint},
 		Cmd:          args,
 		Labels:       labels,
-		ExposedPorts: nat.PortSet{port(ep.Port): {}},
+		ExposedPorts: nat.PortSet{},
 		WorkingDir:   dataPath,
 	}
-	hc := &container.HostConfig{
-		PortBindings: nat.PortMap{port(ep.Port): {{HostIP: ep.Host, HostPort: strconv.Itoa(ep.Port)}}},
+	hc := &container.HostConfig{PortBindings: nat.PortMap{}}
+	for inside, host := range published(spec) {
+		cfg.ExposedPorts[port(inside)] = struct{}{}
+		hc.PortBindings[port(inside)] = []nat.PortBinding{{HostIP: host.Host, HostPort: strconv.Itoa(host.Port)}}
 	}
 	if dir != "" {
 		cfg.User = r.user
@@ -443,6 +448,20 @@ var reservedDirectives = map[string]bool{
 	"dbfilename": true,
 }
 
+// published maps the ports a node's server listens on inside its
+// container to where the host reaches them: the endpoint's port, or for a
+// preferred node (plaintext on the port, TLS on the next one inside) its
+// engine.PreferredEndpoints, the endpoint itself being the caller's
+// demultiplexer.
+func published(spec engine.NodeSpec) map[int]engine.Endpoint {
+	ep := spec.Endpoint
+	if spec.TLS == nil || !spec.TLS.Preferred {
+		return map[int]engine.Endpoint{ep.Port: ep}
+	}
+	plain, tls := engine.PreferredEndpoints(ep)
+	return map[int]engine.Endpoint{ep.Port: plain, ep.Port + 1: tls}
+}
+
 var directiveRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
 
 // Admin implements engine.Runtime: the credentials every container of this
@@ -461,8 +480,15 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.A
 	var args []string
 	// The same port inside as on the host, so the internal and the
 	// published endpoint differ by host only; a TLS node's is its TLS port
-	// (no plaintext listener), its files in /data (copyFilesInto).
-	for _, d := range engine.PortDirectives(spec) {
+	// (no plaintext listener), its files in /data (copyFilesInto). A
+	// preferred node serves plaintext there, so replicas that reach it by
+	// alias replicate in plaintext (TLSSpec.PlainReplication), and TLS on
+	// the next port (see published).
+	ports := engine.PortDirectives(spec)
+	if spec.TLS != nil && spec.TLS.Preferred {
+		ports = [][]string{{"port", p}, {"tls-port", strconv.Itoa(spec.Endpoint.Port + 1)}}
+	}
+	for _, d := range ports {
 		args = append(append(args, "--"+d[0]), d[1:]...)
 	}
 	for _, d := range engine.TLSDirectives(spec, tlsPath(engine.TLSCertFile), tlsPath(engine.TLSKeyFile), tlsPath(engine.TLSCAFile)) {

@@ -47,6 +47,9 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	if spec.Endpoint.Host == "" || spec.Endpoint.Port <= 0 || spec.Endpoint.Port > 65535 {
 		return engine.Node{}, fmt.Errorf("engine/process: node %s: invalid endpoint %q", spec.Name, spec.Endpoint.Addr())
 	}
+	if err := engine.CheckTLSSpec(spec); err != nil {
+		return engine.Node{}, err
+	}
 	srv, err := r.serverFor(spec.Engine)
 	if err != nil {
 		return engine.Node{}, err
