@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -212,4 +214,26 @@ func renderedConsole(t *testing.T, ctx context.Context) consoleDOM {
 		t.Fatalf("reading the console's DOM: %v", err)
 	}
 	return dom
+}
+
+// consoleRoles fetches the console's state as a page refresh does and
+// counts its node rows by role, so a large fleet's test can check that the
+// console shows every node with the role it reports.
+func consoleRoles(t testing.TB, url string) map[string]int {
+	t.Helper()
+	resp, err := http.Get(url + console.Path + "state")
+	if err != nil {
+		t.Fatalf("console: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("console: %d %v", resp.StatusCode, err)
+	}
+	roles := map[string]int{}
+	rows := regexp.MustCompile(`<tr data-node="[^"]+" data-role="([a-z]+)"`)
+	for _, m := range rows.FindAllSubmatch(body, -1) {
+		roles[string(m[1])]++
+	}
+	return roles
 }

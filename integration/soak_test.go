@@ -163,6 +163,10 @@ func TestSoak300Nodes(t *testing.T) {
 		}
 	}
 
+	// The web console shows all of them, each with its live role.
+	if roles := consoleRoles(t, e.url); roles["primary"] != len(ids) || roles["replica"] != 2*len(ids) {
+		t.Errorf("the console shows roles %v, want %d primaries and %d replicas", roles, len(ids), 2*len(ids))
+	}
 	holdQuiet(t, c, phase, "idle")
 	load := startSoakLoad(t, clients)
 	holdQuiet(t, c, phase, "under light load")
