@@ -492,6 +492,9 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if (authChanged || usersChanged) && promote != "" {
 		return nil, invalidParameterCombination("AuthToken or user groups and PrimaryClusterId cannot be modified in one request.")
 	}
+	if sec.change != nil && (change != nil || usersChanged || promote != "") {
+		return nil, invalidParameterCombination("TransitEncryptionEnabled or TransitEncryptionMode cannot be modified in one request with CacheNodeType, EngineVersion, user groups or PrimaryClusterId.")
+	}
 	if change != nil && (authChanged || usersChanged || promote != "") {
 		return nil, invalidParameterCombination("CacheNodeType or EngineVersion cannot be modified in one request with AuthToken, user groups or PrimaryClusterId.")
 	}

@@ -282,6 +282,9 @@ func TestTransitEncryptionBadInput(t *testing.T) {
 		{"DELETE with a token", "pref", "InvalidParameterCombination", func(in *elasticache.ModifyReplicationGroupInput) {
 			in.AuthToken, in.AuthTokenUpdateStrategy = aws.String(tokenB), types.AuthTokenUpdateStrategyTypeDelete
 		}},
+		{"mode and node type in one request", "pref", "InvalidParameterCombination", func(in *elasticache.ModifyReplicationGroupInput) {
+			in.TransitEncryptionMode, in.CacheNodeType = types.TransitEncryptionModeRequired, aws.String("cache.t4g.small")
+		}},
 		{"mode and token in one request", "pref", "InvalidParameterCombination", func(in *elasticache.ModifyReplicationGroupInput) {
 			in.TransitEncryptionMode, in.AuthToken = types.TransitEncryptionModeRequired, aws.String(tokenB)
 		}},
