@@ -39,6 +39,9 @@ type cacheCluster struct {
 	pending, rolling *nodeChange
 	// mc is set for a Memcached cluster (memcached.go).
 	mc *memcachedCluster
+	// pendingReboot: a requires-reboot parameter of its group changed since
+	// its nodes started (ParameterApplyStatus pending-reboot).
+	pendingReboot bool
 }
 
 // clusterSettings are the metadata-only settings shared by clusters and
@@ -84,8 +87,8 @@ func (cl *cacheCluster) describe(r *region, showNodes bool) types.CacheCluster {
 		PendingModifiedValues:              &types.PendingModifiedValues{},
 		CacheParameterGroup: &types.CacheParameterGroupStatus{
 			CacheParameterGroupName: aws.String(cl.paramGroup),
-			ParameterApplyStatus:    aws.String("in-sync"),
-			CacheNodeIdsToReboot:    []string{},
+			ParameterApplyStatus:    aws.String(cl.parameterStatus()),
+			CacheNodeIdsToReboot:    cl.nodesToReboot(),
 		},
 	}
 	r.securityOf(cl).describeCluster(&out)
@@ -111,7 +114,7 @@ func (cl *cacheCluster) describe(r *region, showNodes bool) types.CacheCluster {
 				CacheNodeStatus:          aws.String(n.status),
 				CacheNodeCreateTime:      aws.Time(n.created),
 				CustomerAvailabilityZone: aws.String(n.az),
-				ParameterGroupStatus:     aws.String("in-sync"),
+				ParameterGroupStatus:     aws.String(cl.parameterStatus()),
 				Endpoint:                 apiEndpoint(n.endpoint),
 			})
 		}

@@ -71,10 +71,16 @@ type nodeLaunch struct {
 	tlsHosts []string
 	// preferred and plainReplication go to its engine.TLSSpec.
 	preferred, plainReplication bool
+	// defrag is the activedefrag value the node's parameter group asks
+	// for, set once it runs (param_apply.go setDefrag).
+	defrag string
 }
 
 // launchFor describes how to start node n of cluster cl; the caller holds r.mu.
 func (e *Emulator) launchFor(r *region, cl *cacheCluster, n *cacheNode, replicaOf *engine.Endpoint) nodeLaunch {
+	// The node starts with every value of the group, requires-reboot ones
+	// included (a Redis OSS or Valkey cluster has one node).
+	cl.pendingReboot = false
 	cl = r.runningAs(cl) // a node change under way (rolling.go)
 	l := e.plainLaunch(r, cl, n, replicaOf)
 	e.secureLaunch(r, cl, n, &l)
@@ -107,32 +113,11 @@ func (e *Emulator) plainLaunch(r *region, cl *cacheCluster, n *cacheNode, replic
 			EngineVersion: cl.engine.Actual,
 			Endpoint:      n.endpoint,
 			ReplicaOf:     replicaOf,
-			Config:        r.nodeConfig(cl, cl.paramGroup),
+			Config:        r.nodeConfig(cl, cl.paramGroup, false),
 		},
 		replicaOf: replicaOf,
+		defrag:    r.paramValue(cl.paramGroup, "activedefrag"),
 	}
-}
-
-// nodeConfig is the configuration a node of cluster cl runs with under
-// parameter group pgName: the group's engine parameters, and the maxmemory
-// of the cluster's node type less the group's reserved memory; the caller
-// holds r.mu.
-func (r *region) nodeConfig(cl *cacheCluster, pgName string) map[string]string {
-	if cl.mc != nil {
-		return r.memcachedConfig(cl, pgName)
-	}
-	out := map[string]string{}
-	reserved := defaultReservedMemoryPercent
-	if pg := r.paramGroups[pgName]; pg != nil {
-		out = pg.values()
-		reserved = pg.reservedMemoryPercent()
-	}
-	// A record from before the node-type catalog may name a type it lacks:
-	// such a node keeps running without a limit, as it did.
-	if nt, ok := lookupNodeType(cl.nodeType); ok {
-		out["maxmemory"] = strconv.FormatInt(nt.maxmemory(reserved), 10)
-	}
-	return out
 }
 
 // startNode starts a node and waits until it is ready: it answers PING and,
@@ -173,6 +158,9 @@ func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
 	}
 	if err := engine.WaitReady(ctx, l.spec.Endpoint, checks...); err != nil {
 		return fmt.Errorf("node %s not ready: %w", l.spec.Name, err)
+	}
+	if l.defrag == "yes" {
+		e.setDefrag(ctx, l.spec.Endpoint, l.defrag)
 	}
 	return nil
 }

@@ -12,16 +12,19 @@ import (
 // pageParams pages after a parameter name, which only works on a list
 // sorted by name.
 func TestParamCatalogSortedByName(t *testing.T) {
-	if !slices.IsSortedFunc(paramCatalog, func(a, b paramDef) int { return strings.Compare(a.Name, b.Name) }) {
-		t.Fatal("paramCatalog is not sorted by name")
+	for family, defs := range paramCatalogs() {
+		if !slices.IsSortedFunc(defs, func(a, b paramDef) int { return strings.Compare(a.Name, b.Name) }) {
+			t.Fatalf("the parameters of %s are not sorted by name", family)
+		}
 	}
 }
 
 // TestParamsPageByName walks every page of a family's defaults, three at a
-// time (MaxRecords is at least 20, more than the catalog holds), and
+// time (MaxRecords is at least 20), and
 // expects each parameter exactly once, in order.
 func TestParamsPageByName(t *testing.T) {
 	pg := &paramGroup{name: "default." + engineCatalog[0].Family, family: engineCatalog[0].Family}
+	paramCatalog := familyParams(pg.family)
 	var got []string
 	var marker *string
 	for pages := 0; ; pages++ {

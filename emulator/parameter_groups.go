@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,63 +9,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
-
-	"github.com/elasticache-local/elasticache-local/engine"
 )
 
-// paramDef is one engine parameter a parameter group can set. Name is the
-// redis.conf directive; the emulator applies values to the nodes for real
-// (at start, and with CONFIG SET when a group changes).
-type paramDef struct {
-	Name, Default, DataType, Allowed, Description string
-	// Min and Max bound integers (Max 0: no upper bound).
-	Min, Max int64
-}
-
-// paramCatalog lists the parameters of the Redis OSS / Valkey families.
-var paramCatalog = []paramDef{
-	{"lazyfree-lazy-eviction", "no", "string", "yes,no", "Performs an asynchronous delete on evictions.", 0, 0},
-	{"lazyfree-lazy-expire", "no", "string", "yes,no", "Performs an asynchronous delete on expired keys.", 0, 0},
-	{"lazyfree-lazy-server-del", "no", "string", "yes,no", "Performs an asynchronous delete for commands which update values.", 0, 0},
-	{"maxmemory-policy", "volatile-lru", "string", "volatile-lru,allkeys-lru,volatile-lfu,allkeys-lfu,volatile-random,allkeys-random,volatile-ttl,noeviction", "Max memory policy.", 0, 0},
-	{"maxmemory-samples", "3", "integer", "1-", "Max memory samples.", 1, 0},
-	{"notify-keyspace-events", "", "string", "", "The keyspace events for Redis to notify Pub/Sub clients about. By default all notifications are disabled.", 0, 0},
-	{"slowlog-log-slower-than", "10000", "integer", "0-", "The execution time, in microseconds, to exceed in order for the command to get logged.", 0, 0},
-	{"slowlog-max-len", "128", "integer", "0-", "The length of the slow log.", 0, 0},
-	{"tcp-keepalive", "300", "integer", "0-", "If non-zero, send ACKs every given number of seconds.", 0, 0},
-	{"timeout", "0", "integer", "0,20-", "Close connection if client is idle for a given number of seconds, or never if 0.", 0, 0},
-}
-
-func findParam(name string) (paramDef, bool) {
-	i := slices.IndexFunc(paramCatalog, func(p paramDef) bool { return p.Name == name })
-	if i < 0 {
-		return paramDef{}, false
-	}
-	return paramCatalog[i], true
-}
-
-// check validates a value for the parameter.
-func (p paramDef) check(v string) error {
-	switch {
-	case p.DataType == "integer":
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < p.Min || (p.Max > 0 && n > p.Max) || (p.Name == "timeout" && n > 0 && n < 20) {
-			return invalidParameterValue("Invalid value %q for parameter %s; allowed values: %s.", v, p.Name, p.Allowed)
-		}
-	case p.Allowed != "" && !slices.Contains(strings.Split(p.Allowed, ","), v):
-		return invalidParameterValue("Invalid value %q for parameter %s; allowed values: %s.", v, p.Name, p.Allowed)
-	case p.Name == "notify-keyspace-events" && strings.Trim(v, "KEg$lshzxeAtmdn") != "":
-		return invalidParameterValue("Invalid value %q for parameter notify-keyspace-events.", v)
-	}
-	return nil
-}
-
-// values returns the parameter values a node of the group runs with: the
-// group's own, over the engine defaults.
+// values returns every parameter value of the group: its own, over the
+// family's defaults (cluster-enabled is yes in a .cluster.on group).
 func (pg *paramGroup) values() map[string]string {
-	out := make(map[string]string, len(paramCatalog))
-	for _, p := range paramCatalog {
+	defs := familyParams(pg.family)
+	out := make(map[string]string, len(defs))
+	for _, p := range defs {
 		out[p.Name] = p.Default
+	}
+	if pg.clusterEnabled() {
+		out["cluster-enabled"] = "yes"
 	}
 	for k, v := range pg.params {
 		out[k] = v
@@ -75,38 +29,43 @@ func (pg *paramGroup) values() map[string]string {
 }
 
 // describeParams renders the parameters, filtered by source ("user":
-// changed in the group, "engine-default" or "system": not changed).
+// changed in the group, "system": not modifiable, "engine-default": the
+// others).
 func (pg *paramGroup) describeParams(source string) []types.Parameter {
 	if isMemcachedFamily(pg.family) {
 		return pg.describeMemcachedParams(source)
 	}
+	values := pg.values()
 	var out []types.Parameter
-	for _, p := range paramCatalog {
-		v, user := pg.params[p.Name]
-		src := "user"
-		if !user {
-			v, src = p.Default, "engine-default"
+	for _, p := range familyParams(pg.family) {
+		src := "engine-default"
+		if _, user := pg.params[p.Name]; user {
+			src = "user"
+		} else if !p.Modifiable {
+			src = "system"
 		}
-		if source != "" && source != src && !(source == "system" && !user) {
+		if source != "" && source != src {
 			continue
 		}
 		out = append(out, types.Parameter{
-			ParameterName: aws.String(p.Name), ParameterValue: aws.String(v), Source: aws.String(src),
+			ParameterName: aws.String(p.Name), ParameterValue: aws.String(values[p.Name]), Source: aws.String(src),
 			DataType: aws.String(p.DataType), AllowedValues: aws.String(p.Allowed), Description: aws.String(p.Description),
-			IsModifiable: aws.Bool(!pg.isDefault()), MinimumEngineVersion: aws.String("2.8.6"), ChangeType: types.ChangeTypeImmediate,
+			IsModifiable: aws.Bool(p.Modifiable), MinimumEngineVersion: aws.String(p.MinVersion), ChangeType: p.ChangeType,
 		})
 	}
 	return out
 }
 
-// reservedMemoryPercent is the group's reserved-memory-percent.
-func (pg *paramGroup) reservedMemoryPercent() int {
-	if v, ok := pg.params["reserved-memory-percent"]; ok {
-		if n, err := strconv.Atoi(v); err == nil {
-			return n
-		}
+// reservedMemory is the group's reserved memory: reserved-memory bytes of
+// the node's (AWS) memory when set, else reserved-memory-percent percent.
+func (pg *paramGroup) reservedMemory() (bytes int64, percent int) {
+	v := pg.values()
+	bytes, _ = strconv.ParseInt(v["reserved-memory"], 10, 64)
+	percent, err := strconv.Atoi(v["reserved-memory-percent"])
+	if err != nil {
+		percent = defaultReservedMemoryPercent
 	}
-	return defaultReservedMemoryPercent
+	return bytes, percent
 }
 
 func (pg *paramGroup) isDefault() bool { return strings.HasPrefix(pg.name, "default.") }
@@ -171,8 +130,13 @@ func (r *region) modifiableParamGroup(name *string) (*paramGroup, error) {
 	return pg, nil
 }
 
-// ModifyCacheParameterGroup sets parameters; nodes using the group get them
-// at once (CONFIG SET), like the immediate parameters on AWS.
+// maxParamsPerCall is how many parameters one Modify or Reset call may
+// name, as on AWS.
+const maxParamsPerCall = 20
+
+// ModifyCacheParameterGroup sets parameters. Immediate ones reach the nodes
+// using the group at once (CONFIG SET); requires-reboot ones when a node
+// restarts, the clusters showing pending-reboot until then.
 func (e *Emulator) ModifyCacheParameterGroup(ctx context.Context, in *elasticache.ModifyCacheParameterGroupInput) (*elasticache.ModifyCacheParameterGroupOutput, error) {
 	if len(in.ParameterNameValues) == 0 {
 		return nil, mustNotBeBlank("ParameterNameValues")
@@ -183,16 +147,8 @@ func (e *Emulator) ModifyCacheParameterGroup(ctx context.Context, in *elasticach
 		}
 		return &elasticache.ModifyCacheParameterGroupOutput{CacheParameterGroupName: in.CacheParameterGroupName}, nil
 	}
-	set := map[string]string{}
-	for _, nv := range in.ParameterNameValues {
-		def, ok := findParam(aws.ToString(nv.ParameterName))
-		if !ok {
-			return nil, invalidParameterValue("Unknown parameter %q.", aws.ToString(nv.ParameterName))
-		}
-		if err := def.check(aws.ToString(nv.ParameterValue)); err != nil {
-			return nil, err
-		}
-		set[def.Name] = aws.ToString(nv.ParameterValue)
+	if len(in.ParameterNameValues) > maxParamsPerCall {
+		return nil, invalidParameterValue("At most %d parameters can be modified in one call, not %d.", maxParamsPerCall, len(in.ParameterNameValues))
 	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
@@ -200,12 +156,70 @@ func (e *Emulator) ModifyCacheParameterGroup(ctx context.Context, in *elasticach
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range set {
-		pg.params[k] = v
+	set := map[string]string{}
+	for _, nv := range in.ParameterNameValues {
+		def, err := r.changeableParam(pg, aws.ToString(nv.ParameterName))
+		if err != nil {
+			return nil, err
+		}
+		if err := def.check(aws.ToString(nv.ParameterValue)); err != nil {
+			return nil, err
+		}
+		set[def.Name] = aws.ToString(nv.ParameterValue)
 	}
-	e.applyParams(r, pg)
+	e.changeParams(r, pg, func() {
+		for k, v := range set {
+			pg.params[k] = v
+		}
+	})
 	e.record(r, types.SourceTypeCacheParameterGroup, pg.name, "Updated parameter group %s", pg.name)
 	return &elasticache.ModifyCacheParameterGroupOutput{CacheParameterGroupName: aws.String(pg.name)}, nil
+}
+
+// changeableParam finds the parameter a Modify or Reset of group pg names,
+// or AWS's error for one the family lacks or that cannot change now; the
+// caller holds r.mu.
+func (r *region) changeableParam(pg *paramGroup, name string) (paramDef, error) {
+	def, ok := findParam(pg.family, name)
+	switch {
+	case !ok:
+		return def, invalidParameterValue("Unknown parameter %q for family %s.", name, pg.family)
+	case !def.Modifiable:
+		return def, invalidParameterValue("The parameter %s is not modifiable.", name)
+	case def.OnlyUnassociated && r.paramGroupInUse(pg.name) != "":
+		return def, invalidParamGroupState("The parameter %s can only be changed while no cache cluster uses parameter group %s; %s does.", name, pg.name, r.paramGroupInUse(pg.name))
+	}
+	return def, nil
+}
+
+// paramGroupInUse is the id of a cluster using the group, "" when none
+// does; the caller holds r.mu.
+func (r *region) paramGroupInUse(name string) string {
+	for _, id := range sortedKeys(r.clusters) {
+		if r.clusters[id].paramGroup == name {
+			return id
+		}
+	}
+	return ""
+}
+
+// changeParams makes change to pg's values, then applies the group to its
+// clusters: a changed requires-reboot parameter leaves them pending-reboot;
+// the caller holds r.mu.
+func (e *Emulator) changeParams(r *region, pg *paramGroup, change func()) {
+	before := pg.values()
+	change()
+	after := pg.values()
+	for _, p := range familyParams(pg.family) {
+		if p.ChangeType == types.ChangeTypeRequiresReboot && before[p.Name] != after[p.Name] {
+			for _, cl := range r.clusters {
+				if cl.paramGroup == pg.name {
+					cl.pendingReboot = true
+				}
+			}
+		}
+	}
+	e.applyParams(r, pg)
 }
 
 // ResetCacheParameterGroup returns parameters to the engine defaults.
@@ -224,12 +238,8 @@ func (e *Emulator) ResetCacheParameterGroup(ctx context.Context, in *elasticache
 		}
 		return &elasticache.ResetCacheParameterGroupOutput{CacheParameterGroupName: in.CacheParameterGroupName}, nil
 	}
-	names = nil
-	for _, nv := range in.ParameterNameValues {
-		if _, ok := findParam(aws.ToString(nv.ParameterName)); !ok {
-			return nil, invalidParameterValue("Unknown parameter %q.", aws.ToString(nv.ParameterName))
-		}
-		names = append(names, aws.ToString(nv.ParameterName))
+	if len(in.ParameterNameValues) > maxParamsPerCall {
+		return nil, invalidParameterValue("At most %d parameters can be reset in one call, not %d.", maxParamsPerCall, len(in.ParameterNameValues))
 	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
@@ -237,13 +247,22 @@ func (e *Emulator) ResetCacheParameterGroup(ctx context.Context, in *elasticache
 	if err != nil {
 		return nil, err
 	}
-	if all {
-		pg.params = map[string]string{}
+	names = nil
+	for _, nv := range in.ParameterNameValues {
+		def, err := r.changeableParam(pg, aws.ToString(nv.ParameterName))
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, def.Name)
 	}
-	for _, n := range names {
-		delete(pg.params, n)
-	}
-	e.applyParams(r, pg)
+	e.changeParams(r, pg, func() {
+		if all {
+			pg.params = map[string]string{}
+		}
+		for _, n := range names {
+			delete(pg.params, n)
+		}
+	})
 	e.record(r, types.SourceTypeCacheParameterGroup, pg.name, "Reset parameter group %s", pg.name)
 	return &elasticache.ResetCacheParameterGroupOutput{CacheParameterGroupName: aws.String(pg.name)}, nil
 }
@@ -285,8 +304,13 @@ func (e *Emulator) DescribeCacheParameters(ctx context.Context, in *elasticache.
 		return nil, paramGroupNotFound(name)
 	}
 	params, next := pageParams(pg.describeParams(source), in.Marker, max)
-	return &elasticache.DescribeCacheParametersOutput{Parameters: params, Marker: next,
-		CacheNodeTypeSpecificParameters: []types.CacheNodeTypeSpecificParameter{}}, nil
+	out := &elasticache.DescribeCacheParametersOutput{Parameters: params, Marker: next,
+		CacheNodeTypeSpecificParameters: []types.CacheNodeTypeSpecificParameter{}}
+	if in.Marker == nil && (source == "" || source == "system") && !isMemcachedFamily(pg.family) {
+		// On the first page only, so that pages add up to one list.
+		out.CacheNodeTypeSpecificParameters = nodeTypeSpecificParams(pg.family, familyEngine(pg.family))
+	}
+	return out, nil
 }
 
 // DescribeEngineDefaultParameters lists a family's default parameters.
@@ -301,53 +325,15 @@ func (e *Emulator) DescribeEngineDefaultParameters(ctx context.Context, in *elas
 	}
 	pg := &paramGroup{name: "default." + family, family: family}
 	params, next := pageParams(pg.describeParams(""), in.Marker, max)
-	return &elasticache.DescribeEngineDefaultParametersOutput{EngineDefaults: &types.EngineDefaults{
-		CacheParameterGroupFamily: aws.String(family), Parameters: params, Marker: next,
-		CacheNodeTypeSpecificParameters: []types.CacheNodeTypeSpecificParameter{}}}, nil
+	out := &types.EngineDefaults{CacheParameterGroupFamily: aws.String(family), Parameters: params, Marker: next,
+		CacheNodeTypeSpecificParameters: []types.CacheNodeTypeSpecificParameter{}}
+	if in.Marker == nil && !isMemcachedFamily(family) {
+		out.CacheNodeTypeSpecificParameters = nodeTypeSpecificParams(family, familyEngine(family))
+	}
+	return &elasticache.DescribeEngineDefaultParametersOutput{EngineDefaults: out}, nil
 }
 
-// pageParams pages parameters by name (paramCatalog is sorted by name).
+// pageParams pages parameters by name (a family's parameters are sorted by name).
 func pageParams(params []types.Parameter, marker *string, max int) ([]types.Parameter, *string) {
 	return pageAfter(params, func(p types.Parameter) string { return aws.ToString(p.ParameterName) }, marker, max)
-}
-
-// applyParams pushes the group's values to every running node of every
-// cluster using it (CONFIG SET), in the background; the caller holds r.mu.
-func (e *Emulator) applyParams(r *region, pg *paramGroup) {
-	var using []*cacheCluster
-	for _, cl := range r.clusters {
-		if cl.paramGroup == pg.name {
-			using = append(using, cl)
-		}
-	}
-	e.configSet(r, pg.name, using)
-}
-
-// configSet applies parameter group pg to every node of clusters in the
-// background (each node's own configuration: maxmemory follows its node
-// type), logging failures; the caller holds r.mu. An apply cut off by a
-// restart is made again then (restore.go).
-func (e *Emulator) configSet(r *region, pg string, clusters []*cacheCluster) {
-	type nodeValues struct {
-		ep     engine.Endpoint
-		values map[string]string
-	}
-	var targets []nodeValues
-	for _, cl := range clusters {
-		values := r.nodeConfig(cl, pg)
-		for _, n := range cl.nodes {
-			targets = append(targets, nodeValues{n.endpoint, values})
-		}
-	}
-	if len(targets) == 0 {
-		return
-	}
-	e.runOperation(r, opApplyParameters, pg, nil, func(ctx context.Context) {
-		for _, t := range targets {
-			err := e.admin.ConfigSet(ctx, t.ep, t.values)
-			if err != nil {
-				e.log.Warn("applying parameters", "node", t.ep.Addr(), "err", fmt.Sprint(err))
-			}
-		}
-	})
 }

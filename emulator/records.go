@@ -59,7 +59,7 @@ func (r *region) record() *state.Region {
 			Engine: cl.engine.record(), NodeType: cl.nodeType, ParamGroup: cl.paramGroup,
 			SubnetGroup: cl.subnetGroup, SecurityIDs: append([]string(nil), cl.securityIDs...),
 			Port: cl.port, AZ: cl.az, Settings: cl.settings.record(), Security: cl.sec.record(),
-			PendingNodeChange: cl.pending.record(), NodeChange: cl.rolling.record(),
+			PendingNodeChange: cl.pending.record(), NodeChange: cl.rolling.record(), PendingReboot: cl.pendingReboot,
 		}
 		if cl.mc != nil {
 			cr.Memcached = cl.mc.record()
@@ -147,7 +147,8 @@ func regionFromRecord(rec *state.Region) *region {
 			subnetGroup: cr.SubnetGroup, securityIDs: cr.SecurityIDs, port: cr.Port, az: cr.AZ,
 			settings: settingsFromRecord(cr.Settings), sec: securityFromRecord(cr.Security),
 			pending: nodeChangeFromRecord(cr.PendingNodeChange), rolling: nodeChangeFromRecord(cr.NodeChange),
-			mc: memcachedFromRecord(cr.Memcached),
+			mc:            memcachedFromRecord(cr.Memcached),
+			pendingReboot: cr.PendingReboot,
 		}
 		for _, nr := range cr.Nodes {
 			cl.nodes = append(cl.nodes, &cacheNode{id: nr.ID, name: nr.Name, endpoint: endpointFromRecord(nr.Endpoint),

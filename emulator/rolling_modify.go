@@ -128,12 +128,7 @@ func (r *region) upgradeParamGroup(cur *cacheCluster, ev engineVersion, given *s
 // parameter group's reserved-memory-percent) is below the memory the data
 // takes, used (-1: unknown). The caller holds r.mu.
 func checkNodeTypeFits(r *region, nodeType, paramGroup string, used int64) error {
-	nt, ok := lookupNodeType(nodeType)
-	reserved := defaultReservedMemoryPercent
-	if pg := r.paramGroups[paramGroup]; pg != nil {
-		reserved = pg.reservedMemoryPercent()
-	}
-	limit := nt.maxmemory(reserved)
+	limit, ok := r.maxmemoryOf(nodeType, paramGroup)
 	if !ok || used < 0 || used <= limit {
 		return nil
 	}

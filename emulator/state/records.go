@@ -188,6 +188,9 @@ type CacheCluster struct {
 	NodeChange        *NodeChange `json:"nodeChange,omitempty"`
 	// Memcached is set for a Memcached cluster.
 	Memcached *Memcached `json:"memcached,omitempty"`
+	// PendingReboot: a requires-reboot parameter changed since the nodes
+	// started.
+	PendingReboot bool `json:"pendingReboot,omitempty"`
 }
 
 // CacheNode is one engine node; Name is its name in the runtime.
