@@ -113,26 +113,38 @@ func New(src Source, opts Options) *Console {
 }
 
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.Path, Path)
-	if !ok {
+	if r.URL.Path == strings.TrimSuffix(Path, "/") {
 		http.Redirect(w, r, Path, http.StatusFound)
 		return
 	}
+	rest, ok := strings.CutPrefix(r.URL.Path, Path)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	// Each path answers one method: reads are GETs, actions POSTs.
+	method := http.MethodGet
+	var serve func(http.ResponseWriter, *http.Request)
 	switch {
-	case strings.HasPrefix(rest, "static/") && r.Method == http.MethodGet:
-		c.static.ServeHTTP(w, r)
-	case rest == "" && r.Method == http.MethodGet:
-		c.render(w, r, "page")
-	case rest == "state" && r.Method == http.MethodGet:
-		c.render(w, r, "state")
-	case (rest == "failover" || rest == "snapshot") && r.Method == http.MethodPost:
-		c.act(w, r, rest)
-	case rest == "" || rest == "state" || rest == "failover" || rest == "snapshot":
-		w.Header().Set("Allow", map[bool]string{true: "POST", false: "GET"}[rest == "failover" || rest == "snapshot"])
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " is not allowed here"})
+	case strings.HasPrefix(rest, "static/"):
+		serve = c.static.ServeHTTP
+	case rest == "":
+		serve = func(w http.ResponseWriter, r *http.Request) { c.render(w, r, "page") }
+	case rest == "state":
+		serve = func(w http.ResponseWriter, r *http.Request) { c.render(w, r, "state") }
+	case rest == "failover", rest == "snapshot":
+		method = http.MethodPost
+		serve = func(w http.ResponseWriter, r *http.Request) { c.act(w, r, rest) }
 	default:
 		http.NotFound(w, r)
+		return
 	}
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " is not allowed here, only " + method})
+		return
+	}
+	serve(w, r)
 }
 
 // render executes one template (the whole page, or the part pages poll)

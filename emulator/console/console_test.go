@@ -38,6 +38,8 @@ func TestActionsRefused(t *testing.T) {
 		{"a bad account", http.MethodPost, Path + "snapshot?account=12&region=us-east-1&group=g", true, http.StatusBadRequest},
 		{"a bad region", http.MethodPost, Path + "snapshot?account=000000000000&region=../x&group=g", true, http.StatusBadRequest},
 		{"an unknown path", http.MethodGet, Path + "nothing", true, http.StatusNotFound},
+		{"the path without its slash", http.MethodGet, "/_elasticache/console", false, http.StatusFound},
+		{"a neighbour of the path", http.MethodGet, "/_elasticache/consoles", false, http.StatusNotFound},
 	} {
 		req := httptest.NewRequest(tc.method, tc.url, nil)
 		if tc.header {
