@@ -273,7 +273,9 @@ func (e *Emulator) DescribeCacheClusters(ctx context.Context, in *elasticache.De
 
 // ModifyCacheCluster changes a cluster's settings. They apply at once (a new
 // parameter group's values through CONFIG SET, the rest is metadata); the
-// cluster still passes through "modifying" like on AWS.
+// cluster still passes through "modifying" like on AWS. A new node type or
+// engine version replaces the node (rolling.go), at once with
+// ApplyImmediately, else in the maintenance window.
 func (e *Emulator) ModifyCacheCluster(ctx context.Context, in *elasticache.ModifyCacheClusterInput) (*elasticache.ModifyCacheClusterOutput, error) {
 	id, err := lookupID("CacheClusterId", in.CacheClusterId)
 	if err != nil {

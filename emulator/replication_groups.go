@@ -403,7 +403,9 @@ func (e *Emulator) DescribeReplicationGroups(ctx context.Context, in *elasticach
 // Multi-AZ, windows and retention are control-plane metadata, and a new
 // parameter group's values reach the nodes through CONFIG SET, so they all
 // apply at once (ApplyImmediately or not); the group passes through
-// "modifying" like on AWS. PrimaryClusterId runs a planned failover.
+// "modifying" like on AWS. PrimaryClusterId runs a planned failover. A new
+// node type or engine version replaces the nodes one by one (rolling.go),
+// at once with ApplyImmediately, else in the maintenance window.
 func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.ModifyReplicationGroupInput) (*elasticache.ModifyReplicationGroupOutput, error) {
 	id, err := lookupID("ReplicationGroupId", in.ReplicationGroupId)
 	if err != nil {
