@@ -225,6 +225,7 @@ func TestNodeChangeBadInput(t *testing.T) {
 // every member runs the new version, the data is intact, nothing stays
 // modifying, no node runs without a record.
 func TestRollingResumesAfterKill9(t *testing.T) {
+	t.Parallel() // its binary has an address range of its own
 	bin := buildBinary(t)
 	dataDir := t.TempDir()
 	reapAtCleanup(t, dataDir)
