@@ -231,7 +231,7 @@ func (e *Emulator) openConfigEndpoint(r *region, g *replicationGroup, exact bool
 	listen := e.listenProxy
 	if exact {
 		listen = func(addr engine.Endpoint, name string) (*proxy.Proxy, error) {
-			return proxy.Listen(addr.Addr(), proxy.Options{Name: name, Logger: e.log})
+			return proxy.Listen(addr.Addr(), e.proxyOptions(name))
 		}
 	}
 	ep, err := listen(addr, name)

@@ -42,7 +42,7 @@ func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, fail
 		g.status = statusModifying
 	}
 	failover := g != nil && g.autoFailover && ng.primary == cl.id && len(ng.healthyReplicas(r)) > 0
-	e.runOperation(r, opRepair, cl.id, map[string]string{"failover": strconv.FormatBool(failover)}, func(ctx context.Context) {
+	e.runOperationAhead(r, opRepair, cl.id, map[string]string{"failover": strconv.FormatBool(failover)}, func(ctx context.Context) {
 		// The node is replaced either way: make sure a hung one lets go of
 		// its addresses (and its clients) before anything takes them over.
 		if fi, ok := e.opts.Runtime.(engine.FaultInjector); ok {

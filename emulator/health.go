@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/elasticache-local/elasticache-local/engine"
@@ -64,8 +65,12 @@ type healthMonitor struct {
 	// connection and client per check cost several times the CPU of the
 	// node answering it.
 	probes map[string]*probe
-	// wake starts a round at once: a watch connection closed.
+	// wake starts a round at once: a watch connection closed, or the
+	// runtime reported an exit.
 	wake chan struct{}
+	// exits are the nodes the runtime reported exited (see
+	// engine.ExitReporter), written by the runtime's goroutines.
+	exits exitReports
 	// due is when the round the monitor waits for should start, to tell a
 	// round that started late (the emulator did not get the CPU) from one
 	// on time.
@@ -93,14 +98,43 @@ type probe struct {
 	failingSince time.Time
 }
 
+// exitReports collects the names of the nodes the runtime reports exited
+// until the monitor's next round takes them.
+type exitReports struct {
+	mu    sync.Mutex
+	names []string
+	// notify is signalled on every report, for a round that waits for a
+	// node's exit to show (awaitExit).
+	notify chan struct{}
+}
+
+func (x *exitReports) add(name string) {
+	x.mu.Lock()
+	x.names = append(x.names, name)
+	x.mu.Unlock()
+	select {
+	case x.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (x *exitReports) take() []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	names := x.names
+	x.names = nil
+	return names
+}
+
 // errNodeGone is the check result of a node the runtime reports not running.
 var errNodeGone = errors.New("the runtime reports the node not running")
 
 // checkResult is the outcome of one node's check in a round.
 type checkResult struct {
-	err  error         // nil when the node answered (any reply)
-	rtt  time.Duration // time to the answer
-	gone bool          // the runtime reports the node not running (or unknown)
+	err     error         // nil when the node answered (any reply)
+	rtt     time.Duration // time to the answer
+	gone    bool          // the runtime reports the node not running (or unknown)
+	refused bool          // the node's address refused the connection
 	// running is true when the runtime reports the node running and not
 	// frozen, so that silence may be a long script (see scriptSilence).
 	running bool
@@ -110,7 +144,18 @@ type checkResult struct {
 // HealthInterval, and one at once when a watch connection closes.
 func (e *Emulator) monitorHealth(ctx context.Context) {
 	m := &healthMonitor{e: e, probes: make(map[string]*probe), wake: make(chan struct{}, 1)}
+	m.exits.notify = make(chan struct{}, 1)
 	defer m.closeProbes(nil)
+	if rep, ok := e.opts.Runtime.(engine.ExitReporter); ok {
+		// A crashed node is recovered the moment its runtime sees it
+		// exit; the checks remain for hung nodes (and for nodes the
+		// runtime cannot watch, whose watch connection closes instead).
+		rep.ReportExits(func(name string) {
+			m.exits.add(name)
+			m.signal()
+		})
+		defer rep.ReportExits(nil)
+	}
 	timer := time.NewTimer(e.opts.HealthInterval)
 	defer timer.Stop()
 	for {
@@ -154,6 +199,11 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 	}
 
 	probes := m.probesFor(targets)
+	for _, name := range m.exits.take() {
+		if p := m.probes[name]; p != nil {
+			p.closed.Store(true) // checked at once, like a closed watch
+		}
+	}
 	var due []int // the targets checked this round
 	quiet := time.Duration(quietCheckEvery-1) * e.opts.HealthInterval
 	// While any node fails, every node is checked each round: answering
@@ -199,6 +249,12 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 				err = nil // BUSY, LOADING, NOAUTH…: only a live server replies
 			}
 			results[i].err, results[i].rtt = err, time.Since(t0)
+			// Nothing listens on the node's own address: its server
+			// exited (a hung or starved one still has its socket, and
+			// the kernel completes the handshake), even if the runtime
+			// does not know yet (the docker daemon takes a moment to
+			// see a container's process die).
+			results[i].refused = errors.Is(err, syscall.ECONNREFUSED)
 		}()
 	}
 	wg.Wait()
@@ -267,6 +323,9 @@ func (m *healthMonitor) judge(t monitored, res checkResult, p *probe, start time
 		// A dead process needs no more evidence, starved or not.
 		n.misses = max(n.misses+1, e.opts.HealthMisses)
 		why = "the runtime reports it not running"
+	case res.refused:
+		n.misses = max(n.misses+1, e.opts.HealthMisses)
+		why = "nothing listens on its address any more: its server exited"
 	case starved != "":
 		return // not the node's fault: see starved
 	case res.running && start.Sub(p.failingSince) < scriptSilence:
@@ -350,10 +409,7 @@ func (m *healthMonitor) arm(p *probe) {
 	p.closed.Store(false)
 	watch, err := engine.Watch(p.ep, m.e.opts.HealthTimeout, func() {
 		p.closed.Store(true)
-		select {
-		case m.wake <- struct{}{}:
-		default: // a round is already due
-		}
+		m.signal()
 	})
 	if err != nil {
 		p.watch = nil
@@ -361,6 +417,14 @@ func (m *healthMonitor) arm(p *probe) {
 		return
 	}
 	p.watch = watch
+}
+
+// signal starts a round at once.
+func (m *healthMonitor) signal() {
+	select {
+	case m.wake <- struct{}{}:
+	default: // a round is already due
+	}
 }
 
 // close closes both connections of p.
@@ -397,6 +461,7 @@ func (m *healthMonitor) awaitExit(ctx context.Context, targets []monitored, clos
 		select {
 		case <-ctx.Done():
 			return
+		case <-m.exits.notify: // the runtime saw an exit: ask again now
 		case <-time.After(exitSettle / 10):
 		}
 	}

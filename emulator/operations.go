@@ -105,19 +105,41 @@ func stopping(ctx context.Context) bool { return ctx.Err() != nil }
 // operation is persisted together with the status change that started it
 // (at the caller's unlock): a crash after the API answered always finds it.
 func (e *Emulator) runOperation(r *region, kind, target string, detail map[string]string, fn func(ctx context.Context)) {
+	e.startOperation(r, kind, target, detail, true, fn)
+}
+
+// runOperationAhead is runOperation for work that may act before its
+// record is on disk: a recovery of a crashed node, whose every millisecond
+// is outage for the clients, while the write (fsync) takes milliseconds to
+// tens of them on a busy machine. It is safe because the next start reads
+// what such work did back from the nodes themselves, not from the record
+// (reconcileNodeGroup finds a replica a failover promoted; a node left dead
+// is found dead and recovered again). The record is written alongside.
+func (e *Emulator) runOperationAhead(r *region, kind, target string, detail map[string]string, fn func(ctx context.Context)) {
+	e.startOperation(r, kind, target, detail, false, fn)
+}
+
+func (e *Emulator) startOperation(r *region, kind, target string, detail map[string]string, diskFirst bool, fn func(ctx context.Context)) {
 	op := r.ops.add(kind, target, detail, e.opts.Now().UTC())
 	e.log.Debug("operation started", "account", r.account, "region", r.region, "operation", op.id, "kind", kind, "target", target)
+	save := func() {
+		// The caller holds r.mu, so this waits for its unlock, whose
+		// change number the write must cover.
+		r.mu.Lock()
+		seq := r.seq
+		r.mu.Unlock()
+		e.persist(r, seq)
+	}
+	if e.store != nil && !diskFirst {
+		e.goBackground(func(context.Context) { save() })
+	}
 	e.goBackground(func(ctx context.Context) {
-		// Act only once the change that started the operation is on disk:
-		// the caller holds r.mu, so this waits for its unlock, whose
-		// change number the write must cover. Else a kill right after
+		// Act only once the change that started the operation is on disk
+		// (unless the work is safe ahead of it): else a kill right after
 		// the work (a node stopped by a delete) finds a record that never
 		// heard of it.
-		if e.store != nil {
-			r.mu.Lock()
-			seq := r.seq
-			r.mu.Unlock()
-			e.persist(r, seq)
+		if e.store != nil && diskFirst {
+			save()
 		}
 		defer func() {
 			if ctx.Err() != nil {

@@ -309,7 +309,7 @@ func (e *Emulator) openEndpoints(r *region, g *replicationGroup, exact bool) err
 func (e *Emulator) listenEndpoints(name string, a endpointAddresses, exact bool) (endpoint, endpoint, error) {
 	listen := func(addr engine.Endpoint, role string) (*proxy.Proxy, error) {
 		if exact {
-			return proxy.Listen(addr.Addr(), proxy.Options{Name: name + role, Logger: e.log})
+			return proxy.Listen(addr.Addr(), e.proxyOptions(name+role))
 		}
 		return e.listenProxy(addr, name+role)
 	}
@@ -344,7 +344,7 @@ func (e *Emulator) listenProxy(addr engine.Endpoint, name string) (*proxy.Proxy,
 		}
 	}()
 	for attempt := 1; ; attempt++ {
-		p, err := proxy.Listen(addr.Addr(), proxy.Options{Name: name, Logger: e.log})
+		p, err := proxy.Listen(addr.Addr(), e.proxyOptions(name))
 		if err == nil {
 			return p, nil
 		}

@@ -289,3 +289,19 @@ type FileReader interface {
 	// rejected. The node need not be running.
 	CopyFrom(ctx context.Context, name, path string) (io.ReadCloser, error)
 }
+
+// ExitReporter is implemented by runtimes that learn of a node's exit as it
+// happens (the process runtime is the parent of the nodes it started; the
+// docker runtime follows the daemon's event stream), so that the control
+// plane reacts to a crash at once instead of at its next health check.
+// Nodes the runtime cannot watch that way (the process runtime's adopted
+// nodes, which are not its children) are not reported: a health check still
+// finds them dead.
+type ExitReporter interface {
+	// ReportExits makes the runtime call fn with the name of each node that
+	// exits without having been asked to (exits it was asked for, by Stop,
+	// Suspend or Kill, may be reported too), on a goroutine of its own and
+	// without holding its locks, as Inspect starts reporting the node not
+	// running. A later call replaces fn; nil stops the reports.
+	ReportExits(fn func(name string))
+}

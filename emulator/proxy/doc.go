@@ -12,7 +12,9 @@
 //     endpoint has one per replica, a primary endpoint has exactly one). A
 //     backend that refuses the dial is skipped; when no backend is set or none
 //     answers, the client connection is closed at once, like a DNS record that
-//     points to a dead node, and the client's own retry logic takes over.
+//     points to a dead node, and the client's own retry logic takes over; with
+//     Options.ParkFor a connection accepted while no backend is set waits for
+//     one instead (a failover in progress), up to that long.
 //
 //   - SetBackends replaces the set atomically. Connections whose backend left
 //     the set are closed on both sides immediately (the DNS flip plus the

@@ -33,6 +33,13 @@ type Options struct {
 	Logger *slog.Logger
 	// DialTimeout bounds one dial to a backend (DefaultDialTimeout if zero).
 	DialTimeout time.Duration
+	// ParkFor, when positive, makes a connection accepted while no backend
+	// is set wait up to that long for one (SetBackends) instead of being
+	// closed at once: during a failover a client that reconnects lands on
+	// the new primary as soon as there is one, where a closed connection
+	// (or a refused dial) sends most client libraries into a back-off of
+	// their own (go-redis waits 100 ms after a failed dial).
+	ParkFor time.Duration
 }
 
 // Stats is a snapshot of a Proxy's counters.
@@ -57,11 +64,12 @@ type Stats struct {
 // Proxy is a TCP forwarder listening on one endpoint. It is safe for
 // concurrent use.
 type Proxy struct {
-	name   string
-	log    *slog.Logger
-	dialer net.Dialer
-	ln     *net.TCPListener
-	addr   engine.Endpoint
+	name    string
+	log     *slog.Logger
+	dialer  net.Dialer
+	parkFor time.Duration
+	ln      *net.TCPListener
+	addr    engine.Endpoint
 
 	// ctx is cancelled by Close; it aborts dials in progress and the accept
 	// loop's back-off.
@@ -78,8 +86,11 @@ type Proxy struct {
 	// backends is replaced, never modified in place, so a snapshot taken
 	// under mu can be read without it.
 	backends []engine.Endpoint
-	links    map[*link]struct{}
-	closed   bool
+	// changed is closed (and replaced) by every SetBackends that changes
+	// the set: parked connections wait on it.
+	changed chan struct{}
+	links   map[*link]struct{}
+	closed  bool
 	// demux, set by ListenDemux, routes by a connection's first byte
 	// (backends[0] plaintext, backends[1] TLS) instead of round-robin;
 	// waiting are its client connections whose first byte has not come.
@@ -132,13 +143,15 @@ func listen(addr string, opts Options, prepare func(*Proxy)) (*Proxy, error) {
 	la := tcpLn.Addr().(*net.TCPAddr)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
-		name:   opts.Name,
-		dialer: net.Dialer{Timeout: opts.DialTimeout},
-		ln:     tcpLn,
-		addr:   engine.Endpoint{Host: la.IP.String(), Port: la.Port},
-		ctx:    ctx,
-		cancel: cancel,
-		links:  make(map[*link]struct{}),
+		name:    opts.Name,
+		dialer:  net.Dialer{Timeout: opts.DialTimeout},
+		parkFor: opts.ParkFor,
+		ln:      tcpLn,
+		addr:    engine.Endpoint{Host: la.IP.String(), Port: la.Port},
+		ctx:     ctx,
+		cancel:  cancel,
+		changed: make(chan struct{}),
+		links:   make(map[*link]struct{}),
 	}
 	p.log = opts.Logger.With("proxy", opts.Name, "listen", p.addr.Addr())
 	if prepare != nil {
@@ -155,14 +168,16 @@ func (p *Proxy) Addr() engine.Endpoint { return p.addr }
 
 // Backends returns a copy of the current backend set, in round-robin order.
 func (p *Proxy) Backends() []engine.Endpoint {
-	return slices.Clone(p.snapshot())
+	bs, _ := p.snapshot()
+	return slices.Clone(bs)
 }
 
-// snapshot returns the current backend slice; callers must not modify it.
-func (p *Proxy) snapshot() []engine.Endpoint {
+// snapshot returns the current backend slice, which callers must not
+// modify, and the channel the next change closes.
+func (p *Proxy) snapshot() ([]engine.Endpoint, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.backends
+	return p.backends, p.changed
 }
 
 // SetBackends atomically replaces the backend set (duplicates are dropped,
@@ -184,6 +199,8 @@ func (p *Proxy) SetBackends(backends []engine.Endpoint) {
 	}
 	prev := p.backends
 	p.backends = next
+	close(p.changed)
+	p.changed = make(chan struct{})
 	var cut []*link
 	for l := range p.links {
 		if !slices.Contains(next, l.ep) {
@@ -221,6 +238,15 @@ func (p *Proxy) Stats() Stats {
 	return s
 }
 
+// Unlisten stops accepting connections but keeps forwarding the ones
+// accepted, parked ones included (they go to the backends of the next
+// SetBackends): the address is free for a node to listen on itself (see
+// the emulator's bound primary endpoint) while the clients that connected
+// in the meantime are still served. Close ends them.
+func (p *Proxy) Unlisten() error {
+	return p.ln.Close()
+}
+
 // Close stops listening, closes every connection and waits until every
 // goroutine of the proxy has exited. Calling it again returns nil.
 func (p *Proxy) Close() error {
@@ -244,6 +270,9 @@ func (p *Proxy) Close() error {
 
 	p.cancel()
 	err := p.ln.Close()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil // Unlisten closed it already
+	}
 	for _, l := range links {
 		l.abort()
 	}
@@ -346,14 +375,32 @@ func forward(dst, src *net.TCPConn) error {
 
 // connect dials a backend for client, starting at the round-robin cursor and
 // moving on to the next backend when a dial fails, and registers the link. It
-// returns nil when no backend is set, every dial failed or the proxy closed.
+// returns nil when no backend is set (and, with Options.ParkFor, none came
+// in time), every dial failed or the proxy closed.
 func (p *Proxy) connect(client *net.TCPConn) *link {
-	for range maxDialRounds {
-		bs := p.snapshot()
+	var parked <-chan time.Time
+	if p.parkFor > 0 {
+		t := time.NewTimer(p.parkFor)
+		defer t.Stop()
+		parked = t.C
+	}
+	for rounds := 0; rounds < maxDialRounds; {
+		bs, changed := p.snapshot()
 		if len(bs) == 0 {
-			p.log.Debug("proxy has no backend, closing connection", "client", client.RemoteAddr().String())
+			if parked == nil {
+				p.log.Debug("proxy has no backend, closing connection", "client", client.RemoteAddr().String())
+				return nil
+			}
+			select {
+			case <-changed:
+				continue // parked: a wait is not a dial round
+			case <-parked:
+				p.log.Debug("proxy got no backend in time, closing parked connection", "client", client.RemoteAddr().String(), "parkedFor", p.parkFor)
+			case <-p.ctx.Done():
+			}
 			return nil
 		}
+		rounds++
 		start := p.next.Add(1) - 1
 		stale := false
 		for i := range uint64(len(bs)) {

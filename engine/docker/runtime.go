@@ -145,6 +145,8 @@ type Runtime struct {
 	// Runtime's: suspended by it, or owned stopped nodes Adopt returned.
 	// Reap and Adopt spare them; Start and Stop settle them.
 	kept map[string]bool
+	// stopExits ends the exit reports (ReportExits), nil when none run.
+	stopExits context.CancelFunc
 }
 
 var (
@@ -453,6 +455,10 @@ func (r *Runtime) Close() error {
 		return nil
 	}
 	r.closed = true
+	if r.stopExits != nil {
+		r.stopExits()
+		r.stopExits = nil
+	}
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()

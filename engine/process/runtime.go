@@ -148,6 +148,20 @@ type Runtime struct {
 	// them; Start, Stop and Suspend of the name settle them.
 	kept   map[string]bool
 	closed bool
+	// onExit is called with the name of a child that exits unasked
+	// (engine.ExitReporter).
+	onExit func(name string)
+}
+
+var _ engine.ExitReporter = (*Runtime)(nil)
+
+// ReportExits implements engine.ExitReporter for the nodes this Runtime
+// started: reap, which waits for each child, reports it once it is
+// reaped. Adopted nodes are not children and are not reported.
+func (r *Runtime) ReportExits(fn func(name string)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.onExit = fn
 }
 
 // proc is a node process this Runtime started. done is closed once the

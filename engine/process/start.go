@@ -281,6 +281,12 @@ func (r *Runtime) reap(cmd *exec.Cmd, p *proc) {
 	close(p.done)
 	if !p.stopping.Load() {
 		r.log.Warn("node exited", "node", p.lbl.Name, "pid", p.lbl.PID, "err", err)
+		r.mu.Lock()
+		report := r.onExit
+		r.mu.Unlock()
+		if report != nil {
+			report(p.lbl.Name)
+		}
 	}
 }
 
