@@ -7,11 +7,14 @@ package emulator
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+
+	"github.com/elasticache-local/elasticache-local/engine"
 )
 
 // opScaleMemcached adds or removes the nodes of a Memcached cluster.
@@ -155,6 +158,12 @@ func (e *Emulator) scaleMemcached(ctx context.Context, r *region, cl *cacheClust
 	r.mu.Unlock()
 	startErrs := make([]error, len(launches))
 	for i, l := range launches {
+		// A node an earlier run started before it was killed (adopted)
+		// runs already: it only has to answer.
+		if n, err := e.opts.Runtime.Inspect(ctx, l.spec.Name); err == nil && n.Running {
+			startErrs[i] = engine.WaitReady(ctx, l.spec.Endpoint, e.admin.Pings)
+			continue
+		}
 		startErrs[i] = e.startNode(ctx, l)
 	}
 	for _, n := range removing {
@@ -169,6 +178,7 @@ func (e *Emulator) scaleMemcached(ctx context.Context, r *region, cl *cacheClust
 	defer e.unlock(r)
 	kept := cl.nodes[:0]
 	for _, n := range cl.nodes {
+		n.recovering = false
 		failed := false
 		for i, l := range launches {
 			if l.spec.Name == n.name && startErrs[i] != nil {
@@ -289,6 +299,20 @@ func (e *Emulator) reserveMemcached(r *region) error {
 		if cl.mc != nil {
 			if err := e.opts.Addresses.Reserve(cl.mc.cfgAddr); err != nil {
 				return err
+			}
+		}
+	}
+	return nil
+}
+
+// reopenDiscovery opens the configuration endpoints of r's Memcached
+// clusters at their recorded addresses before the API serves (Restore), so
+// a cluster described available answers Auto Discovery.
+func (e *Emulator) reopenDiscovery(r *region) error {
+	for _, id := range sortedKeys(r.clusters) {
+		if cl := r.clusters[id]; cl.mc != nil && cl.status != statusDeleting && cl.status != statusCreateFailed {
+			if err := e.openDiscovery(r, cl); err != nil {
+				return fmt.Errorf("emulator: reopening at its recorded address: %w", err)
 			}
 		}
 	}

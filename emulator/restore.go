@@ -140,7 +140,9 @@ func (e *Emulator) Restore(ctx context.Context, recs []state.Region) (RestoreRep
 					// leaves it alone, the endpoints skip it, and
 					// Describe says so from the first request on.
 					n.recovering = true
-					if cl.status != statusCreating {
+					// A Memcached node being added or removed keeps
+					// saying so: reconcileMemcached finishes the change.
+					if cl.status != statusCreating && (cl.mc == nil || n.status == statusAvailable) {
 						cl.status, n.status = statusRebooting, nodeRebooting
 					}
 					rep.Restarted++
@@ -173,6 +175,9 @@ func (e *Emulator) Restore(ctx context.Context, recs []state.Region) (RestoreRep
 			if err := e.openEndpoints(r, g, true); err != nil {
 				return rep, fmt.Errorf("emulator: reopening the endpoints of %s at their recorded addresses: %w", g.id, err)
 			}
+		}
+		if err := e.reopenDiscovery(r); err != nil {
+			return rep, err
 		}
 		e.mu.Lock()
 		e.regions[r.scope] = r
