@@ -87,6 +87,13 @@ func discover(t testing.TB, ep *types.Endpoint) discovered {
 	if err != nil {
 		t.Fatalf("dial the configuration endpoint: %v", err)
 	}
+	return discoverOn(t, conn)
+}
+
+// discoverOn is discover on a connection to the configuration endpoint,
+// which it closes.
+func discoverOn(t testing.TB, conn net.Conn) discovered {
+	t.Helper()
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	br := bufio.NewReader(conn)
