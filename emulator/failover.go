@@ -327,9 +327,8 @@ func (g *replicationGroup) settleable(r *region) bool {
 	case g.recovering(r), g.resharding != nil, g.rolling != nil:
 		return false
 	case g.status == statusModifying:
-		// A push of users (pushGroupAccess) and a transit change
-		// (changeTransit) settle the group themselves.
-		return !r.ops.running(opApplyUsers, g.id) && g.sec.change == nil
+		// A push of users (pushGroupAccess) settles the group itself.
+		return !r.ops.running(opApplyUsers, g.id)
 	case g.status == statusCreating:
 		return !r.ops.running(opCreateGroup, g.id) && len(g.failedMembers(r)) == 0
 	}

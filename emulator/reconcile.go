@@ -70,10 +70,6 @@ func (e *Emulator) reconcileRegion(ctx context.Context, r *region, fates map[str
 		if op.kind == opApplyUsers {
 			e.resumeApplyUsers(r, op.target)
 		}
-		// A transit change goes on from the members it restarted.
-		if op.kind == opModifyTransit {
-			e.resumeTransitChange(r, op.target)
-		}
 		r.ops.remove(op)
 	}
 	// Changes of users and user groups the earlier run left (rbac_apply.go).
@@ -270,7 +266,7 @@ func (e *Emulator) reconcileGroup(ctx context.Context, r *region, g *replication
 		// resharding when it has moved every slot (reconcileRegion
 		// resumes it). An unfinished push of users (an AUTH token
 		// change) keeps it modifying: resumeApplyUsers settles it.
-		if !g.recovering(r) && g.resharding == nil && g.rolling == nil && !r.ops.running(opApplyUsers, g.id) && g.sec.change == nil {
+		if !g.recovering(r) && g.resharding == nil && g.rolling == nil && !r.ops.running(opApplyUsers, g.id) {
 			g.status = statusAvailable
 		}
 	}

@@ -136,7 +136,7 @@ func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
 		LogDeliveryConfigurations:  []types.LogDeliveryConfiguration{},
 		PendingModifiedValues:      &types.ReplicationGroupPendingModifiedValues{},
 	}
-	g.sec.describeGroup(&out)
+	g.sec.describeGroup(&out, g.rolling)
 	if g.kmsKeyID != "" {
 		out.KmsKeyId = aws.String(g.kmsKeyID)
 	}
@@ -482,7 +482,7 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 			return nil, invalidClusterState("Cache cluster %s is not available to be promoted.", promote)
 		}
 	}
-	sec, authChanged, err := e.groupSecurityModify(g, securityMembers{transit: in.TransitEncryptionEnabled,
+	sec, authChanged, transitTo, err := e.groupSecurityModify(g, securityMembers{transit: in.TransitEncryptionEnabled,
 		mode: in.TransitEncryptionMode, token: in.AuthToken, strategy: in.AuthTokenUpdateStrategy})
 	if err != nil {
 		return nil, err
@@ -494,8 +494,8 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if (authChanged || usersChanged) && promote != "" {
 		return nil, invalidParameterCombination("AuthToken or user groups and PrimaryClusterId cannot be modified in one request.")
 	}
-	if sec.change != nil && (change != nil || usersChanged || promote != "") {
-		return nil, invalidParameterCombination("TransitEncryptionEnabled or TransitEncryptionMode cannot be modified in one request with CacheNodeType, EngineVersion, user groups or PrimaryClusterId.")
+	if transitTo != nil && (usersChanged || promote != "") {
+		return nil, invalidParameterCombination("TransitEncryptionEnabled or TransitEncryptionMode cannot be modified in one request with user groups or PrimaryClusterId.")
 	}
 	if change != nil && (authChanged || usersChanged || promote != "") {
 		return nil, invalidParameterCombination("CacheNodeType or EngineVersion cannot be modified in one request with AuthToken, user groups or PrimaryClusterId.")
@@ -535,15 +535,18 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		}
 	}
 	g.status = statusModifying
-	if run := takeNodeChange(&g.pending, change, aws.ToBool(in.ApplyImmediately)); run != nil {
+	run := takeNodeChange(&g.pending, change, aws.ToBool(in.ApplyImmediately))
+	if transitTo != nil {
+		// Applied at once, as AWS applies it, with whatever node change
+		// runs now: one replacement of every node.
+		run = run.merge(&nodeChange{transit: transitTo})
+	}
+	if run != nil {
 		e.startGroupChange(r, g, run)
 		return &elasticache.ModifyReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}, nil
 	}
 	out := &elasticache.ModifyReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}
 	switch {
-	case g.sec.change != nil:
-		e.startTransitChange(r, g)
-		return out, nil
 	case authChanged:
 		e.rotateGroupAuth(r, g)
 		return out, nil

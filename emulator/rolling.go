@@ -44,6 +44,9 @@ type nodeChange struct {
 	paramGroup string         // the parameter group the new nodes take
 	done       []string       // member clusters replaced so far
 	current    string         // the member being replaced
+	// transit, when set, is the in-transit encryption the nodes move to
+	// (transit.go).
+	transit *transitLayout
 }
 
 // merge returns ch with later's changes over it (a later modification
@@ -64,6 +67,9 @@ func (ch *nodeChange) merge(later *nodeChange) *nodeChange {
 	}
 	if later.paramGroup != "" {
 		out.paramGroup = later.paramGroup
+	}
+	if later.transit != nil {
+		out.transit = later.transit
 	}
 	return &out
 }
@@ -117,6 +123,9 @@ func describeChange(cl *cacheCluster, ch *nodeChange) string {
 		}
 		parts = append(parts, "engine version from "+from+" to "+to)
 	}
+	if ch.transit != nil {
+		parts = append(parts, "in-transit encryption to "+ch.transit.String())
+	}
 	if len(parts) == 0 {
 		return "cache nodes"
 	}
@@ -168,6 +177,7 @@ func (e *Emulator) rollGroup(ctx context.Context, r *region, g *replicationGroup
 		r.mu.Unlock()
 		switch {
 		case next == "":
+			e.settleTLSReplication(ctx, r, g)
 			e.finishGroupChange(r, g)
 			return
 		case promote != "":
@@ -196,6 +206,7 @@ const (
 // handOver runs a planned failover of ng to target, trying again while it
 // fails before anything changed. No lock is held by the caller.
 func (e *Emulator) handOver(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, target string) error {
+	e.settleTLSReplication(ctx, r, g)
 	var err error
 	for try := 1; try <= handOverTries; try++ {
 		r.mu.Lock()
@@ -265,6 +276,9 @@ func (e *Emulator) finishGroupChange(r *region, g *replicationGroup) {
 	}
 	if ch.paramGroup != "" {
 		g.paramGroup = ch.paramGroup
+	}
+	if ch.transit != nil {
+		g.sec.transit, g.sec.preferred = ch.transit.transit, ch.transit.preferred
 	}
 	g.rolling = nil
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "Finished modifying %s of replication group %s", what, g.id)
@@ -347,6 +361,9 @@ func (ch *nodeChange) record() *state.NodeChange {
 		return nil
 	}
 	rec := &state.NodeChange{NodeType: ch.nodeType, ParamGroup: ch.paramGroup, Done: slices.Clone(ch.done), Current: ch.current}
+	if t := ch.transit; t != nil {
+		rec.Transit = &state.TransitLayout{Transit: t.transit, Preferred: t.preferred}
+	}
 	if ch.engine != nil {
 		ev := ch.engine.record()
 		rec.Engine = &ev
@@ -359,6 +376,9 @@ func nodeChangeFromRecord(rec *state.NodeChange) *nodeChange {
 		return nil
 	}
 	ch := &nodeChange{nodeType: rec.NodeType, paramGroup: rec.ParamGroup, done: slices.Clone(rec.Done), current: rec.Current}
+	if t := rec.Transit; t != nil {
+		ch.transit = &transitLayout{transit: t.Transit, preferred: t.Preferred}
+	}
 	if rec.Engine != nil {
 		ev := engineFromRecord(*rec.Engine)
 		ch.engine = &ev

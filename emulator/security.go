@@ -64,9 +64,6 @@ type security struct {
 	// preferred: TransitEncryptionMode preferred, every node serves TLS
 	// and plaintext on its port (transit.go).
 	preferred bool
-	// change is an online change of transit and preferred in progress
-	// (transit.go), nil when none is.
-	change *transitChange
 	// authHashes are the SHA-256 hashes of the AUTH tokens the default
 	// user accepts (two while a ROTATE is in force).
 	authHashes []string
@@ -102,14 +99,11 @@ func (s *security) defaultUser() []engine.ACLUser {
 
 // record and securityFromRecord convert to and from the persisted form.
 func (s *security) record() *state.Security {
-	if !s.transit && !s.authEnabled() && s.change == nil {
+	if !s.transit && !s.authEnabled() {
 		return nil
 	}
 	rec := &state.Security{Transit: s.transit, AuthHashes: slices.Clone(s.authHashes), AuthOpen: s.authOpen,
 		AuthPending: string(s.authPending), Preferred: s.preferred}
-	if c := s.change; c != nil {
-		rec.Change = &state.TransitChange{Transit: c.to.transit, Preferred: c.to.preferred, Done: slices.Clone(c.done)}
-	}
 	if !s.authModified.IsZero() {
 		rec.AuthModified = s.authModified
 	}
@@ -122,9 +116,6 @@ func securityFromRecord(rec *state.Security) security {
 	}
 	s := security{transit: rec.Transit, preferred: rec.Preferred, authHashes: slices.Clone(rec.AuthHashes), authOpen: rec.AuthOpen,
 		authModified: rec.AuthModified, authPending: types.AuthTokenUpdateStatus(rec.AuthPending)}
-	if c := rec.Change; c != nil {
-		s.change = &transitChange{to: transitLayout{transit: c.Transit, preferred: c.Preferred}, done: slices.Clone(c.Done)}
-	}
 	return s
 }
 
@@ -362,15 +353,16 @@ func (s *security) described() described {
 	return d
 }
 
-// describeGroup and describeCluster report s as the API shows it.
-func (s *security) describeGroup(out *types.ReplicationGroup) {
+// describeGroup and describeCluster report s as the API shows it, and
+// the in-transit encryption a group's node change (rolling) moves to.
+func (s *security) describeGroup(out *types.ReplicationGroup, rolling *nodeChange) {
 	d := s.described()
 	out.TransitEncryptionEnabled, out.AuthTokenEnabled, out.TransitEncryptionMode, out.AuthTokenLastModifiedDate = d.transit, d.auth, d.mode, d.modified
 	if out.PendingModifiedValues != nil {
 		out.PendingModifiedValues.AuthTokenStatus = d.pending
-		if c := s.change; c != nil {
-			out.PendingModifiedValues.TransitEncryptionEnabled = aws.Bool(c.to.transit)
-			out.PendingModifiedValues.TransitEncryptionMode = c.to.mode()
+		if rolling != nil && rolling.transit != nil {
+			out.PendingModifiedValues.TransitEncryptionEnabled = aws.Bool(rolling.transit.transit)
+			out.PendingModifiedValues.TransitEncryptionMode = rolling.transit.mode()
 		}
 	}
 }

@@ -4,31 +4,29 @@ package emulator
 // cluster (ModifyReplicationGroup, ModifyCacheCluster): the token is
 // rotated on every node in an apply-users operation while the group shows
 // modifying and PendingModifiedValues.AuthTokenStatus. A group's transit
-// encryption changes in a modify-transit operation (transit.go).
+// encryption changes by a node change (transit.go, rolling.go).
 
 import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 )
 
 // groupSecurityModify validates a ModifyReplicationGroup's TLS and AUTH
-// members and returns g's security after it, and whether the AUTH token
-// changes; the caller holds r.mu and has changed nothing yet.
-func (e *Emulator) groupSecurityModify(g *replicationGroup, in securityMembers) (security, bool, error) {
+// members and returns g's security after it, whether the AUTH token
+// changes and the in-transit encryption its nodes are to move to (nil:
+// no change); the caller holds r.mu and has changed nothing yet.
+func (e *Emulator) groupSecurityModify(g *replicationGroup, in securityMembers) (security, bool, *transitLayout, error) {
 	to, err := checkTransitModify(g, in.transit, in.mode)
 	if err != nil {
-		return g.sec, false, err
+		return g.sec, false, nil, err
 	}
 	if to != nil && (in.token != nil || in.strategy != "") {
-		return g.sec, false, invalidParameterCombination("TransitEncryptionEnabled or TransitEncryptionMode and the AUTH token cannot be modified in one request.")
+		return g.sec, false, nil, invalidParameterCombination("TransitEncryptionEnabled or TransitEncryptionMode and the AUTH token cannot be modified in one request.")
 	}
 	sec, changed, err := e.securityModify(g.sec, in)
-	if err == nil && to != nil {
-		sec.change = &transitChange{to: *to}
-	}
 	if err == nil && changed && g.status != statusAvailable {
 		err = invalidGroupState("Replication group %s must be available to modify its AUTH token; it is %s.", g.id, g.status)
 	}
-	return sec, changed, err
+	return sec, changed, to, err
 }
 
 // clusterSecurityModify is groupSecurityModify for ModifyCacheCluster: a

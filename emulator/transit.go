@@ -11,14 +11,14 @@ package emulator
 // on by its first byte; required and plaintext nodes keep their endpoint
 // to themselves. Only the listeners change, and a Redis node cannot move
 // them without a restart on both runtimes (the docker runtime publishes
-// them), so a modify-transit operation restarts the members one by one in
-// the new layout, as a rolling replacement: the replicas first (each syncs
-// from the primary again), then a planned failover to one of them (writes
-// are paused until it has every acknowledged one), then the old primary.
-// A group of one node is saved and restarted from its data. The members
-// already restarted are recorded (transitChange.done), so a restart of the
-// emulator goes on from there; what serves which layout is read back from
-// the runtime's labels first.
+// them), so a change of a group's transit encryption is a node change
+// (rolling.go, nodeChange.transit): its members are replaced one by one in
+// the new layout, the replicas first, then a planned failover, then the
+// old primary, resumed after a restart of the emulator like any node
+// change. A replica replicates in plaintext from a primary that accepts it
+// (primaryServesPlaintext), since the docker runtime's peers reach a
+// preferred node's plaintext port; settleTLSReplication sets every member
+// for the new primary before the failover and at the end.
 
 import (
 	"context"
@@ -28,20 +28,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 
 	"github.com/elasticache-local/elasticache-local/emulator/proxy"
 	"github.com/elasticache-local/elasticache-local/engine"
 )
-
-// opModifyTransit changes a group's transit encryption (changeTransit).
-const opModifyTransit = "modify-transit"
-
-// transitRetry is how long a step of a transit change that failed waits
-// before it is tried again.
-const transitRetry = time.Second
 
 // transitLayout is what a node serves: plaintext, TLS and plaintext
 // (preferred), or TLS only.
@@ -66,41 +58,22 @@ func (l transitLayout) String() string {
 	return "enabled (" + string(l.mode()) + ")"
 }
 
-// label is the engine.LabelTLS a node started in l carries.
-func (l transitLayout) label() string {
-	switch {
-	case l.transit && l.preferred:
-		return engine.LabelTLSPreferred
-	case l.transit:
-		return engine.LabelTLSRequired
-	}
-	return ""
-}
-
 // plaintext reports whether a node in l accepts plaintext.
 func (l transitLayout) plaintext() bool { return !l.transit || l.preferred }
-
-// transitChange is a change of a group's transit encryption in progress.
-type transitChange struct {
-	to transitLayout
-	// done are the members restarted in the new layout.
-	done []string
-}
 
 // layout is what s's nodes serve, a change aside.
 func (s *security) layout() transitLayout {
 	return transitLayout{transit: s.transit, preferred: s.transit && s.preferred}
 }
 
-// layoutOf is what cl's node serves, or is to serve when it starts: its
-// group's new layout once a change restarted it, else the current one;
-// the caller holds r.mu.
+// layoutOf is what cl's node serves, or is to serve when it starts: the
+// new layout of its group's node change once the change replaces it or
+// replaced it (as runningAs), else the current one; the caller holds r.mu.
 func (r *region) layoutOf(cl *cacheCluster) transitLayout {
-	sec := r.securityOf(cl)
-	if c := sec.change; c != nil && slices.Contains(c.done, cl.id) {
-		return c.to
+	if ch := r.changeOf(cl); ch != nil && ch.transit != nil && (ch.current == cl.id || slices.Contains(ch.done, cl.id)) {
+		return *ch.transit
 	}
-	return sec.layout()
+	return r.securityOf(cl).layout()
 }
 
 // primaryServesPlaintext reports whether cl's node replicates without TLS:
@@ -150,8 +123,8 @@ func checkTransitModify(g *replicationGroup, enabled *bool, mode types.TransitEn
 		return nil, invalidParameterCombination("In-transit encryption cannot be disabled while an AUTH token is set; delete it first (AuthTokenUpdateStrategy DELETE).")
 	case !to.transit && len(g.userGroupIDs) > 0:
 		return nil, invalidParameterCombination("In-transit encryption cannot be disabled while user groups are associated with the replication group.")
-	case g.sec.change != nil:
-		return nil, invalidGroupState("Replication group %s is already changing its in-transit encryption.", g.id)
+	case g.rolling != nil:
+		return nil, invalidGroupState("Replication group %s is already replacing its nodes.", g.id)
 	case g.clusterMode:
 		return nil, notImplemented("changing the in-transit encryption of a cluster-mode-enabled replication group")
 	case majorVersion(g.engine.Version) < 7:
@@ -178,152 +151,20 @@ func majorVersion(v string) int {
 	return n
 }
 
-// startTransitChange runs g's transit change (g.sec.change, set by the
-// caller with g's status modifying); the caller holds r.mu.
-func (e *Emulator) startTransitChange(r *region, g *replicationGroup) {
-	e.record(r, types.SourceTypeReplicationGroup, g.id, "Modifying in-transit encryption of replication group %s from %s to %s",
-		g.id, g.sec.layout(), g.sec.change.to)
-	e.runOperation(r, opModifyTransit, g.id, nil, func(ctx context.Context) { e.changeTransit(ctx, r, g) })
-}
-
-// changeTransit restarts g's members in the new layout one by one (see
-// the file's comment), then makes it g's; no lock is held by the caller.
-func (e *Emulator) changeTransit(ctx context.Context, r *region, g *replicationGroup) {
-	e.verifyDone(ctx, r, g)
-	for ctx.Err() == nil {
-		r.mu.Lock()
-		c := g.sec.change
-		if r.groups[g.id] != g || c == nil {
-			r.mu.Unlock()
-			return
-		}
-		ng := g.nodeGroups[0]
-		next := ""
-		for _, id := range ng.members {
-			if id != ng.primary && !slices.Contains(c.done, id) {
-				next = id
-				break
-			}
-		}
-		primaryLeft := next == "" && !slices.Contains(c.done, ng.primary)
-		if primaryLeft && len(ng.members) == 1 {
-			next = ng.primary
-		}
-		r.mu.Unlock()
-		var err error
-		switch {
-		case next != "":
-			err = e.restartInLayout(ctx, r, g, next)
-		case primaryLeft:
-			err = e.failoverForTransit(ctx, r, g, ng, c.to)
-		default:
-			e.finishTransit(ctx, r, g)
-			return
-		}
-		if err != nil && ctx.Err() == nil {
-			e.log.Warn("a step of an in-transit encryption change failed; trying again", "group", g.id, "err", err.Error())
-			select {
-			case <-ctx.Done():
-			case <-time.After(transitRetry):
-			}
-		}
-	}
-}
-
-// verifyDone drops from g's change the members whose node does not serve
-// the new layout after all (a restart of the emulator cut its restart
-// short), so they are restarted again.
-func (e *Emulator) verifyDone(ctx context.Context, r *region, g *replicationGroup) {
+// settleTLSReplication sets tls-replication on every member of g for the
+// primary its node change makes: before the failover to a replaced member
+// and when every member is replaced. No lock is held by the caller.
+func (e *Emulator) settleTLSReplication(ctx context.Context, r *region, g *replicationGroup) {
 	r.mu.Lock()
-	c := g.sec.change
-	if c == nil {
-		r.mu.Unlock()
-		return
+	var to *transitLayout
+	if g.rolling != nil {
+		to = g.rolling.transit
 	}
-	names := map[string]string{}
-	for _, id := range c.done {
-		if cl := r.clusters[id]; cl != nil {
-			names[id] = cl.nodes[0].name
-		}
-	}
-	want := c.to.label()
+	eps := memberEndpoints(r, g.nodeGroups[0])
 	r.mu.Unlock()
-	var stale []string
-	for id, name := range names {
-		n, err := e.opts.Runtime.Inspect(ctx, name)
-		if err != nil || n.Labels[engine.LabelTLS] != want {
-			stale = append(stale, id)
-		}
+	if to != nil {
+		e.setTLSReplication(ctx, eps, *to)
 	}
-	if len(stale) == 0 {
-		return
-	}
-	r.mu.Lock()
-	defer e.unlock(r)
-	c.done = slices.DeleteFunc(c.done, func(id string) bool { return slices.Contains(stale, id) })
-}
-
-// restartInLayout restarts member id of g in the new layout: as a replica
-// of the primary, or (the only member) from its own saved data.
-func (e *Emulator) restartInLayout(ctx context.Context, r *region, g *replicationGroup, id string) error {
-	r.mu.Lock()
-	cl := r.clusters[id]
-	c := g.sec.change
-	if cl == nil || c == nil {
-		r.mu.Unlock()
-		return fmt.Errorf("cache cluster %s is gone", id)
-	}
-	n := cl.nodes[0]
-	// Recorded first: the node starts in the new layout (layoutOf), and
-	// verifyDone undoes it if a restart of the emulator cuts this short.
-	c.done = append(c.done, id)
-	n.recovering = true // the health monitor and the endpoints leave it alone
-	ng := g.nodeGroupOf(id)
-	ng.syncEndpoints(r)
-	launch := e.launchFor(r, cl, n, r.replicaSource(cl))
-	alone := len(ng.members) == 1
-	e.record(r, types.SourceTypeCacheCluster, id, "Restarting cache node %s with in-transit encryption %s", n.id, c.to)
-	e.unlock(r)
-
-	var err error
-	keeper, canKeep := e.opts.Runtime.(engine.Keeper)
-	switch {
-	case alone && canKeep:
-		// The only copy of the data: saved, and loaded by the new node.
-		err = keeper.Suspend(ctx, n.name)
-		launch.spec.Resume = true
-	default:
-		err = e.opts.Runtime.Stop(ctx, n.name)
-	}
-	if err == nil || isNotFound(err) {
-		err = e.startNode(ctx, launch)
-	}
-
-	r.mu.Lock()
-	defer e.unlock(r)
-	n.recovering = false
-	if err != nil {
-		// Left to the health monitor, which restarts it from the same
-		// records (in the new layout), as it repairs any failed node.
-		n.down, n.misses = true, e.opts.HealthMisses-1
-		e.record(r, types.SourceTypeCacheCluster, id, "Restarting cache node %s with in-transit encryption %s failed: %v", n.id, c.to, err)
-		return err
-	}
-	n.down, n.misses = false, 0
-	ng.syncEndpoints(r)
-	return nil
-}
-
-// failoverForTransit makes a member already in the new layout g's primary,
-// with a planned failover, so the old primary can be restarted as a
-// replica. Every member replicates as the new primary needs from then on.
-func (e *Emulator) failoverForTransit(ctx context.Context, r *region, g *replicationGroup, ng *nodeGroup, to transitLayout) error {
-	r.mu.Lock()
-	eps := memberEndpoints(r, ng)
-	e.unlock(r)
-	e.setTLSReplication(ctx, eps, to)
-	_, err := e.failover(ctx, r, g, ng, "", true, time.Time{}, "handing the primary role to a node restarted with the new in-transit encryption")
-	return err
 }
 
 // setTLSReplication sets tls-replication on the nodes at eps for a primary
@@ -352,33 +193,6 @@ func memberEndpoints(r *region, ng *nodeGroup) []engine.Endpoint {
 		}
 	}
 	return eps
-}
-
-// finishTransit makes the new layout g's, once every member serves it,
-// and settles g.
-func (e *Emulator) finishTransit(ctx context.Context, r *region, g *replicationGroup) {
-	r.mu.Lock()
-	to := g.sec.change.to
-	eps := memberEndpoints(r, g.nodeGroups[0])
-	e.unlock(r)
-	e.setTLSReplication(ctx, eps, to)
-	if ctx.Err() != nil {
-		return
-	}
-	r.mu.Lock()
-	g.sec.transit, g.sec.preferred, g.sec.change = to.transit, to.preferred, nil
-	e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s modified: in-transit encryption is %s", g.id, to)
-	e.unlock(r)
-	e.availableWhenServing(ctx, r, g)
-}
-
-// resumeTransitChange goes on with the transit change of the group
-// target that the earlier run left; the caller holds r.mu.
-func (e *Emulator) resumeTransitChange(r *region, target string) {
-	if g := r.groups[target]; g != nil && g.sec.change != nil {
-		g.status = statusModifying
-		e.runOperation(r, opModifyTransit, g.id, nil, func(ctx context.Context) { e.changeTransit(ctx, r, g) })
-	}
 }
 
 // demuxes are the demultiplexers in front of preferred nodes, by node

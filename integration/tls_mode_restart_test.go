@@ -58,7 +58,7 @@ func TestTransitEncryptionRestartAfterKill9(t *testing.T) {
 		}
 		if step.midway {
 			eventually(t, time.Minute, func() error {
-				if !strings.Contains(eventMessages(t, c, types.SourceTypeCacheCluster, "tk-002"), "Restarting cache node") {
+				if !strings.Contains(eventMessages(t, c, types.SourceTypeCacheCluster, "tk-002"), "replacement started") {
 					return fmt.Errorf("no member restarted yet")
 				}
 				return nil

@@ -100,6 +100,7 @@ type NodeChange struct {
 	ParamGroup string         `json:"cacheParameterGroupName,omitempty"`
 	Done       []string       `json:"done,omitempty"`
 	Current    string         `json:"current,omitempty"`
+	Transit    *TransitLayout `json:"transit,omitempty"`
 }
 
 // Security is the in-transit encryption and AUTH token of a group or a
@@ -116,17 +117,14 @@ type Security struct {
 	AuthPending string `json:"authTokenPending,omitempty"`
 	// Preferred: TransitEncryptionMode preferred (TLS and plaintext).
 	Preferred bool `json:"transitPreferred,omitempty"`
-	// Change is a change of the transit encryption being applied.
-	Change *TransitChange `json:"transitChange,omitempty"`
 }
 
-// TransitChange is an online change of a group's transit encryption
-// (ModifyReplicationGroup TransitEncryptionEnabled / TransitEncryptionMode):
-// the layout it goes to, and the members already restarted in it.
-type TransitChange struct {
-	Transit   bool     `json:"transitEncryption,omitempty"`
-	Preferred bool     `json:"transitPreferred,omitempty"`
-	Done      []string `json:"done,omitempty"`
+// TransitLayout is the in-transit encryption a node change moves a
+// group's nodes to (ModifyReplicationGroup TransitEncryptionEnabled /
+// TransitEncryptionMode).
+type TransitLayout struct {
+	Transit   bool `json:"transitEncryption,omitempty"`
+	Preferred bool `json:"transitPreferred,omitempty"`
 }
 
 // Resharding is an online resharding of a cluster-mode group: the slot
