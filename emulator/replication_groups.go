@@ -434,9 +434,6 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 			return nil, err
 		}
 	}
-	if change != nil && g.clusterMode {
-		return nil, notImplemented("changing the node type or engine version of a cluster-mode replication group")
-	}
 	autoFailover, multiAZ := g.autoFailover, g.multiAZ
 	if in.AutomaticFailoverEnabled != nil {
 		autoFailover = *in.AutomaticFailoverEnabled

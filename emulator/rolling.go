@@ -26,7 +26,10 @@ import (
 // every write meanwhile. A standalone cluster, or a group of one node, has
 // no replica to hand over to: its node is replaced the same way, and
 // clients see the short outage the event reports. The primary and reader
-// endpoints move as on a failover (nodeGroup.syncEndpoints).
+// endpoints move as on a failover (nodeGroup.syncEndpoints). In a
+// cluster-mode group every shard goes the same way (CLUSTER FAILOVER hands
+// the role over); a replaced cluster node comes back with a new identity,
+// which formCluster makes a replica of its shard's primary again.
 //
 // The change is recorded on its group or cluster before any node is
 // touched, with the members done and the one in progress, so a restart of
@@ -149,31 +152,16 @@ func (e *Emulator) startClusterChange(r *region, cl *cacheCluster, ch *nodeChang
 	e.runOperation(r, opNodeChange, cl.id, nil, func(ctx context.Context) { e.rollCluster(ctx, r, cl) })
 }
 
-// rollGroup replaces g's nodes one after the other: every replica, then a
-// planned failover to a replaced replica, then the old primary. No lock is
-// held by the caller.
+// rollGroup replaces g's nodes one after the other: in every node group
+// each replica, then a planned failover to a replaced replica, then the
+// old primary. No lock is held by the caller.
 func (e *Emulator) rollGroup(ctx context.Context, r *region, g *replicationGroup) {
-	handedOver := false
+	handedOver := map[*nodeGroup]bool{}
 	for !stopping(ctx) {
 		r.mu.Lock()
-		ch, ng := g.rolling, g.nodeGroups[0]
-		var next, promote string
-		for _, id := range ng.members {
-			if id != ng.primary && !slices.Contains(ch.done, id) {
-				next = id
-				break
-			}
-		}
-		if next == "" && !slices.Contains(ch.done, ng.primary) {
-			next = ng.primary
-			for _, cl := range ng.healthyReplicas(r) {
-				if slices.Contains(ch.done, cl.id) && !handedOver {
-					promote = cl.id
-					break
-				}
-			}
-		}
+		ng, next, promote := g.nextToReplace(r, handedOver)
 		cl := r.clusters[next]
+		ch := g.rolling
 		r.mu.Unlock()
 		switch {
 		case next == "":
@@ -183,7 +171,7 @@ func (e *Emulator) rollGroup(ctx context.Context, r *region, g *replicationGroup
 		case promote != "":
 			// Hand the primary role over before its node goes; a failover
 			// that fails leaves the primary to be replaced in place.
-			handedOver = true
+			handedOver[ng] = true
 			if err := e.handOver(ctx, r, g, ng, promote); err != nil && !stopping(ctx) {
 				e.log.Error("handing the primary role over before replacing its node failed; replacing it in place", "group", g.id, "err", err)
 			}
@@ -191,6 +179,36 @@ func (e *Emulator) rollGroup(ctx context.Context, r *region, g *replicationGroup
 			e.replaceNode(ctx, r, cl, ch)
 		}
 	}
+}
+
+// nextToReplace picks what rollGroup does next: the first replica not
+// replaced yet, of any node group; else the first primary not replaced,
+// with the replaced replica to hand its role to first (promote) unless
+// that was tried already. next is "" when every node is replaced. The
+// caller holds r.mu.
+func (g *replicationGroup) nextToReplace(r *region, handedOver map[*nodeGroup]bool) (ng *nodeGroup, next, promote string) {
+	done := g.rolling.done
+	for _, x := range g.nodeGroups {
+		for _, id := range x.members {
+			if id != x.primary && !slices.Contains(done, id) {
+				return x, id, ""
+			}
+		}
+	}
+	for _, x := range g.nodeGroups {
+		if slices.Contains(done, x.primary) {
+			continue
+		}
+		if !handedOver[x] {
+			for _, cl := range x.healthyReplicas(r) {
+				if slices.Contains(done, cl.id) {
+					return x, x.primary, cl.id
+				}
+			}
+		}
+		return x, x.primary, ""
+	}
+	return nil, "", ""
 }
 
 // handOverTries bounds the planned failovers tried before the primary's
@@ -295,10 +313,16 @@ func (e *Emulator) replaceNode(ctx context.Context, r *region, cl *cacheCluster,
 	n := cl.nodes[0]
 	ch.current = cl.id
 	n.recovering = true
-	primary := r.replicaSource(cl) == nil
+	primary := r.replicaSource(cl) == nil // a primary, or standalone
 	r.syncClusterEndpoints(cl)
 	launch := e.launchFor(r, cl, n, r.replicaSource(cl))
 	keeper, keeps := e.opts.Runtime.(engine.Keeper)
+	if launch.spec.Cluster && !primary {
+		// A cluster node comes back with a new identity and formCluster
+		// makes it a replica again, which syncs from empty (FLUSHALL,
+		// CLUSTER REPLICATE): its own data is of no use.
+		keeps = false
+	}
 	launch.spec.Resume = keeps
 	e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache node %s replacement started", n.id)
 	e.unlock(r) // the change, with its current member, is persisted first
@@ -312,6 +336,9 @@ func (e *Emulator) replaceNode(ctx context.Context, r *region, cl *cacheCluster,
 	}
 	if err == nil || isNotFound(err) {
 		err = e.startNode(ctx, launch)
+	}
+	if err == nil && launch.spec.Cluster {
+		err = e.rejoinCluster(ctx, r, cl)
 	}
 	took := time.Since(begin)
 	if stopping(ctx) {

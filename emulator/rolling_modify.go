@@ -113,13 +113,21 @@ func (r *region) planNodeChange(cur *cacheCluster, ask nodeChangeAsk) (*nodeChan
 // a custom group of another family must be replaced in the same call, as
 // AWS requires. The caller holds r.mu.
 func (r *region) upgradeParamGroup(cur *cacheCluster, ev engineVersion, given *string) (string, error) {
+	g := r.groups[cur.groupID]
+	clusterMode := g != nil && g.clusterMode
+	suffix := ""
+	if clusterMode {
+		suffix = ".cluster.on"
+	}
 	switch {
+	case aws.ToString(given) != "" && clusterMode:
+		return r.resolveClusterParamGroup(given, ev)
 	case aws.ToString(given) != "":
 		return r.resolveParamGroup(given, ev)
 	case ev.Family == cur.engine.Family:
 		return cur.paramGroup, nil
-	case cur.paramGroup == "default."+cur.engine.Family:
-		return "default." + ev.Family, nil
+	case cur.paramGroup == "default."+cur.engine.Family+suffix:
+		return "default." + ev.Family + suffix, nil
 	}
 	return "", invalidParameterCombination("The parameter group %s is of family %s, which engine %s %s (family %s) cannot use: specify a parameter group of family %s with CacheParameterGroupName.", cur.paramGroup, cur.engine.Family, ev.Engine, ev.Version, ev.Family, ev.Family)
 }

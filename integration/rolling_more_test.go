@@ -275,3 +275,32 @@ func TestRollingResumesAfterKill9(t *testing.T) {
 	})
 	stopBinary(t, cmd, dataDir)
 }
+
+// TestRollingNodeChangeOfClusterModeGroup: a cluster-mode group of 2 shards
+// × 1 replica moves to Valkey 7.2 on a larger node type, shard by shard
+// (the replica, a planned CLUSTER FAILOVER, the old primary): every key
+// written before is there, every member shows the new values.
+func TestRollingNodeChangeOfClusterModeGroup(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	c := e.client
+	g := createClusterGroup(t, c, "rollcm", 2, 1)
+	cc := clusterClient(t, g)
+	fillCluster(t, cc, "cm", 5000)
+	if _, err := c.ModifyReplicationGroup(ctxT(t, 10*time.Second), &elasticache.ModifyReplicationGroupInput{
+		ReplicationGroupId: aws.String("rollcm"), ApplyImmediately: aws.Bool(true),
+		Engine: aws.String("valkey"), EngineVersion: aws.String("7.2"), CacheNodeType: aws.String("cache.m6g.large"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitAvailable(t, c, "rollcm")
+	for id, got := range memberValues(t, c, describeGroup(t, c, "rollcm").MemberClusters...) {
+		if got != "valkey 7.2.6 cache.m6g.large" {
+			t.Errorf("member %s: %q", id, got)
+		}
+	}
+	checkClusterKeys(t, cc, "cm", 5000)
+	if msgs := eventMessages(t, c, types.SourceTypeReplicationGroup, "rollcm"); strings.Count(msgs, "Failover from primary node") != 2 {
+		t.Errorf("want one planned failover per shard, events:\n%s", msgs)
+	}
+}
