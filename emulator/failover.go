@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -201,8 +202,22 @@ func (e *Emulator) pickReplica(ctx context.Context, candidates map[string]engine
 	downFor := int(time.Since(failingSince).Seconds()) + 1
 	best, target := int64(-1), ""
 	var reasons []string
-	for _, id := range slices.Sorted(mapsKeys(candidates)) {
-		info, err := e.admin.InspectReplication(ctx, candidates[id])
+	ids := slices.Sorted(mapsKeys(candidates))
+	// Asked all at once: each answer is a round trip of an unplanned
+	// failover's outage.
+	infos := make([]engine.ReplicationInfo, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			infos[i], errs[i] = e.admin.InspectReplication(ctx, candidates[id])
+		}()
+	}
+	wg.Wait()
+	for i, id := range ids {
+		info, err := infos[i], errs[i]
 		if err != nil {
 			reasons = append(reasons, id+" did not answer")
 			continue
