@@ -74,7 +74,8 @@ func cpuTime(pid int) (self, other time.Duration, ok bool) {
 // BenchmarkForwarding measures redis-benchmark throughput through the proxy
 // against the same redis-server reached directly, in the same run, and
 // reports proxy/direct (1.0 = the proxy costs nothing) with and without
-// pipelining.
+// pipelining. It measures a demultiplexer (ListenDemux, plaintext clients)
+// in front of the same server the same way: demux/direct.
 //
 // Each iteration runs redis-benchmark rounds times per side, alternating
 // direct and proxy so drift hits both alike, and keeps each side's best
@@ -93,6 +94,11 @@ func BenchmarkForwarding(b *testing.B) {
 	bin := lookTool(b, "redis-benchmark", "redis-tools")
 	srv := startRedis(b)
 	p := listenProxy(b, "primary", srv.ep)
+	d := listenDemux(b, srv.ep, srv.ep)
+	sides := []struct {
+		name string
+		ep   engine.Endpoint
+	}{{"direct", srv.ep}, {"proxy", p.Addr()}, {"demux", d.Addr()}}
 	const rounds = 3
 
 	for _, tc := range []struct {
@@ -104,11 +110,8 @@ func BenchmarkForwarding(b *testing.B) {
 			var proxyCPU, redisCPU time.Duration
 			cpuOK := true
 			for range b.N {
-				for r := range 2 * rounds {
-					side, ep := "direct", srv.ep
-					if r%2 == 1 {
-						side, ep = "proxy", p.Addr()
-					}
+				for r := range len(sides) * rounds {
+					side, ep := sides[r%len(sides)].name, sides[r%len(sides)].ep
 					self0, redis0, ok0 := cpuTime(srv.pid)
 					rps := redisBenchmark(b, bin, ep, tc.pipeline)
 					self1, redis1, ok1 := cpuTime(srv.pid)
@@ -131,6 +134,7 @@ func BenchmarkForwarding(b *testing.B) {
 			direct := (best["direct-SET"] + best["direct-GET"]) / 2
 			proxied := (best["proxy-SET"] + best["proxy-GET"]) / 2
 			b.ReportMetric(proxied/direct, "proxy/direct")
+			b.ReportMetric((best["demux-SET"]+best["demux-GET"])/2/direct, "demux/direct")
 			if cpuOK && redisCPU > 0 {
 				b.ReportMetric(float64(proxyCPU)/float64(redisCPU), "proxy-cpu/redis-cpu")
 			}
