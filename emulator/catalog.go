@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,8 +56,10 @@ var engineDescriptions = map[string]string{
 }
 
 // resolveEngine validates Engine/EngineVersion and returns the catalog
-// entry: an exact version ("7.1", "7.1.0"), a major version ("7", "6.x")
-// meaning its newest release, or the engine's default when version is empty.
+// entry, in AWS's forms: the version as the catalog lists it ("7.1", "6.2",
+// "5.0.6"), "6.x" for the newest Redis OSS 6, or the engine's default when
+// version is empty. A patch version of a major.minor release ("6.2.6") is
+// refused as AWS refuses it, an unknown version likewise.
 func resolveEngine(engine, version *string) (engineVersion, error) {
 	eng := strings.ToLower(aws.ToString(engine))
 	if eng == "" {
@@ -77,15 +80,31 @@ func resolveEngine(engine, version *string) (engineVersion, error) {
 		if ev.Engine != eng {
 			continue
 		}
-		major := strings.SplitN(ev.Version, ".", 2)[0]
-		if v == "" || v == ev.Version || v == ev.Actual || v == major || v == major+".x" {
+		if v == "" || v == ev.Version || (eng == "redis" && v == "6.x" && strings.HasPrefix(ev.Version, "6.")) {
 			found = ev // later entries are newer: keep the last match
+			continue
+		}
+		if minor, ok := patchOf(v, ev.Version); ok {
+			return engineVersion{}, invalidParameterValue("Specific version selection is not allowed for '%s', please use '%s'", v, minor)
 		}
 	}
 	if found == nil {
-		return engineVersion{}, invalidParameterValue("Cannot find version %s for %s", v, eng)
+		return engineVersion{}, invalidParameterCombination("Cannot find version %s for %s", v, eng)
 	}
 	return *found, nil
+}
+
+// patchOf reports whether v is a patch version ("6.2.6") of the
+// major.minor release listed ("6.2"), which AWS selects by major.minor only.
+func patchOf(v, listed string) (string, bool) {
+	if strings.Count(listed, ".") != 1 || strings.Count(v, ".") != 2 {
+		return "", false
+	}
+	if !strings.HasPrefix(v, listed+".") {
+		return "", false
+	}
+	_, err := strconv.Atoi(v[len(listed)+1:])
+	return listed, err == nil
 }
 
 // DescribeCacheEngineVersions lists the engine catalog.

@@ -77,3 +77,32 @@ func TestNodeTypeRules(t *testing.T) {
 		t.Errorf("scale-up list not sorted by memory: %v", up)
 	}
 }
+
+// TestEngineVersionForms: AWS's forms of EngineVersion and its answers to
+// the others.
+func TestEngineVersionForms(t *testing.T) {
+	for _, tc := range []struct{ engine, version, want, err string }{
+		{"redis", "", "7.1", ""},
+		{"redis", "7.1", "7.1", ""},
+		{"redis", "7.0", "7.0", ""},
+		{"redis", "6.2", "6.2", ""},
+		{"redis", "6.x", "6.2", ""},
+		{"redis", "5.0.6", "5.0.6", ""},
+		{"valkey", "8.0", "8.0", ""},
+		{"redis", "6.2.6", "", "InvalidParameterValue: Specific version selection is not allowed for '6.2.6', please use '6.2'"},
+		{"redis", "7.1.0", "", "InvalidParameterValue: Specific version selection is not allowed for '7.1.0', please use '7.1'"},
+		{"valkey", "7.2.6", "", "InvalidParameterValue: Specific version selection is not allowed for '7.2.6', please use '7.2'"},
+		{"redis", "7.4", "", "InvalidParameterCombination: Cannot find version 7.4 for redis"},
+		{"redis", "7", "", "InvalidParameterCombination: Cannot find version 7 for redis"},
+		{"redis", "7.x", "", "InvalidParameterCombination: Cannot find version 7.x for redis"},
+	} {
+		ev, err := resolveEngine(&tc.engine, &tc.version)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.err || (err == nil && ev.Version != tc.want) {
+			t.Errorf("%s %q: %+v, %v; want %s %q", tc.engine, tc.version, ev, err, tc.want, tc.err)
+		}
+	}
+}

@@ -92,9 +92,16 @@ func (e *Emulator) applyParams(r *region, pg *paramGroup) {
 
 // configSet applies parameter group pg to every node of clusters in the
 // background (each node's own configuration: maxmemory follows its node
-// type), logging failures; the caller holds r.mu. An apply cut off by a
-// restart is made again then (restore.go).
+// type), logging failures; a cluster moving to pg from another group is
+// left pending-reboot when a requires-reboot value differs. The caller
+// holds r.mu. An apply cut off by a restart is made again then
+// (restore.go).
 func (e *Emulator) configSet(r *region, pg string, clusters []*cacheCluster) {
+	for _, cl := range clusters {
+		if cl.paramGroup != pg && r.rebootNeeded(cl.paramGroup, pg) {
+			cl.pendingReboot = true
+		}
+	}
 	type nodeValues struct {
 		ep     engine.Endpoint
 		values map[string]string
@@ -152,4 +159,21 @@ func (cl *cacheCluster) nodesToReboot() []string {
 		}
 	}
 	return ids
+}
+
+// rebootNeeded reports whether a cluster moving from parameter group from
+// to group to needs a reboot to run it: a requires-reboot engine parameter
+// differs. The caller holds r.mu.
+func (r *region) rebootNeeded(from, to string) bool {
+	a, b := r.paramGroups[from], r.paramGroups[to]
+	if a == nil || b == nil {
+		return false
+	}
+	av, bv := a.values(), b.values()
+	for _, p := range familyParams(b.family) {
+		if p.ChangeType == types.ChangeTypeRequiresReboot && p.Apply == applyEngine && av[p.Name] != bv[p.Name] {
+			return true
+		}
+	}
+	return false
 }

@@ -126,6 +126,7 @@ func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
 		ClusterEnabled:             aws.Bool(g.clusterMode),
 		ClusterMode:                enabledStatus(g.clusterMode, types.ClusterModeEnabled, types.ClusterModeDisabled),
 		AtRestEncryptionEnabled:    aws.Bool(g.settings.atRestEncryption),
+		StorageEncryptionType:      g.storageEncryption(),
 		AutoMinorVersionUpgrade:    aws.Bool(g.settings.autoMinorUpgrade),
 		SnapshotRetentionLimit:     aws.Int32(g.settings.snapshotRetention),
 		SnapshotWindow:             aws.String(g.settings.snapshotWindow),

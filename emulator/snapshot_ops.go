@@ -258,7 +258,9 @@ func (s *snapshot) restoreDefaults(engineName, version *string, nodeType string)
 		engineName = aws.String(s.Engine.Engine)
 	}
 	if aws.ToString(version) == "" {
-		version = aws.String(s.Engine.Actual)
+		// The version as the catalog lists it: AWS refuses a patch
+		// version ("7.1.0") of a major.minor release.
+		version = aws.String(s.Engine.Version)
 	}
 	if nodeType == "" {
 		nodeType = s.NodeType

@@ -48,16 +48,16 @@ func TestResolveEngine(t *testing.T) {
 		{"", "", "7.1.0", "redis7"},
 		{"redis", "6.x", "6.2.6", "redis6.x"},
 		{"redis", "6.0", "6.0.5", "redis6.x"},
-		{"Redis", "7.0.7", "7.0.7", "redis7"},
+		{"Redis", "7.0", "7.0.7", "redis7"},
 		{"valkey", "", "8.1.0", "valkey8"},
-		{"valkey", "7", "7.2.6", "valkey7"},
+		{"valkey", "7.2", "7.2.6", "valkey7"},
 	} {
 		ev, err := resolveEngine(aws.String(tc.engine), aws.String(tc.version))
 		if err != nil || ev.Actual != tc.wantActual || ev.Family != tc.wantFamily {
 			t.Errorf("resolveEngine(%q, %q) = %+v, %v", tc.engine, tc.version, ev, err)
 		}
 	}
-	for _, bad := range [][2]string{{"memcached", ""}, {"redis", "9.9"}, {"mongo", ""}} {
+	for _, bad := range [][2]string{{"memcached", ""}, {"redis", "9.9"}, {"mongo", ""}, {"redis", "7.0.7"}, {"valkey", "7"}} {
 		if _, err := resolveEngine(aws.String(bad[0]), aws.String(bad[1])); err == nil {
 			t.Errorf("resolveEngine(%q, %q) accepted", bad[0], bad[1])
 		}

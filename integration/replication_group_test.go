@@ -202,7 +202,7 @@ func TestBadInputLeavesStateUnchanged(t *testing.T) {
 		{"unknown engine version", func() error {
 			_, err := c.CreateReplicationGroup(ctx, valid(func(in *elasticache.CreateReplicationGroupInput) { in.EngineVersion = aws.String("9.9") }))
 			return err
-		}, "InvalidParameterValue", 400},
+		}, "InvalidParameterCombination", 400},
 		{"unknown group", func() error {
 			_, err := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("ghost")})
 			return err
