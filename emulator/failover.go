@@ -38,6 +38,7 @@ func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, fail
 		ng = g.nodeGroupOf(cl.id)
 		ng.syncEndpoints(r) // stop sending traffic to the failed node now
 	}
+	e.syncDiscovery(r, cl) // a Memcached cluster's, likewise
 	cl.status = statusModifying
 	if g != nil && g.status == statusAvailable {
 		g.status = statusModifying
@@ -297,6 +298,10 @@ func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *c
 		how = "as a replica, copying the primary's data"
 	}
 	e.record(r, types.SourceTypeCacheCluster, cl.id, "Finished recovery for cache nodes %s: a new node started in %v, %s", n.id, time.Since(began).Round(time.Millisecond), how)
+	if cl.mc != nil {
+		delete(cl.mc.reboot, n.id) // it started with the parameters in force
+		e.syncDiscovery(r, cl)
+	}
 	if g := r.groups[cl.groupID]; g != nil && g.nodeGroupOf(cl.id) != nil {
 		g.nodeGroupOf(cl.id).syncEndpoints(r)
 		e.runOperation(r, opSettle, g.id, nil, func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })

@@ -325,19 +325,9 @@ func (e *Emulator) reopenDiscovery(r *region) error {
 // again (empty), and a create or scaling left half-way ends.
 func (e *Emulator) reconcileMemcached(ctx context.Context, r *region, cl *cacheCluster, fates map[string]nodeFate) {
 	r.mu.Lock()
-	if cl.status == statusCreateFailed || r.clusters[cl.id] != cl {
+	// A delete the earlier run left is finished by finishDeletes.
+	if cl.status == statusCreateFailed || cl.status == statusDeleting || r.clusters[cl.id] != cl {
 		r.mu.Unlock()
-		return
-	}
-	if cl.status == statusDeleting {
-		nodes := slices.Clone(cl.nodes)
-		r.mu.Unlock()
-		_ = e.stopNodes(ctx, nodes)
-		r.mu.Lock()
-		defer e.unlock(r)
-		e.releaseMemcached(&cacheCluster{mc: cl.mc})
-		delete(r.clusters, cl.id)
-		e.record(r, types.SourceTypeCacheCluster, cl.id, "Cache cluster deleted")
 		return
 	}
 	creating := cl.status == statusCreating

@@ -131,6 +131,9 @@ func (e *Emulator) finishDeletes(r *region) {
 		delete(r.clusters, id)
 		delete(r.tags, r.arn("cluster", id))
 		e.opts.Addresses.Release(cl.nodes[0].endpoint)
+		if cl.mc != nil {
+			e.releaseMemcached(cl) // its other nodes and configuration endpoint
+		}
 		if g := r.groups[cl.groupID]; g != nil {
 			ng := g.nodeGroupOf(id)
 			ng.removeMember(id)
