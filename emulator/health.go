@@ -342,7 +342,11 @@ func (m *healthMonitor) judge(t monitored, res checkResult, p *probe, start time
 	e.log.Warn("node failed health checks; recovering it", "cluster", t.cl.id, "node", n.id, "why", why, "misses", n.misses, "failingFor", failingFor, "err", res.err)
 	n.down, n.recovering = true, true
 	recovering = true
-	e.startRecovery(t.r, t.cl, n, p.failingSince, fmt.Sprintf("%s failed its health checks: %s (failing for %v)", t.cl.id, why, failingFor))
+	since := fmt.Sprintf("failing for %v", failingFor)
+	if failingFor < time.Millisecond {
+		since = "at its first failed check" // a gone process needs no second one
+	}
+	e.startRecovery(t.r, t.cl, n, p.failingSince, fmt.Sprintf("%s failed its health checks: %s (%s)", t.cl.id, why, since))
 }
 
 // starved says why a round's misses are not the nodes' fault, or "" when

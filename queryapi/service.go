@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"reflect"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,6 +125,20 @@ func (s *Service) register(name string, h handlerFunc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.handlers[name] = h
+}
+
+// Registered returns the names of the operations that have a handler,
+// sorted; the others answer NotImplemented. Documentation generated from it
+// (the README's table of operations) cannot claim more than is served.
+func (s *Service) Registered() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	names := make([]string, 0, len(s.handlers))
+	for name := range s.handlers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }
 
 func (s *Service) handler(name string) handlerFunc {
