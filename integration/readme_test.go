@@ -124,6 +124,9 @@ func TestReadme(t *testing.T) {
 	}
 	cmd := exec.CommandContext(ctx, "bash", "-x", path)
 	cmd.Dir = ".." // the README's commands run from the checkout (scripts/..., docker-compose.yml)
+	// A child still holding the output when bash is killed (a build the
+	// deadline cut off) must not keep the test waiting.
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Env = append(os.Environ(),
 		// Debian's AWS CLI v2 first: another aws may be earlier on PATH.
 		"PATH="+filepath.Dir(awsCLI)+string(os.PathListSeparator)+os.Getenv("PATH"),
