@@ -116,7 +116,7 @@ func TestReadme(t *testing.T) {
 	runGoExample(t, goCode, e.url)
 	t.Logf("the Go example compiled and ran twice in %v", time.Since(begin).Round(time.Millisecond))
 
-	ctx := ctxT(t, 10*time.Minute)
+	ctx := ctxT(t, 15*time.Minute)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "readme.sh")
 	if err := os.WriteFile(path, []byte(script.String()), 0o600); err != nil {
