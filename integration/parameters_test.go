@@ -201,6 +201,16 @@ func TestParameterGroupOnNodes(t *testing.T) {
 	if got, err := rebooted.ConfigGet(ctx, "acl-pubsub-default").Result(); err != nil || got["acl-pubsub-default"] != "resetchannels" {
 		t.Errorf("after the reboot acl-pubsub-default = %v (%v)", got, err)
 	}
+	// Moving to a group whose requires-reboot values differ (the default
+	// group: allchannels) leaves the rebooted member pending-reboot again.
+	if _, err := c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{ReplicationGroupId: aws.String("tuned"),
+		CacheParameterGroupName: aws.String("default.redis7"), ApplyImmediately: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if s := applyStatus(t, c, "tuned-002"); s != "pending-reboot" {
+		t.Errorf("tuned-002 moved to default.redis7: ParameterApplyStatus %s", s)
+	}
+	expectMaxmemory(t, c, "tuned", awsMaxmemory["cache.r7g.large"]*75/100/nodeMemoryScale)
 
 	out, err := c.DescribeCacheParameters(ctx, &elasticache.DescribeCacheParametersInput{CacheParameterGroupName: aws.String("tuned")})
 	if err != nil {
