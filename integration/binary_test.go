@@ -170,3 +170,23 @@ func TestBinaryHelp(t *testing.T) {
 		}
 	}
 }
+
+// binaryRun is what a test that runs the emulator binary itself (to kill
+// and restart it) needs: the binary, a data dir whose node servers are
+// reaped when the test ends, a free API port and an SDK client on it.
+type binaryRun struct {
+	bin, dataDir, url string
+	port              int
+	client            *elasticache.Client
+}
+
+// newBinaryRun builds the binary and prepares its data dir and port; the
+// test starts it with startBinary and the environment it needs.
+func newBinaryRun(t *testing.T) *binaryRun {
+	t.Helper()
+	b := &binaryRun{bin: buildBinary(t), dataDir: t.TempDir(), port: freePort(t)}
+	reapAtCleanup(t, b.dataDir)
+	b.url = fmt.Sprintf("http://127.0.0.1:%d", b.port)
+	b.client = newClient(b.url, "us-east-1")
+	return b
+}

@@ -59,12 +59,8 @@ func killBinary(t *testing.T, cmd *exec.Cmd) {
 // node before the kill still open, every resource as it was and available
 // at every poll from the first one, no node server without a record.
 func TestRestartAfterKill9AdoptsNodes(t *testing.T) {
-	bin := buildBinary(t)
-	dataDir := t.TempDir()
-	reapAtCleanup(t, dataDir)
-	port := freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	c := newClient(url, "us-east-1")
+	b := newBinaryRun(t)
+	bin, dataDir, port, url, c := b.bin, b.dataDir, b.port, b.url, b.client
 	ctx := ctxT(t, 10*time.Minute)
 
 	cmd := startBinary(t, bin, dataDir, port, adoptAddressEnv)
@@ -149,12 +145,8 @@ func TestRestartAfterKill9AdoptsNodes(t *testing.T) {
 // snapshot available (its data restores) or failed with an event, one
 // primary after the failover, a consistent member list whose nodes run.
 func TestRestartDuringOperations(t *testing.T) {
-	bin := buildBinary(t)
-	dataDir := t.TempDir()
-	reapAtCleanup(t, dataDir)
-	port := freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	c := newClient(url, "us-east-1")
+	b := newBinaryRun(t)
+	bin, dataDir, port, url, c := b.bin, b.dataDir, b.port, b.url, b.client
 	ctx := ctxT(t, 20*time.Minute)
 	cmd := startBinary(t, bin, dataDir, port, opsAddressEnv)
 

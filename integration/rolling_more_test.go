@@ -226,12 +226,8 @@ func TestNodeChangeBadInput(t *testing.T) {
 // modifying, no node runs without a record.
 func TestRollingResumesAfterKill9(t *testing.T) {
 	t.Parallel() // its binary has an address range of its own
-	bin := buildBinary(t)
-	dataDir := t.TempDir()
-	reapAtCleanup(t, dataDir)
-	port := freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	c := newClient(url, "us-east-1")
+	b := newBinaryRun(t)
+	bin, dataDir, port, url, c := b.bin, b.dataDir, b.port, b.url, b.client
 	ctx := ctxT(t, 3*time.Minute)
 	cmd := startBinary(t, bin, dataDir, port, rollingAddressEnv)
 	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("resume"),

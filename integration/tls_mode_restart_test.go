@@ -23,12 +23,8 @@ const transitRestartAddressEnv = "ELASTICACHE_LOCAL_NODE_ADDRESS_BASE=127.0.50.2
 // what the mode says, no node without a record and no key lost.
 func TestTransitEncryptionRestartAfterKill9(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
-	dataDir := t.TempDir()
-	reapAtCleanup(t, dataDir)
-	port := freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	c := newClient(url, "us-east-1")
+	b := newBinaryRun(t)
+	bin, dataDir, port, url, c := b.bin, b.dataDir, b.port, b.url, b.client
 	cmd := startBinary(t, bin, dataDir, port, transitRestartAddressEnv)
 	pool, _ := fetchCA(t, url)
 	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("tk"),

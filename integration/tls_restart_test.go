@@ -68,12 +68,8 @@ func TestTLSRestartGraceful(t *testing.T) {
 // (its health checks arrive, a TestFailover of each group works over
 // TLS), and tokens and users are what they were.
 func TestTLSRestartAfterKill9(t *testing.T) {
-	bin := buildBinary(t)
-	dataDir := t.TempDir()
-	reapAtCleanup(t, dataDir)
-	port := freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	c := newClient(url, "us-east-1")
+	b := newBinaryRun(t)
+	bin, dataDir, port, url, c := b.bin, b.dataDir, b.port, b.url, b.client
 	cmd := startBinary(t, bin, dataDir, port, tlsKillAddressEnv)
 	f := setupTLSRestart(t, c, url)
 	instances, running := recordedInstances(t, url), runningInstances(t, dataDir)
@@ -170,12 +166,8 @@ func TestTLSRestartAfterKill9(t *testing.T) {
 // answered. Once a group or cluster shows available again its nodes have
 // the new token.
 func TestTLSRestartDuringRotation(t *testing.T) {
-	bin := buildBinary(t)
-	dataDir := t.TempDir()
-	reapAtCleanup(t, dataDir)
-	port := freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	c := newClient(url, "us-east-1")
+	b := newBinaryRun(t)
+	bin, dataDir, port, url, c := b.bin, b.dataDir, b.port, b.url, b.client
 	// A paused replica is not taken for dead while a round lasts.
 	env := []string{tlsRotateAddressEnv, "ELASTICACHE_LOCAL_HEALTH_MISSES=300"}
 	cmd := startBinary(t, bin, dataDir, port, env...)
