@@ -106,13 +106,27 @@ func (e *Emulator) modifyMemcachedCluster(r *region, cl *cacheCluster, in *elast
 		return out, nil
 	}
 	if !aws.ToBool(in.ApplyImmediately) {
-		// AWS applies it in the next maintenance window; locally it stays
-		// pending until a modification with ApplyImmediately replaces it.
+		// Applied in the next maintenance window (TickMaintenance), or by
+		// a later modification with ApplyImmediately.
 		cl.mc.pendingNodes, cl.mc.pendingRemove = want, remove
 		out := &elasticache.ModifyCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
 		e.settle(r, &cl.status, types.SourceTypeCacheCluster, cl.id, "Cache cluster %s modified: %d nodes pending for the maintenance window", cl.id, want)
 		return out, nil
 	}
+	if err := e.startMemcachedScale(r, cl, remove, azs); err != nil {
+		cl.status = statusAvailable
+		return nil, err
+	}
+	return &elasticache.ModifyCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}, nil
+}
+
+// startMemcachedScale starts a validated node count change of cl: a node
+// added in each of azs, the nodes named in remove marked deleting, the
+// discovery answer updated, and the operation that starts and stops them.
+// It clears what was pending. The caller holds r.mu and has set cl's
+// status to modifying.
+func (e *Emulator) startMemcachedScale(r *region, cl *cacheCluster, remove, azs []string) error {
+	cur := len(cl.nodes)
 	cl.mc.pendingNodes, cl.mc.pendingRemove = 0, nil
 	var added []*cacheNode
 	for _, az := range azs {
@@ -122,8 +136,7 @@ func (e *Emulator) modifyMemcachedCluster(r *region, cl *cacheCluster, in *elast
 				e.opts.Addresses.Release(a.endpoint)
 			}
 			cl.nodes = cl.nodes[:cur]
-			cl.status = statusAvailable
-			return nil, err
+			return err
 		}
 		added = append(added, n)
 	}
@@ -133,9 +146,33 @@ func (e *Emulator) modifyMemcachedCluster(r *region, cl *cacheCluster, in *elast
 		}
 	}
 	e.syncDiscovery(r, cl)
-	out := &elasticache.ModifyCacheClusterOutput{CacheCluster: ptr(cl.describe(r, false))}
 	e.runOperation(r, opScaleMemcached, cl.id, nil, func(ctx context.Context) { e.scaleMemcached(ctx, r, cl, cur) })
-	return out, nil
+	return nil
+}
+
+// applyPendingMemcached applies cl's pending node count change in its
+// maintenance window; the caller holds r.mu and cl is available. A change
+// that no longer fits (the node quota was reached meanwhile) is dropped
+// with an event saying why.
+func (e *Emulator) applyPendingMemcached(r *region, cl *cacheCluster) {
+	want, remove := cl.mc.pendingNodes, cl.mc.pendingRemove
+	var azs []string
+	var err error
+	if cur := len(cl.nodes); want > cur {
+		if azs, err = memcachedAZs(r.region, cl.mc.azMode, aws.String(cl.az), nil, want-cur); err == nil {
+			err = e.checkNodeQuota(r, want-cur)
+		}
+	}
+	if err == nil {
+		cl.status = statusModifying
+		if err = e.startMemcachedScale(r, cl, remove, azs); err == nil {
+			e.record(r, types.SourceTypeCacheCluster, cl.id, "Applying pending modifications of cache cluster %s in its maintenance window: %d nodes", cl.id, want)
+			return
+		}
+		cl.status = statusAvailable
+	}
+	cl.mc.pendingNodes, cl.mc.pendingRemove = 0, nil
+	e.record(r, types.SourceTypeCacheCluster, cl.id, "The pending change of cache cluster %s to %d nodes could not be applied in its maintenance window: %v", cl.id, want, err)
 }
 
 func engineIsMemcached(name string) bool { return name == "memcached" }

@@ -194,6 +194,9 @@ func (e *Emulator) TickMaintenance(ctx context.Context) {
 		}
 		for _, id := range sortedKeys(r.clusters) {
 			cl := r.clusters[id]
+			if cl.mc != nil && cl.mc.pendingNodes > 0 && cl.status == statusAvailable && inMaintenanceWindow(now, cl.settings.maintenanceWindow) {
+				e.applyPendingMemcached(r, cl)
+			}
 			if cl.groupID == "" && cl.pending != nil && cl.status == statusAvailable && inMaintenanceWindow(now, cl.settings.maintenanceWindow) {
 				ch := cl.pending
 				cl.pending = nil
