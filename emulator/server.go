@@ -61,6 +61,9 @@ type Config struct {
 	HealthMisses      int
 	TestFailoverQuota int
 	NodeQuota         int
+	// Nodes per cluster-mode group and per Memcached cluster.
+	ClusterNodeQuota   int
+	MemcachedNodeQuota int
 	// Snapshots live in SnapshotDir (default DataDir/snapshots), or in
 	// SnapshotBucket on the S3 endpoint when that is set. The S3 endpoint
 	// (host:port or URL) also serves CopySnapshot TargetBucket exports and
@@ -196,6 +199,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	emu, err := New(Options{Runtime: rt, Addresses: pool, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log,
 		HealthInterval: cfg.HealthInterval, HealthMisses: cfg.HealthMisses, TestFailoverQuota: cfg.TestFailoverQuota, NodeQuota: cfg.NodeQuota,
+		ClusterNodeQuota: cfg.ClusterNodeQuota, MemcachedNodeQuota: cfg.MemcachedNodeQuota,
 		Snapshots: snaps.store, SnapshotKeys: snaps.keys, Buckets: snaps.buckets, Now: cfg.Now, Store: store,
 		BindPrimaryEndpoint: cfg.Runtime == "process" && !pool.SingleAddress(), CA: ca})
 	if err != nil {

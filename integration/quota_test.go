@@ -71,3 +71,24 @@ func TestNodeQuota(t *testing.T) {
 	}
 	waitClusterAvailable(t, west, "quota-west")
 }
+
+// TestPerClusterNodeQuotas: the per-cluster quotas (--cluster-node-quota,
+// --memcached-node-quota) refuse a cluster-mode group or a Memcached
+// cluster of more nodes with NodeQuotaForClusterExceeded, creating nothing.
+func TestPerClusterNodeQuotas(t *testing.T) {
+	t.Parallel()
+	e := startEmulatorWith(t, func(c *emulator.Config) { c.ClusterNodeQuota, c.MemcachedNodeQuota = 3, 2 })
+	c := e.client
+	ctx := ctxT(t, time.Minute)
+	_, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("mc-quota"),
+		Engine: aws.String("memcached"), CacheNodeType: aws.String("cache.t3.small"), NumCacheNodes: aws.Int32(3)})
+	expectError(t, err, "NodeQuotaForClusterExceeded", 400)
+	_, err = c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("cm-quota"),
+		ReplicationGroupDescription: aws.String("q"), CacheNodeType: aws.String("cache.t4g.micro"),
+		NumNodeGroups: aws.Int32(2), ReplicasPerNodeGroup: aws.Int32(1), CacheParameterGroupName: aws.String("default.redis7.cluster.on")})
+	expectError(t, err, "NodeQuotaForClusterExceeded", 400)
+	out, err := c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{})
+	if err != nil || len(out.CacheClusters) != 0 {
+		t.Fatalf("after refused creates: %d clusters (%v)", len(out.CacheClusters), err)
+	}
+}
