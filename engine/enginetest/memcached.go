@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/elasticache-local/elasticache-local/engine"
-	"github.com/elasticache-local/elasticache-local/engine/tlsca"
 )
 
 // RunMemcached runs the contract of Memcached nodes against runtimes
@@ -28,13 +26,7 @@ import (
 // adopts a running one unchanged; a TLS node serves clients trusting the
 // CA and refuses plaintext.
 func RunMemcached(t *testing.T, pool *engine.AddressPool, newRuntime Factory) {
-	ca, err := tlsca.LoadOrCreate(filepath.Join(t.TempDir(), "tls"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &tlsSuite{newRuntime: newRuntime, ca: ca, adminPath: filepath.Join(t.TempDir(), "admin.json")}
-	s.pool = pool
-	s.rt = newRuntime(t, fmt.Sprintf("enginetest-mc-%d", time.Now().UnixNano()), s.loadAdmin(t))
+	s := newTLSSuite(t, pool, newRuntime, "enginetest-mc")
 	t.Run("memcached", func(t *testing.T) {
 		t.Run("ServeConfigKill", s.testMemcachedServe)
 		t.Run("TLS", s.testMemcachedTLS)

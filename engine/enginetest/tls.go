@@ -42,14 +42,21 @@ type tlsSuite struct {
 // default user; a runtime adopting TLS nodes (running and suspended) an
 // earlier one left makes its admin reach them. The adoption runs last: it
 // reaps what the records hold besides.
-func RunTLS(t *testing.T, pool *engine.AddressPool, newRuntime Factory) {
+// newTLSSuite is a suite with a CA of its own and a runtime (named after
+// prefix) whose admin credentials persist, as the emulator keeps them.
+func newTLSSuite(t *testing.T, pool *engine.AddressPool, newRuntime Factory, prefix string) *tlsSuite {
 	ca, err := tlsca.LoadOrCreate(filepath.Join(t.TempDir(), "tls"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &tlsSuite{newRuntime: newRuntime, ca: ca, adminPath: filepath.Join(t.TempDir(), "admin.json")}
 	s.pool = pool
-	s.rt = newRuntime(t, fmt.Sprintf("enginetest-tls-%d", time.Now().UnixNano()), s.loadAdmin(t))
+	s.rt = newRuntime(t, fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()), s.loadAdmin(t))
+	return s
+}
+
+func RunTLS(t *testing.T, pool *engine.AddressPool, newRuntime Factory) {
+	s := newTLSSuite(t, pool, newRuntime, "enginetest-tls")
 	t.Run("tls", func(t *testing.T) {
 		t.Run("Replication", s.testTLSReplication)
 		t.Run("Cluster", s.testTLSCluster)
