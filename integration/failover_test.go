@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +30,8 @@ import (
 // acknowledged write: the outage a client sees, whether its commands failed
 // or its client library quietly waited and redialled.
 type writer struct {
-	client *redis.Client
+	// client is swapped by useClient while the writer runs.
+	client atomic.Pointer[redis.Client]
 	stop   chan struct{}
 	done   chan struct{}
 
@@ -48,15 +50,22 @@ func startWriter(t testing.TB, addr string, port int32) *writer {
 // startWriterWith is startWriter with client options of one's own (TLS,
 // a password); it sets the writer's short timeouts and single connection.
 func startWriterWith(t testing.TB, opts *redis.Options) *writer {
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 200*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
-	opts.MaxRetries, opts.PoolSize = -1, 1
-	w := &writer{
-		client: redis.NewClient(opts),
-		stop:   make(chan struct{}), done: make(chan struct{}),
-	}
-	t.Cleanup(func() { w.halt(); w.client.Close() })
+	w := &writer{stop: make(chan struct{}), done: make(chan struct{})}
+	t.Cleanup(w.halt)
+	w.useClient(t, opts)
 	go w.run()
 	return w
+}
+
+// useClient makes the writer go on through a new client of opts (with the
+// writer's short timeouts and single connection), as an application moves
+// its clients to TLS.
+func (w *writer) useClient(t testing.TB, opts *redis.Options) {
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 200*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
+	opts.MaxRetries, opts.PoolSize = -1, 1
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() }) // after halt: cleanups run last-in first
+	w.client.Store(c)
 }
 
 func (w *writer) run() {
@@ -68,7 +77,7 @@ func (w *writer) run() {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := w.client.Set(ctx, fmt.Sprintf("key:%d", i), i, 0).Err()
+		err := w.client.Load().Set(ctx, fmt.Sprintf("key:%d", i), i, 0).Err()
 		cancel()
 		now := time.Now()
 		w.mu.Lock()

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,71 +68,6 @@ func checkServes(t *testing.T, c *elasticache.Client, g types.ReplicationGroup, 
 	}
 }
 
-// writeLoad writes w:<n> through the primary endpoint with whichever
-// client is current until stopped, and records every acknowledged write.
-type writeLoad struct {
-	client  atomic.Pointer[redis.Client]
-	stop    chan struct{}
-	done    sync.WaitGroup
-	mu      sync.Mutex
-	acked   []int
-	refused int
-}
-
-func startWriteLoad(c *redis.Client) *writeLoad {
-	w := &writeLoad{stop: make(chan struct{})}
-	w.client.Store(c)
-	w.done.Add(1)
-	go func() {
-		defer w.done.Done()
-		for n := 0; ; n++ {
-			select {
-			case <-w.stop:
-				return
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			err := w.client.Load().Set(ctx, fmt.Sprintf("w:%d", n), n, 0).Err()
-			cancel()
-			w.mu.Lock()
-			if err == nil {
-				w.acked = append(w.acked, n)
-			} else {
-				w.refused++
-			}
-			w.mu.Unlock()
-		}
-	}()
-	return w
-}
-
-// finish stops the load and asserts every acknowledged write is there.
-func (w *writeLoad) finish(t *testing.T, check *redis.Client) {
-	t.Helper()
-	close(w.stop)
-	w.done.Wait()
-	if len(w.acked) == 0 {
-		t.Fatal("no write was acknowledged")
-	}
-	ctx := ctxT(t, 30*time.Second)
-	pipe := check.Pipeline()
-	cmds := make([]*redis.StringCmd, len(w.acked))
-	for i, n := range w.acked {
-		cmds[i] = pipe.Get(ctx, fmt.Sprintf("w:%d", n))
-	}
-	_, _ = pipe.Exec(ctx)
-	lost := 0
-	for _, c := range cmds {
-		if c.Err() != nil {
-			lost++
-		}
-	}
-	t.Logf("write load: %d acknowledged, %d failed (reconnects), %d lost", len(w.acked), w.refused, lost)
-	if lost > 0 {
-		t.Fatalf("%d of %d acknowledged writes lost", lost, len(w.acked))
-	}
-}
-
 // TestTransitEncryptionOnline: a 3-node plaintext group goes to TLS in
 // AWS's steps under a write load through its primary endpoint: preferred
 // (TLS verifying the CA and plaintext on every endpoint), then required
@@ -147,16 +80,24 @@ func TestTransitEncryptionOnline(t *testing.T) {
 		NumCacheClusters: aws.Int32(3), AutomaticFailoverEnabled: aws.Bool(true)})
 	g := describeGroup(t, e.client, "online")
 	primary := g.NodeGroups[0].PrimaryEndpoint
-	load := startWriteLoad(redisClient(t, aws.ToString(primary.Address), aws.ToInt32(primary.Port)))
+	load := startWriter(t, aws.ToString(primary.Address), aws.ToInt32(primary.Port))
 
 	g = modifyTransit(t, e.client, "online", aws.Bool(true), types.TransitEncryptionModePreferred)
 	checkServes(t, e.client, g, pool, "", true, true)
 	// Clients move to TLS while both are served, as AWS's steps intend.
-	load.client.Store(tlsClient(t, primary, pool, ""))
+	load.useClient(t, tlsOptions(primary, pool, ""))
 
 	g = modifyTransit(t, e.client, "online", nil, types.TransitEncryptionModeRequired)
 	checkServes(t, e.client, g, pool, "", true, false)
-	load.finish(t, tlsClient(t, primary, pool, ""))
+	load.halt()
+	if load.ackedCount() == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+	lost := load.lost(t, tlsClient(t, primary, pool, ""))
+	t.Logf("write load: %d acknowledged, %d failed (reconnects), %d lost", load.ackedCount(), load.failures, len(lost))
+	if len(lost) > 0 {
+		t.Fatalf("%d of %d acknowledged writes lost: %v", len(lost), load.ackedCount(), lost[:min(10, len(lost))])
+	}
 
 	all := eventMessages(t, e.client, types.SourceTypeReplicationGroup, "online")
 	for _, want := range []string{"Modifying in-transit encryption to enabled (preferred) of replication group online",
