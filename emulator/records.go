@@ -34,6 +34,7 @@ func (r *region) record() *state.Region {
 			UserGroupIDs: append([]string(nil), g.userGroupIDs...), Settings: g.settings.record(),
 			Snapshotting: g.snapshotting, ClusterMode: g.clusterMode, Resharding: g.resharding.record(),
 			Security: g.sec.record(), PendingNodeChange: g.pending.record(), NodeChange: g.rolling.record(),
+			PendingSettings: g.pendingSettings.record(),
 		}
 		if g.cfg != nil {
 			if a, ok := g.cfg.address(); ok {
@@ -117,6 +118,7 @@ func regionFromRecord(rec *state.Region) *region {
 			clusterMode: gr.ClusterMode, resharding: reshardingFromRecord(gr.Resharding),
 			sec:     securityFromRecord(gr.Security),
 			pending: nodeChangeFromRecord(gr.PendingNodeChange), rolling: nodeChangeFromRecord(gr.NodeChange),
+			pendingSettings: pendingSettingsFromRecord(gr.PendingSettings),
 		}
 		if g.clusterMode {
 			g.cfg = &configEndpoint{g: g}

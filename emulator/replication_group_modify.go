@@ -10,13 +10,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 )
 
-// ModifyReplicationGroup changes a group's settings. Description, failover,
-// Multi-AZ, windows and retention are control-plane metadata, and a new
-// parameter group's values reach the nodes through CONFIG SET, so they all
-// apply at once (ApplyImmediately or not); the group passes through
-// "modifying" like on AWS. PrimaryClusterId runs a planned failover. A new
-// node type or engine version replaces the nodes one by one (rolling.go),
-// at once with ApplyImmediately, else in the maintenance window.
+// ModifyReplicationGroup changes a group's settings. Description, windows
+// and retention are control-plane metadata, and a new parameter group's
+// values reach the nodes through CONFIG SET, so they apply at once
+// (ApplyImmediately or not); the group passes through "modifying" like on
+// AWS. A new node type or engine version replaces the nodes one by one
+// (rolling.go); PrimaryClusterId runs a planned failover; automatic
+// failover (and Multi-AZ with it) changes the group's failover policy:
+// these four at once with ApplyImmediately, else in the maintenance window
+// (pending_settings.go), shown in PendingModifiedValues until then.
 func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.ModifyReplicationGroupInput) (*elasticache.ModifyReplicationGroupOutput, error) {
 	id, err := lookupID("ReplicationGroupId", in.ReplicationGroupId)
 	if err != nil {
@@ -45,7 +47,10 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 			return nil, err
 		}
 	}
-	autoFailover, multiAZ := g.autoFailover, g.multiAZ
+	immediately := aws.ToBool(in.ApplyImmediately)
+	// The failover settings are checked as they will be once everything
+	// asked, now and before, is applied.
+	autoFailover, multiAZ := g.failoverAfter(), g.multiAZAfter()
 	if in.AutomaticFailoverEnabled != nil {
 		autoFailover = *in.AutomaticFailoverEnabled
 	}
@@ -79,6 +84,7 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 	if promote != "" && g.clusterMode {
 		return nil, invalidParameterCombination("PrimaryClusterId is not valid for a replication group with cluster mode enabled; use TestFailover with a NodeGroupId.")
 	}
+	promoteAsked := promote != ""
 	if promote != "" {
 		ng := g.nodeGroupOf(promote)
 		switch {
@@ -121,7 +127,10 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		}
 		e.configSet(r, pg, members)
 	}
-	g.autoFailover, g.multiAZ, g.paramGroup, g.settings = autoFailover, multiAZ, pg, settings
+	g.paramGroup, g.settings = pg, settings
+	now, wait := splitSettings(g, in, promote, promoteAsked, immediately)
+	target := e.applySettings(r, g, now) // the member to promote now, if any
+	g.pendingSettings = wait
 	if snapshotting != "" {
 		g.snapshotting = snapshotting
 	}
@@ -143,13 +152,16 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		}
 	}
 	g.status = statusModifying
-	run := takeNodeChange(&g.pending, change, aws.ToBool(in.ApplyImmediately))
+	run := takeNodeChange(&g.pending, change, immediately)
 	if transitTo != nil {
 		// Applied at once, as AWS applies it, with whatever node change
 		// runs now: one replacement of every node.
 		run = run.merge(&nodeChange{transit: transitTo})
 	}
 	if run != nil {
+		if target != "" {
+			run.primary = target // a pending promotion, once the nodes are replaced
+		}
 		e.startGroupChange(r, g, run)
 		return &elasticache.ModifyReplicationGroupOutput{ReplicationGroup: ptr(g.describe(r))}, nil
 	}
@@ -163,14 +175,49 @@ func (e *Emulator) ModifyReplicationGroup(ctx context.Context, in *elasticache.M
 		e.pushGroupAccess(r, g)
 		return out, nil
 	}
-	if promote != "" {
-		ng := g.nodeGroupOf(promote)
-		e.record(r, types.SourceTypeReplicationGroup, g.id, "Promoting cache cluster %s to primary", promote)
-		e.runOperation(r, opFailover, g.id, map[string]string{"target": promote}, func(ctx context.Context) {
-			e.promote(ctx, r, g, ng, promote, "requested by ModifyReplicationGroup (PrimaryClusterId)")
-		})
+	if target != "" {
+		e.startPromote(r, g, target, "requested by ModifyReplicationGroup (PrimaryClusterId)")
 		return out, nil
 	}
 	e.settle(r, &g.status, types.SourceTypeReplicationGroup, g.id, "Replication group %s modified", g.id)
 	return out, nil
+}
+
+// splitSettings parts what a ModifyReplicationGroup asks of g's failover
+// settings and primary (promote: the member to promote, "" when none or
+// already the primary, promoteAsked when PrimaryClusterId was given) into
+// what applies now and what waits for the window, with what already
+// waits: with ApplyImmediately everything applies now; without it a
+// change of automatic failover waits, with the Multi-AZ setting asked
+// with it, and so does the promotion. The caller holds r.mu.
+func splitSettings(g *replicationGroup, in *elasticache.ModifyReplicationGroupInput, promote string, promoteAsked, immediately bool) (now, wait *pendingSettings) {
+	asked := &pendingSettings{autoFailover: in.AutomaticFailoverEnabled, multiAZ: in.MultiAZEnabled, primary: promote}
+	if immediately {
+		now = g.pendingSettings.merge(asked)
+		if promoteAsked && now != nil {
+			now.primary = promote // the newer PrimaryClusterId wins, even the current primary
+		}
+		return now.merge(nil), nil
+	}
+	now, wait = &pendingSettings{}, g.pendingSettings.merge(&pendingSettings{})
+	if wait == nil {
+		wait = &pendingSettings{}
+	}
+	if in.AutomaticFailoverEnabled != nil {
+		wait.autoFailover = nil
+		if *in.AutomaticFailoverEnabled != g.autoFailover {
+			wait.autoFailover = in.AutomaticFailoverEnabled
+		}
+	}
+	if in.MultiAZEnabled != nil {
+		wait.multiAZ = in.MultiAZEnabled
+	}
+	if wait.autoFailover == nil {
+		// No failover change waits: Multi-AZ has nothing to wait for.
+		now.multiAZ, wait.multiAZ = wait.multiAZ, nil
+	}
+	if promoteAsked {
+		wait.primary = promote // a later PrimaryClusterId replaces a pending one
+	}
+	return now.merge(nil), wait.merge(nil)
 }

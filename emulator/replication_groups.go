@@ -55,6 +55,9 @@ type replicationGroup struct {
 	// pending waits for the maintenance window, rolling is under way: a
 	// change of node type or engine version (rolling.go).
 	pending, rolling *nodeChange
+	// pendingSettings wait for the maintenance window too: automatic
+	// failover, Multi-AZ, the primary (pending_settings.go).
+	pendingSettings *pendingSettings
 }
 
 // nodeGroup is a shard: one primary cluster and its replicas. Its primary
@@ -138,6 +141,7 @@ func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
 		PendingModifiedValues:      &types.ReplicationGroupPendingModifiedValues{},
 	}
 	g.sec.describeGroup(&out, g.rolling)
+	g.describePendingSettings(out.PendingModifiedValues)
 	if g.kmsKeyID != "" {
 		out.KmsKeyId = aws.String(g.kmsKeyID)
 	}

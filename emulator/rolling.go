@@ -50,6 +50,10 @@ type nodeChange struct {
 	// transit, when set, is the in-transit encryption the nodes move to
 	// (transit.go).
 	transit *transitLayout
+	// primary, when set, is the member to hold the primary role once
+	// every node is replaced: a pending PrimaryClusterId applied with the
+	// change (the replacement itself moves the role).
+	primary string
 }
 
 // merge returns ch with later's changes over it (a later modification
@@ -73,6 +77,9 @@ func (ch *nodeChange) merge(later *nodeChange) *nodeChange {
 	}
 	if later.transit != nil {
 		out.transit = later.transit
+	}
+	if later.primary != "" {
+		out.primary = later.primary
 	}
 	return &out
 }
@@ -157,6 +164,7 @@ func (e *Emulator) startClusterChange(r *region, cl *cacheCluster, ch *nodeChang
 // old primary. No lock is held by the caller.
 func (e *Emulator) rollGroup(ctx context.Context, r *region, g *replicationGroup) {
 	handedOver := map[*nodeGroup]bool{}
+	finalHandOver := false
 	for !stopping(ctx) {
 		r.mu.Lock()
 		ng, next, promote := g.nextToReplace(r, handedOver)
@@ -164,6 +172,10 @@ func (e *Emulator) rollGroup(ctx context.Context, r *region, g *replicationGroup
 		ch := g.rolling
 		r.mu.Unlock()
 		switch {
+		case next == "" && ch.primary != "" && !finalHandOver:
+			// Every node is replaced: the primary asked for takes the role.
+			finalHandOver = true
+			e.handOverTo(ctx, r, g, ch.primary)
 		case next == "":
 			e.settleTLSReplication(ctx, r, g)
 			e.finishGroupChange(r, g)
@@ -200,7 +212,10 @@ func (g *replicationGroup) nextToReplace(r *region, handedOver map[*nodeGroup]bo
 			continue
 		}
 		if !handedOver[x] {
-			for _, cl := range x.healthyReplicas(r) {
+			replicas := x.healthyReplicas(r)
+			// The primary asked for, if any, takes the role first.
+			slices.SortStableFunc(replicas, func(a, b *cacheCluster) int { return rank(b.id == g.rolling.primary) - rank(a.id == g.rolling.primary) })
+			for _, cl := range replicas {
 				if slices.Contains(done, cl.id) {
 					return x, x.primary, cl.id
 				}
@@ -209,6 +224,30 @@ func (g *replicationGroup) nextToReplace(r *region, handedOver map[*nodeGroup]bo
 		return x, x.primary, ""
 	}
 	return nil, "", ""
+}
+
+// rank orders what is asked for first.
+func rank(asked bool) int {
+	if asked {
+		return 1
+	}
+	return 0
+}
+
+// handOverTo hands the primary role of target's node group to target
+// (PrimaryClusterId applied with a node change) unless it holds it
+// already or is not a healthy replica. No lock is held by the caller.
+func (e *Emulator) handOverTo(ctx context.Context, r *region, g *replicationGroup, target string) {
+	r.mu.Lock()
+	ng := g.nodeGroupOf(target)
+	ok := ng != nil && ng.primary != target && slices.ContainsFunc(ng.healthyReplicas(r), func(cl *cacheCluster) bool { return cl.id == target })
+	r.mu.Unlock()
+	if !ok {
+		return
+	}
+	if err := e.handOver(ctx, r, g, ng, target); err != nil && !stopping(ctx) {
+		e.log.Error("promoting the primary asked for after replacing the nodes failed", "group", g.id, "target", target, "err", err)
+	}
 }
 
 // handOverTries bounds the planned failovers tried before the primary's
@@ -387,7 +426,7 @@ func (ch *nodeChange) record() *state.NodeChange {
 	if ch == nil {
 		return nil
 	}
-	rec := &state.NodeChange{NodeType: ch.nodeType, ParamGroup: ch.paramGroup, Done: slices.Clone(ch.done), Current: ch.current}
+	rec := &state.NodeChange{NodeType: ch.nodeType, ParamGroup: ch.paramGroup, Done: slices.Clone(ch.done), Current: ch.current, Primary: ch.primary}
 	if t := ch.transit; t != nil {
 		rec.Transit = &state.TransitLayout{Transit: t.transit, Preferred: t.preferred}
 	}
@@ -402,7 +441,7 @@ func nodeChangeFromRecord(rec *state.NodeChange) *nodeChange {
 	if rec == nil {
 		return nil
 	}
-	ch := &nodeChange{nodeType: rec.NodeType, paramGroup: rec.ParamGroup, done: slices.Clone(rec.Done), current: rec.Current}
+	ch := &nodeChange{nodeType: rec.NodeType, paramGroup: rec.ParamGroup, done: slices.Clone(rec.Done), current: rec.Current, primary: rec.Primary}
 	if t := rec.Transit; t != nil {
 		ch.transit = &transitLayout{transit: t.Transit, preferred: t.Preferred}
 	}

@@ -176,7 +176,8 @@ func takeNodeChange(pending **nodeChange, ch *nodeChange, immediately bool) *nod
 	return run
 }
 
-// TickMaintenance applies the pending node changes whose maintenance
+// TickMaintenance applies the pending changes (node changes, and a group's
+// failover settings and primary: pending_settings.go) whose maintenance
 // window has come, on the emulator's clock. A background loop calls it
 // every 30 s; tests with an injected clock call it directly.
 func (e *Emulator) TickMaintenance(ctx context.Context) {
@@ -185,11 +186,20 @@ func (e *Emulator) TickMaintenance(ctx context.Context) {
 		r.mu.Lock()
 		for _, id := range sortedKeys(r.groups) {
 			g := r.groups[id]
-			if g.pending != nil && g.status == statusAvailable && inMaintenanceWindow(now, g.settings.maintenanceWindow) {
-				ch := g.pending
-				g.pending = nil
+			if (g.pending != nil || !g.pendingSettings.empty()) && g.status == statusAvailable && inMaintenanceWindow(now, g.settings.maintenanceWindow) {
+				ch, settings := g.pending, g.pendingSettings
+				g.pending, g.pendingSettings = nil, nil
 				e.record(r, types.SourceTypeReplicationGroup, g.id, "Applying pending modifications of replication group %s in its maintenance window", g.id)
-				e.startGroupChange(r, g, ch)
+				target := e.applySettings(r, g, settings)
+				switch {
+				case ch != nil:
+					if target != "" {
+						ch.primary = target // promoted once the nodes are replaced
+					}
+					e.startGroupChange(r, g, ch)
+				case target != "":
+					e.startPromote(r, g, target, "pending PrimaryClusterId applied in the maintenance window")
+				}
 			}
 		}
 		for _, id := range sortedKeys(r.clusters) {

@@ -87,6 +87,19 @@ type ReplicationGroup struct {
 	// under way (see NodeChange).
 	PendingNodeChange *NodeChange `json:"pendingNodeChange,omitempty"`
 	NodeChange        *NodeChange `json:"nodeChange,omitempty"`
+	// PendingSettings wait for the maintenance window with the pending
+	// node change (see PendingSettings).
+	PendingSettings *PendingSettings `json:"pendingSettings,omitempty"`
+}
+
+// PendingSettings are the group-level changes a ModifyReplicationGroup
+// without ApplyImmediately leaves for the maintenance window, as AWS
+// lists them in ReplicationGroupPendingModifiedValues: automatic failover
+// (with the Multi-AZ setting asked with it) and the primary cluster.
+type PendingSettings struct {
+	AutoFailover *bool  `json:"automaticFailover,omitempty"`
+	MultiAZ      *bool  `json:"multiAZ,omitempty"`
+	Primary      string `json:"primaryClusterId,omitempty"`
 }
 
 // NodeChange is a change of the nodes themselves (node type, engine
@@ -101,6 +114,9 @@ type NodeChange struct {
 	Done       []string       `json:"done,omitempty"`
 	Current    string         `json:"current,omitempty"`
 	Transit    *TransitLayout `json:"transit,omitempty"`
+	// Primary is the member to hold the primary role once every node is
+	// replaced (a pending PrimaryClusterId applied with the change).
+	Primary string `json:"primaryClusterId,omitempty"`
 }
 
 // Security is the in-transit encryption and AUTH token of a group or a
