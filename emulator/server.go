@@ -49,6 +49,11 @@ type Config struct {
 	// (keys "redis", "valkey", "redis:7.0", ...).
 	Runtime string
 	Images  map[string]string
+	// RedisServer is the redis-server binary the process runtime runs
+	// (a path or a name on PATH; default: redis-server on PATH), e.g. one
+	// scripts/build-redis-jemalloc built with Redis's bundled jemalloc,
+	// which active defragmentation (activedefrag) needs.
+	RedisServer string
 	// Region and AccountID are used for unsigned requests.
 	Region    string
 	AccountID string
@@ -267,7 +272,7 @@ func newRuntime(ctx context.Context, cfg Config, admin engine.Admin) (engine.Run
 	}
 	switch cfg.Runtime {
 	case "process":
-		p, err := process.New(process.Options{DataDir: cfg.DataDir, EmulatorID: id, Logger: cfg.Logger, Admin: admin})
+		p, err := process.New(process.Options{DataDir: cfg.DataDir, EmulatorID: id, Logger: cfg.Logger, Admin: admin, RedisServer: cfg.RedisServer})
 		if err != nil {
 			return nil, err
 		}

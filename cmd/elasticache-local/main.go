@@ -95,6 +95,7 @@ func run(args []string) error {
 	fs.BoolVar(&cfg.Fresh, "fresh", envBool("FRESH"), "start from an empty state: forget every resource an earlier run on --data-dir recorded and remove its nodes; snapshots stay in the snapshot store (env ELASTICACHE_LOCAL_FRESH=true). Without it a start brings back every resource, node and key of the last run")
 	fs.StringVar(&cfg.Runtime, "runtime", env("RUNTIME", "process"), "node runtime: process (local redis-server processes) or docker (a container per node) (env ELASTICACHE_LOCAL_RUNTIME)")
 	var images string
+	fs.StringVar(&cfg.RedisServer, "redis-server", env("REDIS_SERVER", ""), "process runtime: the redis-server binary (a path, or a name on PATH; default redis-server), e.g. the one scripts/build-redis-jemalloc builds for activedefrag (env ELASTICACHE_LOCAL_REDIS_SERVER)")
 	fs.StringVar(&images, "images", env("IMAGES", ""), "docker runtime images, e.g. redis=redis:7.2,valkey=valkey/valkey:8.1,redis:6.2=redis:6.2 (env ELASTICACHE_LOCAL_IMAGES)")
 	fs.StringVar(&cfg.Region, "region", env("REGION", emulator.DefaultRegion), "region for unsigned requests (env ELASTICACHE_LOCAL_REGION)")
 	fs.StringVar(&cfg.AccountID, "account-id", env("ACCOUNT_ID", emulator.DefaultAccountID), "account id for requests whose access key is not a 12-digit account id (env ELASTICACHE_LOCAL_ACCOUNT_ID)")
