@@ -58,7 +58,7 @@ func inputMemberRules() map[string]map[string]memberRule {
 		"DescribeReplicationGroupsInput": with(paging, map[string]memberRule{"ReplicationGroupId": applied}),
 		"ModifyReplicationGroupInput": {
 			"ReplicationGroupId": applied,
-			"ApplyImmediately":   applied, // node changes wait for the maintenance window without it
+			"ApplyImmediately":   applied, // node changes, failover and PrimaryClusterId wait for the maintenance window without it
 			"AuthToken":          auth, "AuthTokenUpdateStrategy": auth,
 			"UserGroupIdsToAdd": applied, "UserGroupIdsToRemove": applied, "RemoveUserGroups": applied,
 			"AutoMinorVersionUpgrade": reported, "AutomaticFailoverEnabled": applied,
