@@ -169,14 +169,25 @@ func (b *bindEndpoint) run() {
 		} else if lost && st.have != nil {
 			b.watchHolder(&st)
 		}
+		// dropped is the node that stopped listening on the address: the
+		// clients it has through the endpoint are dropped only once the
+		// address is listened on again (by the next node, or the parking
+		// forwarder), so that their reconnection is never refused (a
+		// refused dial costs a go-redis client 100 ms before it dials
+		// again).
+		var dropped *engine.Endpoint
 		for attempt := 0; ; attempt++ {
 			b.mu.Lock()
 			want, closed := b.want, b.closed
 			b.mu.Unlock()
 			if st.have != nil && (want == nil || *st.have != *want) {
 				b.unwatch(&st)
-				if err := b.release(*st.have); err != nil {
+				viaFront := b.front != nil // closing the front drops its clients at once
+				if err := b.unbind(*st.have); err != nil {
+					// Unreachable (gone, or hung): so are its clients.
 					b.log.Debug("endpoint release", "endpoint", b.addr.Addr(), "node", st.have.Addr(), "err", err)
+				} else if !viaFront {
+					dropped = st.have
 				}
 				st.have = nil
 				b.closeDrained(&st)
@@ -185,6 +196,7 @@ func (b *bindEndpoint) run() {
 				if !closed && st.have == nil {
 					b.holdAddress(&st)
 				}
+				b.dropClients(dropped)
 				break
 			}
 			if st.hold != nil {
@@ -206,6 +218,7 @@ func (b *bindEndpoint) run() {
 				if st.watch == nil {
 					b.watchHolder(&st)
 				}
+				b.dropClients(dropped)
 				break
 			}
 			// The old holder may still have the socket (a hung node not yet
@@ -214,6 +227,8 @@ func (b *bindEndpoint) run() {
 			if st.have == nil && !closed {
 				b.holdAddress(&st)
 			}
+			b.dropClients(dropped)
+			dropped = nil
 			if closed || attempt >= 200 || len(b.kick) > 0 {
 				break
 			}
@@ -232,7 +247,9 @@ func (b *bindEndpoint) run() {
 	}
 	b.closeDrained(&st)
 	if st.have != nil {
-		_ = b.release(*st.have)
+		if viaFront := b.front != nil; b.unbind(*st.have) == nil && !viaFront {
+			b.dropClients(st.have)
+		}
 	}
 	b.closeFront()
 }
@@ -366,19 +383,27 @@ func (b *bindEndpoint) closeFront() {
 	}
 }
 
-// release stops node listening on the endpoint and drops the connections
-// that came through it.
-func (b *bindEndpoint) release(node engine.Endpoint) error {
+// unbind stops node listening on the endpoint: the connections that came
+// through it stay until dropClients (a front drops them as it closes).
+func (b *bindEndpoint) unbind(node engine.Endpoint) error {
 	if b.front != nil {
 		b.closeFront()
 		return nil
 	}
-	if err := b.configBind(node, node.Host); err != nil {
-		return err
+	return b.configBind(node, node.Host)
+}
+
+// dropClients closes node's connections that came through the endpoint
+// (nil: none), as a DNS flip makes clients reconnect.
+func (b *bindEndpoint) dropClients(node *engine.Endpoint) {
+	if node == nil {
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	return b.admin.KillClientsByLocalAddr(ctx, node, b.addr)
+	if err := b.admin.KillClientsByLocalAddr(ctx, *node, b.addr); err != nil {
+		b.log.Debug("endpoint clients", "endpoint", b.addr.Addr(), "node", node.Addr(), "err", err)
+	}
 }
 
 // configBind makes node listen on hosts only (CONFIG SET bind).

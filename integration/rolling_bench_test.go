@@ -87,6 +87,7 @@ func BenchmarkRollingReplacement(b *testing.B) {
 		standalone, lost = append(standalone, out), lost+l
 	}
 	b.StopTimer()
+	b.Logf("outages: rolling %v, planned failover %v, standalone %v", rolling, failovers, standalone)
 	p50, base := percentile(rolling, 50), percentile(failovers, 50)
 	b.ReportMetric(ms(p50), "rolling-outage-p50-ms")
 	b.ReportMetric(ms(percentile(rolling, 90)), "rolling-outage-p90-ms")
