@@ -174,14 +174,14 @@ func (e *Emulator) provisionClusterGroup(ctx context.Context, r *region, g *repl
 		r.mu.Lock()
 		g.cfg.sync(r)
 		listed := e.listedEndpoints(r, g)
-		e.unlock(r)
+		e.unlockProgress(r)
 		err = e.waitServing(ctx, listed)
 	}
 	if stopping(ctx) {
 		return // the next start finishes the create (restore.go)
 	}
 	r.mu.Lock()
-	defer e.unlock(r)
+	defer e.unlockProgress(r) // the operation's end writes it
 	if err != nil {
 		g.status = statusCreateFailed
 		e.log.Error("replication group create failed", "group", g.id, "err", err)

@@ -336,14 +336,14 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 			ng.syncEndpoints(r)
 		}
 		listed := e.listedEndpoints(r, g)
-		e.unlock(r)
+		e.unlockProgress(r)
 		err = e.waitServing(ctx, listed)
 	}
 	if stopping(ctx) {
 		return // the next start finishes the create (restore.go)
 	}
 	r.mu.Lock()
-	defer e.unlock(r)
+	defer e.unlockProgress(r) // the operation's end writes it
 	for _, id := range g.memberClusters() {
 		if cl := r.clusters[id]; cl != nil && cl.status == statusModifying {
 			cl.status = statusAvailable // the adopted primary
@@ -367,7 +367,7 @@ func (e *Emulator) markNode(r *region, l nodeLaunch, err error) {
 		return // cut off by a shutdown, not failed: the next start finishes it
 	}
 	r.mu.Lock()
-	defer e.unlock(r)
+	defer e.unlockProgress(r) // the operation's end writes it
 	cl := r.clusters[l.spec.Labels[engine.LabelCluster]]
 	if cl == nil {
 		return

@@ -304,7 +304,8 @@ func (e *Emulator) openEndpoints(r *region, g *replicationGroup, exact bool) err
 		r.mu.Lock()
 		p.ng.primaryEP, p.ng.readerEP, p.ng.addrs = primary, reader, nil
 		p.ng.syncEndpoints(r)
-		e.unlock(r)
+		// The record holds the same addresses, reserved or open.
+		e.unlockProgress(r)
 	}
 	return e.openConfigEndpoint(r, g, exact)
 }

@@ -42,7 +42,7 @@ func BenchmarkCreateReplicationGroup3Nodes(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { rt.Close() })
-	pool, err := engine.NewAddressPool("127.0.99.2")
+	pool, err := engine.NewAddressPool(fmt.Sprintf("127.%d.99.2", addressOctet()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,6 +72,17 @@ func BenchmarkCreateReplicationGroup3Nodes(b *testing.B) {
 // waits for both replication links, stops them, and returns the time to
 // ready: the floor the API path is compared with.
 func startGroupDirect(b *testing.B, rt *process.Runtime, pool *engine.AddressPool, i int) time.Duration {
+	start := time.Now()
+	stop := startGroupDirectKept(b, rt, pool, fmt.Sprintf("d%d", i))
+	took := time.Since(start)
+	stop()
+	return took
+}
+
+// startGroupDirectKept starts a primary and two replicas through the
+// runtime (the replicas in parallel once the primary runs), waits for both
+// replication links, and returns the function that stops them.
+func startGroupDirectKept(b *testing.B, rt *process.Runtime, pool *engine.AddressPool, prefix string) (stop func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var eps []engine.Endpoint
@@ -82,16 +93,16 @@ func startGroupDirect(b *testing.B, rt *process.Runtime, pool *engine.AddressPoo
 		}
 		eps = append(eps, ep)
 	}
-	names := []string{fmt.Sprintf("d%d-1", i), fmt.Sprintf("d%d-2", i), fmt.Sprintf("d%d-3", i)}
-	defer func() {
+	names := []string{prefix + "-1", prefix + "-2", prefix + "-3"}
+	stop = func() {
 		for j, n := range names {
 			rt.Stop(context.Background(), n)
 			pool.Release(eps[j])
 		}
-	}()
-	start := time.Now()
+	}
 	if _, err := rt.Start(ctx, engine.NodeSpec{Name: names[0], Engine: "redis", Endpoint: eps[0]}); err != nil {
-		b.Fatal(err)
+		b.Error(err)
+		return stop
 	}
 	var wg sync.WaitGroup
 	for j := 1; j < 3; j++ {
@@ -108,7 +119,7 @@ func startGroupDirect(b *testing.B, rt *process.Runtime, pool *engine.AddressPoo
 		}()
 	}
 	wg.Wait()
-	return time.Since(start)
+	return stop
 }
 
 // BenchmarkStartToFirstRequest measures emulator start → first answered API

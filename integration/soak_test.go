@@ -18,7 +18,7 @@ import (
 
 // failoverEvents returns the events of the region that report a failover
 // or a node recovery: each one is a node the emulator took for failed.
-func failoverEvents(t *testing.T, c *elasticache.Client) []string {
+func failoverEvents(t testing.TB, c *elasticache.Client) []string {
 	t.Helper()
 	var out []string
 	p := elasticache.NewDescribeEventsPaginator(c, &elasticache.DescribeEventsInput{Duration: aws.Int32(60)})
