@@ -72,8 +72,9 @@ type restartSet struct {
 // rs-params with a non-default maxmemory-policy, a subnet group rs-subnets,
 // groups rs-a (using rs-params) and rs-b (using rs-subnets, port 6380,
 // settings of its own) of three nodes with keys keys each, a standalone
-// cluster rs-c, a snapshot rs-snap of rs-b, and tags on a group, a cluster,
-// the snapshot and the parameter group.
+// cluster rs-c, a snapshot rs-snap of rs-b, changes pending for rs-b's
+// maintenance window, and tags on a group, a cluster, the snapshot and the
+// parameter group.
 func createRestartResources(t *testing.T, c *elasticache.Client, keys int) restartSet {
 	t.Helper()
 	ctx := ctxT(t, 5*time.Minute)
@@ -157,6 +158,18 @@ func createRestartResources(t *testing.T, c *elasticache.Client, keys int) resta
 	}
 	waitSnapshot(t, c, "rs-snap")
 	waitAvailable(t, c, "rs-b")
+	// Changes pending for rs-b's maintenance window (days away) are kept
+	// too: automatic failover, and a promotion.
+	far := strings.ToLower(time.Now().UTC().AddDate(0, 0, 3).Weekday().String()[:3])
+	if _, err := c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{ReplicationGroupId: aws.String("rs-b"),
+		PreferredMaintenanceWindow: aws.String(far + ":05:00-" + far + ":06:00"), AutomaticFailoverEnabled: aws.Bool(true),
+		PrimaryClusterId: aws.String("rs-b-002")}); err != nil {
+		t.Fatal(err)
+	}
+	waitAvailable(t, c, "rs-b")
+	if p := describeGroup(t, c, "rs-b").PendingModifiedValues; p.AutomaticFailoverStatus != "enabled" || aws.ToString(p.PrimaryClusterId) != "rs-b-002" {
+		t.Fatalf("rs-b pending %+v, want automatic failover and rs-b-002", p)
+	}
 	// The checks run on the data after the restart must hold before it.
 	checkRestartData(t, c, set)
 	return set
