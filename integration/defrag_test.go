@@ -49,6 +49,9 @@ func jemallocRedisServer() string {
 // runs only where scripts/build-redis-jemalloc has built the other one.
 func TestActiveDefragOnEveryNode(t *testing.T) {
 	bin := jemallocRedisServer()
+	if bin == "" && testRuntime() == "process" && os.Getenv("CI") != "" {
+		t.Fatal("CI: scripts/test builds the redis-server with Redis's bundled jemalloc (scripts/build-redis-jemalloc) and names it in ELASTICACHE_LOCAL_TEST_REDIS_JEMALLOC")
+	}
 	if bin == "" || testRuntime() != "process" {
 		t.Skip("needs the process runtime and the redis-server of scripts/build-redis-jemalloc (or ELASTICACHE_LOCAL_TEST_REDIS_JEMALLOC)")
 	}
