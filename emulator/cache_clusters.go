@@ -255,8 +255,8 @@ func (e *Emulator) DescribeCacheClusters(ctx context.Context, in *elasticache.De
 	if err != nil {
 		return nil, err
 	}
-	r := e.lockRegion(ctx)
-	defer r.mu.Unlock() // read only: nothing to persist
+	r := e.rlockRegion(ctx)
+	defer r.mu.RUnlock() // read only: nothing to persist
 	standaloneOnly := aws.ToBool(in.ShowCacheClustersNotInReplicationGroups)
 	keys, err := describeKeys(r.clusters, strings.ToLower(aws.ToString(in.CacheClusterId)), cacheClusterNotFound,
 		func(cl *cacheCluster) bool { return !standaloneOnly || cl.groupID == "" })

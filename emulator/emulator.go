@@ -102,10 +102,10 @@ type scope struct {
 
 // region holds the resources of one account in one region. mu guards
 // everything in it; a change is persisted when the changer releases mu
-// through Emulator.unlock.
+// through Emulator.unlock. Calls that only read take it shared (rlockRegion).
 type region struct {
 	scope
-	mu sync.Mutex
+	mu regionLock
 	// ops are the operations running on the region's resources.
 	ops operations
 	// seq numbers the changes (under mu); saveMu serializes the writes of
@@ -266,13 +266,13 @@ type Counts struct {
 func (e *Emulator) Counts() Counts {
 	var c Counts
 	for _, r := range e.allRegions() {
-		r.mu.Lock()
+		r.mu.RLock()
 		c.ReplicationGroups += len(r.groups)
 		c.CacheClusters += len(r.clusters)
 		for _, cl := range r.clusters {
 			c.Nodes += len(cl.nodes)
 		}
-		r.mu.Unlock()
+		r.mu.RUnlock()
 	}
 	return c
 }
@@ -379,6 +379,14 @@ func newRegion(sc scope) *region {
 func (e *Emulator) lockRegion(ctx context.Context) *region {
 	r := e.regionFor(ctx)
 	r.mu.Lock()
+	return r
+}
+
+// rlockRegion returns the request's region, locked for reading only;
+// release it with r.mu.RUnlock.
+func (e *Emulator) rlockRegion(ctx context.Context) *region {
+	r := e.regionFor(ctx)
+	r.mu.RLock()
 	return r
 }
 

@@ -71,7 +71,7 @@ func (e *Emulator) DescribeEvents(ctx context.Context, in *elasticache.DescribeE
 		}
 	}
 
-	r := e.lockRegion(ctx)
+	r := e.rlockRegion(ctx)
 	var matched []types.Event
 	for _, ev := range r.events {
 		if ev.date.Before(start) || ev.date.After(end) {
@@ -90,7 +90,7 @@ func (e *Emulator) DescribeEvents(ctx context.Context, in *elasticache.DescribeE
 			SourceType:       ev.sourceType,
 		})
 	}
-	r.mu.Unlock() // read only: nothing to persist
+	r.mu.RUnlock() // read only: nothing to persist
 
 	sort.SliceStable(matched, func(i, j int) bool { return matched[i].Date.Before(*matched[j].Date) })
 	// Events have no unique key to page after, so their marker is the

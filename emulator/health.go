@@ -187,7 +187,7 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 
 	var targets []monitored
 	for _, r := range e.allRegions() {
-		r.mu.Lock()
+		r.mu.RLock() // a look: Describe calls may look at the same time
 		for _, cl := range r.clusters {
 			for _, n := range cl.nodes {
 				if n.status == statusAvailable && !n.recovering {
@@ -195,7 +195,7 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 				}
 			}
 		}
-		r.mu.Unlock()
+		r.mu.RUnlock()
 	}
 
 	probes := m.probesFor(targets)
@@ -297,6 +297,10 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 // never waits for the disk.
 func (m *healthMonitor) judge(t monitored, res checkResult, p *probe, start time.Time, starved string) {
 	e := m.e
+	if res.err == nil && m.answeredAsBefore(t) {
+		p.failingSince = time.Time{}
+		return
+	}
 	t.r.mu.Lock()
 	recovering := false
 	defer func() {
@@ -347,6 +351,17 @@ func (m *healthMonitor) judge(t monitored, res checkResult, p *probe, start time
 		since = "at its first failed check" // a gone process needs no second one
 	}
 	e.startRecovery(t.r, t.cl, n, p.failingSince, fmt.Sprintf("%s failed its health checks: %s (%s)", t.cl.id, why, since))
+}
+
+// answeredAsBefore reports, for a node that answered its check, whether
+// that changes nothing: it had missed no check. It looks under the read
+// lock only, so the checks of healthy nodes (nearly all of them) never
+// take the region for a change: Describe answers kept from before stay
+// valid (see regionLock).
+func (m *healthMonitor) answeredAsBefore(t monitored) bool {
+	t.r.mu.RLock()
+	defer t.r.mu.RUnlock()
+	return t.n.misses == 0
 }
 
 // starved says why a round's misses are not the nodes' fault, or "" when

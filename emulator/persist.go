@@ -50,9 +50,9 @@ func (e *Emulator) persist(r *region, seq uint64) {
 	if r.saved >= seq {
 		return // a write since covered it
 	}
-	r.mu.Lock()
+	r.mu.RLock() // reading the records changes nothing
 	latest, rec := r.seq, r.record()
-	r.mu.Unlock()
+	r.mu.RUnlock()
 	body, err := state.Encode(rec)
 	if err != nil {
 		e.log.Error("encoding the state of a region", "account", r.account, "region", r.region, "err", err)

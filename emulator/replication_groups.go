@@ -8,15 +8,18 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 
 	"github.com/elasticache-local/elasticache-local/emulator/proxy"
 	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/queryapi"
 )
 
 const (
@@ -58,6 +61,35 @@ type replicationGroup struct {
 	// pendingSettings wait for the maintenance window too: automatic
 	// failover, Multi-AZ, the primary (pending_settings.go).
 	pendingSettings *pendingSettings
+	// rendered is the group as Describe last answered it (describeCached).
+	rendered atomic.Pointer[renderedGroup]
+}
+
+// renderedGroup is a group as DescribeReplicationGroups answers it, typed
+// and encoded, while its region's lock stays at generation gen.
+type renderedGroup struct {
+	gen  uint64
+	item types.ReplicationGroup
+	xml  []byte // nil if it could not be encoded: the answer encodes item
+}
+
+// describeCached is describe, kept while the region does not change: the
+// rendering made at the region lock's current generation, or a new one.
+// Polling clients then cost a copy of the encoded bytes per group instead
+// of a rendering and an encoding. The caller holds r.mu for reading (a
+// writer could change the group after the rendering, at the same
+// generation); item is shared with other answers and must not be changed.
+func (g *replicationGroup) describeCached(r *region) *renderedGroup {
+	gen := r.mu.generation()
+	if c := g.rendered.Load(); c != nil && c.gen == gen {
+		return c
+	}
+	c := &renderedGroup{gen: gen, item: g.describe(r)}
+	if xml, err := queryapi.EncodeListItem(schemas.ReplicationGroupMessage_ReplicationGroups, &c.item); err == nil {
+		c.xml = xml
+	}
+	g.rendered.Store(c)
+	return c
 }
 
 // nodeGroup is a shard: one primary cluster and its replicas. Its primary
@@ -391,16 +423,24 @@ func (e *Emulator) DescribeReplicationGroups(ctx context.Context, in *elasticach
 	if err != nil {
 		return nil, err
 	}
-	r := e.lockRegion(ctx)
-	defer r.mu.Unlock() // read only: nothing to persist
+	r := e.rlockRegion(ctx)
+	defer r.mu.RUnlock() // read only: nothing to persist
 	keys, err := describeKeys(r.groups, strings.ToLower(aws.ToString(in.ReplicationGroupId)), replicationGroupNotFound, nil)
 	if err != nil {
 		return nil, err
 	}
 	sel, next := page(keys, in.Marker, max)
-	out := &elasticache.DescribeReplicationGroupsOutput{ReplicationGroups: []types.ReplicationGroup{}, Marker: next}
+	out := &elasticache.DescribeReplicationGroupsOutput{ReplicationGroups: make([]types.ReplicationGroup, 0, len(sel)), Marker: next}
+	encoded := make([][]byte, 0, len(sel))
 	for _, id := range sel {
-		out.ReplicationGroups = append(out.ReplicationGroups, r.groups[id].describe(r))
+		c := r.groups[id].describeCached(r)
+		out.ReplicationGroups = append(out.ReplicationGroups, c.item)
+		encoded = append(encoded, c.xml)
+	}
+	if !slices.ContainsFunc(encoded, func(b []byte) bool { return b == nil }) {
+		// The answer is the kept bytes, taken under the same read lock:
+		// one consistent view of the region.
+		queryapi.UseEncodedList(&out.ResultMetadata, schemas.ReplicationGroupMessage_ReplicationGroups, encoded)
 	}
 	return out, nil
 }

@@ -248,17 +248,36 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("emulator: listen on %s: %w", cfg.Listen, err)
 	}
 	s.ln = ln
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:  cmp.Or(cfg.ReadTimeout, DefaultReadTimeout),
-		WriteTimeout: cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout),
-		IdleTimeout:  cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)}
-	s.http.ReadHeaderTimeout = min(s.http.ReadHeaderTimeout, s.http.ReadTimeout)
-	limited := newLimitListener(ln, cmp.Or(cfg.MaxConnections, DefaultMaxConnections), log)
+	s.http = HTTPServer(cfg, handler)
+	limited := LimitListener(cfg, ln)
 	go func() { s.served <- s.http.Serve(limited) }()
 	started = true
 	log.Info("elasticache-local ready", "endpoint", s.URL(), "runtime", cfg.Runtime, "dataDir", cfg.DataDir,
 		"region", emu.opts.Region, "accountId", emu.opts.AccountID)
 	return s, nil
+}
+
+// HTTPServer is the API's HTTP server around handler, with cfg's
+// timeouts (or the defaults). With LimitListener it is the whole HTTP
+// stack the API is served with; a benchmark serves its baseline through
+// the same one.
+func HTTPServer(cfg Config, handler http.Handler) *http.Server {
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:  cmp.Or(cfg.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout: cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:  cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)}
+	srv.ReadHeaderTimeout = min(srv.ReadHeaderTimeout, srv.ReadTimeout)
+	return srv
+}
+
+// LimitListener caps the connections ln accepts at cfg.MaxConnections (or
+// the default): see limitListener.
+func LimitListener(cfg Config, ln net.Listener) net.Listener {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return newLimitListener(ln, cmp.Or(cfg.MaxConnections, DefaultMaxConnections), log)
 }
 
 // newRuntime builds the configured node runtime. On a fresh start it reaps

@@ -429,8 +429,8 @@ func (e *Emulator) DescribeSnapshots(ctx context.Context, in *elasticache.Descri
 	if source != "" && source != "system" && source != "user" {
 		return nil, invalidParameterValue("The parameter SnapshotSource must be system or user.")
 	}
-	r := e.lockRegion(ctx)
-	defer r.mu.Unlock() // read only: nothing to persist
+	r := e.rlockRegion(ctx)
+	defer r.mu.RUnlock() // read only: nothing to persist
 	name := aws.ToString(in.SnapshotName)
 	if name != "" {
 		if _, ok := r.snapshots[name]; !ok {

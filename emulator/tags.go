@@ -111,8 +111,8 @@ func (e *Emulator) changeTags(ctx context.Context, name *string, change func(arn
 
 // ListTagsForResource lists a resource's tags.
 func (e *Emulator) ListTagsForResource(ctx context.Context, in *elasticache.ListTagsForResourceInput) (*elasticache.ListTagsForResourceOutput, error) {
-	r := e.lockRegion(ctx)
-	defer r.mu.Unlock() // read only: nothing to persist
+	r := e.rlockRegion(ctx)
+	defer r.mu.RUnlock() // read only: nothing to persist
 	arn, err := e.resolveARN(r, in.ResourceName)
 	if err != nil {
 		return nil, err

@@ -108,6 +108,14 @@ type xmlSerializer struct {
 	// rootSchema records the schema of the outermost struct, which is how
 	// a modelled error's Serialize reveals its schema and thus its traits.
 	rootSchema *smithy.Schema
+	// encoded is the root member list whose items are written already
+	// encoded (encoded.go); while skipping is above zero the serializer
+	// ignores the typed items (skipping-1 elements deep), counting in
+	// skipped the items it ignored. encodedDone says the list was written.
+	encoded     *encodedList
+	skipping    int
+	skipped     int
+	encodedDone bool
 }
 
 var _ smithy.ShapeSerializer = (*xmlSerializer)(nil)
@@ -164,6 +172,9 @@ func (s *xmlSerializer) ctxName(schema *smithy.Schema) string {
 }
 
 func (s *xmlSerializer) scalar(schema *smithy.Schema, v string) {
+	if s.skip() {
+		return
+	}
 	s.w.text(s.ctxName(schema), v)
 }
 
@@ -250,6 +261,9 @@ func (s *xmlSerializer) WriteDocument(*smithy.Schema, document.Value) {
 func (s *xmlSerializer) WriteNil(*smithy.Schema) {}
 
 func (s *xmlSerializer) WriteStruct(schema *smithy.Schema) {
+	if s.skipOpen() {
+		return
+	}
 	if len(s.stack) == 0 {
 		s.rootSchema = schema
 		if schema == nil {
@@ -270,6 +284,9 @@ func (s *xmlSerializer) WriteStruct(schema *smithy.Schema) {
 func (s *xmlSerializer) CloseStruct() { s.closeFrame() }
 
 func (s *xmlSerializer) closeFrame() {
+	if s.skipClose() {
+		return
+	}
 	f, ok := s.pop()
 	if !ok {
 		return
@@ -283,6 +300,9 @@ func (s *xmlSerializer) closeFrame() {
 }
 
 func (s *xmlSerializer) WriteUnion(schema, _ *smithy.Schema) {
+	if s.skipOpen() {
+		return
+	}
 	// The variant member writes its own element inside this one; the union
 	// frame stops it from taking a list item or map value name.
 	name := xml.Name{Local: s.ctxName(schema)}
@@ -293,28 +313,47 @@ func (s *xmlSerializer) WriteUnion(schema, _ *smithy.Schema) {
 func (s *xmlSerializer) CloseUnion() { s.closeFrame() }
 
 func (s *xmlSerializer) WriteList(schema *smithy.Schema) {
+	if s.skipOpen() {
+		return
+	}
 	if schema == nil {
 		s.w.fail(errors.New("queryapi: list without schema"))
 		return
 	}
 	name := s.ctxName(schema)
+	encoded := s.encoded != nil && s.encoded.schema == schema && len(s.stack) == 1
 	if _, flat := smithy.SchemaTrait[*traits.XMLFlattened](schema); flat {
 		// Flattened lists repeat the member's own element per item.
 		s.push(xmlFrame{kind: frameList, schema: schema, itemName: name})
-		return
+	} else {
+		wrapper := xml.Name{Local: name}
+		s.w.start(wrapper)
+		s.push(xmlFrame{kind: frameList, schema: schema, wrapper: wrapper, itemName: listItemName(schema)})
 	}
-	item := ename(schema.ListMember())
-	if item == "" {
-		item = "member"
+	if encoded {
+		s.writeEncodedList()
 	}
-	wrapper := xml.Name{Local: name}
-	s.w.start(wrapper)
-	s.push(xmlFrame{kind: frameList, schema: schema, wrapper: wrapper, itemName: item})
+}
+
+// listItemName is the element name of the items of a list member: the
+// member's own name for a flattened list, else the item's @xmlName or
+// "member".
+func listItemName(schema *smithy.Schema) string {
+	if _, flat := smithy.SchemaTrait[*traits.XMLFlattened](schema); flat {
+		return ename(schema)
+	}
+	if item := ename(schema.ListMember()); item != "" {
+		return item
+	}
+	return "member"
 }
 
 func (s *xmlSerializer) CloseList() { s.closeFrame() }
 
 func (s *xmlSerializer) WriteMap(schema *smithy.Schema) {
+	if s.skipOpen() {
+		return
+	}
 	if schema == nil {
 		s.w.fail(errors.New("queryapi: map without schema"))
 		return
@@ -330,6 +369,9 @@ func (s *xmlSerializer) WriteMap(schema *smithy.Schema) {
 }
 
 func (s *xmlSerializer) WriteKey(_ *smithy.Schema, key string) {
+	if s.skipping > 0 {
+		return
+	}
 	top := s.top()
 	if top == nil || top.kind != frameMap {
 		s.w.fail(errors.New("queryapi: map key outside a map"))
@@ -360,10 +402,14 @@ func encodeResult(op string, out smithy.Serializable, requestID string) ([]byte,
 	w := newXMLWriter()
 	envelope := xml.Name{Space: serviceNamespace(), Local: op + "Response"}
 	w.start(envelope)
-	ser := &xmlSerializer{w: w, rootName: op + "Result"}
+	ser := &xmlSerializer{w: w, rootName: op + "Result", encoded: encodedListOf(out)}
+	given := ser.encoded != nil
 	out.Serialize(ser)
 	if len(ser.stack) != 0 {
 		w.fail(fmt.Errorf("queryapi: %s output left %d open elements", op, len(ser.stack)))
+	}
+	if given && !ser.encodedDone {
+		w.fail(fmt.Errorf("queryapi: %s output has encoded items for a list it does not write", op))
 	}
 	meta := xml.Name{Local: "ResponseMetadata"}
 	w.start(meta)

@@ -313,7 +313,7 @@ func readParams(w http.ResponseWriter, r *http.Request, reserve func(n int64) er
 	if r.ContentLength > maxBodyBytes {
 		return p, tooLarge
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, maxBodyBytes), reserve)
+	body, err := readBody(http.MaxBytesReader(w, r.Body, maxBodyBytes), r.ContentLength, reserve)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -344,15 +344,23 @@ var errBodyBudget = errors.New("queryapi: body budget spent")
 // arrive, in 64 KiB chunks, not what Content-Length promises (a client that
 // announces 2 MiB and sends nothing holds 64 KiB), and the chunks are copied
 // once into a string of the exact size: twice the body in all, where
-// growing one buffer would allocate five times it.
-func readBody(r io.Reader, reserve func(n int64) error) (string, error) {
+// growing one buffer would allocate five times it. A body announced
+// shorter than a chunk (length, -1 when unknown; the server delivers no
+// more than it announces) is read in one chunk of its size, plus the byte
+// that finds its end: most requests are a few hundred bytes, and a 64 KiB
+// chunk each would cost more than the rest of their handling.
+func readBody(r io.Reader, length int64, reserve func(n int64) error) (string, error) {
 	var chunks [][]byte
 	total := 0
+	size := int64(bodyChunkBytes)
+	if length >= 0 && length < size {
+		size = length + 1
+	}
 	for {
-		if err := reserve(bodyChunkBytes); err != nil {
+		if err := reserve(size); err != nil {
 			return "", err
 		}
-		chunk := make([]byte, bodyChunkBytes)
+		chunk := make([]byte, size)
 		n, err := io.ReadFull(r, chunk)
 		chunks, total = append(chunks, chunk[:n]), total+n
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -361,6 +369,10 @@ func readBody(r io.Reader, reserve func(n int64) error) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		size = bodyChunkBytes
+	}
+	if len(chunks) == 1 {
+		return string(chunks[0]), nil
 	}
 	var b strings.Builder
 	b.Grow(total)
