@@ -25,10 +25,14 @@ type encodedCase struct {
 var encodedCases = []encodedCase{
 	{"DescribeReplicationGroups", func() any { return filled(reflect.TypeFor[elasticache.DescribeReplicationGroupsOutput]()) },
 		schemas.ReplicationGroupMessage_ReplicationGroups, "ReplicationGroups",
-		func(out any) *middleware.Metadata { return &out.(*elasticache.DescribeReplicationGroupsOutput).ResultMetadata }},
+		func(out any) *middleware.Metadata {
+			return &out.(*elasticache.DescribeReplicationGroupsOutput).ResultMetadata
+		}},
 	{"DescribeCacheClusters", func() any { return filled(reflect.TypeFor[elasticache.DescribeCacheClustersOutput]()) },
 		schemas.CacheClusterMessage_CacheClusters, "CacheClusters",
-		func(out any) *middleware.Metadata { return &out.(*elasticache.DescribeCacheClustersOutput).ResultMetadata }},
+		func(out any) *middleware.Metadata {
+			return &out.(*elasticache.DescribeCacheClustersOutput).ResultMetadata
+		}},
 }
 
 // encodeWithItems encodes out with its list's items encoded one by one by
