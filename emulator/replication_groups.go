@@ -430,17 +430,24 @@ func (e *Emulator) DescribeReplicationGroups(ctx context.Context, in *elasticach
 		return nil, err
 	}
 	sel, next := page(keys, in.Marker, max)
-	out := &elasticache.DescribeReplicationGroupsOutput{ReplicationGroups: make([]types.ReplicationGroup, 0, len(sel)), Marker: next}
-	encoded := make([][]byte, 0, len(sel))
-	for _, id := range sel {
-		c := r.groups[id].describeCached(r)
-		out.ReplicationGroups = append(out.ReplicationGroups, c.item)
-		encoded = append(encoded, c.xml)
+	out := &elasticache.DescribeReplicationGroupsOutput{ReplicationGroups: []types.ReplicationGroup{}, Marker: next}
+	kept := make([]*renderedGroup, len(sel))
+	for i, id := range sel {
+		kept[i] = r.groups[id].describeCached(r)
 	}
-	if !slices.ContainsFunc(encoded, func(b []byte) bool { return b == nil }) {
-		// The answer is the kept bytes, taken under the same read lock:
-		// one consistent view of the region.
+	// Answering a request, the answer is the kept bytes, all taken under
+	// the same read lock (one consistent view of the region), and the
+	// typed items are left out; a Go caller gets the typed items.
+	if queryapi.Answered(ctx) && !slices.ContainsFunc(kept, func(c *renderedGroup) bool { return c.xml == nil }) {
+		encoded := make([][]byte, len(kept))
+		for i, c := range kept {
+			encoded[i] = c.xml
+		}
 		queryapi.UseEncodedList(&out.ResultMetadata, schemas.ReplicationGroupMessage_ReplicationGroups, encoded)
+		return out, nil
+	}
+	for _, c := range kept {
+		out.ReplicationGroups = append(out.ReplicationGroups, c.item)
 	}
 	return out, nil
 }

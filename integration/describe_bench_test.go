@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -82,9 +84,13 @@ func BenchmarkDescribeReplicationGroups(b *testing.B) {
 		{"one-sdk", side{"emulator", sdkCall(e.client, oneIn, 1)}, side{"floor", sdkCall(newClient(floorOne, "us-east-1"), oneIn, 1)}},
 		{"page-sdk", side{"emulator", sdkCall(e.client, pageIn, pageLen)}, side{"floor", sdkCall(newClient(floorPage, "us-east-1"), pageIn, pageLen)}},
 	}
+	if only := os.Getenv("ELASTICACHE_LOCAL_BENCH_DESCRIBE_VARIANTS"); only != "" {
+		variants = slices.DeleteFunc(variants, func(v variant) bool { return !slices.Contains(strings.Split(only, ","), v.name) })
+	}
 	type tally struct {
 		lat   []time.Duration
 		rates []float64
+		cpu   []float64 // µs of this process's CPU per call (clients and servers)
 	}
 	results := map[string]*tally{}
 	ratios := map[string][]float64{}
@@ -97,7 +103,9 @@ func BenchmarkDescribeReplicationGroups(b *testing.B) {
 			}
 			rate := map[string]float64{}
 			for _, s := range sides {
+				cpu0 := selfCPU(b)
 				lat, n := hammer(b, window, s.call)
+				cpu := selfCPU(b) - cpu0
 				key := v.name + "/" + s.name
 				if results[key] == nil {
 					results[key] = &tally{}
@@ -105,9 +113,12 @@ func BenchmarkDescribeReplicationGroups(b *testing.B) {
 				results[key].lat = append(results[key].lat, lat...)
 				rate[s.name] = float64(n) / window.Seconds()
 				results[key].rates = append(results[key].rates, rate[s.name])
+				results[key].cpu = append(results[key].cpu, float64(cpu.Microseconds())/float64(n))
 			}
 			ratios[v.name] = append(ratios[v.name], rate["emulator"]/rate["floor"])
-			b.Logf("round %d %s: emulator %.0f req/s, floor %.0f req/s (%.2fx)", round, v.name, rate["emulator"], rate["floor"], rate["emulator"]/rate["floor"])
+			em, fl := results[v.name+"/emulator"], results[v.name+"/floor"]
+			b.Logf("round %d %s: emulator %.0f req/s %.0f µs CPU/req, floor %.0f req/s %.0f µs CPU/req (%.2fx)", round, v.name,
+				rate["emulator"], em.cpu[len(em.cpu)-1], rate["floor"], fl.cpu[len(fl.cpu)-1], rate["emulator"]/rate["floor"])
 		}
 	}
 	b.StopTimer()
@@ -119,6 +130,8 @@ func BenchmarkDescribeReplicationGroups(b *testing.B) {
 		b.ReportMetric(median(fl.rates), v.name+"-floor-req/s")
 		b.ReportMetric(ms(percentile(fl.lat, 99)), v.name+"-floor-p99-ms")
 		b.ReportMetric(median(ratios[v.name]), v.name+"-vs-floor")
+		b.ReportMetric(median(em.cpu), v.name+"-cpu-us/req")
+		b.ReportMetric(median(fl.cpu), v.name+"-floor-cpu-us/req")
 	}
 }
 

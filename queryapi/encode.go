@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/schemas"
@@ -43,6 +44,31 @@ func newXMLWriter() *xmlWriter {
 	w := &xmlWriter{}
 	w.enc = xml.NewEncoder(&w.buf)
 	return w
+}
+
+// writers keeps the writers of answers written, with their buffers: a
+// Describe answer of a hundred groups is some 200 KB, which every answer
+// allocating anew would make the garbage collector's main work.
+var writers = sync.Pool{New: func() any { return newXMLWriter() }}
+
+// maxPooledBuffer bounds the buffers kept in writers: a rare large answer
+// does not stay allocated.
+const maxPooledBuffer = 1 << 20
+
+// pooledXMLWriter returns an empty writer from writers; give it back with
+// release once its bytes are written out.
+func pooledXMLWriter() *xmlWriter {
+	w := writers.Get().(*xmlWriter)
+	w.buf.Reset()
+	return w
+}
+
+// release gives w back to writers, unless it failed (its encoder's state
+// is then unknown) or grew too large. Its bytes must not be used after.
+func (w *xmlWriter) release() {
+	if w.err == nil && w.buf.Cap() <= maxPooledBuffer {
+		writers.Put(w)
+	}
 }
 
 func (w *xmlWriter) token(t xml.Token) {
@@ -399,11 +425,18 @@ func (s *xmlSerializer) CloseMap() { s.closeFrame() }
 //
 // out is the handler's *XOutput; its own Serialize method walks the schema.
 func encodeResult(op string, out smithy.Serializable, requestID string) ([]byte, error) {
-	w := newXMLWriter()
-	envelope := xml.Name{Space: serviceNamespace(), Local: op + "Response"}
-	w.start(envelope)
+	return encodeResultTo(newXMLWriter(), op, out, requestID)
+}
+
+// encodeResultTo is encodeResult into w, whose bytes the answer is.
+func encodeResultTo(w *xmlWriter, op string, out smithy.Serializable, requestID string) ([]byte, error) {
 	ser := &xmlSerializer{w: w, rootName: op + "Result", encoded: encodedListOf(out)}
 	given := ser.encoded != nil
+	if given {
+		w.buf.Grow(ser.encoded.size() + 1024) // the items and the envelope
+	}
+	envelope := xml.Name{Space: serviceNamespace(), Local: op + "Response"}
+	w.start(envelope)
 	out.Serialize(ser)
 	if len(ser.stack) != 0 {
 		w.fail(fmt.Errorf("queryapi: %s output left %d open elements", op, len(ser.stack)))

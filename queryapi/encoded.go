@@ -1,6 +1,7 @@
 package queryapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -18,6 +19,18 @@ import (
 // items stay set too, for Go callers of the handler, and their count is
 // checked against the encoded ones.
 
+// answeredKey marks the context of a handler called by the Service.
+type answeredKey struct{}
+
+// Answered reports whether the handler called with ctx is answering a
+// request of the Service, whose output is encoded on the wire, rather than
+// a Go caller that reads the typed output: with UseEncodedList, the typed
+// items may then be left out.
+func Answered(ctx context.Context) bool {
+	answered, _ := ctx.Value(answeredKey{}).(bool)
+	return answered
+}
+
 // encodedListKey is the output metadata key of an encodedList.
 type encodedListKey struct{}
 
@@ -25,6 +38,15 @@ type encodedListKey struct{}
 type encodedList struct {
 	schema *smithy.Schema // the output's list member
 	items  [][]byte
+}
+
+// size is the length of the items together.
+func (l *encodedList) size() int {
+	n := 0
+	for _, item := range l.items {
+		n += len(item)
+	}
+	return n
 }
 
 // EncodeListItem encodes item as one element of the list member list of an
@@ -46,9 +68,10 @@ func EncodeListItem(list *smithy.Schema, item smithy.Serializable) ([]byte, erro
 
 // UseEncodedList makes the answer of the output whose ResultMetadata is md
 // write items, encoded by EncodeListItem for the same list member, as that
-// member's elements instead of encoding its typed items. The typed items
-// must be set all the same (non-nil, one per encoded item, in order): the
-// answer fails with an internal error otherwise.
+// member's elements instead of encoding its typed items. The typed list
+// must be set all the same (non-nil): to the same items, in order, or, in
+// an Answered call, to an empty list; the answer fails with an internal
+// error otherwise.
 func UseEncodedList(md *middleware.Metadata, list *smithy.Schema, items [][]byte) {
 	md.Set(encodedListKey{}, &encodedList{schema: list, items: items})
 }
@@ -113,7 +136,7 @@ func (s *xmlSerializer) skipClose() bool {
 		return false
 	case 1:
 		s.skipping = 0
-		if n := len(s.encoded.items); s.skipped != n {
+		if n := len(s.encoded.items); s.skipped != n && s.skipped != 0 {
 			s.w.fail(fmt.Errorf("queryapi: %d encoded items answered for %d typed ones", n, s.skipped))
 		}
 		s.encoded, s.encodedDone = nil, true

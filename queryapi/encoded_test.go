@@ -86,12 +86,41 @@ func TestEncodedListSameBytes(t *testing.T) {
 	}
 }
 
+// TestEncodedListTypedLeftOut: an Answered handler may leave the typed
+// items out (an empty list); the answer is the same.
+func TestEncodedListTypedLeftOut(t *testing.T) {
+	c := encodedCases[0]
+	out := c.out()
+	want, err := encodeResult(c.op, out.(smithy.Serializable), "req-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := reflect.ValueOf(out).Elem().FieldByName(c.field)
+	var encoded [][]byte
+	for i := range items.Len() {
+		item, err := EncodeListItem(c.list, items.Index(i).Addr().Interface().(smithy.Serializable))
+		if err != nil {
+			t.Fatal(err)
+		}
+		encoded = append(encoded, item)
+	}
+	items.Set(reflect.MakeSlice(items.Type(), 0, 0))
+	UseEncodedList(c.md(out), c.list, encoded)
+	got, err := encodeResult(c.op, out.(smithy.Serializable), "req-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("answer without typed items\n%s\nwant\n%s", got, want)
+	}
+}
+
 // TestEncodedListCountChecked: encoded items that do not match the typed
 // ones in number fail the answer instead of answering something else.
 func TestEncodedListCountChecked(t *testing.T) {
 	c := encodedCases[0]
 	out := c.out()
-	if _, err := encodeWithItems(t, c, out, 0); err == nil || !strings.Contains(err.Error(), "encoded items") {
+	if _, err := encodeWithItems(t, c, out, 1); err == nil || !strings.Contains(err.Error(), "encoded items") {
 		t.Fatalf("err = %v, want a count mismatch", err)
 	}
 	// Encoded items for a list the output does not write (nil typed list).

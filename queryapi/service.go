@@ -229,7 +229,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, info *RequestInf
 		return s.writeHandlerError(w, r, err, info)
 	}
 
-	ctx := WithRequestInfo(r.Context(), *info)
+	ctx := context.WithValue(WithRequestInfo(r.Context(), *info), answeredKey{}, true)
 	out, err := callHandler(ctx, h, in)
 	if err != nil {
 		return s.writeHandlerError(w, r, err, info)
@@ -241,7 +241,9 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, info *RequestInf
 	if !ok {
 		return s.writeHandlerError(w, r, fmt.Errorf("output %T cannot serialize itself", out), info)
 	}
-	body, err := encodeResult(op.name, ser, info.RequestID)
+	xw := pooledXMLWriter()
+	defer xw.release() // once the body is written out
+	body, err := encodeResultTo(xw, op.name, ser, info.RequestID)
 	if err != nil {
 		return s.writeHandlerError(w, r, fmt.Errorf("encode %s output: %w", op.name, err), info)
 	}
