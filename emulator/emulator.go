@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
@@ -106,6 +107,8 @@ type scope struct {
 type region struct {
 	scope
 	mu regionLock
+	// groupKeys are the groups' ids, sorted, kept for readers (groupIDs).
+	groupKeys atomic.Pointer[keptIDs]
 	// ops are the operations running on the region's resources.
 	ops operations
 	// seq numbers the changes (under mu); saveMu serializes the writes of

@@ -425,9 +425,11 @@ func (e *Emulator) DescribeReplicationGroups(ctx context.Context, in *elasticach
 	}
 	r := e.rlockRegion(ctx)
 	defer r.mu.RUnlock() // read only: nothing to persist
-	keys, err := describeKeys(r.groups, strings.ToLower(aws.ToString(in.ReplicationGroupId)), replicationGroupNotFound, nil)
-	if err != nil {
-		return nil, err
+	keys := r.groupIDs()
+	if id := strings.ToLower(aws.ToString(in.ReplicationGroupId)); id != "" {
+		if keys, err = describeKeys(r.groups, id, replicationGroupNotFound, nil); err != nil {
+			return nil, err
+		}
 	}
 	sel, next := page(keys, in.Marker, max)
 	out := &elasticache.DescribeReplicationGroupsOutput{ReplicationGroups: []types.ReplicationGroup{}, Marker: next}
