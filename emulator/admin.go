@@ -105,7 +105,7 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool, withPIDs
 		if !include(sc) {
 			continue
 		}
-		r.mu.Lock()
+		r.mu.RLock() // a look, like a Describe (the console polls it)
 		for _, cl := range r.clusters {
 			if cl.mc != nil {
 				// Every node of a Memcached cluster, with no replication.
@@ -134,7 +134,7 @@ func (e *Emulator) nodes(ctx context.Context, include func(scope) bool, withPIDs
 			}
 			targets = append(targets, t)
 		}
-		r.mu.Unlock()
+		r.mu.RUnlock()
 	}
 
 	sem := make(chan struct{}, inspectParallel)
@@ -219,11 +219,11 @@ func (e *Emulator) InjectFault(ctx context.Context, account, region, clusterID, 
 	}
 	var name string
 	r := e.regionFor(queryapiContext(account, region))
-	r.mu.Lock()
+	r.mu.RLock()
 	if cl := r.clusters[strings.ToLower(clusterID)]; cl != nil {
 		name = cl.nodes[0].name
 	}
-	r.mu.Unlock()
+	r.mu.RUnlock()
 	if name == "" {
 		return fmt.Errorf("%w: %s in %s/%s", ErrNoSuchNode, clusterID, account, region)
 	}
