@@ -31,7 +31,12 @@ type monitored struct {
 // the same cluster id and endpoint, as a replica of the current primary (or
 // in place, empty, when it is still the primary: without failover, as on
 // AWS without persistence, or with no replica fit to take over).
-func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, failingSince time.Time, why string) {
+//
+// dead says the node's server is known to have exited (the runtime reports
+// it gone, or its address refuses connections): the failover then starts
+// at once, without first killing what is left of it (a docker kill waits
+// on the daemon), which is killed after.
+func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, failingSince time.Time, why string, dead bool) {
 	g := r.groups[cl.groupID]
 	var ng *nodeGroup
 	if g != nil {
@@ -47,7 +52,8 @@ func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, fail
 	e.runOperationAhead(r, opRepair, cl.id, map[string]string{"failover": strconv.FormatBool(failover)}, func(ctx context.Context) {
 		// The node is replaced either way: make sure a hung one lets go of
 		// its addresses (and its clients) before anything takes them over.
-		if fi, ok := e.opts.Runtime.(engine.FaultInjector); ok {
+		fi, _ := e.opts.Runtime.(engine.FaultInjector)
+		if fi != nil && !dead {
 			_ = fi.Kill(ctx, n.name)
 		}
 		if failover {
@@ -62,6 +68,9 @@ func (e *Emulator) startRecovery(r *region, cl *cacheCluster, n *cacheNode, fail
 			case err != nil:
 				e.log.Error("automatic failover failed", "group", g.id, "err", err)
 			}
+		}
+		if fi != nil && dead {
+			_ = fi.Kill(ctx, n.name)
 		}
 		e.repair(ctx, r, cl, n, why)
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,10 @@ const (
 	// exitSettle is how long after its watch connection closed a node may
 	// still be reported running before it is PINGed (see awaitExit).
 	exitSettle = 50 * time.Millisecond
+	// refusalDialTimeout bounds the dial that tells an exited node (its
+	// address refuses) from one that still runs, before the runtime is
+	// asked: a refusal comes at once, a live node's handshake too.
+	refusalDialTimeout = 20 * time.Millisecond
 	// runtimeStateTimeout bounds the runtime's answer about failed nodes.
 	runtimeStateTimeout = 2 * time.Second
 	// starvedWarnEvery rate-limits the warning about uncounted rounds.
@@ -238,6 +243,9 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 			results[i].err = errNodeGone
 			continue
 		}
+		if results[i].refused {
+			continue // awaitExit found its address refusing: no PING needed
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -264,7 +272,7 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 	}
 	var failed []int
 	for _, i := range due {
-		if results[i].err != nil && !results[i].gone {
+		if results[i].err != nil && !results[i].gone && !results[i].refused {
 			failed = append(failed, i)
 		}
 	}
@@ -350,7 +358,7 @@ func (m *healthMonitor) judge(t monitored, res checkResult, p *probe, start time
 	if failingFor < time.Millisecond {
 		since = "at its first failed check" // a gone process needs no second one
 	}
-	e.startRecovery(t.r, t.cl, n, p.failingSince, fmt.Sprintf("%s failed its health checks: %s (%s)", t.cl.id, why, since))
+	e.startRecovery(t.r, t.cl, n, p.failingSince, fmt.Sprintf("%s failed its health checks: %s (%s)", t.cl.id, why, since), res.gone || res.refused)
 }
 
 // answeredAsBefore reports, for a node that answered its check, whether
@@ -472,6 +480,9 @@ func (m *healthMonitor) closeProbes(keep map[string]bool) {
 func (m *healthMonitor) awaitExit(ctx context.Context, targets []monitored, closed []int, results []checkResult) {
 	deadline := time.Now().Add(exitSettle)
 	for {
+		// A refused connection proves the exit at once, where the runtime
+		// may take a while to see it (the docker daemon's die event).
+		closed = slices.DeleteFunc(closed, func(i int) bool { return m.refuses(targets[i], &results[i]) })
 		m.markGone(ctx, targets, closed, results)
 		closed = slices.DeleteFunc(closed, func(i int) bool { return results[i].gone })
 		if len(closed) == 0 || time.Now().After(deadline) {
@@ -484,6 +495,26 @@ func (m *healthMonitor) awaitExit(ctx context.Context, targets []monitored, clos
 		case <-time.After(exitSettle / 10):
 		}
 	}
+}
+
+// refuses reports whether nothing listens on t's own address any more (its
+// server exited: a hung or starved one still has its socket, and the
+// kernel completes the handshake), and records it in res.
+func (m *healthMonitor) refuses(t monitored, res *checkResult) bool {
+	p := m.probes[t.n.name]
+	if p == nil {
+		return false
+	}
+	c, err := net.DialTimeout("tcp", p.ep.Addr(), refusalDialTimeout)
+	if err == nil {
+		_ = c.Close()
+		return false
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	res.err, res.refused = err, true
+	return true
 }
 
 // markGone asks the runtime about the nodes in failed (their check failed, or

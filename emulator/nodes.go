@@ -74,6 +74,11 @@ type nodeLaunch struct {
 	// defrag is the activedefrag value the node's parameter group asks
 	// for, set once it runs (param_apply.go setDefrag).
 	defrag string
+	// primaryReady, for a replica started at the same time as its
+	// primary, waits until the primary's start is over and returns its
+	// error: the replica starts on its own and is made a replica then
+	// (startNode).
+	primaryReady func(context.Context) error
 }
 
 // launchFor describes how to start node n of cluster cl; the caller holds r.mu.
@@ -136,8 +141,14 @@ func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
 	if err := e.issueTLS(&l); err != nil {
 		return err
 	}
-	if l.replicaOf != nil {
+	if l.replicaOf != nil && l.primaryReady == nil {
 		defer e.boostSync(ctx, *l.replicaOf)()
+	}
+	if l.primaryReady != nil {
+		// A replica whose primary does not listen yet would retry only
+		// at its next replication cron, up to a second later: it starts
+		// without REPLICAOF and gets it once the primary answers.
+		l.spec.ReplicaOf = nil
 	}
 	// A preferred node's endpoint is its demultiplexer's, open before the
 	// node starts (the runtime's readiness check goes through it); any
@@ -151,6 +162,16 @@ func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
 	}
 	if _, err := e.opts.Runtime.Start(ctx, l.spec); err != nil {
 		return err
+	}
+	if l.primaryReady != nil {
+		if err := l.primaryReady(ctx); err != nil {
+			return fmt.Errorf("its primary did not start: %w", err)
+		}
+		defer e.boostSync(ctx, *l.replicaOf)()
+		peer := e.opts.Runtime.PeerEndpoint(*l.replicaOf)
+		if err := e.admin.ReplicaOf(ctx, l.spec.Endpoint, &peer); err != nil {
+			return err
+		}
 	}
 	checks := []engine.Check{e.admin.Pings}
 	if l.replicaOf != nil {

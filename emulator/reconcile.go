@@ -325,7 +325,7 @@ func (e *Emulator) reconcileNodeGroup(ctx context.Context, r *region, g *replica
 				}
 				n := cl.nodes[0]
 				n.status, n.recovering, n.down = statusAvailable, true, true
-				e.startRecovery(r, cl, n, e.opts.Now(), cl.id+" was not running when the emulator started (it stopped while the emulator was down)")
+				e.startRecovery(r, cl, n, e.opts.Now(), cl.id+" was not running when the emulator started (it stopped while the emulator was down)", true)
 			}
 			e.unlock(r)
 			return nil

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -314,16 +315,16 @@ func (r *region) adoptablePrimary(id string) (*cacheCluster, error) {
 	return cl, nil
 }
 
-// provisionGroup starts the primary, then every replica in parallel, and
-// marks the group available once all replicas are in sync.
+// provisionGroup starts the primary and every replica in parallel (a
+// container start costs far more than a sync; a replica is pointed at the
+// primary once it answers) and marks the group available once all replicas
+// are in sync.
 func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replicationGroup, primary *nodeLaunch, replicas []nodeLaunch) {
 	started := time.Now()
 	err := e.openEndpoints(r, g, false)
 	if err == nil && primary != nil {
-		err = e.startNode(ctx, *primary)
-		e.markNode(r, *primary, err)
-	}
-	if err == nil {
+		err = e.startWithReplicas(ctx, r, *primary, replicas)
+	} else if err == nil {
 		err = e.startNodes(ctx, r, replicas)
 	}
 	if err == nil {
@@ -358,6 +359,40 @@ func (e *Emulator) provisionGroup(ctx context.Context, r *region, g *replication
 	g.status = statusAvailable
 	e.log.Info("replication group available", "group", g.id, "nodes", len(g.memberClusters()), "took", time.Since(started))
 	e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s created", g.id)
+}
+
+// startWithReplicas starts primary and its replicas at once: each replica
+// waits for the primary's start only to be told REPLICAOF (startNode). The
+// primary's error comes first.
+func (e *Emulator) startWithReplicas(ctx context.Context, r *region, primary nodeLaunch, replicas []nodeLaunch) error {
+	var primaryErr error
+	primaryDone := make(chan struct{})
+	ready := func(ctx context.Context) error {
+		select {
+		case <-primaryDone:
+			return primaryErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	replicas = slices.Clone(replicas)
+	for i := range replicas {
+		replicas[i].primaryReady = ready
+	}
+	replicasDone := make(chan error, 1)
+	go e.startReplicas(ctx, r, replicas, replicasDone)
+	primaryErr = e.startNode(ctx, primary)
+	close(primaryDone)
+	e.markNode(r, primary, primaryErr)
+	if err := <-replicasDone; primaryErr == nil {
+		return err
+	}
+	return primaryErr
+}
+
+// startReplicas is startNodes reporting on done, for startWithReplicas.
+func (e *Emulator) startReplicas(ctx context.Context, r *region, launches []nodeLaunch, done chan<- error) {
+	done <- e.startNodes(ctx, r, launches)
 }
 
 // markNode records the outcome of starting one member's node: a node that

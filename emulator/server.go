@@ -206,7 +206,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		HealthInterval: cfg.HealthInterval, HealthMisses: cfg.HealthMisses, TestFailoverQuota: cfg.TestFailoverQuota, NodeQuota: cfg.NodeQuota,
 		ClusterNodeQuota: cfg.ClusterNodeQuota, MemcachedNodeQuota: cfg.MemcachedNodeQuota,
 		Snapshots: snaps.store, SnapshotKeys: snaps.keys, Buckets: snaps.buckets, Now: cfg.Now, Store: store,
-		BindPrimaryEndpoint: cfg.Runtime == "process" && !pool.SingleAddress(), CA: ca})
+		BindPrimaryEndpoint: nodesOnHost(rt) && !pool.SingleAddress(), CA: ca})
 	if err != nil {
 		rt.Close()
 		return nil, err
@@ -283,6 +283,16 @@ func LimitListener(cfg Config, ln net.Listener) net.Listener {
 // newRuntime builds the configured node runtime. On a fresh start it reaps
 // what an earlier run of the same data dir left; otherwise Restore adopts
 // the nodes the state owns and reaps the rest.
+// nodesOnHost reports whether every node listens on the host's network
+// itself, so a primary can also listen on its group's primary endpoint:
+// processes, and containers on the host's network.
+func nodesOnHost(rt engine.Runtime) bool {
+	if d, ok := rt.(*docker.Runtime); ok {
+		return d.HostNetwork()
+	}
+	return rt.Name() == "process"
+}
+
 func newRuntime(ctx context.Context, cfg Config, admin engine.Admin) (engine.Runtime, error) {
 	id := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 	var rt interface {

@@ -32,6 +32,10 @@ func (r *Runtime) ClusterAddr(ctx context.Context, name string) (engine.Endpoint
 	if !ok {
 		return engine.Endpoint{}, fmt.Errorf("engine/docker: node %s: container %.12s has no endpoint label", name, c.ID)
 	}
+	if r.hostNet {
+		r.peers.put(name, ep) // every node listens on its host endpoint
+		return ep, nil
+	}
 	ip := ""
 	if c.NetworkSettings != nil {
 		if s := c.NetworkSettings.Networks[r.network]; s != nil {

@@ -20,7 +20,7 @@ import (
 
 func TestClusterArgs(t *testing.T) {
 	spec := engine.NodeSpec{Name: "c", Endpoint: engine.Endpoint{Host: "127.0.90.100", Port: 6379}, Cluster: true}
-	args, err := serverArgs(spec, nil, engine.Admin{})
+	args, err := serverArgs(spec, nil, engine.Admin{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,11 +40,11 @@ func TestClusterArgs(t *testing.T) {
 	for _, k := range []string{"cluster-enabled", "cluster-announce-hostname", "cluster-port", "cluster-preferred-endpoint-type"} {
 		s := spec
 		s.Config = map[string]string{k: "x"}
-		if _, err := serverArgs(s, nil, engine.Admin{}); err == nil {
+		if _, err := serverArgs(s, nil, engine.Admin{}, false); err == nil {
 			t.Errorf("Config %s accepted", k)
 		}
 	}
-	if _, err := serverArgs(spec, &engine.Endpoint{Host: "node-x", Port: 6379}, engine.Admin{}); err == nil {
+	if _, err := serverArgs(spec, &engine.Endpoint{Host: "node-x", Port: 6379}, engine.Admin{}, false); err == nil {
 		t.Error("a cluster node with ReplicaOf accepted")
 	}
 }

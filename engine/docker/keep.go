@@ -429,7 +429,7 @@ func candidate(cs []container.Summary) (container.Summary, bool) {
 // an interface; connections through the published port are undisturbed.
 func (r *Runtime) joinNetwork(ctx context.Context, c container.Summary) error {
 	ep, ok := endpointOf(c)
-	if !ok {
+	if !ok || r.hostNet || c.HostConfig.NetworkMode == network.NetworkHost {
 		return nil
 	}
 	if err := r.ensureNetwork(ctx); err != nil {

@@ -25,9 +25,13 @@ const DefaultMemcachedImage = "memcached:1.6"
 // one unless the container runs as another user.
 func (r *Runtime) argsFor(spec engine.NodeSpec, replicaOf *engine.Endpoint) ([]string, error) {
 	if !engine.IsMemcached(spec.Engine) {
-		return serverArgs(spec, replicaOf, r.admin)
+		return serverArgs(spec, replicaOf, r.admin, r.hostNet)
+	}
+	listen := "0.0.0.0"
+	if r.hostNet {
+		listen = spec.Endpoint.Host
 	}
 	asRoot := r.nodeDir(spec.Name) == "" || r.user == "" || strings.HasPrefix(r.user, "0:")
-	return engine.MemcachedArgs(spec, "0.0.0.0", asRoot, tlsPath(engine.TLSCertFile), tlsPath(engine.TLSKeyFile),
+	return engine.MemcachedArgs(spec, listen, asRoot, tlsPath(engine.TLSCertFile), tlsPath(engine.TLSKeyFile),
 		tlsPath(engine.TLSCAFile), dataPath+"/"+engine.MemcachedPIDFile)
 }

@@ -84,7 +84,11 @@ type Options struct {
 	// NodeSpec.Engine and EngineVersion wins. Unset engines use
 	// DefaultRedisImage and DefaultValkeyImage.
 	Images map[string]string
-	// Network is the user-defined bridge network the nodes join. Default:
+	// NetworkMode is NetworkHost, NetworkBridge or NetworkAuto (the
+	// default, "" too): see their docs.
+	NetworkMode string
+	// Network is the user-defined bridge network the nodes join in
+	// NetworkBridge mode. Default:
 	// elasticache-local-<hash of Scope>, the same for every run over one
 	// scope, so nodes a run starts reach by alias the nodes it adopted.
 	// Created when the first node starts; Close removes it when no
@@ -120,6 +124,7 @@ type Runtime struct {
 	id       string
 	scope    string
 	network  string
+	hostNet  bool // NetworkHost: containers on the host's network
 	images   map[string]string
 	dataDir  string // Options.DataDir, absolute ("" → Suspend unavailable)
 	mountDir string // DataDir/containers when bind-mounting ("" → no bind mounts)
@@ -240,18 +245,31 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	// several Starts begin at once).
 	cli.NegotiateAPIVersionPing(ping)
 	r.cli = cli
-	if r.mountDir != "" && runtime.GOOS == "linux" && os.Getuid() > 0 {
+	info, err := cli.Info(pctx)
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("engine/docker: docker info: %w", err)
+	}
+	rootless := slices.ContainsFunc(info.SecurityOptions, func(s string) bool { return strings.Contains(s, "rootless") })
+	if r.mountDir != "" && runtime.GOOS == "linux" && os.Getuid() > 0 && !rootless {
 		// Run the server as the caller so the bind-mounted files stay
 		// removable without root. Rootless Docker maps container root to
 		// the caller already, and a uid there would map elsewhere.
-		info, err := cli.Info(pctx)
-		if err != nil {
-			cli.Close()
-			return nil, fmt.Errorf("engine/docker: docker info: %w", err)
+		r.user = strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid())
+	}
+	switch opts.NetworkMode {
+	case NetworkHost:
+		r.hostNet = true
+	case NetworkBridge:
+	case "", NetworkAuto:
+		var why string
+		r.hostNet, why = hostNetworkUsable(cli, info)
+		if !r.hostNet {
+			log.Info("docker runtime: nodes on a bridge network with published ports", "why", why)
 		}
-		if !slices.ContainsFunc(info.SecurityOptions, func(s string) bool { return strings.Contains(s, "rootless") }) {
-			r.user = strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid())
-		}
+	default:
+		cli.Close()
+		return nil, fmt.Errorf("engine/docker: unknown network mode %q (want %s, %s or %s)", opts.NetworkMode, NetworkAuto, NetworkHost, NetworkBridge)
 	}
 	return r, nil
 }
@@ -262,15 +280,21 @@ func (r *Runtime) Name() string { return "docker" }
 // Network is the name of the emulator's bridge network.
 func (r *Runtime) Network() string { return r.network }
 
+// HostNetwork reports whether the nodes run on the host's network
+// (NetworkHost): each then listens on its endpoint itself, so a node can
+// also listen on another address of the host (a bound primary endpoint).
+func (r *Runtime) HostNetwork() bool { return r.hostNet }
+
 // Scope is the value of LabelScope on this runtime's containers.
 func (r *Runtime) Scope() string { return r.scope }
 
-// PeerEndpoint implements engine.Runtime: the container's network alias and
-// the same port, for an endpoint whose host is an IP address (as the host
-// sees it). Any other endpoint is returned unchanged, so the mapping is
+// PeerEndpoint implements engine.Runtime: on a bridge network, the
+// container's network alias and the same port, for an endpoint whose host
+// is an IP address (as the host sees it); on the host's network the
+// endpoint itself. Any other endpoint is returned unchanged, so the mapping is
 // idempotent and host names resolvable in the network pass through.
 func (r *Runtime) PeerEndpoint(ep engine.Endpoint) engine.Endpoint {
-	if net.ParseIP(ep.Host) == nil {
+	if r.hostNet || net.ParseIP(ep.Host) == nil {
 		return ep
 	}
 	return engine.Endpoint{Host: alias(ep), Port: ep.Port}

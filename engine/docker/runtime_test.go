@@ -326,7 +326,7 @@ func TestServerArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args, err := serverArgs(spec, &peer, admin)
+	args, err := serverArgs(spec, &peer, admin, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestServerArgs(t *testing.T) {
 	// The admin user's directives are the runtime's too.
 	for _, bad := range []string{"port", "BIND", "replica-announce-ip", "dir", "bad key", "user", "masterauth", "MasterUser", "aclfile"} {
 		spec.Config = map[string]string{bad: "x"}
-		if _, err := serverArgs(spec, nil, engine.Admin{}); err == nil {
+		if _, err := serverArgs(spec, nil, engine.Admin{}, false); err == nil {
 			t.Errorf("Config[%q] accepted", bad)
 		}
 	}

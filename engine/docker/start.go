@@ -19,7 +19,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -71,6 +70,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 
 	unlock := r.locks.Lock(spec.Name)
 	defer unlock()
+	tr := r.tracer(spec.Name)
 	r.peers.forget(spec.Name)
 	r.mu.Lock()
 	closed := r.closed
@@ -81,8 +81,12 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	if err := r.replaceStopped(ctx, spec.Name); err != nil {
 		return engine.Node{}, err
 	}
-	if err := r.ensureNetwork(ctx); err != nil {
-		return engine.Node{}, err
+	tr.step("replaceStopped")
+	if !r.hostNet {
+		if err := r.ensureNetwork(ctx); err != nil {
+			return engine.Node{}, err
+		}
+		tr.step("ensureNetwork")
 	}
 	resume := spec.Resume && r.hasKeptData(spec.Name)
 	if resume {
@@ -123,9 +127,13 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		WorkingDir:   dataPath,
 	}
 	hc := &container.HostConfig{PortBindings: nat.PortMap{}}
-	for inside, host := range published(spec) {
-		cfg.ExposedPorts[port(inside)] = struct{}{}
-		hc.PortBindings[port(inside)] = []nat.PortBinding{{HostIP: host.Host, HostPort: strconv.Itoa(host.Port)}}
+	if r.hostNet {
+		hc.NetworkMode = network.NetworkHost // the server binds the endpoint itself
+	} else {
+		for inside, host := range published(spec) {
+			cfg.ExposedPorts[port(inside)] = struct{}{}
+			hc.PortBindings[port(inside)] = []nat.PortBinding{{HostIP: host.Host, HostPort: strconv.Itoa(host.Port)}}
+		}
 	}
 	if dir != "" {
 		cfg.User = r.user
@@ -138,6 +146,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 		}
 		return engine.Node{}, fmt.Errorf("engine/docker: node %s: %w", spec.Name, err)
 	}
+	tr.step("create")
 	// From here on a failure removes the container and its files.
 	fail := func(err error, withLog bool) (engine.Node, error) {
 		tail := ""
@@ -167,9 +176,11 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 			return fail(fmt.Errorf("copying the TLS files: %w", err), false)
 		}
 	}
+	tr.step("copy")
 	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return fail(err, true)
 	}
+	tr.step("start")
 	// The admin's connections to the node (the readiness wait's first) use
 	// TLS exactly when it serves TLS.
 	r.admin.UseTLS(ep, spec.TLS != nil)
@@ -177,6 +188,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.NodeSpec) (engine.Node,
 	if err := r.waitReady(ctx, id, ep); err != nil {
 		return fail(err, true)
 	}
+	tr.step("ready")
 	if spec.Cluster && spec.InitialRDB != nil { // a resume too
 		// Loading keys made the fresh cluster node claim their slots.
 		if err := r.admin.ClusterDropSlots(ctx, ep); err != nil {
@@ -255,12 +267,13 @@ func (r *Runtime) replaceStopped(ctx context.Context, name string) error {
 // under the network alias given.
 func (r *Runtime) create(ctx context.Context, cfg *container.Config, hc *container.HostConfig, netAlias, name string) (string, error) {
 	for attempt := 0; ; attempt++ {
-		r.netMu.Lock()
-		netID := r.netID
-		r.netMu.Unlock()
-		nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			netID: {Aliases: []string{netAlias}},
-		}}
+		nc := &network.NetworkingConfig{}
+		if !r.hostNet {
+			r.netMu.Lock()
+			netID := r.netID
+			r.netMu.Unlock()
+			nc.EndpointsConfig = map[string]*network.EndpointSettings{netID: {Aliases: []string{netAlias}}}
+		}
 		resp, err := r.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
 		if err == nil {
 			return resp.ID, nil
@@ -273,7 +286,7 @@ func (r *Runtime) create(ctx context.Context, cfg *container.Config, hc *contain
 				"build the offline images with scripts/build-offline-images, pull %s, or map the engine to another image (Options.Images)",
 				ErrImageNotFound, cfg.Image, cfg.Image)
 		}
-		if attempt > 0 {
+		if attempt > 0 || r.hostNet {
 			return "", err
 		}
 		r.netMu.Lock()
@@ -283,67 +296,6 @@ func (r *Runtime) create(ctx context.Context, cfg *container.Config, hc *contain
 			return "", errors.Join(err, nerr)
 		}
 	}
-}
-
-// ensureNetwork creates the scope's bridge network unless it exists, and
-// records its id.
-func (r *Runtime) ensureNetwork(ctx context.Context) error {
-	r.netMu.Lock()
-	defer r.netMu.Unlock()
-	if r.netID != "" {
-		return nil
-	}
-	id, err := r.canonicalNetwork(ctx)
-	if err == nil && id == "" {
-		_, err = r.cli.NetworkCreate(ctx, r.network, network.CreateOptions{
-			Driver: "bridge",
-			Labels: map[string]string{engine.LabelEmulator: r.id, LabelScope: r.scope},
-		})
-		if cerrdefs.IsConflict(err) {
-			err = nil // created concurrently by another runtime of the scope
-		}
-		if err == nil {
-			id, err = r.canonicalNetwork(ctx)
-		}
-		if err == nil && id == "" {
-			err = errors.New("removed right after its creation")
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("engine/docker: network %s: %w", r.network, err)
-	}
-	r.netID = id
-	return nil
-}
-
-// canonicalNetwork returns the id of the network named r.network ("" when
-// there is none). The daemon's check for a duplicate name is not atomic:
-// runtimes of one scope creating the network at once (an emulator started
-// while its killed predecessor's create was still being served) can make
-// several, and a name matching several networks is ambiguous to the API.
-// So runtimes refer to the network by id, all pick the oldest, and remove
-// the other ones unless containers use them.
-func (r *Runtime) canonicalNetwork(ctx context.Context) (string, error) {
-	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", r.network))})
-	if err != nil {
-		return "", err
-	}
-	nets = slices.DeleteFunc(nets, func(n network.Summary) bool { return n.Name != r.network }) // the filter matches substrings
-	if len(nets) == 0 {
-		return "", nil
-	}
-	slices.SortFunc(nets, func(a, b network.Summary) int {
-		if c := a.Created.Compare(b.Created); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	for _, n := range nets[1:] {
-		if err := r.cli.NetworkRemove(ctx, n.ID); err == nil {
-			r.log.Info("removed a duplicate of the scope's network", "network", r.network, "id", n.ID[:12])
-		}
-	}
-	return nets[0].ID, nil
 }
 
 // waitReady polls PING on the host endpoint until it answers, failing at
@@ -472,7 +424,7 @@ func (r *Runtime) Admin() engine.Admin { return r.admin }
 // runtime writes to redis.conf, as --directive value arguments (7.0+ servers
 // quote each argument, so values may hold spaces or be empty), including the
 // admin user's directives.
-func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.Admin) ([]string, error) {
+func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.Admin, hostNet bool) ([]string, error) {
 	if spec.Cluster && replicaOf != nil {
 		return nil, fmt.Errorf("engine/docker: node %s: a cluster node cannot start as a replica (NodeSpec.ReplicaOf): make it one with CLUSTER REPLICATE (engine.Admin.ClusterReplicate)", spec.Name)
 	}
@@ -485,7 +437,7 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.A
 	// alias replicate in plaintext (TLSSpec.PlainReplication), and TLS on
 	// the next port (see published).
 	ports := engine.PortDirectives(spec)
-	if spec.TLS != nil && spec.TLS.Preferred {
+	if spec.TLS != nil && spec.TLS.Preferred && !hostNet {
 		ports = [][]string{{"port", p}, {"tls-port", strconv.Itoa(spec.Endpoint.Port + 1)}}
 	}
 	for _, d := range ports {
@@ -494,8 +446,12 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.A
 	for _, d := range engine.TLSDirectives(spec, tlsPath(engine.TLSCertFile), tlsPath(engine.TLSKeyFile), tlsPath(engine.TLSCAFile)) {
 		args = append(append(args, "--"+d[0]), d[1:]...)
 	}
+	bind := "0.0.0.0"
+	if hostNet {
+		bind = spec.Endpoint.Host // on the host's network: the endpoint itself
+	}
 	args = append(args,
-		"--bind", "0.0.0.0",
+		"--bind", bind,
 		"--protected-mode", "no",
 		"--dir", dataPath,
 		"--save", "",
@@ -536,7 +492,11 @@ func serverArgs(spec engine.NodeSpec, replicaOf *engine.Endpoint, admin engine.A
 	for _, d := range engine.ClusterDirectives(spec, dataPath+"/"+engine.ClusterConfigFile) {
 		args = append(append(args, "--"+d[0]), d[1:]...)
 	}
-	if spec.Cluster {
+	switch {
+	case spec.Cluster && hostNet:
+		// Every node has the host address of its own, peers included.
+		args = append(args, "--cluster-announce-ip", spec.Endpoint.Host)
+	case spec.Cluster:
 		args = append(args,
 			"--cluster-announce-hostname", spec.Endpoint.Host,
 			"--cluster-preferred-endpoint-type", "hostname")
