@@ -54,6 +54,9 @@ type Config struct {
 	// scripts/build-redis-jemalloc built with Redis's bundled jemalloc,
 	// which active defragmentation (activedefrag) needs.
 	RedisServer string
+	// DockerNetwork is the docker runtime's docker.Options.NetworkMode:
+	// "host", "bridge" or "auto" ("" too).
+	DockerNetwork string
 	// Region and AccountID are used for unsigned requests.
 	Region    string
 	AccountID string
@@ -314,7 +317,8 @@ func newRuntime(ctx context.Context, cfg Config, admin engine.Admin) (engine.Run
 		if err != nil {
 			return nil, err
 		}
-		d, err := docker.New(ctx, docker.Options{EmulatorID: id, Logger: cfg.Logger, Scope: abs, Images: cfg.Images, Admin: admin, DataDir: abs})
+		d, err := docker.New(ctx, docker.Options{EmulatorID: id, Logger: cfg.Logger, Scope: abs, Images: cfg.Images, Admin: admin, DataDir: abs,
+			NetworkMode: cfg.DockerNetwork})
 		if err != nil {
 			return nil, err
 		}

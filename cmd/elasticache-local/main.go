@@ -97,6 +97,7 @@ func run(args []string) error {
 	var images string
 	fs.StringVar(&cfg.RedisServer, "redis-server", env("REDIS_SERVER", ""), "process runtime: the redis-server binary (a path, or a name on PATH; default redis-server), e.g. the one scripts/build-redis-jemalloc builds for activedefrag (env ELASTICACHE_LOCAL_REDIS_SERVER)")
 	fs.StringVar(&images, "images", env("IMAGES", ""), "docker runtime images, e.g. redis=redis:7.2,valkey=valkey/valkey:8.1,redis:6.2=redis:6.2 (env ELASTICACHE_LOCAL_IMAGES)")
+	fs.StringVar(&cfg.DockerNetwork, "docker-network", env("DOCKER_NETWORK", "auto"), "docker runtime: host (nodes on the host's network, listening on their endpoints), bridge (a bridge network, ports published) or auto (host with a local Linux daemon, else bridge) (env ELASTICACHE_LOCAL_DOCKER_NETWORK)")
 	fs.StringVar(&cfg.Region, "region", env("REGION", emulator.DefaultRegion), "region for unsigned requests (env ELASTICACHE_LOCAL_REGION)")
 	fs.StringVar(&cfg.AccountID, "account-id", env("ACCOUNT_ID", emulator.DefaultAccountID), "account id for requests whose access key is not a 12-digit account id (env ELASTICACHE_LOCAL_ACCOUNT_ID)")
 	fs.StringVar(&cfg.AddressBase, "node-address-base", env("NODE_ADDRESS_BASE", ""), "first loopback address given to nodes, each node gets its own (env ELASTICACHE_LOCAL_NODE_ADDRESS_BASE; default 127.0.0.2)")

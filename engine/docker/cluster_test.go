@@ -54,10 +54,17 @@ func TestClusterArgs(t *testing.T) {
 // slots to a fourth primary over the container network and fails a shard
 // over after a kill.
 func TestCluster(t *testing.T) {
+	for _, mode := range []string{NetworkAuto, NetworkBridge} {
+		t.Run(mode, func(t *testing.T) { testCluster(t, mode) })
+	}
+}
+
+// testCluster forms and checks a cluster of containers in a network mode.
+func testCluster(t *testing.T, mode string) {
 	cli := requireDocker(t)
-	scope := fmt.Sprintf("docker-test-cluster-%d", os.Getpid())
+	scope := fmt.Sprintf("docker-test-cluster-%s-%d", mode, os.Getpid())
 	assertNoLeftovers(t, cli, scope)
-	rt := newTestRuntime(t, Options{EmulatorID: scope, Scope: scope, DataDir: t.TempDir()})
+	rt := newTestRuntime(t, Options{EmulatorID: scope, Scope: scope, DataDir: t.TempDir(), NetworkMode: mode})
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	pool, err := engine.NewAddressPool("127.0.90.100")
@@ -113,7 +120,10 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range members {
-		if strings.HasPrefix(m.Peer.Host, "127.") || m.Peer.Port != m.Endpoint.Port {
+		switch {
+		case rt.HostNetwork() && m.Peer != m.Endpoint:
+			t.Errorf("ClusterAddr %s of %s on the host's network: want the endpoint", m.Peer.Addr(), m.Endpoint.Addr())
+		case !rt.HostNetwork() && (strings.HasPrefix(m.Peer.Host, "127.") || m.Peer.Port != m.Endpoint.Port):
 			t.Errorf("ClusterAddr %s of %s: want the container's network IP and the same port", m.Peer.Addr(), m.Endpoint.Addr())
 		}
 	}

@@ -4,7 +4,18 @@
 // API version negotiation so older daemons work).
 //
 // Per node there is one container, named elasticache-local-<node>-<hash of
-// the emulator id>, attached to a user-defined bridge network of the scope
+// the emulator id>. Where the daemon's host network is the emulator's (a
+// local Linux daemon, not rootless, not Docker Desktop: Options.NetworkMode
+// NetworkAuto picks NetworkHost, network.go) the container runs on the
+// host's network and the server binds NodeSpec.Endpoint itself, exactly as
+// a process of the process runtime: nothing is published, no network is
+// created, PeerEndpoint and ClusterAddr are the host endpoint, and a dead
+// server's address refuses connections at once. Starting such a container
+// costs about half a bridged one (no network namespace, veth pair, NAT
+// rules or docker-proxy). The rest of this comment describes NetworkBridge.
+//
+// On a bridge network (NetworkBridge) the container is attached to a
+// user-defined bridge network of the scope
 // (default elasticache-local-<hash of the scope>, the same for every run, so
 // nodes of this run and nodes it adopted reach each other). Its port is published
 // on the host at exactly NodeSpec.Endpoint (HostIP 127.0.0.2, HostPort 6379,

@@ -121,4 +121,3 @@ func (r *Runtime) canonicalNetwork(ctx context.Context) (string, error) {
 	}
 	return nets[0].ID, nil
 }
-

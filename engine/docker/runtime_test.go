@@ -161,6 +161,23 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// TestContractBridge runs the contract with the nodes on the scope's bridge
+// network and their ports published (NetworkBridge), as wherever the host's
+// network is not the emulator's; TestContract runs it in the mode New
+// picks (the host's network on a local Linux daemon).
+func TestContractBridge(t *testing.T) {
+	cli := requireDocker(t)
+	dataDir := t.TempDir()
+	assertNoLeftovers(t, cli, dataDir)
+	rt := newTestRuntime(t, Options{EmulatorID: fmt.Sprintf("docker-bridge-%d", os.Getpid()), DataDir: dataDir, NetworkMode: NetworkBridge})
+	if rt.HostNetwork() {
+		t.Fatal("NetworkBridge runtime reports the host's network")
+	}
+	enginetest.Run(t, rt, testPool(t), func(t *testing.T, id string) engine.Runtime {
+		return newTestRuntime(t, Options{EmulatorID: id, DataDir: dataDir, Admin: rt.Admin(), NetworkMode: NetworkBridge})
+	})
+}
+
 // TestContractTLS runs the TLS and users contract, the TLS files copied
 // into the containers through the API (TestTLSBindMounts covers writing
 // them on the host).
@@ -404,7 +421,7 @@ func TestDuplicateNetworks(t *testing.T) {
 	cli := requireDocker(t)
 	scope := fmt.Sprintf("docker-test-dupnet-%d", os.Getpid())
 	assertNoLeftovers(t, cli, scope)
-	rt := newTestRuntime(t, Options{EmulatorID: scope + "-a", Scope: scope})
+	rt := newTestRuntime(t, Options{EmulatorID: scope + "-a", Scope: scope, NetworkMode: NetworkBridge})
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	for range 8 {
@@ -448,7 +465,7 @@ func TestDuplicateNetworks(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	other := newTestRuntime(t, Options{EmulatorID: scope + "-b", Scope: scope, Admin: rt.Admin()})
+	other := newTestRuntime(t, Options{EmulatorID: scope + "-b", Scope: scope, Admin: rt.Admin(), NetworkMode: NetworkBridge})
 	start := func(rt *Runtime, name string, replicaOf *engine.Endpoint) engine.Endpoint {
 		t.Helper()
 		ep, err := testPool(t).Allocate(6379)
