@@ -28,9 +28,9 @@ type Options struct {
 	Now func() time.Time
 	// NodeReadyTimeout bounds how long a node may take to start and sync.
 	NodeReadyTimeout time.Duration
-	// Health checks (health.go): the monitor runs every HealthInterval; a
-	// failing node gets a PING bounded by HealthTimeout each time, one that
-	// answers every 10 intervals; HealthMisses failures in a row mark a hung
+	// Health checks (health.go): a failing node gets a PING bounded by
+	// HealthTimeout every HealthInterval, nodes that answer every 10
+	// intervals, together; HealthMisses failures in a row mark a hung
 	// node down, a node whose process is gone is down at once (its exit is
 	// noticed within milliseconds).
 	HealthInterval time.Duration
@@ -84,6 +84,8 @@ type Emulator struct {
 
 	// boosts raise primaries' cron rate while replicas sync from them.
 	boosts syncBoosts
+	// healthWake starts a health round at once (see wakeHealth).
+	healthWake chan struct{}
 	// demux serves TLS and plaintext on the endpoints of preferred nodes
 	// (transit.go).
 	demux *demuxes
@@ -185,11 +187,13 @@ func New(opts Options) (*Emulator, error) {
 		admin:   opts.Runtime.Admin(),
 		regions: make(map[scope]*region),
 		demux:   newDemuxes(opts.Logger),
-		store:   opts.Store,
-		ctx:     ctx,
-		cancel:  cancel,
+		// A round already due covers any number of wakes.
+		healthWake: make(chan struct{}, 1),
+		store:      opts.Store,
+		ctx:        ctx,
+		cancel:     cancel,
 	}
-	// The health monitor runs every HealthInterval; automated
+	// The health monitor runs at least every 10 HealthIntervals; automated
 	// backups are due at most once a minute of their window, and pending
 	// node changes in their maintenance window (at least an hour long).
 	e.goBackground(e.monitorHealth)

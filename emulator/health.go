@@ -18,12 +18,16 @@ import (
 
 // The health monitor checks the nodes and starts a recovery for the ones
 // that are dead or hung. It has to stay cheap with hundreds of nodes on a
-// small machine: a round every HealthInterval picks up new nodes, but a
-// node that answers is PINGed only every quietCheckEvery intervals; the
-// monitor also holds an idle connection to each node that the node's exit
-// closes at once, which starts a round right away, so a crashed node is
-// still found dead within moments; a node that fails its checks is checked
-// every round until it answers or is replaced. And it
+// small machine: a node that answers is PINGed only every quietCheckEvery
+// intervals, all of them together in one round (a beat), and the monitor
+// sleeps in between: each wake-up of the emulator costs more CPU than the
+// PINGs it sends. A change of state (a node made available, a node being
+// replaced) wakes it to pick the change up at once; the monitor also holds
+// an idle connection to each node that the node's exit closes at once, and
+// the runtime reports its nodes' exits, either of which starts a round
+// right away, so a crashed node is still found dead within moments; a node
+// that fails its checks is checked every interval until it answers or is
+// replaced. And it
 // must not mistake an overloaded machine for dead nodes: when the emulator
 // itself does not get the CPU to run its checks on time, or most nodes miss
 // a check at once, the nodes are not what failed, and replacing them (each
@@ -31,7 +35,8 @@ import (
 const (
 	// quietCheckEvery is how many health intervals apart a node that
 	// answers is PINGed: every second at the default 100 ms, which is what
-	// a hung node's detection adds to its misses.
+	// a hung node's detection adds to its misses. All answering nodes are
+	// PINGed in the same round, so an idle emulator wakes once a beat.
 	quietCheckEvery = 10
 	// A round is starved when at least starvedMinMisses nodes and at least
 	// half of the checked ones missed their check (or answered only after
@@ -70,8 +75,8 @@ type healthMonitor struct {
 	// connection and client per check cost several times the CPU of the
 	// node answering it.
 	probes map[string]*probe
-	// wake starts a round at once: a watch connection closed, or the
-	// runtime reported an exit.
+	// wake starts a round at once: a watch connection closed, the runtime
+	// reported an exit, or the state changed (Emulator.healthWake).
 	wake chan struct{}
 	// exits are the nodes the runtime reported exited (see
 	// engine.ExitReporter), written by the runtime's goroutines.
@@ -80,6 +85,12 @@ type healthMonitor struct {
 	// round that started late (the emulator did not get the CPU) from one
 	// on time.
 	due time.Time
+	// beat is when every answering node is next due for its check.
+	beat time.Time
+	// pressing is set by a round that leaves a node failing or with its
+	// watch connection closed: the next round is an interval away, not a
+	// beat.
+	pressing bool
 	// uncounted rounds since the last warning, and when that was.
 	uncounted  int
 	lastWarned time.Time
@@ -95,7 +106,8 @@ type probe struct {
 	// for a check in a round that starts at once.
 	watch  io.Closer
 	closed atomic.Bool
-	// lastCheck is when the node was last checked.
+	// lastCheck is when the node was last checked (zero: never, it is
+	// new).
 	lastCheck time.Time
 	// failingSince is when the node's current run of failed checks began
 	// (zero while it answers): for an unplanned failover, how long its
@@ -145,10 +157,12 @@ type checkResult struct {
 	running bool
 }
 
-// monitorHealth runs the health checks until ctx ends: a round every
-// HealthInterval, and one at once when a watch connection closes.
+// monitorHealth runs the health checks until ctx ends: a round every beat
+// (quietCheckEvery HealthIntervals), every HealthInterval while a node
+// fails, and one at once when woken (a watch connection closed, an exit
+// reported, a change of state).
 func (e *Emulator) monitorHealth(ctx context.Context) {
-	m := &healthMonitor{e: e, probes: make(map[string]*probe), wake: make(chan struct{}, 1)}
+	m := &healthMonitor{e: e, probes: make(map[string]*probe), wake: e.healthWake}
 	m.exits.notify = make(chan struct{}, 1)
 	defer m.closeProbes(nil)
 	if rep, ok := e.opts.Runtime.(engine.ExitReporter); ok {
@@ -161,10 +175,14 @@ func (e *Emulator) monitorHealth(ctx context.Context) {
 		})
 		defer rep.ReportExits(nil)
 	}
-	timer := time.NewTimer(e.opts.HealthInterval)
+	// One timer for every node: the next round is an interval away while
+	// a node fails, else at the next beat.
+	wait := e.opts.HealthInterval
+	m.beat = time.Now().Add(wait) // the first round is a beat
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		m.due = time.Now().Add(e.opts.HealthInterval)
+		m.due = time.Now().Add(wait)
 		woken := false
 		select {
 		case <-ctx.Done():
@@ -174,14 +192,20 @@ func (e *Emulator) monitorHealth(ctx context.Context) {
 			woken = true
 		}
 		m.round(ctx, woken)
-		timer.Reset(e.opts.HealthInterval)
+		wait = e.opts.HealthInterval
+		if !m.pressing {
+			wait = max(0, time.Until(m.beat))
+		}
+		timer.Reset(wait) // a tick that came while woken is dropped (Go 1.23 timers)
 	}
 }
 
-// round checks, in parallel, the serving nodes that are due (not checked
-// for a quiet interval, watch connection closed, or failing) and starts a
-// recovery for each one that is dead or missed HealthMisses checks in a
-// row. woken says a watch connection started it before its time.
+// round checks, in parallel, the serving nodes that are due (all of them
+// at a beat; new ones, those whose watch connection closed, and failing
+// ones an interval after their last check) and starts a recovery for each
+// one that is dead or missed HealthMisses checks in a row. woken says a
+// watch connection, an exit or a change of state started it before its
+// time.
 func (m *healthMonitor) round(ctx context.Context, woken bool) {
 	e := m.e
 	start := time.Now()
@@ -189,6 +213,11 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 	if !woken {
 		late = max(0, start.Sub(m.due))
 	}
+	beat := !start.Before(m.beat)
+	if beat {
+		m.beat = start.Add(time.Duration(quietCheckEvery) * e.opts.HealthInterval)
+	}
+	m.pressing = false
 
 	var targets []monitored
 	for _, r := range e.allRegions() {
@@ -210,21 +239,42 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 		}
 	}
 	var due []int // the targets checked this round
-	quiet := time.Duration(quietCheckEvery-1) * e.opts.HealthInterval
-	// While any node fails, every node is checked each round: answering
-	// nodes are otherwise checked at staggered times, and a machine that
-	// stalls many nodes at once would show them failing one by one, each
-	// round too few to look starved, until the first ones were recovered.
+	// While any node fails, every node is checked each interval: a
+	// machine that stalls many nodes at once would otherwise show them
+	// failing one by one, each round too few to look starved, until the
+	// first ones were recovered (a node that joins between beats is
+	// checked at once, out of step with the others).
 	sweep := false
 	for _, p := range probes {
 		sweep = sweep || !p.failingSince.IsZero()
 	}
 	for i, p := range probes {
-		if sweep || start.Sub(p.lastCheck) >= quiet || p.closed.Load() || !p.failingSince.IsZero() {
+		failing := !p.failingSince.IsZero()
+		var check bool
+		switch {
+		case p.lastCheck.IsZero() || p.closed.Load() && !failing:
+			check = true // new, or its watch connection closed: at once
+		case failing || sweep:
+			// An interval apart, however often rounds are woken:
+			// misses count checks, and HealthMisses of them must span
+			// that many intervals.
+			check = start.Sub(p.lastCheck) >= e.opts.HealthInterval
+		default:
+			check = beat
+		}
+		if check {
 			due = append(due, i)
 			p.lastCheck = start
 		}
 	}
+	defer func() {
+		// A node left failing, or with its watch connection closed
+		// (it could not be opened again), is checked again an interval
+		// from now instead of at the beat.
+		for _, p := range probes {
+			m.pressing = m.pressing || !p.failingSince.IsZero() || p.closed.Load()
+		}
+	}()
 	results := make([]checkResult, len(targets))
 	// A closed watch connection most often means the node exited: ask the
 	// runtime first, and a dead node needs no PING (one to a node that is

@@ -10,6 +10,7 @@ import "github.com/elasticache-local/elasticache-local/emulator/state"
 // the latest records, which hold every change numbered before them, and
 // the others, finding theirs written, return at once.
 func (e *Emulator) unlock(r *region) {
+	defer e.wakeHealth() // the change may have made a node available
 	if e.store == nil {
 		r.mu.Unlock()
 		return
@@ -27,6 +28,19 @@ func (e *Emulator) unlock(r *region) {
 func (e *Emulator) unlockForOperation(r *region) {
 	r.seq++
 	r.mu.Unlock()
+	e.wakeHealth()
+}
+
+// wakeHealth starts a health round at once, after a change of state: the
+// monitor sleeps up to a beat (10 health intervals) while every node
+// answers, and a node made available (created, replaced, rebuilt) gets its
+// watch connection and its first check in that round instead of the next
+// beat. A round with nothing new to check sends nothing.
+func (e *Emulator) wakeHealth() {
+	select {
+	case e.healthWake <- struct{}{}:
+	default: // a round is already due
+	}
 }
 
 // unlockProgress releases r.mu after a step an operation records on its
