@@ -36,10 +36,16 @@ type Options struct {
 	HealthInterval time.Duration
 	HealthTimeout  time.Duration
 	HealthMisses   int
-	// BindPrimaryEndpoint makes the current primary listen on its group's
-	// primary endpoint address itself (no forwarder in the data path); it
-	// needs an address per node (the process runtime in alias mode).
-	BindPrimaryEndpoint bool
+	// BindEndpoints makes the current primary listen on its group's
+	// primary endpoint address itself, and one healthy replica on its
+	// reader endpoint address (no forwarder in the data path); it needs an
+	// address per node on the host (the process runtime in alias mode, or the
+	// docker runtime on the host network).
+	BindEndpoints bool
+	// ReaderEndpointRotation is how long a bound reader endpoint stays on
+	// one replica while others are healthy too;
+	// DefaultReaderEndpointRotation when zero.
+	ReaderEndpointRotation time.Duration
 	// CA issues the certificates of TLS nodes (TransitEncryptionEnabled,
 	// engine/tlsca); without one their starts fail.
 	CA CertIssuer
@@ -89,6 +95,8 @@ type Emulator struct {
 	// demux serves TLS and plaintext on the endpoints of preferred nodes
 	// (transit.go).
 	demux *demuxes
+	// binds owns the bind lists of the nodes bound endpoints listen on.
+	binds *nodeBinds
 
 	// Background work (node start/stop) runs under ctx and is tracked by
 	// workers so Close can wait for it.
@@ -177,6 +185,9 @@ func New(opts Options) (*Emulator, error) {
 	if opts.ClusterNodeQuota == 0 {
 		opts.ClusterNodeQuota = DefaultClusterNodeQuota
 	}
+	if opts.ReaderEndpointRotation == 0 {
+		opts.ReaderEndpointRotation = DefaultReaderEndpointRotation
+	}
 	if opts.TestFailoverQuota == 0 {
 		opts.TestFailoverQuota = DefaultTestFailoverQuota
 	}
@@ -189,6 +200,7 @@ func New(opts Options) (*Emulator, error) {
 		demux:   newDemuxes(opts.Logger),
 		// A round already due covers any number of wakes.
 		healthWake: make(chan struct{}, 1),
+		binds:      newNodeBinds(opts.Runtime.Admin()),
 		store:      opts.Store,
 		ctx:        ctx,
 		cancel:     cancel,

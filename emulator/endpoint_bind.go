@@ -2,8 +2,10 @@ package emulator
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,42 +21,60 @@ type endpoint interface {
 	Close() error
 }
 
-// bindEndpoint is a primary endpoint with no forwarder at all: the current
-// primary itself also listens on the endpoint's address (CONFIG SET bind),
-// so traffic costs exactly what it costs direct to the node. On a switch
-// the old primary stops listening there and its connections through the
-// endpoint are killed (CLIENT KILL LADDR), like a DNS flip makes clients
-// reconnect, then the new primary starts listening there. It needs every
-// node to have an address of its own (the process runtime on Linux); the
-// forwarder in emulator/proxy serves everywhere else.
+// bindEndpoint is a primary or reader endpoint with no forwarder at all:
+// one node itself also listens on the endpoint's address (CONFIG SET bind,
+// through nodeBinds), so traffic costs exactly what it costs direct to the
+// node. The primary endpoint is held by the current primary; the reader
+// endpoint by one healthy replica at a time (readerChoice: it moves among
+// them over time, as a DNS name resolving to one replica at a time does,
+// and at once off a replica that fails or is promoted). On a switch the old
+// holder stops listening there and its connections through the endpoint
+// are killed (CLIENT KILL LADDR), like a DNS flip makes clients reconnect,
+// then the new holder starts listening there; a reader endpoint moving on
+// between healthy replicas leaves their connections be (DNS would). It
+// needs every node to have an address of its own on the host (the process
+// runtime on Linux, the docker runtime on the host network); the forwarder
+// in emulator/proxy serves everywhere else.
 //
-// A preferred primary (transit.go) listens off its endpoint's port, so a
-// bind would put it at the wrong port: the endpoint then has a
-// demultiplexer of its own in front of the node's two listeners (front),
-// one hop, for as long as the group is in that transitional mode.
+// A preferred node (transit.go) listens off its endpoint's port, so a bind
+// would put it at the wrong port: the endpoint then has a demultiplexer of
+// its own in front of the node's two listeners (front), one hop, for as
+// long as the group is in that transitional mode.
 //
 // While no node listens there (the primary died, or a switch is under way)
 // the endpoint holds the address itself with a parking forwarder: a client
 // that reconnects in that moment is not refused (a refused dial puts most
 // client libraries into a back-off of their own, 100 ms for go-redis, which
 // would be most of a failover's outage) but waits, and is forwarded to the
-// next primary once it holds the address. The endpoint keeps an idle
-// connection to the primary through the address (engine.Watch), which the
-// primary's exit closes: the address is taken over within moments of a
+// next holder once it holds the address. The endpoint keeps an idle
+// connection to the holder through the address (engine.Watch), which the
+// holder's exit closes: the address is taken over within moments of a
 // crash, before the health monitor has even decided on the failover.
 type bindEndpoint struct {
 	addr    engine.Endpoint
+	role    string // "primary" or "reader"
 	admin   engine.Admin
+	binds   *nodeBinds
 	log     *slog.Logger
 	demuxes *demuxes
+	// rotate is how long a reader endpoint stays on one replica while
+	// others are healthy too; zero never moves it on (the primary).
+	rotate time.Duration
 
 	// front and frontFor: the endpoint's demultiplexer and the node it
 	// serves; touched by run only.
 	front    *proxy.Proxy
 	frontFor engine.Endpoint
 
-	mu     sync.Mutex
-	want   *engine.Endpoint // the node that should listen on addr
+	mu sync.Mutex
+	// backends are the nodes the endpoint may be on: the primary first
+	// for a primary endpoint, the healthy replicas for a reader endpoint.
+	backends []engine.Endpoint
+	// fresh: backends were set since run last looked.
+	fresh bool
+	// holder is the node run last made listen on addr (run's have), for
+	// SetBackends to take the address off it at once when it drops out.
+	holder *engine.Endpoint
 	closed bool
 	// lost is set by the watch connection of generation watchGen when it
 	// closes: the holder may have exited.
@@ -80,30 +100,46 @@ func (e *Emulator) proxyOptions(name string) proxy.Options {
 	return proxy.Options{Name: name, Logger: e.log, ParkFor: parkFor}
 }
 
-func newBindEndpoint(addr engine.Endpoint, admin engine.Admin, log *slog.Logger, demuxes *demuxes) *bindEndpoint {
-	b := &bindEndpoint{addr: addr, admin: admin, log: log, demuxes: demuxes, kick: make(chan struct{}, 1), done: make(chan struct{})}
+// newBindEndpoint starts the endpoint's switcher; role is "primary" or
+// "reader" (rotate applies to a reader only).
+func (e *Emulator) newBindEndpoint(addr engine.Endpoint, role, name string, rotate time.Duration) *bindEndpoint {
+	if role != "reader" {
+		rotate = 0
+	}
+	b := &bindEndpoint{addr: addr, role: role, admin: e.admin, binds: e.binds, log: e.log.With("endpoint", name), demuxes: e.demux,
+		rotate: rotate, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go b.run()
 	return b
 }
 
 func (b *bindEndpoint) Addr() engine.Endpoint { return b.addr }
 
-// SetBackends makes the first backend (the primary) listen on the endpoint;
-// an empty set makes no node listen there. It is applied asynchronously,
-// and re-applied on every call so a restarted primary gets the address back.
+// SetBackends sets the nodes the endpoint may be on: a primary endpoint
+// listens on the first, a reader endpoint on one of them; an empty set
+// makes no node listen there. It is applied asynchronously, and re-applied
+// on every call so a restarted holder gets the address back. A holder that
+// dropped out is wished off the address at once (nodeBinds.Want), so
+// another endpoint's bind on that node in the meantime takes it off in the
+// same CONFIG SET.
 func (b *bindEndpoint) SetBackends(backends []engine.Endpoint) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return
 	}
-	if len(backends) > 0 {
-		ep := backends[0]
-		b.want = &ep
-	} else {
-		b.want = nil
+	b.backends, b.fresh = slices.Clone(backends), true
+	if b.holder != nil && !b.mayHold(*b.holder, backends) {
+		b.binds.Want(*b.holder, b.addr.Host, false)
 	}
 	b.poke()
+}
+
+// mayHold reports whether node may keep the address given backends.
+func (b *bindEndpoint) mayHold(node engine.Endpoint, backends []engine.Endpoint) bool {
+	if b.role == "reader" {
+		return slices.Contains(backends, node)
+	}
+	return len(backends) > 0 && backends[0] == node
 }
 
 // poke wakes the switcher; the caller holds b.mu and b is not closed.
@@ -121,7 +157,7 @@ func (b *bindEndpoint) Close() error {
 		b.mu.Unlock()
 		return nil
 	}
-	b.closed, b.want = true, nil
+	b.closed, b.backends = true, nil
 	close(b.kick)
 	b.mu.Unlock()
 	<-b.done
@@ -139,101 +175,39 @@ type bindState struct {
 	// forward the clients they parked to have.
 	hold    *proxy.Proxy
 	drained []*proxy.Proxy
+	// gone are nodes found gone (their watch closed, or they did not
+	// answer): not chosen again until the next SetBackends (primary) or
+	// until they leave the backends or the next rotation (reader).
+	gone map[engine.Endpoint]bool
+	// reader only (endpoint_reader.go): served are replicas the address
+	// moved on from, which may still have clients through it; last is
+	// the latest holder, where the rotation goes on from; rotateDue says
+	// the rotation interval passed; probed that the address's holder
+	// left by an earlier run was looked for.
+	served    map[engine.Endpoint]bool
+	last      engine.Endpoint
+	rotateDue bool
+	probed    bool
 }
 
-// run applies the wanted state whenever it changes, or the holder's watch
-// connection closed.
+// run applies the wanted state whenever it changes, the holder's watch
+// connection closed, or (reader) the rotation interval passed.
 func (b *bindEndpoint) run() {
 	defer close(b.done)
-	var st bindState
-	for range b.kick {
-		b.mu.Lock()
-		lost := b.lost
-		b.lost = false
-		b.mu.Unlock()
-		if lost && st.have != nil && b.holdAddress(&st) {
-			// The holder no longer listens there: it exited (a node
-			// that merely lost the watch connection still has the
-			// address, and holdAddress fails).
-			b.log.Info("primary endpoint's node stopped listening; holding the address until the next primary", "endpoint", b.addr.Addr(), "node", st.have.Addr())
-			b.unwatch(&st)
-			b.mu.Lock()
-			if b.want != nil && *b.want == *st.have {
-				// Claiming a dead node again would only free the
-				// address in vain: the recovery names the next holder
-				// (SetBackends), the same node restarted included.
-				b.want = nil
-			}
-			b.mu.Unlock()
-			st.have = nil
-		} else if lost && st.have != nil {
-			b.watchHolder(&st)
+	st := bindState{gone: map[engine.Endpoint]bool{}, served: map[engine.Endpoint]bool{}}
+	var tick <-chan time.Time
+	if b.rotate > 0 {
+		t := time.NewTicker(b.rotate)
+		defer t.Stop()
+		tick = t.C
+	}
+	for open := true; open; {
+		select {
+		case _, open = <-b.kick:
+		case <-tick:
+			st.rotateDue = true
 		}
-		// dropped is the node that stopped listening on the address: the
-		// clients it has through the endpoint are dropped only once the
-		// address is listened on again (by the next node, or the parking
-		// forwarder), so that their reconnection is never refused (a
-		// refused dial costs a go-redis client 100 ms before it dials
-		// again).
-		var dropped *engine.Endpoint
-		for attempt := 0; ; attempt++ {
-			b.mu.Lock()
-			want, closed := b.want, b.closed
-			b.mu.Unlock()
-			if st.have != nil && (want == nil || *st.have != *want) {
-				b.unwatch(&st)
-				viaFront := b.front != nil // closing the front drops its clients at once
-				if err := b.unbind(*st.have); err != nil {
-					// Unreachable (gone, or hung): so are its clients.
-					b.log.Debug("endpoint release", "endpoint", b.addr.Addr(), "node", st.have.Addr(), "err", err)
-				} else if !viaFront {
-					dropped = st.have
-				}
-				st.have = nil
-				b.closeDrained(&st)
-			}
-			if want == nil {
-				if !closed && st.have == nil {
-					b.holdAddress(&st)
-				}
-				b.dropClients(dropped)
-				break
-			}
-			if st.hold != nil {
-				// Free the address for the node; the clients parked
-				// so far follow it there.
-				_ = st.hold.Unlisten()
-				st.drained = append(st.drained, st.hold)
-				st.hold = nil
-			}
-			err := b.claim(*want)
-			if err == nil {
-				if st.have == nil {
-					b.log.Info("primary endpoint switched", "endpoint", b.addr.Addr(), "node", want.Addr())
-				}
-				st.have = want
-				for _, p := range st.drained {
-					p.SetBackends([]engine.Endpoint{*want})
-				}
-				if st.watch == nil {
-					b.watchHolder(&st)
-				}
-				b.dropClients(dropped)
-				break
-			}
-			// The old holder may still have the socket (a hung node not yet
-			// killed); retry briefly unless a newer state arrived.
-			b.log.Debug("endpoint claim", "endpoint", b.addr.Addr(), "node", want.Addr(), "attempt", attempt, "err", err)
-			if st.have == nil && !closed {
-				b.holdAddress(&st)
-			}
-			b.dropClients(dropped)
-			dropped = nil
-			if closed || attempt >= 200 || len(b.kick) > 0 {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		b.step(&st)
 	}
 	b.unwatch(&st)
 	b.mu.Lock()
@@ -247,11 +221,136 @@ func (b *bindEndpoint) run() {
 	}
 	b.closeDrained(&st)
 	if st.have != nil {
-		if viaFront := b.front != nil; b.unbind(*st.have) == nil && !viaFront {
-			b.dropClients(st.have)
-		}
+		_ = b.release(&st, *st.have, true, false)
 	}
 	b.closeFront()
+}
+
+// step brings the address to the node it should be on.
+func (b *bindEndpoint) step(st *bindState) {
+	b.mu.Lock()
+	lost, fresh, backends := b.lost, b.fresh, b.backends
+	b.lost, b.fresh = false, false
+	b.mu.Unlock()
+	if fresh && b.role == "primary" {
+		// The recovery names the next holder, the same node restarted
+		// included.
+		clear(st.gone)
+	}
+	if lost && st.have != nil && b.holdAddress(st) {
+		// The holder no longer listens there: it exited (a node that
+		// merely lost the watch connection still has the address, and
+		// holdAddress fails).
+		b.log.Info(b.role+" endpoint's node stopped listening; holding the address until the next one takes it", "endpoint", b.addr.Addr(), "node", st.have.Addr())
+		b.unwatch(st)
+		st.gone[*st.have] = true
+		b.dropHave(st)
+	} else if lost && st.have != nil {
+		b.watchHolder(st)
+	}
+	if b.role == "reader" {
+		b.forgetLeft(st, backends)
+	}
+	defer func() { st.rotateDue = false }()
+	movedOn := false // the reader endpoint's routine move: logged at debug level only
+	for attempt := 0; ; attempt++ {
+		b.mu.Lock()
+		closed := b.closed
+		b.mu.Unlock()
+		var want *engine.Endpoint
+		if !closed {
+			want = b.choose(st, backends)
+		}
+		if st.have != nil && (want == nil || *st.have != *want) {
+			// A reader endpoint moving on from a healthy replica leaves
+			// its clients there, as a DNS change would.
+			moveOn := b.role == "reader" && slices.Contains(backends, *st.have) && !st.gone[*st.have]
+			b.unwatch(st)
+			if err := b.release(st, *st.have, !moveOn, !closed); err != nil {
+				b.log.Debug("endpoint release", "endpoint", b.addr.Addr(), "node", st.have.Addr(), "err", err)
+			}
+			if moveOn {
+				st.served[*st.have] = true
+				movedOn = true
+			}
+			b.dropHave(st)
+			b.closeDrained(st)
+		}
+		if want == nil {
+			if !closed && st.have == nil {
+				b.holdAddress(st)
+			}
+			return
+		}
+		err := b.claim(st, *want)
+		if err == nil {
+			if st.have == nil && movedOn {
+				b.log.Debug("reader endpoint moved on to the next healthy replica", "endpoint", b.addr.Addr(), "node", want.Addr(), "after", b.rotate)
+			} else if st.have == nil {
+				b.log.Info(b.role+" endpoint switched", "endpoint", b.addr.Addr(), "node", want.Addr())
+			}
+			st.have, st.last = want, *want
+			b.mu.Lock()
+			b.holder = want
+			b.mu.Unlock()
+			for _, p := range st.drained {
+				p.SetBackends([]engine.Endpoint{*want})
+			}
+			if st.watch == nil {
+				b.watchHolder(st)
+			}
+			return
+		}
+		b.log.Debug("endpoint claim", "endpoint", b.addr.Addr(), "node", want.Addr(), "attempt", attempt, "err", err)
+		if b.role == "reader" && b.claimFailed(st, *want, err) && attempt < 8 {
+			continue // another replica, or the same once freed
+		}
+		// The old holder may still have the socket (a hung node not yet
+		// killed); retry briefly unless a newer state arrived.
+		if st.have == nil && !closed {
+			b.holdAddress(st)
+		}
+		if closed || len(b.kick) > 0 {
+			return
+		}
+		if attempt >= 200 {
+			// Try again later rather than wait for the next change of
+			// the node group, which may never come.
+			b.log.Warn(b.role+" endpoint could not be put on its node; trying again in a second", "endpoint", b.addr.Addr(), "node", want.Addr(), "err", err)
+			time.AfterFunc(time.Second, b.retry)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// retry wakes the switcher unless the endpoint is closed.
+func (b *bindEndpoint) retry() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.poke()
+	}
+}
+
+// choose is the node the address should be on now, nil for none.
+func (b *bindEndpoint) choose(st *bindState, backends []engine.Endpoint) *engine.Endpoint {
+	if b.role == "reader" {
+		return b.chooseReplica(st, backends)
+	}
+	if len(backends) == 0 || st.gone[backends[0]] {
+		return nil
+	}
+	ep := backends[0]
+	return &ep
+}
+
+// dropHave forgets the holder.
+func (b *bindEndpoint) dropHave(st *bindState) {
+	st.have = nil
+	b.mu.Lock()
+	b.holder = nil
+	b.mu.Unlock()
 }
 
 // holdAddress listens on the address with a parking forwarder unless one
@@ -283,7 +382,7 @@ func (b *bindEndpoint) holdAddress(st *bindState) bool {
 // listenVacant binds the parking forwarder on the address; it fails while
 // a node listens there.
 func (b *bindEndpoint) listenVacant() (*proxy.Proxy, error) {
-	return proxy.Listen(b.addr.Addr(), proxy.Options{Name: b.addr.Addr() + " (vacant primary endpoint)", Logger: b.log, ParkFor: parkFor})
+	return proxy.Listen(b.addr.Addr(), proxy.Options{Name: b.addr.Addr() + " (vacant " + b.role + " endpoint)", Logger: b.log, ParkFor: parkFor})
 }
 
 // watchHolder opens the idle connection to the holder through the address;
@@ -339,24 +438,31 @@ func (b *bindEndpoint) closeDrained(st *bindState) {
 	st.drained = nil
 }
 
-// claim makes node listen on the endpoint too. A node that already does is
-// left alone: CONFIG SET bind closes and reopens every listening socket,
-// which resets the connections not accepted yet (a failover's command to
-// the primary among them), and SetBackends re-applies the same primary on
-// every change of a node group's members.
-
-// claim makes node listen on the endpoint too, or for a preferred node
-// puts the endpoint's demultiplexer in front of it. A node that already
-// listens there is left alone: CONFIG SET bind closes and reopens every listening socket,
-// which resets the connections not accepted yet (a failover's command to
-// the primary among them), and SetBackends re-applies the same primary on
-// every change of a node group's members.
-func (b *bindEndpoint) claim(node engine.Endpoint) error {
+// claim makes node listen on the endpoint too (or, for a preferred node,
+// puts the endpoint's demultiplexer in front of it). The parking forwarder
+// holding the address gives it up right before the node's CONFIG SET bind
+// (its clients follow the node there), so the address is without a
+// listener for about that command's round trip. A node that already
+// listens there is left alone (nodeBinds.Apply): CONFIG SET bind closes and
+// reopens every listening socket, which resets the connections not
+// accepted yet (a failover's command to the primary among them), and
+// SetBackends re-applies the same holder on every change of a node group's
+// members.
+func (b *bindEndpoint) claim(st *bindState, node engine.Endpoint) error {
+	free := func() {
+		if st.hold != nil {
+			_ = st.hold.Unlisten()
+			st.drained = append(st.drained, st.hold)
+			st.hold = nil
+		}
+		// The node restarted at the same endpoint in another layout.
+		b.closeFront()
+	}
 	if b.demuxes.servesAt(node) {
 		if b.front != nil && b.frontFor == node {
 			return nil
 		}
-		b.closeFront()
+		free()
 		plain, tls := engine.PreferredEndpoints(node)
 		p, err := proxy.ListenDemux(b.addr.Addr(), plain, tls, proxy.Options{Name: b.addr.Addr() + " (TLS or plaintext)", Logger: b.log})
 		if err != nil {
@@ -365,14 +471,17 @@ func (b *bindEndpoint) claim(node engine.Endpoint) error {
 		b.front, b.frontFor = p, node
 		return nil
 	}
-	// The node restarted at the same endpoint in another layout.
-	b.closeFront()
+	b.binds.Want(node, b.addr.Host, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if cur, err := b.admin.ConfigGet(ctx, node, "bind"); err == nil && cur == node.Host+" "+b.addr.Host {
-		return nil
+	on, err := b.binds.Apply(ctx, node, b.addr.Host, free, nil)
+	if err == nil && !on {
+		err = errors.New("a newer change took the address off the node")
 	}
-	return b.configBind(node, node.Host, b.addr.Host)
+	if err == nil {
+		b.closeFront()
+	}
+	return err
 }
 
 // closeFront closes the endpoint's demultiplexer and its connections.
@@ -383,32 +492,23 @@ func (b *bindEndpoint) closeFront() {
 	}
 }
 
-// unbind stops node listening on the endpoint: the connections that came
-// through it stay until dropClients (a front drops them as it closes).
-func (b *bindEndpoint) unbind(node engine.Endpoint) error {
+// release stops node listening on the endpoint and, with kill, drops the
+// connections that came through it; with hold the parking forwarder takes
+// the address right after the node's CONFIG SET bind gave it up.
+func (b *bindEndpoint) release(st *bindState, node engine.Endpoint, kill, hold bool) error {
 	if b.front != nil {
 		b.closeFront()
 		return nil
 	}
-	return b.configBind(node, node.Host)
-}
-
-// dropClients closes node's connections that came through the endpoint
-// (nil: none), as a DNS flip makes clients reconnect.
-func (b *bindEndpoint) dropClients(node *engine.Endpoint) {
-	if node == nil {
-		return
+	var after func()
+	if hold {
+		after = func() { b.holdAddress(st) }
 	}
+	b.binds.Want(node, b.addr.Host, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if err := b.admin.KillClientsByLocalAddr(ctx, *node, b.addr); err != nil {
-		b.log.Debug("endpoint clients", "endpoint", b.addr.Addr(), "node", node.Addr(), "err", err)
+	if _, err := b.binds.Apply(ctx, node, b.addr.Host, nil, after); err != nil || !kill {
+		return err
 	}
-}
-
-// configBind makes node listen on hosts only (CONFIG SET bind).
-func (b *bindEndpoint) configBind(node engine.Endpoint, hosts ...string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	return b.admin.Bind(ctx, node, hosts...)
+	return b.admin.KillClientsByLocalAddr(ctx, node, b.addr)
 }

@@ -351,6 +351,9 @@ func (e *Emulator) reconcileNodeGroup(ctx context.Context, r *region, g *replica
 		e.unlock(r)
 	}
 	peer := e.opts.Runtime.PeerEndpoint(pn.endpoint)
+	r.mu.Lock()
+	addrs, _ := ng.addresses()
+	e.unlock(r)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, id := range members {
@@ -365,7 +368,7 @@ func (e *Emulator) reconcileNodeGroup(ctx context.Context, r *region, g *replica
 			defer wg.Done()
 			var err error
 			if fates[cl.nodes[0].name].running {
-				err = e.followPrimary(ctx, cl.nodes[0].endpoint, peer)
+				err = e.followPrimary(ctx, cl.nodes[0].endpoint, peer, addrs.primary)
 				if ctx.Err() != nil {
 					return // stopping: the next start settles it
 				}
@@ -431,16 +434,19 @@ func (e *Emulator) restartMember(ctx context.Context, r *region, g *replicationG
 }
 
 // followPrimary makes an adopted member replicate from the primary (whose
-// address other nodes use is peer) unless it does already.
-func (e *Emulator) followPrimary(ctx context.Context, ep, peer engine.Endpoint) error {
+// address other nodes use is peer) unless it does already; primaryEP is the
+// node group's primary endpoint address.
+func (e *Emulator) followPrimary(ctx context.Context, ep, peer, primaryEP engine.Endpoint) error {
 	if err := e.awaitAdopted(ctx, ep); err != nil {
 		return err
 	}
-	if e.opts.BindPrimaryEndpoint {
+	if e.opts.BindEndpoints && primaryEP.Host != "" {
 		// A member that was the primary before a failover the earlier run
 		// cut short may still listen on the primary endpoint's address:
-		// it listens on its own only, so the primary can claim it.
-		if err := e.admin.Bind(ctx, ep, ep.Host); err != nil {
+		// it stops, so the primary can claim it. Its other addresses (the
+		// reader endpoint's) are the reader endpoint's to move.
+		e.binds.Want(ep, primaryEP.Host, false)
+		if _, err := e.binds.Apply(ctx, ep, primaryEP.Host, nil, nil); err != nil {
 			return err
 		}
 	}

@@ -93,9 +93,10 @@ func (g *replicationGroup) describeCached(r *region) *renderedGroup {
 }
 
 // nodeGroup is a shard: one primary cluster and its replicas. Its primary
-// and reader endpoints are forwarders whose addresses never change; behind
-// them the emulator switches to the current primary / the healthy replicas,
-// as AWS flips its DNS records.
+// and reader endpoints have addresses that never change, held by the
+// current primary / one healthy replica at a time (bindEndpoint), or
+// forwarders to them; the emulator switches them as AWS flips its DNS
+// records.
 type nodeGroup struct {
 	id      string // "0001"
 	primary string // cluster id of the current primary
@@ -286,11 +287,14 @@ func (ng *nodeGroup) syncEndpoints(r *region) {
 			replicas = append(replicas, cl.nodes[0].endpoint)
 		}
 	}
-	ng.primaryEP.SetBackends(primary)
 	if len(replicas) == 0 {
 		replicas = primary
 	}
+	// The reader endpoint first: a bound one wishes its address off a
+	// promoted replica before the primary endpoint binds that node, whose
+	// CONFIG SET bind then takes it off too (nodeBinds).
 	ng.readerEP.SetBackends(replicas)
+	ng.primaryEP.SetBackends(primary)
 }
 
 // allocateEndpoints reserves the addresses of the node group's primary and
@@ -342,8 +346,8 @@ func (e *Emulator) openEndpoints(r *region, g *replicationGroup, exact bool) err
 	return e.openConfigEndpoint(r, g, exact)
 }
 
-// listenEndpoints starts a node group's primary endpoint (bound on the
-// primary node itself, or a forwarder) and its reader forwarder at a.
+// listenEndpoints starts a node group's primary and reader endpoints at a:
+// bound on the primary and on a replica themselves, or forwarders.
 func (e *Emulator) listenEndpoints(name string, a endpointAddresses, exact bool) (endpoint, endpoint, error) {
 	listen := func(addr engine.Endpoint, role string) (*proxy.Proxy, error) {
 		if exact {
@@ -351,15 +355,13 @@ func (e *Emulator) listenEndpoints(name string, a endpointAddresses, exact bool)
 		}
 		return e.listenProxy(addr, name+role)
 	}
-	var primary endpoint
-	if e.opts.BindPrimaryEndpoint {
-		primary = newBindEndpoint(a.primary, e.admin, e.log.With("endpoint", name+"primary"), e.demux)
-	} else {
-		p, err := listen(a.primary, "primary")
-		if err != nil {
-			return nil, nil, fmt.Errorf("opening the primary endpoint %s at %s: %w", name, a.primary.Addr(), err)
-		}
-		primary = p
+	if e.opts.BindEndpoints {
+		primary := e.newBindEndpoint(a.primary, "primary", name+"primary", 0)
+		return primary, e.newBindEndpoint(a.reader, "reader", name+"reader", e.opts.ReaderEndpointRotation), nil
+	}
+	primary, err := listen(a.primary, "primary")
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the primary endpoint %s at %s: %w", name, a.primary.Addr(), err)
 	}
 	reader, err := listen(a.reader, "reader")
 	if err != nil {

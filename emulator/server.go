@@ -65,10 +65,14 @@ type Config struct {
 	AddressBase string
 	Logger      *slog.Logger
 	// Health checks and quotas; zero values take the Options defaults.
-	HealthInterval    time.Duration
-	HealthMisses      int
-	TestFailoverQuota int
-	NodeQuota         int
+	HealthInterval time.Duration
+	HealthMisses   int
+	// ReaderEndpointRotation: how long a reader endpoint stays on one
+	// replica while others are healthy (where endpoints are bound on the
+	// nodes); zero takes DefaultReaderEndpointRotation.
+	ReaderEndpointRotation time.Duration
+	TestFailoverQuota      int
+	NodeQuota              int
 	// Nodes per cluster-mode group and per Memcached cluster.
 	ClusterNodeQuota   int
 	MemcachedNodeQuota int
@@ -209,7 +213,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		HealthInterval: cfg.HealthInterval, HealthMisses: cfg.HealthMisses, TestFailoverQuota: cfg.TestFailoverQuota, NodeQuota: cfg.NodeQuota,
 		ClusterNodeQuota: cfg.ClusterNodeQuota, MemcachedNodeQuota: cfg.MemcachedNodeQuota,
 		Snapshots: snaps.store, SnapshotKeys: snaps.keys, Buckets: snaps.buckets, Now: cfg.Now, Store: store,
-		BindPrimaryEndpoint: nodesOnHost(rt) && !pool.SingleAddress(), CA: ca})
+		BindEndpoints: nodesOnHost(rt) && !pool.SingleAddress(), ReaderEndpointRotation: cfg.ReaderEndpointRotation, CA: ca})
 	if err != nil {
 		rt.Close()
 		return nil, err

@@ -6,6 +6,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -64,4 +65,40 @@ func (a Admin) Bind(ctx context.Context, ep Endpoint, hosts ...string) error {
 		return fmt.Errorf("CONFIG SET bind %q on %s: %w", addrs, ep.Addr(), err)
 	}
 	return nil
+}
+
+// Rebind reads the bind list of the node at ep and, when change returns
+// another one, sets it (CONFIG SET bind), both on one connection; it
+// returns the list the node has then. before runs right before the CONFIG
+// SET and after right after it succeeded (either may be nil): a caller
+// handing an address from one node to another takes it over or gives it up
+// in those moments, so it stays without a listener only for about one
+// command's round trip (the connection is open and authenticated by then).
+// No CONFIG SET, and neither call, when the list does not change.
+func (a Admin) Rebind(ctx context.Context, ep Endpoint, change func(cur []string) []string, before, after func()) ([]string, error) {
+	var next []string
+	err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
+		kv, err := c.ConfigGet(ctx, "bind").Result()
+		if err != nil {
+			return err
+		}
+		cur := strings.Fields(kv["bind"])
+		next = change(cur)
+		if slices.Equal(next, cur) {
+			return nil
+		}
+		if before != nil {
+			before()
+		}
+		if err := c.ConfigSet(ctx, "bind", strings.Join(next, " ")).Err(); err != nil {
+			want := strings.Join(next, " ")
+			next = cur
+			return fmt.Errorf("CONFIG SET bind %q on %s: %w", want, ep.Addr(), err)
+		}
+		if after != nil {
+			after()
+		}
+		return nil
+	})
+	return next, err
 }

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,5 +95,53 @@ func TestBindAndKillClients(t *testing.T) {
 	}
 	if err := admin.Bind(ctx, ep, "203.0.113.1"); err == nil {
 		t.Error("binding an address the machine does not have succeeded")
+	}
+}
+
+// TestRebind: Rebind sets the list change returns, calling before and after
+// around the CONFIG SET only: the moment the address is free is the one
+// between them (a listener the caller holds on it gives it up in before,
+// and another takes it in after); an unchanged list sends no CONFIG SET.
+func TestRebind(t *testing.T) {
+	h := newHarness(t, "127.0.7.170")
+	if h.pool.SingleAddress() {
+		t.Skip("needs an address per node")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	admin := h.rt.Admin()
+	ep := h.start(ctx, "rebind", nil).Endpoint
+	extra, err := h.pool.Allocate(h.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.pool.Release(extra) })
+	squatter, err := net.Listen("tcp", extra.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []string
+	add := func(cur []string) []string { return append(slices.Clone(cur), extra.Host) }
+	next, err := admin.Rebind(ctx, ep, add,
+		func() { calls = append(calls, "before"); squatter.Close() },
+		func() { calls = append(calls, "after") })
+	if err != nil || !slices.Equal(next, []string{ep.Host, extra.Host}) || !slices.Equal(calls, []string{"before", "after"}) {
+		t.Fatalf("Rebind = %v, %v; calls %v", next, err, calls)
+	}
+	c := redis.NewClient(&redis.Options{Addr: extra.Addr(), MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+	defer c.Close()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("the node does not answer on the added address: %v", err)
+	}
+	calls = nil
+	same := func(cur []string) []string { return cur }
+	if next, err := admin.Rebind(ctx, ep, same, func() { calls = append(calls, "before") }, nil); err != nil || len(next) != 2 || calls != nil {
+		t.Fatalf("unchanged Rebind = %v, %v; calls %v (want no CONFIG SET)", next, err, calls)
+	}
+	// A failed CONFIG SET (an address the machine does not have) leaves
+	// the list, and after is not called.
+	bad := func(cur []string) []string { return append(slices.Clone(cur), "203.0.113.1") }
+	if next, err := admin.Rebind(ctx, ep, bad, nil, func() { calls = append(calls, "after") }); err == nil || len(next) != 2 || calls != nil {
+		t.Fatalf("bad Rebind = %v, %v; calls %v", next, err, calls)
 	}
 }

@@ -88,6 +88,20 @@ func TestRestartAfterKill9AdoptsNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A connection through rs-a's reader endpoint: on the process runtime
+	// a replica itself accepted it, so it outlives the emulator too.
+	rsA := describeGroup(t, c, "rs-a")
+	reader := rsA.NodeGroups[0].ReaderEndpoint
+	rconn, _, err := readerReaches(ctx, reader, memberRunIDs(t, rsA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rconn.Close() })
+	readerConnID, err := rconn.ClientID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	killBinary(t, cmd)
 	begin := time.Now()
 	cmd = startBinary(t, bin, dataDir, port, adoptAddressEnv)
@@ -106,6 +120,29 @@ func TestRestartAfterKill9AdoptsNodes(t *testing.T) {
 	if err := conn.Del(ctx, "before-kill", "after-restart").Err(); err != nil {
 		t.Errorf("DEL on the connection opened before the kill: %v", err)
 	}
+	if testRuntime() == "process" {
+		if got, err := rconn.ClientID(ctx).Result(); err != nil || got != readerConnID {
+			t.Errorf("the connection through the reader endpoint opened before the kill: CLIENT ID %d (%v), want %d", got, err, readerConnID)
+		}
+	}
+	// The reader endpoint reaches a replica, never the primary, after the
+	// restart as before.
+	members := memberRunIDs(t, rsA)
+	reached := 0
+	eventually(t, 10*time.Second, func() error {
+		rc, m, err := readerReaches(ctx, reader, members)
+		if err != nil {
+			return err // a connect in the moment the address moves on
+		}
+		rc.Close()
+		if m == primaryOf(rsA) {
+			t.Fatalf("the reader endpoint reaches the primary %s after the restart", m)
+		}
+		if reached++; reached < 3 {
+			return fmt.Errorf("reached %d times", reached)
+		}
+		return nil
+	})
 	sameNodes := func(when string) {
 		t.Helper()
 		if after := recordedInstances(t, url); !maps.Equal(after, instances) {
