@@ -42,23 +42,31 @@ func TestConfigSetAndGet(t *testing.T) {
 	}
 }
 
-// TestBindAndKillClients moves an extra address onto a node and off it, as
-// a primary endpoint does: connections through the extra address are
-// killed, direct ones are not.
-func TestBindAndKillClients(t *testing.T) {
-	h := newHarness(t, "127.0.7.160")
+// boundNode starts a node and allocates a second address on its port, for
+// tests that move an extra address onto the node and off it.
+func boundNode(t *testing.T, h *harness, ctx context.Context, name string) (ep, extra engine.Endpoint) {
+	t.Helper()
 	if h.pool.SingleAddress() {
 		t.Skip("needs an address per node")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	admin := h.rt.Admin()
-	ep := h.start(ctx, "bound", nil).Endpoint
+	ep = h.start(ctx, name, nil).Endpoint
 	extra, err := h.pool.Allocate(h.port)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.pool.Release(extra) })
+	return ep, extra
+}
+
+// TestBindAndKillClients moves an extra address onto a node and off it, as
+// a primary endpoint does: connections through the extra address are
+// killed, direct ones are not.
+func TestBindAndKillClients(t *testing.T) {
+	h := newHarness(t, "127.0.7.160")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	admin := h.rt.Admin()
+	ep, extra := boundNode(t, h, ctx, "bound")
 	if err := admin.Bind(ctx, ep, ep.Host, extra.Host); err != nil {
 		t.Fatal(err)
 	}
@@ -104,18 +112,10 @@ func TestBindAndKillClients(t *testing.T) {
 // and another takes it in after); an unchanged list sends no CONFIG SET.
 func TestRebind(t *testing.T) {
 	h := newHarness(t, "127.0.7.170")
-	if h.pool.SingleAddress() {
-		t.Skip("needs an address per node")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	admin := h.rt.Admin()
-	ep := h.start(ctx, "rebind", nil).Endpoint
-	extra, err := h.pool.Allocate(h.port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.pool.Release(extra) })
+	ep, extra := boundNode(t, h, ctx, "rebind")
 	squatter, err := net.Listen("tcp", extra.Addr())
 	if err != nil {
 		t.Fatal(err)

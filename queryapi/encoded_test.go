@@ -39,6 +39,17 @@ var encodedCases = []encodedCase{
 // EncodeListItem, the first n of them (all when n < 0).
 func encodeWithItems(t *testing.T, c encodedCase, out any, n int) ([]byte, error) {
 	t.Helper()
+	encoded := encodeItems(t, c, out)
+	if n >= 0 {
+		encoded = encoded[:n]
+	}
+	UseEncodedList(c.md(out), c.list, encoded)
+	return encodeResult(c.op, out.(smithy.Serializable), "req-1")
+}
+
+// encodeItems encodes each item of out's list on its own (EncodeListItem).
+func encodeItems(t *testing.T, c encodedCase, out any) [][]byte {
+	t.Helper()
 	items := reflect.ValueOf(out).Elem().FieldByName(c.field)
 	var encoded [][]byte
 	for i := range items.Len() {
@@ -48,11 +59,7 @@ func encodeWithItems(t *testing.T, c encodedCase, out any, n int) ([]byte, error
 		}
 		encoded = append(encoded, bytes.Clone(item))
 	}
-	if n >= 0 {
-		encoded = encoded[:n]
-	}
-	UseEncodedList(c.md(out), c.list, encoded)
-	return encodeResult(c.op, out.(smithy.Serializable), "req-1")
+	return encoded
 }
 
 // TestEncodedListSameBytes: an answer made of encoded items is the very
@@ -95,15 +102,8 @@ func TestEncodedListTypedLeftOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	encoded := encodeItems(t, c, out)
 	items := reflect.ValueOf(out).Elem().FieldByName(c.field)
-	var encoded [][]byte
-	for i := range items.Len() {
-		item, err := EncodeListItem(c.list, items.Index(i).Addr().Interface().(smithy.Serializable))
-		if err != nil {
-			t.Fatal(err)
-		}
-		encoded = append(encoded, item)
-	}
 	items.Set(reflect.MakeSlice(items.Type(), 0, 0))
 	UseEncodedList(c.md(out), c.list, encoded)
 	got, err := encodeResult(c.op, out.(smithy.Serializable), "req-1")
