@@ -264,6 +264,18 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	case "", NetworkAuto:
 		var why string
 		r.hostNet, why = hostNetworkUsable(cli, info)
+		if r.hostNet {
+			// Containers of an earlier run on the scope's bridge network
+			// (made by a version without the host network, or with
+			// --docker-network bridge) are adopted as they are: a node
+			// started on the host's network could not reach them, nor
+			// they it. The scope stays on the bridge until none is left.
+			r.hostNet, why, err = r.noBridgeContainers(pctx)
+			if err != nil {
+				cli.Close()
+				return nil, err
+			}
+		}
 		if !r.hostNet {
 			log.Info("docker runtime: nodes on a bridge network with published ports", "why", why)
 		}
@@ -388,6 +400,21 @@ func (r *Runtime) List(ctx context.Context) ([]engine.Node, error) {
 	}
 	slices.SortFunc(nodes, func(a, b engine.Node) int { return strings.Compare(a.Name, b.Name) })
 	return nodes, nil
+}
+
+// noBridgeContainers reports whether none of the scope's node containers
+// (of an earlier run) is on a bridge network, and why not.
+func (r *Runtime) noBridgeContainers(ctx context.Context) (bool, string, error) {
+	cs, err := r.containers(ctx, "")
+	if err != nil {
+		return false, "", err
+	}
+	for _, c := range cs {
+		if c.HostConfig.NetworkMode != network.NetworkHost {
+			return false, "containers of an earlier run of the data dir are on its bridge network (" + c.ID[:12] + ", ...)", nil
+		}
+	}
+	return true, "", nil
 }
 
 // containers lists the scope's node containers in any state, those of node
