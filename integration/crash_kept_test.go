@@ -591,20 +591,34 @@ func (l *runLogs) start(t *testing.T, bin, dataDir string, port int, name string
 
 // readTail is the last n lines of a file.
 func readTail(path string, n int) string {
+	return readEnds(path, 0, n)
+}
+
+// readEnds returns the first head and the last tail lines of the file at
+// path, with a line saying how many were left out between them.
+func readEnds(path string, head, tail int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+	if len(lines) <= head+tail {
+		return strings.Join(lines, "\n")
+	}
+	out := slices.Clone(lines[:head])
+	if head > 0 {
+		out = append(out, fmt.Sprintf("[... %d lines ...]", len(lines)-head-tail))
+	}
+	return strings.Join(append(out, lines[len(lines)-tail:]...), "\n")
 }
 
-// dump logs the last lines of the last two runs' stderr not shown yet:
-// the run killed and the restart after it.
+// dump logs the last two runs' stderr not shown yet: the run killed and
+// the restart after it, each its first lines (what a restart adopted,
+// resumed and decided) and its last.
 func (l *runLogs) dump(t *testing.T) {
 	from := max(l.dumped, len(l.names)-2)
 	l.dumped = len(l.names)
 	for i := from; i < len(l.names); i++ {
-		t.Logf("stderr of the emulator, %s (its last 60 lines):\n%s", l.names[i], readTail(filepath.Join(l.dir, fmt.Sprintf("%02d.log", i)), 60))
+		t.Logf("stderr of the emulator, %s (its first 150 and last 60 lines):\n%s", l.names[i], readEnds(filepath.Join(l.dir, fmt.Sprintf("%02d.log", i)), 150, 60))
 	}
 }
