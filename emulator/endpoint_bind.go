@@ -253,6 +253,12 @@ func (b *bindEndpoint) step(st *bindState) {
 	}
 	defer func() { st.rotateDue = false }()
 	movedOn := false // the reader endpoint's routine move: logged at debug level only
+	var dropOld *engine.Endpoint
+	defer func() {
+		if dropOld != nil { // left without a claim (the endpoint closed)
+			b.dropClients(*dropOld)
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		b.mu.Lock()
 		closed := b.closed
@@ -265,8 +271,18 @@ func (b *bindEndpoint) step(st *bindState) {
 			// A reader endpoint moving on from a healthy replica leaves
 			// its clients there, as a DNS change would.
 			moveOn := b.role == "reader" && slices.Contains(backends, *st.have) && !st.gone[*st.have]
+			// With a next holder, the old one's clients through the
+			// address are dropped once the next one has had its claim:
+			// dropped now, they would reconnect to the parking forwarder
+			// just as it gives the address up to the next holder, and a
+			// connection it has not accepted yet is reset.
+			kill := !moveOn && want == nil
+			if !moveOn && want != nil {
+				old := *st.have
+				dropOld = &old
+			}
 			b.unwatch(st)
-			if err := b.release(st, *st.have, !moveOn, !closed); err != nil {
+			if err := b.release(st, *st.have, kill, !closed); err != nil {
 				b.log.Debug("endpoint release", "endpoint", b.addr.Addr(), "node", st.have.Addr(), "err", err)
 			}
 			if moveOn {
@@ -283,6 +299,10 @@ func (b *bindEndpoint) step(st *bindState) {
 			return
 		}
 		err := b.claim(st, *want)
+		if dropOld != nil {
+			b.dropClients(*dropOld)
+			dropOld = nil
+		}
 		if err == nil {
 			if st.have == nil && movedOn {
 				b.log.Debug("reader endpoint moved on to the next healthy replica", "endpoint", b.addr.Addr(), "node", want.Addr(), "after", b.rotate)
@@ -511,4 +531,15 @@ func (b *bindEndpoint) release(st *bindState, node engine.Endpoint, kill, hold b
 		return err
 	}
 	return b.admin.KillClientsByLocalAddr(ctx, node, b.addr)
+}
+
+// dropClients drops the connections that came to node through the
+// endpoint's address, which node no longer listens on, as a DNS flip makes
+// clients reconnect.
+func (b *bindEndpoint) dropClients(node engine.Endpoint) {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := b.admin.KillClientsByLocalAddr(ctx, node, b.addr); err != nil {
+		b.log.Debug("endpoint: dropping the clients of its last node", "endpoint", b.addr.Addr(), "node", node.Addr(), "err", err)
+	}
 }
