@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -168,8 +170,7 @@ func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
 			return fmt.Errorf("its primary did not start: %w", err)
 		}
 		defer e.boostSync(ctx, *l.replicaOf)()
-		peer := e.opts.Runtime.PeerEndpoint(*l.replicaOf)
-		if err := e.admin.ReplicaOf(ctx, l.spec.Endpoint, &peer); err != nil {
+		if err := e.followOnceStarted(ctx, l.spec.Endpoint, e.opts.Runtime.PeerEndpoint(*l.replicaOf)); err != nil {
 			return err
 		}
 	}
@@ -184,6 +185,28 @@ func (e *Emulator) startNode(ctx context.Context, l nodeLaunch) error {
 		e.setDefrag(ctx, l.spec.Endpoint, l.defrag)
 	}
 	return nil
+}
+
+// followOnceStarted points a node that has just started at its primary.
+// The admin dials once, and a dial to a node that has just started can
+// still fail when hundreds start at once (a full accept backlog times the
+// dial out): a network error is retried until the node's readiness
+// deadline, as the node would have retried its own REPLICAOF.
+func (e *Emulator) followOnceStarted(ctx context.Context, ep, primary engine.Endpoint) error {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.NodeReadyTimeout)
+	defer cancel()
+	for {
+		err := e.admin.ReplicaOf(ctx, ep, &primary)
+		var netErr net.Error
+		if err == nil || !errors.As(err, &netErr) && !errors.Is(err, io.EOF) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // waitServing waits until every endpoint answers PING, all in parallel and
