@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -207,6 +208,44 @@ func (a Admin) Alive(ctx context.Context, ep Endpoint) error {
 		return nil
 	}
 	return err
+}
+
+// shutdownSaveRecheck is how long SaveAndAwaitExit waits for a node's exit
+// after SHUTDOWN SAVE before it checks that the server got the command: a
+// server that saves answers nothing until it exits.
+const shutdownSaveRecheck = time.Second
+
+// SaveAndAwaitExit sends the node at ep SHUTDOWN SAVE and reports whether it
+// exited before ctx is done, as exited (a runtime's wait for its process
+// or container, for at most the given time) tells. A save outlasting the
+// client's I/O timeout ends in a timeout error, yet the server goes on: its
+// exit is what counts. A server that still answers a PING a while after
+// the command is not saving (the command never reached it, through a
+// failure the admin could not tell from the server's exit) and gets it
+// again. A refusal to exit (its save failed) returns false at once, logged.
+func (a Admin) SaveAndAwaitExit(ctx context.Context, ep Endpoint, exited func(ctx context.Context, d time.Duration) bool, log *slog.Logger, node string) bool {
+	for {
+		err := a.ShutdownSave(ctx, ep)
+		if err != nil && IsReply(err) {
+			log.Warn("node could not save its data; killing it, keeping what it saved before", "node", node, "err", err)
+			return false
+		}
+		for {
+			if exited(ctx, shutdownSaveRecheck) {
+				return true
+			}
+			if ctx.Err() != nil {
+				return false
+			}
+			pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			alive := a.Ping(pctx, ep)
+			cancel()
+			if alive == nil {
+				log.Warn("node still answers after SHUTDOWN SAVE; sending it again", "node", node, "err", err)
+				break
+			}
+		}
+	}
 }
 
 // ShutdownSave asks the node at ep to save its dataset and exit (SHUTDOWN

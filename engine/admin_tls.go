@@ -20,10 +20,13 @@ type tlsRegistry struct {
 	eps map[Endpoint]bool
 	// memcached are the endpoints of Memcached nodes (UseMemcached).
 	memcached map[Endpoint]bool
+	// rebinds are the nodes whose listeners are being rebound, or were
+	// moments ago (admin_rebind.go).
+	rebinds map[Endpoint]rebindMark
 }
 
 func newTLSRegistry() *tlsRegistry {
-	return &tlsRegistry{eps: make(map[Endpoint]bool), memcached: make(map[Endpoint]bool)}
+	return &tlsRegistry{eps: make(map[Endpoint]bool), memcached: make(map[Endpoint]bool), rebinds: make(map[Endpoint]rebindMark)}
 }
 
 // WithCA returns a copy of a whose TLS connections trust the CAs in pool

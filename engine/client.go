@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,9 +30,29 @@ const (
 // lines); commands are not retried and respect ctx (its deadline and its
 // cancellation) as well as a 2 s I/O timeout. Use it for one-off commands
 // the helpers below do not cover (CONFIG SET, FLUSHALL, …).
+//
+// A connection the node resets before it answered the connection's HELLO
+// (so fn's first command was not sent on it), or a dial refused while the
+// node's listeners are rebound, is dialled again (admin_rebind.go).
 func (a Admin) WithClient(ctx context.Context, ep Endpoint, fn func(ctx context.Context, c *redis.Client) error) error {
+	for attempt := 0; ; attempt++ {
+		var greeted atomic.Bool
+		err := a.withClientOnce(ctx, ep, &greeted, fn)
+		if err == nil || greeted.Load() || !a.dialAgain(ctx, ep, err, attempt) {
+			return err
+		}
+	}
+}
+
+// withClientOnce is one attempt of WithClient; greeted is set once the
+// node answered the connection's HELLO (before fn's first command).
+func (a Admin) withClientOnce(ctx context.Context, ep Endpoint, greeted *atomic.Bool, fn func(ctx context.Context, c *redis.Client) error) error {
 	addr := ep.Addr()
 	opts := a.Options(ep)
+	opts.OnConnect = func(context.Context, *redis.Conn) error {
+		greeted.Store(true)
+		return nil
+	}
 	d := net.Dialer{Timeout: dialTimeout}
 	// A TLS node's connection is handed over after its handshake (the
 	// Dialer replaces go-redis's own, which would do the handshake); the

@@ -58,6 +58,7 @@ func (a Admin) SetHz(ctx context.Context, ep Endpoint, hz int) error {
 // KillClientsByLocalAddr).
 func (a Admin) Bind(ctx context.Context, ep Endpoint, hosts ...string) error {
 	addrs := strings.Join(hosts, " ")
+	defer a.rebinding(ep)()
 	err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		return c.ConfigSet(ctx, "bind", addrs).Err()
 	})
@@ -77,6 +78,7 @@ func (a Admin) Bind(ctx context.Context, ep Endpoint, hosts ...string) error {
 // No CONFIG SET, and neither call, when the list does not change.
 func (a Admin) Rebind(ctx context.Context, ep Endpoint, change func(cur []string) []string, before, after func()) ([]string, error) {
 	var next []string
+	defer a.rebinding(ep)()
 	err := a.WithClient(ctx, ep, func(ctx context.Context, c *redis.Client) error {
 		kv, err := c.ConfigGet(ctx, "bind").Result()
 		if err != nil {

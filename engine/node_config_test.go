@@ -145,3 +145,56 @@ func TestRebind(t *testing.T) {
 		t.Fatalf("bad Rebind = %v, %v; calls %v", next, err, calls)
 	}
 }
+
+// TestAdminAcrossRebinds: the admin's commands to a node succeed while its
+// listeners are rebound again and again (as the endpoints do when they move
+// an address between nodes): a connection the node resets before it
+// answered the connection's greeting is dialled again.
+func TestAdminAcrossRebinds(t *testing.T) {
+	h := newHarness(t, "127.0.7.230")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := h.rt.Admin()
+	ep, extra := boundNode(t, h, ctx, "rebinds")
+	stop := make(chan struct{})
+	rebinds := make(chan int)
+	go func() {
+		n := 0
+		defer func() { rebinds <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			binds := []string{ep.Host}
+			if n%2 == 0 {
+				binds = append(binds, extra.Host)
+			}
+			if err := admin.Bind(ctx, ep, binds...); err != nil {
+				t.Errorf("rebind %d: %v", n, err)
+				return
+			}
+			n++
+			// Rebinds a moment apart, not back to back: a retry lands
+			// after the one that reset or refused its dial.
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	var failed []error
+	calls := 0
+	for ; calls < 2000 && ctx.Err() == nil; calls++ {
+		if err := admin.Ping(ctx, ep); err != nil {
+			failed = append(failed, err)
+		}
+	}
+	close(stop)
+	n := <-rebinds
+	t.Logf("%d PINGs, each on a new connection, across %d rebinds", calls, n)
+	if n < 50 {
+		t.Errorf("only %d rebinds ran during the PINGs", n)
+	}
+	if len(failed) > 0 {
+		t.Errorf("%d of %d PINGs failed, the first: %v", len(failed), calls, failed[:min(5, len(failed))])
+	}
+}

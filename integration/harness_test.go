@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -59,17 +58,13 @@ func startEmulator(t testing.TB) *emu {
 // testConfig is the configuration of a test's emulator: the test runtime, a
 // fresh data dir and an address block of its own.
 func testConfig(t testing.TB) emulator.Config {
-	level := slog.LevelWarn
-	if os.Getenv("ELASTICACHE_LOCAL_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
 	block := addressBlock.Add(1)
 	return emulator.Config{
 		Listen:      "127.0.0.1:0",
 		Runtime:     testRuntime(),
 		DataDir:     t.TempDir(),
 		AddressBase: fmt.Sprintf("127.%d.%d.2", addressOctet(), block%256),
-		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger:      testLogger(t),
 	}
 }
 

@@ -257,17 +257,29 @@ func (r *Runtime) saveAndExit(ctx, cctx context.Context, c container.Summary, ep
 		defer cancel()
 		// Registered before the SHUTDOWN, so the exit cannot be missed.
 		waitC, errC := r.cli.ContainerWait(wctx, c.ID, container.WaitConditionNotRunning)
-		err := r.admin.ShutdownSave(ctx, ep)
-		if err != nil && engine.IsReply(err) {
-			r.log.Warn("node could not save its data; killing it, keeping what it saved before", "container", c.ID[:12], "err", err)
-		} else {
-			// A save outlasting the client's I/O timeout ends in a timeout
-			// error, yet the server goes on: its exit is what counts.
+		waitDone := false // errC answered: the wait ended without an exit
+		exited := func(ctx context.Context, d time.Duration) bool {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			if waitDone {
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+				}
+				return false
+			}
 			select {
 			case <-waitC:
-				return
+				return true
 			case <-errC:
+				waitDone = true
+			case <-t.C:
+			case <-ctx.Done():
 			}
+			return false
+		}
+		if r.admin.SaveAndAwaitExit(ctx, ep, exited, r.log, c.Labels[LabelNodeName]) {
+			return
 		}
 	}
 	how = "SIGKILL"

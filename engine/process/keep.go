@@ -91,13 +91,8 @@ func (r *Runtime) saveAndExit(ctx context.Context, lbl label, p *proc) error {
 			ctx, cancel = context.WithTimeout(ctx, suspendTimeout)
 			defer cancel()
 		}
-		err := r.admin.ShutdownSave(ctx, lbl.Endpoint.endpoint())
-		if err != nil && engine.IsReply(err) {
-			// The server refused to exit: its save failed.
-			r.log.Warn("node could not save its data; killing it, keeping what it saved before", "node", lbl.Name, "err", err)
-		} else if r.waitExit(ctx, lbl, p, suspendTimeout) {
-			// A save outlasting the client's I/O timeout ends in a timeout
-			// error, yet the server goes on: its exit is what counts.
+		exited := func(ctx context.Context, d time.Duration) bool { return r.waitExit(ctx, lbl, p, d) }
+		if r.admin.SaveAndAwaitExit(ctx, lbl.Endpoint.endpoint(), exited, r.log, lbl.Name) {
 			return nil
 		}
 	}
