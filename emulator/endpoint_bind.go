@@ -188,6 +188,11 @@ type bindState struct {
 	last      engine.Endpoint
 	rotateDue bool
 	probed    bool
+	// use is a connection to have that tells whether clients connected
+	// to it since it took the address, useBase its count of accepted
+	// connections then (trackUse); nil when unknown.
+	use     *engine.Probe
+	useBase int64
 }
 
 // run applies the wanted state whenever it changes, the holder's watch
@@ -202,14 +207,17 @@ func (b *bindEndpoint) run() {
 		tick = t.C
 	}
 	for open := true; open; {
+		kicked := false
 		select {
 		case _, open = <-b.kick:
+			kicked = true
 		case <-tick:
 			st.rotateDue = true
 		}
-		b.step(&st)
+		b.step(&st, kicked)
 	}
 	b.unwatch(&st)
+	b.untrackUse(&st)
 	b.mu.Lock()
 	if b.caught != nil {
 		_ = b.caught.Close()
@@ -226,8 +234,12 @@ func (b *bindEndpoint) run() {
 	b.closeFront()
 }
 
-// step brings the address to the node it should be on.
-func (b *bindEndpoint) step(st *bindState) {
+// step brings the address to the node it should be on. A step of the
+// rotation's tick alone (kicked false) that keeps the address where it is
+// does nothing more: its holder is checked by the watch connection, and
+// re-claiming it every tick would cost every idle group a connection to
+// its replica each time.
+func (b *bindEndpoint) step(st *bindState, kicked bool) {
 	b.mu.Lock()
 	lost, fresh, backends := b.lost, b.fresh, b.backends
 	b.lost, b.fresh = false, false
@@ -266,6 +278,9 @@ func (b *bindEndpoint) step(st *bindState) {
 		var want *engine.Endpoint
 		if !closed {
 			want = b.choose(st, backends)
+		}
+		if attempt == 0 && !kicked && !lost && st.have != nil && want != nil && *want == *st.have {
+			return
 		}
 		if st.have != nil && (want == nil || *st.have != *want) {
 			// A reader endpoint moving on from a healthy replica leaves
@@ -319,6 +334,7 @@ func (b *bindEndpoint) step(st *bindState) {
 			if st.watch == nil {
 				b.watchHolder(st)
 			}
+			b.trackUse(st)
 			return
 		}
 		b.log.Debug("endpoint claim", "endpoint", b.addr.Addr(), "node", want.Addr(), "attempt", attempt, "err", err)
@@ -367,6 +383,7 @@ func (b *bindEndpoint) choose(st *bindState, backends []engine.Endpoint) *engine
 
 // dropHave forgets the holder.
 func (b *bindEndpoint) dropHave(st *bindState) {
+	b.untrackUse(st)
 	st.have = nil
 	b.mu.Lock()
 	b.holder = nil

@@ -45,7 +45,7 @@ func (b *bindEndpoint) chooseReplica(st *bindState, backends []engine.Endpoint) 
 	if st.have != nil && slices.Contains(cands, *st.have) {
 		// Moving a preferred group's endpoint would close its
 		// demultiplexer's connections: it stays until its node fails.
-		if !st.rotateDue || len(cands) < 2 || b.front != nil {
+		if !st.rotateDue || len(cands) < 2 || b.front != nil || !b.usedSinceClaim(st) {
 			return st.have
 		}
 		next := after(cands, *st.have)
@@ -57,6 +57,56 @@ func (b *bindEndpoint) chooseReplica(st *bindState, backends []engine.Endpoint) 
 	}
 	next := after(cands, st.last)
 	return &next
+}
+
+// readerUseTimeout bounds the reader endpoint's question to its holder
+// whether clients connected to it.
+const readerUseTimeout = 300 * time.Millisecond
+
+// trackUse opens a connection to the reader endpoint's new holder and notes
+// how many connections it has accepted so far (its own, and the endpoint's
+// watch connection, included), so the rotation moves the address on only
+// once a client connected since (usedSinceClaim): a move nobody connects
+// across changes nothing a client sees, and costs two rebinds and the
+// emulator's connections to both replicas, which with hundreds of idle
+// groups was most of the emulator's idle CPU.
+func (b *bindEndpoint) trackUse(st *bindState) {
+	b.untrackUse(st)
+	if b.role != "reader" || b.rotate <= 0 || b.front != nil || st.have == nil {
+		return
+	}
+	p := b.admin.NewProbe(*st.have, readerUseTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), readerUseTimeout)
+	defer cancel()
+	n, err := p.ConnectionsReceived(ctx)
+	if err != nil {
+		_ = p.Close()
+		b.log.Debug("reader endpoint: its holder's connection count is unknown; rotating on time alone", "endpoint", b.addr.Addr(), "node", st.have.Addr(), "err", err)
+		return
+	}
+	st.use, st.useBase = p, n
+}
+
+// untrackUse closes trackUse's connection.
+func (b *bindEndpoint) untrackUse(st *bindState) {
+	if st.use != nil {
+		_ = st.use.Close()
+		st.use = nil
+	}
+}
+
+// usedSinceClaim reports whether the reader endpoint's holder accepted a
+// connection since it took the address, through the address or not (its
+// count does not tell them apart: a direct client, or a reconnecting
+// health check, moves the address on too), or whether that is unknown.
+func (b *bindEndpoint) usedSinceClaim(st *bindState) bool {
+	if st.use == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readerUseTimeout)
+	defer cancel()
+	n, err := st.use.ConnectionsReceived(ctx)
+	return err != nil || n != st.useBase
 }
 
 // after is the first of sorted cands past ep, wrapping around.

@@ -5,8 +5,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -47,6 +49,24 @@ func (p *Probe) Ping(ctx context.Context) error {
 		return memcachedPing(ctx, p.mc)
 	}
 	return p.client.Ping(ctx).Err()
+}
+
+// ConnectionsReceived returns the node's count of connections it accepted
+// (INFO stats total_connections_received) through the probe's connection,
+// so asking makes no new one. Not for Memcached nodes.
+func (p *Probe) ConnectionsReceived(ctx context.Context) (int64, error) {
+	if p.mc != nil {
+		return 0, errors.New("engine: ConnectionsReceived of a Memcached node")
+	}
+	text, err := p.client.Info(ctx, "stats").Result()
+	if err != nil {
+		return 0, err
+	}
+	v, ok := parseInfo(text)["total_connections_received"]
+	if !ok {
+		return 0, errors.New("engine: INFO stats without total_connections_received")
+	}
+	return strconv.ParseInt(v, 10, 64)
 }
 
 // Close closes the probe's connection.

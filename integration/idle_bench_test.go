@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 
+	"github.com/elasticache-local/elasticache-local/emulator"
 	"github.com/elasticache-local/elasticache-local/engine"
 	"github.com/elasticache-local/elasticache-local/engine/process"
 )
@@ -88,23 +89,35 @@ func selfCPU(b *testing.B) time.Duration {
 
 // startBareRedis starts n redis-server processes of binary bin with their
 // default configuration (only the address and working directory given) and
-// returns their pids; they are killed at cleanup.
-func startBareRedis(b *testing.B, bin string, n int) []int {
+// returns their pids; they are killed at cleanup. With groupSize above 1
+// they form groups of that many, a primary and its replicas (--replicaof,
+// waited for until in sync): the same topology as the managed groups, with
+// nothing else. base is the address range's third octet.
+func startBareRedis(b *testing.B, bin string, n, groupSize, base int) []int {
 	// A range of the test octet's own (see addressOctet), above the blocks
 	// the emulators of this binary take, so that benchmarks run side by
 	// side in other checkouts do not share addresses.
-	pool, err := engine.NewAddressPool(fmt.Sprintf("127.%d.250.2", addressOctet()))
+	pool, err := engine.NewAddressPool(fmt.Sprintf("127.%d.%d.2", addressOctet(), base))
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := ctxT(b, time.Minute)
+	ctx := ctxT(b, 10*time.Minute)
 	var pids []int
-	for range n {
+	var primary engine.Endpoint
+	var replicas []engine.Endpoint
+	for i := range n {
 		ep, err := pool.Allocate(6379)
 		if err != nil {
 			b.Fatal(err)
 		}
-		cmd := exec.Command(bin, "--bind", ep.Host, "--port", strconv.Itoa(ep.Port), "--dir", b.TempDir())
+		args := []string{"--bind", ep.Host, "--port", strconv.Itoa(ep.Port), "--dir", b.TempDir()}
+		replica := groupSize > 1 && i%groupSize != 0
+		if replica {
+			args = append(args, "--replicaof", primary.Host, strconv.Itoa(primary.Port))
+		} else {
+			primary = ep
+		}
+		cmd := exec.Command(bin, args...)
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -112,7 +125,17 @@ func startBareRedis(b *testing.B, bin string, n int) []int {
 		if err := engine.WaitReady(ctx, ep, engine.Admin{}.Pings); err != nil {
 			b.Fatal(err)
 		}
+		if replica {
+			replicas = append(replicas, ep)
+		}
 		pids = append(pids, cmd.Process.Pid)
+	}
+	// Waited for together: each primary's first sync waits out Redis's
+	// default repl-diskless-sync-delay (5 s).
+	for _, ep := range replicas {
+		if err := engine.WaitReady(ctx, ep, engine.Admin{}.ReplicationLinkUp); err != nil {
+			b.Fatal(err)
+		}
 	}
 	return pids
 }
@@ -125,7 +148,8 @@ func startBareRedis(b *testing.B, bin string, n int) []int {
 // 10), ELASTICACHE_LOCAL_BENCH_IDLE_GROUP_SIZE (nodes per group, default 3;
 // 1 leaves replication out, so the emulator's own share shows alone) and
 // ELASTICACHE_LOCAL_BENCH_IDLE_WINDOW (default 10s) set the scale and the
-// window; ELASTICACHE_LOCAL_BENCH_IDLE_CPUPROFILE=file writes a CPU profile
+// window, ELASTICACHE_LOCAL_BENCH_IDLE_ROTATION the reader endpoints'
+// rotation (the emulator's default when unset); ELASTICACHE_LOCAL_BENCH_IDLE_CPUPROFILE=file writes a CPU profile
 // of the emulator over the windows.
 //
 //	go test ./integration -run '^$' -bench IdleCPUPerNode -benchtime 1x
@@ -139,7 +163,9 @@ func BenchmarkIdleCPUPerNode(b *testing.B) {
 	groups := envInt("ELASTICACHE_LOCAL_BENCH_IDLE_GROUPS", 10)
 	size := envInt("ELASTICACHE_LOCAL_BENCH_IDLE_GROUP_SIZE", 3)
 	window := envDuration("ELASTICACHE_LOCAL_BENCH_IDLE_WINDOW", 10*time.Second)
-	e := startEmulator(b)
+	e := startEmulatorWith(b, func(cfg *emulator.Config) {
+		cfg.ReaderEndpointRotation = envDuration("ELASTICACHE_LOCAL_BENCH_IDLE_ROTATION", 0)
+	})
 	ctx := ctxT(b, 10*time.Minute)
 	ids := make([]string, groups)
 	for i := range ids {
@@ -154,6 +180,7 @@ func BenchmarkIdleCPUPerNode(b *testing.B) {
 	for _, id := range ids {
 		waitAvailable(b, e.client, id)
 	}
+	available := time.Now()
 	var nodePIDs, primaryPIDs, replicaPIDs []int
 	for _, v := range adminNodes(b, e.url) {
 		if v.PID == 0 {
@@ -171,7 +198,16 @@ func BenchmarkIdleCPUPerNode(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { rt.Close() })
-	barePIDs := startBareRedis(b, rt.Binary(), len(nodePIDs))
+	barePIDs := startBareRedis(b, rt.Binary(), len(nodePIDs), 1, 250)
+	var topoPIDs []int // the same groups, bare
+	if size > 1 {
+		topoPIDs = startBareRedis(b, rt.Binary(), len(nodePIDs), size, 249)
+	}
+
+	// Idle means settled: the first rotation of each reader endpoint after
+	// its group was made available (the create's own connections through
+	// it count as use) is over before the window opens.
+	time.Sleep(time.Until(available.Add(2*emulator.DefaultReaderEndpointRotation + time.Second)))
 
 	if path := os.Getenv("ELASTICACHE_LOCAL_BENCH_IDLE_CPUPROFILE"); path != "" {
 		// What the emulator does while idle (the profiler's own ticks add
@@ -186,13 +222,18 @@ func BenchmarkIdleCPUPerNode(b *testing.B) {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	var primaries, replicas, emu, bare time.Duration
+	var primaries, replicas, emu, bare, topo time.Duration
 	b.ResetTimer()
 	for range b.N {
-		p0, r0, e0, b0 := cpuOf(b, primaryPIDs), cpuOf(b, replicaPIDs), selfCPU(b), cpuOf(b, barePIDs)
+		// The emulator's CPU is read right around the window, so the
+		// reads of the nodes' figures in /proc (this process's work, not
+		// the emulator's) stay out of it.
+		p0, r0, b0, t0 := cpuOf(b, primaryPIDs), cpuOf(b, replicaPIDs), cpuOf(b, barePIDs), cpuOf(b, topoPIDs)
+		e0 := selfCPU(b)
 		time.Sleep(window) // the measurement window: nothing happens but idling
-		p1, r1, e1, b1 := cpuOf(b, primaryPIDs), cpuOf(b, replicaPIDs), selfCPU(b), cpuOf(b, barePIDs)
-		primaries, replicas, emu, bare = primaries+p1-p0, replicas+r1-r0, emu+e1-e0, bare+b1-b0
+		e1 := selfCPU(b)
+		p1, r1, b1, t1 := cpuOf(b, primaryPIDs), cpuOf(b, replicaPIDs), cpuOf(b, barePIDs), cpuOf(b, topoPIDs)
+		primaries, replicas, emu, bare, topo = primaries+p1-p0, replicas+r1-r0, emu+e1-e0, bare+b1-b0, topo+t1-t0
 	}
 	b.StopTimer()
 	perSecond := func(d time.Duration, n int) float64 {
@@ -212,5 +253,12 @@ func BenchmarkIdleCPUPerNode(b *testing.B) {
 	b.ReportMetric(float64(nodes+emu)/(window.Seconds()*float64(b.N))/1e9, "cores")
 	if bare > 0 {
 		b.ReportMetric(float64(nodes+emu)/float64(bare), "managed/bare")
+	}
+	// Against bare servers replicating the same way: what managing them
+	// adds, replication's own cost (REPLCONF ACK every second, fixed in
+	// Redis) left out on both sides.
+	if topo > 0 {
+		b.ReportMetric(perSecond(topo, len(topoPIDs)), "bare-replicated-ms/s")
+		b.ReportMetric(float64(nodes+emu)/float64(topo), "managed/bare-replicated")
 	}
 }

@@ -3,7 +3,9 @@ package integration
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,3 +212,61 @@ func TestReaderEndpointAfterPromotion(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderEndpointStaysWhileUnused: a reader endpoint nobody connects to
+// stays on its replica however often the rotation is due (a move would
+// change nothing a client sees, and costs rebinds and connections to both
+// replicas); one client connecting through it makes it move on at the next
+// rotation.
+func TestReaderEndpointStaysWhileUnused(t *testing.T) {
+	moves := &messageCount{message: "reader endpoint moved on to the next healthy replica"}
+	e := startEmulatorWith(t, func(c *emulator.Config) {
+		c.ReaderEndpointRotation = 50 * time.Millisecond
+		c.Logger = slog.New(teeHandler{c.Logger.Handler(), moves})
+	})
+	g := haGroup(t, e.client, "unused", 3)
+	rep := g.NodeGroups[0].ReaderEndpoint
+	// Whatever the emulator did to the replicas while the group was made
+	// available may count as use once; after that, 20 rotations are due
+	// within a second with nobody connecting.
+	eventually(t, 10*time.Second, func() error {
+		before := moves.load()
+		time.Sleep(time.Second) // an observation window, not a wait for a condition
+		if n := moves.load() - before; n > 0 {
+			return fmt.Errorf("the unused reader endpoint moved %d times in a second", n)
+		}
+		return nil
+	})
+	before := moves.load()
+	c := redisClient(t, aws.ToString(rep.Address), aws.ToInt32(rep.Port))
+	if err := c.Ping(ctxT(t, 5*time.Second)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if moves.load() == before {
+			return fmt.Errorf("no move after a client connected through the reader endpoint")
+		}
+		return nil
+	})
+}
+
+// messageCount is a slog handler counting the records with one message.
+type messageCount struct {
+	message string
+	n       atomic.Int64
+}
+
+func (m *messageCount) load() int64 { return m.n.Load() }
+
+func (m *messageCount) Enabled(context.Context, slog.Level) bool { return true }
+
+func (m *messageCount) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == m.message {
+		m.n.Add(1)
+	}
+	return nil
+}
+
+func (m *messageCount) WithAttrs([]slog.Attr) slog.Handler { return m }
+
+func (m *messageCount) WithGroup(string) slog.Handler { return m }
