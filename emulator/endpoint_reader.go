@@ -21,7 +21,8 @@ import (
 const DefaultReaderEndpointRotation = 5 * time.Second
 
 // chooseReplica is the replica a reader endpoint should be on: the one it
-// is on until the rotation interval passes, then the next healthy one in
+// is on until the rotation interval passes and it accepted a connection
+// since it took the address (usedSinceClaim), then the next healthy one in
 // address order; the one an earlier run of the emulator left it on, at the
 // start. backends are the healthy replicas (the primary when there is
 // none).
