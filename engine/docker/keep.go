@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 
@@ -261,18 +262,25 @@ func (r *Runtime) saveAndExit(ctx, cctx context.Context, c container.Summary, ep
 		exited := func(ctx context.Context, d time.Duration) bool {
 			t := time.NewTimer(d)
 			defer t.Stop()
-			if waitDone {
+			if !waitDone {
 				select {
+				case <-waitC:
+					return true
+				case <-errC:
+					waitDone = true
 				case <-t.C:
+					return false
 				case <-ctx.Done():
+					return false
 				}
-				return false
+			}
+			// The daemon's wait failed: ask it whether the container
+			// still runs (gone counts as exited).
+			info, err := r.cli.ContainerInspect(ctx, c.ID)
+			if cerrdefs.IsNotFound(err) || err == nil && info.State != nil && !info.State.Running {
+				return true
 			}
 			select {
-			case <-waitC:
-				return true
-			case <-errC:
-				waitDone = true
 			case <-t.C:
 			case <-ctx.Done():
 			}
