@@ -70,9 +70,14 @@ const readerUseTimeout = 300 * time.Millisecond
 // once a client connected since (usedSinceClaim): a move nobody connects
 // across changes nothing a client sees, and costs two rebinds and the
 // emulator's connections to both replicas, which with hundreds of idle
-// groups was most of the emulator's idle CPU.
+// groups was most of the emulator's idle CPU. A claim of the holder it
+// tracks already (a kick that keeps the address where it is) keeps the
+// count it started from: dropHave ends the tracking when the holder
+// changes.
 func (b *bindEndpoint) trackUse(st *bindState) {
-	b.untrackUse(st)
+	if st.use != nil {
+		return
+	}
 	if b.role != "reader" || b.rotate <= 0 || b.front != nil || st.have == nil {
 		return
 	}
