@@ -147,6 +147,9 @@ func TestParameterGroupOnNodes(t *testing.T) {
 		}
 	}
 	expectOnNodes("maxmemory-policy", "allkeys-lfu")
+	// Replicas sync the first time with it off (emulator/nodes.go
+	// eagerFirstFlush) and have AWS's value once they are available.
+	expectOnNodes("replica-lazy-flush", "yes")
 	expectMaxmemory(t, c, "tuned", awsMaxmemory["cache.r7g.large"]*50/100/nodeMemoryScale)
 	for id, n := range nodes {
 		expectDefrag(t, id, n)
