@@ -193,6 +193,9 @@ type bindState struct {
 	// connections then (trackUse); nil when unknown.
 	use     *engine.Probe
 	useBase int64
+	// unused counts the rotation checks in a row that found the holder
+	// with no new connection; the next check waits longer (rotationWait).
+	unused int
 }
 
 // run applies the wanted state whenever it changes, the holder's watch
@@ -201,20 +204,24 @@ func (b *bindEndpoint) run() {
 	defer close(b.done)
 	st := bindState{gone: map[engine.Endpoint]bool{}, served: map[engine.Endpoint]bool{}}
 	var tick <-chan time.Time
+	var timer *time.Timer
 	if b.rotate > 0 {
-		t := time.NewTicker(b.rotate)
-		defer t.Stop()
-		tick = t.C
+		timer = time.NewTimer(b.rotate)
+		defer timer.Stop()
+		tick = timer.C
 	}
 	for open := true; open; {
-		kicked := false
+		kicked, ticked := false, false
 		select {
 		case _, open = <-b.kick:
 			kicked = true
 		case <-tick:
-			st.rotateDue = true
+			st.rotateDue, ticked = true, true
 		}
 		b.step(&st, kicked)
+		if ticked {
+			timer.Reset(rotationWait(b.rotate, st.unused))
+		}
 	}
 	b.unwatch(&st)
 	b.untrackUse(&st)
@@ -384,7 +391,7 @@ func (b *bindEndpoint) choose(st *bindState, backends []engine.Endpoint) *engine
 // dropHave forgets the holder.
 func (b *bindEndpoint) dropHave(st *bindState) {
 	b.untrackUse(st)
-	st.have = nil
+	st.have, st.unused = nil, 0
 	b.mu.Lock()
 	b.holder = nil
 	b.mu.Unlock()

@@ -112,7 +112,28 @@ func (b *bindEndpoint) usedSinceClaim(st *bindState) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), readerUseTimeout)
 	defer cancel()
 	n, err := st.use.ConnectionsReceived(ctx)
-	return err != nil || n != st.useBase
+	used := err != nil || n != st.useBase
+	st.unused++
+	if used {
+		st.unused = 0
+	}
+	return used
+}
+
+// maxUnusedBackoff bounds how far rotationWait stretches the rotation of
+// an unused reader endpoint: 2^3 rotations (40 s at the default).
+const maxUnusedBackoff = 3
+
+// rotationWait is how long a reader endpoint waits for its next rotation
+// check after unused checks in a row found no client connected to its
+// holder: the rotation interval, doubled for each such check up to
+// maxUnusedBackoff times. Asking the holder costs a round trip on both
+// sides, which for hundreds of idle groups was a good part of the
+// emulator's idle CPU; a client that starts connecting after a long quiet
+// spell sees the address move after at most that long, and from then on
+// every rotation interval.
+func rotationWait(rotate time.Duration, unused int) time.Duration {
+	return rotate << min(unused, maxUnusedBackoff)
 }
 
 // after is the first of sorted cands past ep, wrapping around.

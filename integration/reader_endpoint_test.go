@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -237,6 +238,32 @@ func TestReaderEndpointStaysWhileUnused(t *testing.T) {
 		}
 		return nil
 	})
+	// Nor does it ask its holder every rotation: 40 rotations are due in
+	// the next two seconds, and the checks back off to one every 8.
+	nodes := memberClients(t, e.client, "unused")
+	for _, n := range nodes {
+		if err := n.ConfigResetStat(ctxT(t, 5*time.Second)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(2 * time.Second) // an observation window, not a wait for a condition
+	asked := 0
+	for _, n := range nodes {
+		stats, err := n.Info(ctxT(t, 5*time.Second), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, rest, ok := strings.Cut(stats, "cmdstat_info:calls="); ok {
+			calls, _, _ := strings.Cut(rest, ",")
+			k, _ := strconv.Atoi(calls)
+			asked += k
+		}
+	}
+	if asked > 12 {
+		t.Fatalf("the unused reader endpoint asked its holder %d times in 2 s of 40 rotations", asked)
+	}
+	t.Logf("the unused reader endpoint asked its holder %d times in 2 s of 40 rotations", asked)
+
 	before := moves.load()
 	c := redisClient(t, aws.ToString(rep.Address), aws.ToInt32(rep.Port))
 	if err := c.Ping(ctxT(t, 5*time.Second)).Err(); err != nil {
