@@ -120,9 +120,12 @@ func TestDescribeAnswersFollowChanges(t *testing.T) {
 		ReplicationGroupId: aws.String("g1"), ReplicationGroupDescription: aws.String("second"), ApplyImmediately: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
-	if a, want := answered("g1"), typed("g1"); a != want || !strings.Contains(a, `"second"`) {
-		t.Fatalf("after the modify: answered %s, typed handler says %s", a, want)
-	}
+	// The modify's status (modifying, then available) may change between
+	// the two looks: they must agree once it holds still.
+	waitFor(t, "the answer after the modify to match the typed handler's", func() (bool, string) {
+		a, want := answered("g1"), typed("g1")
+		return a == want && strings.Contains(a, `"second"`), "answered " + a + ", typed handler says " + want
+	})
 	if _, err := c.DeleteReplicationGroup(context.Background(), &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("g2")}); err != nil {
 		t.Fatal(err)
 	}

@@ -379,6 +379,9 @@ func (e *Emulator) startWithReplicas(ctx context.Context, r *region, primary nod
 	for i := range replicas {
 		replicas[i].primaryReady = ready
 	}
+	if len(replicas) > 0 {
+		defer e.boostFromStart(&primary)() // after the replicas' syncs
+	}
 	replicasDone := make(chan error, 1)
 	go e.startReplicas(ctx, r, replicas, replicasDone)
 	primaryErr = e.startNode(ctx, primary)
