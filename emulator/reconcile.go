@@ -368,7 +368,16 @@ func (e *Emulator) reconcileNodeGroup(ctx context.Context, r *region, g *replica
 			defer wg.Done()
 			var err error
 			if fates[cl.nodes[0].name].running {
+				r.mu.Lock()
+				lazyFlush := r.nodeConfig(cl, cl.paramGroup, true)[lazyFlushParam]
+				e.unlock(r)
 				err = e.followPrimary(ctx, cl.nodes[0].endpoint, peer, addrs.primary)
+				if err == nil && lazyFlush != "" {
+					// The earlier run may have been killed between the
+					// member's first sync and giving it the group's value
+					// (nodes.go eagerFirstFlush).
+					err = e.admin.ConfigSet(ctx, cl.nodes[0].endpoint, map[string]string{lazyFlushParam: lazyFlush})
+				}
 				if ctx.Err() != nil {
 					return // stopping: the next start settles it
 				}

@@ -82,3 +82,57 @@ func TestSyncBoostBudget(t *testing.T) {
 		t.Fatalf("%d slots held after every sync ended", e.boosts.boosted)
 	}
 }
+
+// A primary started with its replicas starts at the sync rate when a slot
+// is free (its launch says so, no CONFIG SET), holds the slot until its own
+// boost and its replicas' are over, and starts at the idle rate when none
+// is free.
+func TestSyncBoostFromStart(t *testing.T) {
+	admin, err := engine.NewAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Emulator{admin: admin, log: slog.New(slog.DiscardHandler)}
+	ctx := context.Background()
+	shared := map[string]string{"maxmemory": "1"}
+	l := nodeLaunch{spec: engine.NodeSpec{Endpoint: refusedEndpoint(t), Config: shared}}
+	done := e.boostFromStart(&l)
+	if got := l.spec.Config["hz"]; got != engine.HzValue(engine.SyncHz) {
+		t.Fatalf("launch hz %q, want %d", got, engine.SyncHz)
+	}
+	if _, ok := shared["hz"]; ok {
+		t.Fatal("the launch's config map was changed in place")
+	}
+	replica := e.boostSync(ctx, l.spec.Endpoint)
+	replica()
+	if e.boosts.boosted != 1 {
+		t.Fatalf("%d slots taken while the start's boost runs, want 1", e.boosts.boosted)
+	}
+	done()
+	if e.boosts.boosted != 0 {
+		t.Fatalf("%d slots taken after the boosts ended, want 0", e.boosts.boosted)
+	}
+
+	var others []func()
+	seen := map[engine.Endpoint]bool{l.spec.Endpoint: true}
+	fresh := func() engine.Endpoint {
+		for {
+			if ep := refusedEndpoint(t); !seen[ep] {
+				seen[ep] = true
+				return ep
+			}
+		}
+	}
+	for range maxBoosted {
+		others = append(others, e.boostSync(ctx, fresh()))
+	}
+	late := nodeLaunch{spec: engine.NodeSpec{Endpoint: fresh()}}
+	lateDone := e.boostFromStart(&late)
+	if got, ok := late.spec.Config["hz"]; ok {
+		t.Fatalf("launch hz %q with every slot taken, want the idle default", got)
+	}
+	lateDone()
+	for _, d := range others {
+		d()
+	}
+}
