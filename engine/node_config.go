@@ -68,6 +68,31 @@ func (a Admin) Bind(ctx context.Context, ep Endpoint, hosts ...string) error {
 	return nil
 }
 
+// rebindShared follows a CONFIG SET bind from cur to next that failed, on
+// the connection that sent it (still open: closing listeners leaves
+// accepted connections alone), and returns the list the node has then.
+// Redis closed every listener, failed to bind next, and bound cur again;
+// when an address of cur was taken in between (a parking forwarder takes
+// an address the moment a node gives it up) that failed too, and the node
+// listened nowhere, its own address included, while every connection it
+// had kept answering. So the node is bound to what both lists share, its
+// own address first: addresses it held that nobody asked to take away.
+func (a Admin) rebindShared(ctx context.Context, c *redis.Client, ep Endpoint, cur, next []string) []string {
+	shared := []string{ep.Host}
+	for _, h := range next {
+		if h != ep.Host && slices.Contains(cur, h) {
+			shared = append(shared, h)
+		}
+	}
+	if err := c.ConfigSet(ctx, "bind", strings.Join(shared, " ")).Err(); err == nil {
+		return shared
+	}
+	if err := c.ConfigSet(ctx, "bind", ep.Host).Err(); err == nil {
+		return []string{ep.Host}
+	}
+	return cur
+}
+
 // Rebind reads the bind list of the node at ep and, when change returns
 // another one, sets it (CONFIG SET bind), both on one connection; it
 // returns the list the node has then. before runs right before the CONFIG
@@ -94,7 +119,7 @@ func (a Admin) Rebind(ctx context.Context, ep Endpoint, change func(cur []string
 		}
 		if err := c.ConfigSet(ctx, "bind", strings.Join(next, " ")).Err(); err != nil {
 			want := strings.Join(next, " ")
-			next = cur
+			next = a.rebindShared(ctx, c, ep, cur, next)
 			return fmt.Errorf("CONFIG SET bind %q on %s: %w", want, ep.Addr(), err)
 		}
 		if after != nil {

@@ -198,3 +198,63 @@ func TestAdminAcrossRebinds(t *testing.T) {
 		t.Errorf("%d of %d PINGs failed, the first: %v", len(failed), calls, failed[:min(5, len(failed))])
 	}
 }
+
+// TestRebindLeavesNodeListening: a CONFIG SET bind whose new list holds a
+// taken address fails, and Redis binds its old list again; when an address
+// of the old list was taken in that moment too, Redis would listen nowhere.
+// Rebind then binds what both lists share: the node keeps answering on its
+// own address after every failed rebind.
+func TestRebindLeavesNodeListening(t *testing.T) {
+	h := newHarness(t, "127.0.7.250")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := h.rt.Admin()
+	ep, leaving := boundNode(t, h, ctx, "restore")
+	taken, err := h.pool.Allocate(h.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.pool.Release(taken) })
+	busy, err := net.Listen("tcp", taken.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	stolen := 0
+	for round := range 20 {
+		if err := admin.Bind(ctx, ep, ep.Host, leaving.Host); err != nil {
+			t.Fatal(err)
+		}
+		// A listener takes the leaving address the moment the node lets
+		// it go, as a parking forwarder does.
+		stop := make(chan struct{})
+		grabbed := make(chan net.Listener, 1)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					grabbed <- nil
+					return
+				default:
+				}
+				if l, err := net.Listen("tcp", leaving.Addr()); err == nil {
+					grabbed <- l
+					return
+				}
+			}
+		}()
+		_, err := admin.Rebind(ctx, ep, func([]string) []string { return []string{ep.Host, taken.Host} }, nil, nil)
+		close(stop)
+		if l := <-grabbed; l != nil {
+			stolen++
+			l.Close()
+		}
+		if err == nil {
+			t.Fatal("a bind list with a taken address was accepted")
+		}
+		if err := admin.Ping(ctx, ep); err != nil {
+			t.Fatalf("round %d: the node does not answer on its own address after a failed rebind: %v", round, err)
+		}
+	}
+	t.Logf("the leaving address was taken in %d of 20 failed rebinds", stolen)
+}
