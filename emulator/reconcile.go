@@ -375,8 +375,12 @@ func (e *Emulator) reconcileNodeGroup(ctx context.Context, r *region, g *replica
 				if err == nil && lazyFlush != "" {
 					// The earlier run may have been killed between the
 					// member's first sync and giving it the group's value
-					// (nodes.go eagerFirstFlush).
-					err = e.admin.ConfigSet(ctx, cl.nodes[0].endpoint, map[string]string{lazyFlushParam: lazyFlush})
+					// (nodes.go eagerFirstFlush). Only a full sync's speed
+					// depends on it: a node that does not take it serves
+					// on, and says so in the log.
+					if serr := e.admin.ConfigSet(ctx, cl.nodes[0].endpoint, map[string]string{lazyFlushParam: lazyFlush}); serr != nil {
+						e.log.Warn("an adopted replica keeps its "+lazyFlushParam+" value", "cluster", cl.id, "want", lazyFlush, "err", serr)
+					}
 				}
 				if ctx.Err() != nil {
 					return // stopping: the next start settles it
