@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -68,29 +69,71 @@ func (a Admin) Bind(ctx context.Context, ep Endpoint, hosts ...string) error {
 	return nil
 }
 
-// rebindShared follows a CONFIG SET bind from cur to next that failed, on
-// the connection that sent it (still open: closing listeners leaves
-// accepted connections alone), and returns the list the node has then.
+// rebindRepairFor bounds how long a node whose CONFIG SET bind failed is
+// bound again and again until it listens on its own address.
+const rebindRepairFor = 3 * time.Second
+
+// rebindAfterFailure follows a CONFIG SET bind from cur to next that
+// failed, on the connection that sent it (still open: closing listeners
+// leaves accepted connections alone). It returns the list the node has
+// then, and whether that is next after all.
+//
 // Redis closed every listener, failed to bind next, and bound cur again;
-// when an address of cur was taken in between (a parking forwarder takes
-// an address the moment a node gives it up) that failed too, and the node
-// listened nowhere, its own address included, while every connection it
-// had kept answering. So the node is bound to what both lists share, its
-// own address first: addresses it held that nobody asked to take away.
-func (a Admin) rebindShared(ctx context.Context, c *redis.Client, ep Endpoint, cur, next []string) []string {
+// when an address of cur was taken in between, that failed too, and the
+// node listened nowhere, its own address included, while every connection
+// it had kept answering. Two things take an address in that moment: a
+// parking forwarder, which takes an address the moment a node gives it up,
+// and a fork child of the node itself (a BGSAVE for a replica's sync, a
+// snapshot), which holds copies of the listening sockets from the fork
+// until it closes them, later the busier the machine is. So the node is
+// bound to what both lists share, its own address first (addresses it held
+// that nobody asked to take away), and, while even that fails, next, the
+// shared list and its own address alone are tried again with a growing
+// pause for up to rebindRepairFor: a fork child's copies close within
+// moments. Only a reply from the node is tried again; a connection that
+// fails is a node that is gone.
+func (a Admin) rebindAfterFailure(ctx context.Context, c *redis.Client, ep Endpoint, cur, next []string) ([]string, bool) {
 	shared := []string{ep.Host}
 	for _, h := range next {
 		if h != ep.Host && slices.Contains(cur, h) {
 			shared = append(shared, h)
 		}
 	}
-	if err := c.ConfigSet(ctx, "bind", strings.Join(shared, " ")).Err(); err == nil {
-		return shared
+	own := []string{ep.Host}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rebindRepairFor)
+	defer cancel()
+	set := func(list []string) (ok, retry bool) {
+		err := c.ConfigSet(ctx, "bind", strings.Join(list, " ")).Err()
+		return err == nil, IsReply(err)
 	}
-	if err := c.ConfigSet(ctx, "bind", ep.Host).Err(); err == nil {
-		return []string{ep.Host}
+	pause := time.Millisecond
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 { // the caller's own attempt was the first
+			if ok, retry := set(next); ok {
+				return next, true
+			} else if !retry {
+				return cur, false
+			}
+		}
+		if ok, retry := set(shared); ok {
+			return shared, false
+		} else if !retry {
+			return cur, false
+		}
+		if !slices.Equal(shared, own) {
+			if ok, _ := set(own); ok {
+				return own, false
+			}
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return cur, false
+		case <-t.C:
+		}
+		pause = min(2*pause, 100*time.Millisecond)
 	}
-	return cur
 }
 
 // Rebind reads the bind list of the node at ep and, when change returns
@@ -119,8 +162,10 @@ func (a Admin) Rebind(ctx context.Context, ep Endpoint, change func(cur []string
 		}
 		if err := c.ConfigSet(ctx, "bind", strings.Join(next, " ")).Err(); err != nil {
 			want := strings.Join(next, " ")
-			next = a.rebindShared(ctx, c, ep, cur, next)
-			return fmt.Errorf("CONFIG SET bind %q on %s: %w", want, ep.Addr(), err)
+			var applied bool
+			if next, applied = a.rebindAfterFailure(ctx, c, ep, cur, next); !applied {
+				return fmt.Errorf("CONFIG SET bind %q on %s: %w", want, ep.Addr(), err)
+			}
 		}
 		if after != nil {
 			after()

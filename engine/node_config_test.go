@@ -258,3 +258,61 @@ func TestRebindLeavesNodeListening(t *testing.T) {
 	}
 	t.Logf("the leaving address was taken in %d of 20 failed rebinds", stolen)
 }
+
+// TestRebindWaitsOutOwnAddressTaken: a CONFIG SET bind closes every
+// listener of the node, its own address's included, and a fork child of
+// the node (a BGSAVE for a replica's sync) may hold a copy of that
+// listening socket for a moment, so binding the own address again fails,
+// and Redis, restoring the old list, listens nowhere. Here a listener of
+// the test takes the own address the moment the node lets it go and holds
+// it for a while, as such a child does: Rebind binds again until the node
+// has the address back, and the list asked for is applied.
+func TestRebindWaitsOutOwnAddressTaken(t *testing.T) {
+	h := newHarness(t, "127.0.7.245")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin := h.rt.Admin()
+	ep, extra := boundNode(t, h, ctx, "own")
+	const held = 100 * time.Millisecond
+	stolen := 0
+	for round := 0; round < 300 && stolen < 3; round++ {
+		if err := admin.Bind(ctx, ep, ep.Host); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		grabbed := make(chan bool, 1)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					grabbed <- false
+					return
+				default:
+				}
+				if l, err := net.Listen("tcp", ep.Addr()); err == nil {
+					time.Sleep(held) // the child's copy, closed a moment later
+					l.Close()
+					grabbed <- true
+					return
+				}
+			}
+		}()
+		got, err := admin.Rebind(ctx, ep, func([]string) []string { return []string{ep.Host, extra.Host} }, nil, nil)
+		close(stop)
+		if <-grabbed {
+			stolen++
+		}
+		if err != nil {
+			t.Fatalf("round %d: rebind failed: %v (the node has %v)", round, err, got)
+		}
+		for _, a := range []engine.Endpoint{ep, extra} {
+			if err := admin.Ping(ctx, a); err != nil {
+				t.Fatalf("round %d: the node does not answer on %s after the rebind: %v", round, a.Addr(), err)
+			}
+		}
+	}
+	if stolen == 0 {
+		t.Fatal("the test's listener never took the node's own address during a rebind: nothing was tested")
+	}
+	t.Logf("the own address was taken during %d rebinds", stolen)
+}
