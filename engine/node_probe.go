@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -22,8 +23,40 @@ import (
 // Probe is safe for concurrent use.
 type Probe struct {
 	client *redis.Client
+	// mu guards conn, the client's connection held for the probe's
+	// commands (redis.Conn): taken from the pool once, not per command,
+	// so a command costs no pool health check (a MSG_PEEK read of the
+	// socket, a third system call beside the write and the read). A
+	// connection that fails is dropped, and the next command dials.
+	mu   sync.Mutex
+	conn *redis.Conn
 	// mc, for a Memcached node, replaces client.
 	mc *memcache.Client
+}
+
+// held returns the probe's connection, taken from the pool on first use.
+func (p *Probe) held() *redis.Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn == nil {
+		p.conn = p.client.Conn()
+	}
+	return p.conn
+}
+
+// done drops c after a command on it failed without a reply from the node
+// (the connection is broken or timed out), so the next command dials.
+func (p *Probe) done(c *redis.Conn, err error) error {
+	if err == nil || IsReply(err) {
+		return err
+	}
+	p.mu.Lock()
+	if p.conn == c {
+		p.conn = nil
+	}
+	p.mu.Unlock()
+	_ = c.Close()
+	return err
 }
 
 // NewProbe returns a probe of the node at ep authenticating as the admin
@@ -48,7 +81,8 @@ func (p *Probe) Ping(ctx context.Context) error {
 	if p.mc != nil {
 		return memcachedPing(ctx, p.mc)
 	}
-	return p.client.Ping(ctx).Err()
+	c := p.held()
+	return p.done(c, c.Ping(ctx).Err())
 }
 
 // ConnectionsReceived returns the node's count of connections it accepted
@@ -58,8 +92,9 @@ func (p *Probe) ConnectionsReceived(ctx context.Context) (int64, error) {
 	if p.mc != nil {
 		return 0, errors.New("engine: ConnectionsReceived of a Memcached node")
 	}
-	text, err := p.client.Info(ctx, "stats").Result()
-	if err != nil {
+	c := p.held()
+	text, err := c.Info(ctx, "stats").Result()
+	if err = p.done(c, err); err != nil {
 		return 0, err
 	}
 	v, ok := parseInfo(text)["total_connections_received"]
@@ -73,6 +108,13 @@ func (p *Probe) ConnectionsReceived(ctx context.Context) (int64, error) {
 func (p *Probe) Close() error {
 	if p.mc != nil {
 		return p.mc.Close()
+	}
+	p.mu.Lock()
+	c := p.conn
+	p.conn = nil
+	p.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
 	}
 	return p.client.Close()
 }
