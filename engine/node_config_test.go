@@ -228,26 +228,11 @@ func TestRebindLeavesNodeListening(t *testing.T) {
 		// A listener takes the leaving address the moment the node lets
 		// it go, as a parking forwarder does.
 		stop := make(chan struct{})
-		grabbed := make(chan net.Listener, 1)
-		go func() {
-			for {
-				select {
-				case <-stop:
-					grabbed <- nil
-					return
-				default:
-				}
-				if l, err := net.Listen("tcp", leaving.Addr()); err == nil {
-					grabbed <- l
-					return
-				}
-			}
-		}()
+		grabbed := grabWhenFree(leaving.Addr(), 0, stop)
 		_, err := admin.Rebind(ctx, ep, func([]string) []string { return []string{ep.Host, taken.Host} }, nil, nil)
 		close(stop)
-		if l := <-grabbed; l != nil {
+		if <-grabbed {
 			stolen++
-			l.Close()
 		}
 		if err == nil {
 			t.Fatal("a bind list with a taken address was accepted")
@@ -280,23 +265,7 @@ func TestRebindWaitsOutOwnAddressTaken(t *testing.T) {
 			t.Fatal(err)
 		}
 		stop := make(chan struct{})
-		grabbed := make(chan bool, 1)
-		go func() {
-			for {
-				select {
-				case <-stop:
-					grabbed <- false
-					return
-				default:
-				}
-				if l, err := net.Listen("tcp", ep.Addr()); err == nil {
-					time.Sleep(held) // the child's copy, closed a moment later
-					l.Close()
-					grabbed <- true
-					return
-				}
-			}
-		}()
+		grabbed := grabWhenFree(ep.Addr(), held, stop) // the child's copy, closed a moment later
 		got, err := admin.Rebind(ctx, ep, func([]string) []string { return []string{ep.Host, extra.Host} }, nil, nil)
 		close(stop)
 		if <-grabbed {
@@ -315,4 +284,34 @@ func TestRebindWaitsOutOwnAddressTaken(t *testing.T) {
 		t.Fatal("the test's listener never took the node's own address during a rebind: nothing was tested")
 	}
 	t.Logf("the own address was taken during %d rebinds", stolen)
+}
+
+// grabWhenFree tries to listen on addr in a tight loop until it succeeds or
+// stop is closed, as something that takes an address the moment a node
+// lets it go; a listener it got is closed after hold, or once stop is
+// closed when hold is 0. The channel tells whether it got one, once that
+// listener is closed.
+func grabWhenFree(addr string, hold time.Duration, stop <-chan struct{}) <-chan bool {
+	grabbed := make(chan bool, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				grabbed <- false
+				return
+			default:
+			}
+			if l, err := net.Listen("tcp", addr); err == nil {
+				if hold > 0 {
+					time.Sleep(hold)
+				} else {
+					<-stop
+				}
+				l.Close()
+				grabbed <- true
+				return
+			}
+		}
+	}()
+	return grabbed
 }
