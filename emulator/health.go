@@ -312,7 +312,11 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 			// the kernel completes the handshake), even if the runtime
 			// does not know yet (the docker daemon takes a moment to
 			// see a container's process die).
-			results[i].refused = errors.Is(err, syscall.ECONNREFUSED)
+			// A node whose listeners are being rebound refuses for
+			// that moment (up to engine.Admin.Rebind's retries while a
+			// fork child holds its address): its silence counts as
+			// misses, and its process is asked about.
+			results[i].refused = errors.Is(err, syscall.ECONNREFUSED) && !e.admin.Rebinding(p.ep)
 		}()
 	}
 	wg.Wait()
@@ -552,7 +556,7 @@ func (m *healthMonitor) awaitExit(ctx context.Context, targets []monitored, clos
 // kernel completes the handshake), and records it in res.
 func (m *healthMonitor) refuses(t monitored, res *checkResult) bool {
 	p := m.probes[t.n.name]
-	if p == nil {
+	if p == nil || m.e.admin.Rebinding(p.ep) {
 		return false
 	}
 	c, err := net.DialTimeout("tcp", p.ep.Addr(), refusalDialTimeout)

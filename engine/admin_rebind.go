@@ -67,6 +67,12 @@ func (a Admin) rebinding(ep Endpoint) (done func()) {
 	}
 }
 
+// Rebinding reports whether the listeners of the node at ep are being
+// rebound (a CONFIG SET bind, and its retries while the node's own address
+// is taken), or were within a moment: a refused connection then is the
+// rebind, not the node's exit.
+func (a Admin) Rebinding(ep Endpoint) bool { return a.reboundNow(ep) }
+
 // reboundNow reports whether the listeners of the node at ep are being
 // rebound, or were within rebindGrace.
 func (a Admin) reboundNow(ep Endpoint) bool {
