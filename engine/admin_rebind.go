@@ -69,13 +69,9 @@ func (a Admin) rebinding(ep Endpoint) (done func()) {
 
 // Rebinding reports whether the listeners of the node at ep are being
 // rebound (a CONFIG SET bind, and its retries while the node's own address
-// is taken), or were within a moment: a refused connection then is the
+// is taken), or were within rebindGrace: a refused connection then is the
 // rebind, not the node's exit.
-func (a Admin) Rebinding(ep Endpoint) bool { return a.reboundNow(ep) }
-
-// reboundNow reports whether the listeners of the node at ep are being
-// rebound, or were within rebindGrace.
-func (a Admin) reboundNow(ep Endpoint) bool {
+func (a Admin) Rebinding(ep Endpoint) bool {
 	if a.tls == nil {
 		return false
 	}
@@ -101,7 +97,7 @@ func (a Admin) dialAgain(ctx context.Context, ep Endpoint, err error, attempt in
 	}
 	var dial *net.OpError
 	refused := errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dial) && dial.Op == "dial"
-	if !refused || !a.reboundNow(ep) {
+	if !refused || !a.Rebinding(ep) {
 		return false
 	}
 	t := time.NewTimer(rebindRetryPause << attempt)
