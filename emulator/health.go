@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -109,6 +108,9 @@ type probe struct {
 	// lastCheck is when the node was last checked (zero: never, it is
 	// new).
 	lastCheck time.Time
+	// listenChecked is when the node was last checked for accepting new
+	// connections (checkListening).
+	listenChecked time.Time
 	// failingSince is when the node's current run of failed checks began
 	// (zero while it answers): for an unplanned failover, how long its
 	// replicas may have been cut off without having missed any write.
@@ -324,6 +326,7 @@ func (m *healthMonitor) round(ctx context.Context, woken bool) {
 	if ctx.Err() != nil || len(due) == 0 {
 		return
 	}
+	m.checkListening(ctx, targets, probes, due, results, start)
 	var failed []int
 	for _, i := range due {
 		if results[i].err != nil && !results[i].gone && !results[i].refused {
@@ -556,18 +559,10 @@ func (m *healthMonitor) awaitExit(ctx context.Context, targets []monitored, clos
 // kernel completes the handshake), and records it in res.
 func (m *healthMonitor) refuses(t monitored, res *checkResult) bool {
 	p := m.probes[t.n.name]
-	if p == nil || m.e.admin.Rebinding(p.ep) {
+	if p == nil || m.e.admin.Rebinding(p.ep) || !engine.Refuses(p.ep, refusalDialTimeout) {
 		return false
 	}
-	c, err := net.DialTimeout("tcp", p.ep.Addr(), refusalDialTimeout)
-	if err == nil {
-		_ = c.Close()
-		return false
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return false
-	}
-	res.err, res.refused = err, true
+	res.err, res.refused = fmt.Errorf("connecting to %s: %w", p.ep.Addr(), syscall.ECONNREFUSED), true
 	return true
 }
 

@@ -243,8 +243,12 @@ func (e *Emulator) reconcileGroup(ctx context.Context, r *region, g *replication
 	r.mu.Lock()
 	listed := e.listedEndpoints(r, g)
 	e.unlock(r)
-	if err := e.waitServing(ctx, listed); err != nil && ctx.Err() == nil {
-		e.log.Warn("group endpoints do not all answer after the restart", "group", g.id, "err", err)
+	serving := e.waitServing(ctx, listed)
+	if serving != nil && ctx.Err() == nil {
+		// A group that was available stays so: the health monitor
+		// recovers a node that does not answer, or binds again one that
+		// answers but listens nowhere (checkListening).
+		e.log.Warn("group endpoints do not all answer after the restart", "group", g.id, "err", serving)
 	}
 	if ctx.Err() != nil {
 		return
@@ -260,6 +264,12 @@ func (e *Emulator) reconcileGroup(ctx context.Context, r *region, g *replication
 		}
 		if g.recovering(r) {
 			return // still starting: whatever runs settles it
+		}
+		if serving != nil {
+			// available means every endpoint accepts connections.
+			g.status = statusCreateFailed
+			e.record(r, types.SourceTypeReplicationGroup, g.id, "Failed to create replication group %s: %v", g.id, serving)
+			return
 		}
 		g.status = statusAvailable
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Replication group %s created", g.id)

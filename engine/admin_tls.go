@@ -23,10 +23,13 @@ type tlsRegistry struct {
 	// rebinds are the nodes whose listeners are being rebound, or were
 	// moments ago (admin_rebind.go).
 	rebinds map[Endpoint]rebindMark
+	// nowhere are the nodes a failed rebind left listening on none of
+	// their addresses (node_listen.go).
+	nowhere map[Endpoint]bool
 }
 
 func newTLSRegistry() *tlsRegistry {
-	return &tlsRegistry{eps: make(map[Endpoint]bool), memcached: make(map[Endpoint]bool), rebinds: make(map[Endpoint]rebindMark)}
+	return &tlsRegistry{eps: make(map[Endpoint]bool), memcached: make(map[Endpoint]bool), rebinds: make(map[Endpoint]rebindMark), nowhere: make(map[Endpoint]bool)}
 }
 
 // WithCA returns a copy of a whose TLS connections trust the CAs in pool

@@ -91,8 +91,9 @@ const rebindRepairFor = 3 * time.Second
 // shared list and its own address alone are tried again with a growing
 // pause for up to rebindRepairFor: a fork child's copies close within
 // moments. Only a reply from the node is tried again; a connection that
-// fails is a node that is gone.
-func (a Admin) rebindAfterFailure(ctx context.Context, c *redis.Client, ep Endpoint, cur, next []string) ([]string, bool) {
+// fails is a node that is gone. When every attempt failed it returns no
+// list: the node listens nowhere, and is recorded so (ListensNowhere).
+func (a Admin) rebindAfterFailure(ctx context.Context, c configSetter, ep Endpoint, cur, next []string, repairFor time.Duration) ([]string, bool) {
 	shared := []string{ep.Host}
 	for _, h := range next {
 		if h != ep.Host && slices.Contains(cur, h) {
@@ -100,8 +101,12 @@ func (a Admin) rebindAfterFailure(ctx context.Context, c *redis.Client, ep Endpo
 		}
 	}
 	own := []string{ep.Host}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rebindRepairFor)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), repairFor)
 	defer cancel()
+	lost := func() ([]string, bool) {
+		a.markListening(ep, false)
+		return nil, false
+	}
 	set := func(list []string) (ok, retry bool) {
 		err := c.ConfigSet(ctx, "bind", strings.Join(list, " ")).Err()
 		return err == nil, IsReply(err)
@@ -112,16 +117,18 @@ func (a Admin) rebindAfterFailure(ctx context.Context, c *redis.Client, ep Endpo
 			if ok, retry := set(next); ok {
 				return next, true
 			} else if !retry {
-				return cur, false
+				return lost()
 			}
 		}
 		if ok, retry := set(shared); ok {
+			a.markListening(ep, true)
 			return shared, false
 		} else if !retry {
-			return cur, false
+			return lost()
 		}
 		if !slices.Equal(shared, own) {
 			if ok, _ := set(own); ok {
+				a.markListening(ep, true)
 				return own, false
 			}
 		}
@@ -129,7 +136,7 @@ func (a Admin) rebindAfterFailure(ctx context.Context, c *redis.Client, ep Endpo
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return cur, false
+			return lost()
 		case <-t.C:
 		}
 		pause = min(2*pause, 100*time.Millisecond)
@@ -163,10 +170,11 @@ func (a Admin) Rebind(ctx context.Context, ep Endpoint, change func(cur []string
 		if err := c.ConfigSet(ctx, "bind", strings.Join(next, " ")).Err(); err != nil {
 			want := strings.Join(next, " ")
 			var applied bool
-			if next, applied = a.rebindAfterFailure(ctx, c, ep, cur, next); !applied {
+			if next, applied = a.rebindAfterFailure(ctx, c, ep, cur, next, rebindRepairFor); !applied {
 				return fmt.Errorf("CONFIG SET bind %q on %s: %w", want, ep.Addr(), err)
 			}
 		}
+		a.markListening(ep, true)
 		if after != nil {
 			after()
 		}

@@ -32,6 +32,10 @@ type Probe struct {
 	conn *redis.Conn
 	// mc, for a Memcached node, replaces client.
 	mc *memcache.Client
+	// ep and admin are the node's and the Admin that made the probe, for
+	// Relisten.
+	ep    Endpoint
+	admin Admin
 }
 
 // held returns the probe's connection, taken from the pool on first use.
@@ -66,13 +70,13 @@ func (p *Probe) done(c *redis.Conn, err error) error {
 // is registered as a TLS node's (UseTLS) at the time of the call.
 func (a Admin) NewProbe(ep Endpoint, timeout time.Duration) *Probe {
 	if a.Memcached(ep) {
-		return &Probe{mc: a.memcachedClient(ep, timeout)}
+		return &Probe{mc: a.memcachedClient(ep, timeout), ep: ep, admin: a}
 	}
 	o := a.Options(ep)
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeout, timeout, timeout, timeout
 	o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 1, 0, 1
 	o.ConnMaxIdleTime = -1 // checked every interval: never idle for long
-	return &Probe{client: redis.NewClient(o)}
+	return &Probe{client: redis.NewClient(o), ep: ep, admin: a}
 }
 
 // Ping sends PING. An error reply (BUSY, LOADING, NOAUTH, …) is returned as
@@ -103,6 +107,10 @@ func (p *Probe) ConnectionsReceived(ctx context.Context) (int64, error) {
 	}
 	return strconv.ParseInt(v, 10, 64)
 }
+
+// Rebindable tells whether the node's listeners can be bound again
+// (Relisten): a Redis node's can, a Memcached node's cannot.
+func (p *Probe) Rebindable() bool { return p.mc == nil }
 
 // Close closes the probe's connection.
 func (p *Probe) Close() error {

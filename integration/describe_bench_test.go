@@ -62,8 +62,8 @@ func BenchmarkDescribeReplicationGroups(b *testing.B) {
 		call func(ctx context.Context) error
 	}
 	type variant struct {
-		name      string
-		emu, base side
+		name  string
+		sides []side // the emulator, the floor, and moto when it runs
 	}
 	oneIn := &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(ids[len(ids)/2])}
 	pageIn := &elasticache.DescribeReplicationGroupsInput{}
@@ -79,10 +79,29 @@ func BenchmarkDescribeReplicationGroups(b *testing.B) {
 	floorOneRaw, floorPageRaw := newRawDescriber(floorOne), newRawDescriber(floorPage)
 	pageLen := min(groups, 100)
 	variants := []variant{
-		{"one-raw", side{"emulator", emuRaw.call(one)}, side{"floor", floorOneRaw.call(one)}},
-		{"page-raw", side{"emulator", emuRaw.call(first)}, side{"floor", floorPageRaw.call(first)}},
-		{"one-sdk", side{"emulator", sdkCall(e.client, oneIn, 1)}, side{"floor", sdkCall(newClient(floorOne, "us-east-1"), oneIn, 1)}},
-		{"page-sdk", side{"emulator", sdkCall(e.client, pageIn, pageLen)}, side{"floor", sdkCall(newClient(floorPage, "us-east-1"), pageIn, pageLen)}},
+		{"one-raw", []side{{"emulator", emuRaw.call(one)}, {"floor", floorOneRaw.call(one)}}},
+		{"page-raw", []side{{"emulator", emuRaw.call(first)}, {"floor", floorPageRaw.call(first)}}},
+		{"one-sdk", []side{{"emulator", sdkCall(e.client, oneIn, 1)}, {"floor", sdkCall(newClient(floorOne, "us-east-1"), oneIn, 1)}}},
+		{"page-sdk", []side{{"emulator", sdkCall(e.client, pageIn, pageLen)}, {"floor", sdkCall(newClient(floorPage, "us-east-1"), pageIn, pageLen)}}},
+	}
+	if motoWanted() {
+		// moto holds the same groups (ids) and pages by 100 as well.
+		if url, why := startMoto(b); url == "" {
+			b.Logf("no comparison with moto: %s", why)
+		} else {
+			mc := newClient(url, "us-east-1")
+			createSingleNodeGroups(b, mc, groups)
+			checkPage(b, mc, pageLen)
+			raw := newRawDescriber(url)
+			raw.header = http.Header{"Authorization": {motoAuthorization}}
+			moto := [][]side{
+				{{"moto", raw.call(one)}}, {{"moto", raw.call(first)}},
+				{{"moto", sdkCall(mc, oneIn, 1)}}, {{"moto", sdkCall(mc, pageIn, pageLen)}},
+			}
+			for i := range variants {
+				variants[i].sides = append(variants[i].sides, moto[i]...)
+			}
+		}
 	}
 	if only := os.Getenv("ELASTICACHE_LOCAL_BENCH_DESCRIBE_VARIANTS"); only != "" {
 		variants = slices.DeleteFunc(variants, func(v variant) bool { return !slices.Contains(strings.Split(only, ","), v.name) })
@@ -93,15 +112,15 @@ func BenchmarkDescribeReplicationGroups(b *testing.B) {
 		cpu   []float64 // µs of this process's CPU per call (clients and servers)
 	}
 	results := map[string]*tally{}
-	ratios := map[string][]float64{}
+	ratios := map[string][]float64{} // variant/baseline: the emulator's rate over the baseline's
 	b.ResetTimer()
 	for round := range b.N {
 		for _, v := range variants {
-			sides := []side{v.emu, v.base}
+			sides := slices.Clone(v.sides)
 			if round%2 == 1 {
-				sides = []side{v.base, v.emu} // alternate which goes first
+				slices.Reverse(sides) // alternate which goes first
 			}
-			rate := map[string]float64{}
+			rate, p99 := map[string]float64{}, map[string]float64{}
 			for _, s := range sides {
 				cpu0 := selfCPU(b)
 				lat, n := hammer(b, window, s.call)
@@ -112,26 +131,38 @@ func BenchmarkDescribeReplicationGroups(b *testing.B) {
 				}
 				results[key].lat = append(results[key].lat, lat...)
 				rate[s.name] = float64(n) / window.Seconds()
+				p99[s.name] = ms(percentile(lat, 99))
 				results[key].rates = append(results[key].rates, rate[s.name])
 				results[key].cpu = append(results[key].cpu, float64(cpu.Microseconds())/float64(n))
 			}
-			ratios[v.name] = append(ratios[v.name], rate["emulator"]/rate["floor"])
-			em, fl := results[v.name+"/emulator"], results[v.name+"/floor"]
-			b.Logf("round %d %s: emulator %.0f req/s %.0f µs CPU/req, floor %.0f req/s %.0f µs CPU/req (%.2fx)", round, v.name,
-				rate["emulator"], em.cpu[len(em.cpu)-1], rate["floor"], fl.cpu[len(fl.cpu)-1], rate["emulator"]/rate["floor"])
+			line := fmt.Sprintf("round %d %s:", round, v.name)
+			for _, s := range v.sides {
+				t := results[v.name+"/"+s.name]
+				line += fmt.Sprintf(" %s %.0f req/s %.0f µs CPU/req p99 %.2f ms;", s.name, rate[s.name], t.cpu[len(t.cpu)-1], p99[s.name])
+				if s.name != "emulator" {
+					ratios[v.name+"/"+s.name] = append(ratios[v.name+"/"+s.name], rate["emulator"]/rate[s.name])
+					line += fmt.Sprintf(" emulator/%s %.2fx;", s.name, rate["emulator"]/rate[s.name])
+				}
+			}
+			b.Log(line)
 		}
 	}
 	b.StopTimer()
 	for _, v := range variants {
-		em, fl := results[v.name+"/emulator"], results[v.name+"/floor"]
-		b.ReportMetric(median(em.rates), v.name+"-req/s")
-		b.ReportMetric(ms(percentile(em.lat, 50)), v.name+"-p50-ms")
-		b.ReportMetric(ms(percentile(em.lat, 99)), v.name+"-p99-ms")
-		b.ReportMetric(median(fl.rates), v.name+"-floor-req/s")
-		b.ReportMetric(ms(percentile(fl.lat, 99)), v.name+"-floor-p99-ms")
-		b.ReportMetric(median(ratios[v.name]), v.name+"-vs-floor")
-		b.ReportMetric(median(em.cpu), v.name+"-cpu-us/req")
-		b.ReportMetric(median(fl.cpu), v.name+"-floor-cpu-us/req")
+		for _, s := range v.sides {
+			t := results[v.name+"/"+s.name]
+			prefix := v.name + "-"
+			if s.name != "emulator" {
+				prefix += s.name + "-"
+			}
+			b.ReportMetric(median(t.rates), prefix+"req/s")
+			b.ReportMetric(ms(percentile(t.lat, 50)), prefix+"p50-ms")
+			b.ReportMetric(ms(percentile(t.lat, 99)), prefix+"p99-ms")
+			b.ReportMetric(median(t.cpu), prefix+"cpu-us/req")
+			if s.name != "emulator" {
+				b.ReportMetric(median(ratios[v.name+"/"+s.name]), v.name+"-vs-"+s.name)
+			}
+		}
 	}
 }
 
@@ -260,6 +291,7 @@ func checkPage(b *testing.B, c *elasticache.Client, want int) {
 type rawDescriber struct {
 	url    string
 	client *http.Client
+	header http.Header // added to every request
 }
 
 func newRawDescriber(url string) *rawDescriber {
@@ -279,6 +311,9 @@ func (d *rawDescriber) post(ctx context.Context, body string) (*http.Response, e
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range d.header {
+		req.Header[k] = v
+	}
 	return d.client.Do(req)
 }
 

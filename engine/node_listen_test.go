@@ -1,0 +1,67 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/elasticache-local/elasticache-local/engine"
+)
+
+// TestRelistenAfterRebindLeftNodeListeningNowhere: the node's own address
+// is taken the moment a rebind lets it go and held past Rebind's retries,
+// as a fork child that does not get the CPU would. Rebind then fails and
+// the node listens nowhere, while a connection it had (the health
+// monitor's probe) keeps answering: ListensNowhere says so, the address
+// refuses, and Relisten through the probe binds the node again.
+func TestRelistenAfterRebindLeftNodeListeningNowhere(t *testing.T) {
+	h := newHarness(t, "127.0.7.235")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin := h.rt.Admin()
+	ep, extra := boundNode(t, h, ctx, "nowhere")
+	probe := admin.NewProbe(ep, 2*time.Second)
+	t.Cleanup(func() { probe.Close() })
+	if err := probe.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if admin.ListensNowhere(ep) || engine.Refuses(ep, time.Second) {
+		t.Fatal("a node just started is reported listening nowhere")
+	}
+	const held = 4 * time.Second // past Rebind's 3 s of retries
+	lost := false
+	for round := 0; round < 300 && !lost; round++ {
+		if err := admin.Bind(ctx, ep, ep.Host); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		grabbed := grabWhenFree(ep.Addr(), held, stop)
+		_, err := admin.Rebind(ctx, ep, func([]string) []string { return []string{ep.Host, extra.Host} }, nil, nil)
+		close(stop)
+		lost = <-grabbed // returns once the test's listener let the address go
+		if lost != (err != nil) {
+			t.Fatalf("round %d: address taken %v, rebind error %v", round, lost, err)
+		}
+	}
+	if !lost {
+		t.Fatal("the test's listener never took the node's own address during a rebind: nothing was tested")
+	}
+	if !admin.ListensNowhere(ep) {
+		t.Error("ListensNowhere is false after a rebind that failed every retry")
+	}
+	if !engine.Refuses(ep, time.Second) {
+		t.Fatal("the node's own address does not refuse: it was not left listening nowhere")
+	}
+	if err := probe.Ping(ctx); err != nil {
+		t.Fatalf("the probe's open connection does not answer: %v", err)
+	}
+	if err := probe.Relisten(ctx, time.Second); err != nil {
+		t.Fatalf("Relisten: %v", err)
+	}
+	if admin.ListensNowhere(ep) {
+		t.Error("ListensNowhere is still true after Relisten")
+	}
+	if err := admin.Ping(ctx, ep); err != nil {
+		t.Fatalf("the node does not answer a new connection after Relisten: %v", err)
+	}
+}
