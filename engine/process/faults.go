@@ -12,7 +12,10 @@ import (
 	"github.com/elasticache-local/elasticache-local/engine"
 )
 
-var _ engine.FaultInjector = (*Runtime)(nil)
+var (
+	_ engine.FaultInjector = (*Runtime)(nil)
+	_ engine.Pulser        = (*Runtime)(nil)
+)
 
 // Kill implements engine.FaultInjector: SIGKILL to the node's process group,
 // then it waits (bounded by ctx and killWait) until the process is gone, so
@@ -118,4 +121,24 @@ func processStopped(pid int) bool {
 	}
 	state := b[i+2]
 	return state == 'T' || state == 't'
+}
+
+// Pulse implements engine.Pulser: the pulse of the node's redis-server or
+// memcached process.
+func (r *Runtime) Pulse(name string) (*engine.Pulse, error) {
+	lbl, p, err := r.runningNode(name)
+	if err != nil {
+		return nil, err
+	}
+	pulse, err := engine.OpenPulse(lbl.PID)
+	if err != nil {
+		return nil, err
+	}
+	// The file opened is the process the label names only if that
+	// process still runs now (its pid could have been reused).
+	if !r.running(lbl, p) {
+		_ = pulse.Close()
+		return nil, fmt.Errorf("engine/process: node %s exited", name)
+	}
+	return pulse, nil
 }
