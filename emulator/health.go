@@ -17,10 +17,11 @@ import (
 
 // The health monitor checks the nodes and starts a recovery for the ones
 // that are dead or hung. It has to stay cheap with hundreds of nodes on a
-// small machine: a node that answers is PINGed only every quietCheckEvery
+// small machine: a node that answers is checked only every quietCheckEvery
 // intervals, all of them together in one round (a beat), and the monitor
 // sleeps in between: each wake-up of the emulator costs more CPU than the
-// PINGs it sends. A change of state (a node made available, a node being
+// PINGs it sends. Where the runtime reads its nodes' pulse, a check on most
+// beats is the pulse alone, which wakes no node (health_pulse.go). A change of state (a node made available, a node being
 // replaced) wakes it to pick the change up at once; the monitor also holds
 // an idle connection to each node that the node's exit closes at once, and
 // the runtime reports its nodes' exits, either of which starts a round
@@ -33,7 +34,7 @@ import (
 // one a SIGKILL, an empty restart and a full sync) would only make it worse.
 const (
 	// quietCheckEvery is how many health intervals apart a node that
-	// answers is PINGed: every second at the default 100 ms, which is what
+	// answers is checked: every second at the default 100 ms, which is what
 	// a hung node's detection adds to its misses. All answering nodes are
 	// PINGed in the same round, so an idle emulator wakes once a beat.
 	quietCheckEvery = 10
@@ -579,7 +580,7 @@ func (m *healthMonitor) awaitExit(ctx context.Context, targets []monitored, clos
 // kernel completes the handshake), and records it in res.
 func (m *healthMonitor) refuses(t monitored, res *checkResult) bool {
 	p := m.probes[t.n.name]
-	if p == nil || m.e.admin.Rebinding(p.ep) || !engine.Refuses(p.ep, refusalDialTimeout) {
+	if p == nil || m.e.admin.Rebinding(p.ep) || !m.e.admin.Refuses(p.ep, refusalDialTimeout) {
 		return false
 	}
 	res.err, res.refused = fmt.Errorf("connecting to %s: %w", p.ep.Addr(), syscall.ECONNREFUSED), true

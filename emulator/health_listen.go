@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/elasticache-local/elasticache-local/engine"
 )
 
 // listenCheckEvery is how many health intervals apart the monitor makes
@@ -47,7 +45,7 @@ func (m *healthMonitor) checkListening(ctx context.Context, targets []monitored,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if e.admin.Rebinding(p.ep) || !engine.Refuses(p.ep, refusalDialTimeout) {
+			if e.admin.Rebinding(p.ep) || !e.admin.Refuses(p.ep, refusalDialTimeout) {
 				return
 			}
 			t := targets[i]
@@ -56,7 +54,7 @@ func (m *healthMonitor) checkListening(ctx context.Context, targets []monitored,
 			rctx, cancel := context.WithTimeout(ctx, e.opts.HealthTimeout)
 			defer cancel()
 			err := p.client.Relisten(rctx, e.opts.HealthTimeout)
-			if err == nil && engine.Refuses(p.ep, refusalDialTimeout) {
+			if err == nil && e.admin.Refuses(p.ep, refusalDialTimeout) {
 				err = errors.New("its address still refuses after CONFIG SET bind")
 			}
 			if err != nil {

@@ -26,10 +26,12 @@ type tlsRegistry struct {
 	// nowhere are the nodes a failed rebind left listening on none of
 	// their addresses (node_listen.go).
 	nowhere map[Endpoint]bool
+	// checks counts, per node, the connections Admin.Refuses made.
+	checks map[Endpoint]int64
 }
 
 func newTLSRegistry() *tlsRegistry {
-	return &tlsRegistry{eps: make(map[Endpoint]bool), memcached: make(map[Endpoint]bool), rebinds: make(map[Endpoint]rebindMark), nowhere: make(map[Endpoint]bool)}
+	return &tlsRegistry{eps: make(map[Endpoint]bool), memcached: make(map[Endpoint]bool), rebinds: make(map[Endpoint]rebindMark), nowhere: make(map[Endpoint]bool), checks: make(map[Endpoint]int64)}
 }
 
 // WithCA returns a copy of a whose TLS connections trust the CAs in pool

@@ -58,17 +58,34 @@ func (a Admin) ListensNowhere(ep Endpoint) bool {
 // (nothing listens there), trying for up to timeout; a connection made, or
 // a dial that times out (a hung server's full queue), is not a refusal. The
 // connection made is reset at once (no TIME_WAIT left behind), so a check
-// costs the node one accept.
-func Refuses(ep Endpoint, timeout time.Duration) bool {
+// costs the node one accept, and is counted (checkConnections): the
+// node's count of accepted connections tells whether clients came
+// (Probe.ConnectionsReceived), and these are not clients.
+func (a Admin) Refuses(ep Endpoint, timeout time.Duration) bool {
 	c, err := net.DialTimeout("tcp", ep.Addr(), timeout)
 	if err != nil {
 		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+	if a.tls != nil {
+		a.tls.mu.Lock()
+		a.tls.checks[ep]++
+		a.tls.mu.Unlock()
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
 	_ = c.Close()
 	return false
+}
+
+// checkConnections is how many connections Refuses made to the node at ep.
+func (a Admin) checkConnections(ep Endpoint) int64 {
+	if a.tls == nil {
+		return 0
+	}
+	a.tls.mu.RLock()
+	defer a.tls.mu.RUnlock()
+	return a.tls.checks[ep]
 }
 
 // Relisten binds the node's addresses again (CONFIG SET bind with the list

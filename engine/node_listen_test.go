@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/elasticache-local/elasticache-local/engine"
 )
 
 // TestRelistenAfterRebindLeftNodeListeningNowhere: the node's own address
@@ -25,7 +23,7 @@ func TestRelistenAfterRebindLeftNodeListeningNowhere(t *testing.T) {
 	if err := probe.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if admin.ListensNowhere(ep) || engine.Refuses(ep, time.Second) {
+	if admin.ListensNowhere(ep) || admin.Refuses(ep, time.Second) {
 		t.Fatal("a node just started is reported listening nowhere")
 	}
 	const held = 4 * time.Second // past Rebind's 3 s of retries
@@ -49,7 +47,7 @@ func TestRelistenAfterRebindLeftNodeListeningNowhere(t *testing.T) {
 	if !admin.ListensNowhere(ep) {
 		t.Error("ListensNowhere is false after a rebind that failed every retry")
 	}
-	if !engine.Refuses(ep, time.Second) {
+	if !admin.Refuses(ep, time.Second) {
 		t.Fatal("the node's own address does not refuse: it was not left listening nowhere")
 	}
 	if err := probe.Ping(ctx); err != nil {
@@ -63,5 +61,52 @@ func TestRelistenAfterRebindLeftNodeListeningNowhere(t *testing.T) {
 	}
 	if err := admin.Ping(ctx, ep); err != nil {
 		t.Fatalf("the node does not answer a new connection after Relisten: %v", err)
+	}
+}
+
+// TestListenChecksAreNotClients: the connections Refuses makes to check a
+// node listens are not counted in Probe.ConnectionsReceived, which tells
+// the reader endpoint whether clients came to its replica: the health
+// monitor's listen checks every 10 s would otherwise make every idle reader
+// endpoint look used and rotate.
+func TestListenChecksAreNotClients(t *testing.T) {
+	h := newHarness(t, "127.0.7.236")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin := h.rt.Admin()
+	ep := h.start(ctx, "checks", nil).Endpoint
+	probe := admin.NewProbe(ep, 2*time.Second)
+	t.Cleanup(func() { probe.Close() })
+	before, err := probe.ConnectionsReceived(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if admin.Refuses(ep, time.Second) {
+			t.Fatal("a running node refuses")
+		}
+	}
+	// The node counts a connection when it accepts it, a moment after the
+	// dial returned: until then the figure is below before.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := probe.ConnectionsReceived(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == before {
+			break
+		}
+		if n > before || time.Now().After(deadline) {
+			t.Fatalf("connections received %d after 3 listen checks, want %d: the checks count as clients", n, before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A client's connection still counts.
+	if err := admin.Ping(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := probe.ConnectionsReceived(ctx); err != nil || n != before+1 {
+		t.Fatalf("connections received %d (%v) after a client's connection, want %d", n, err, before+1)
 	}
 }

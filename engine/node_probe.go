@@ -91,7 +91,9 @@ func (p *Probe) Ping(ctx context.Context) error {
 
 // ConnectionsReceived returns the node's count of connections it accepted
 // (INFO stats total_connections_received) through the probe's connection,
-// so asking makes no new one. Not for Memcached nodes.
+// so asking makes no new one, less the ones Admin.Refuses made to check it
+// listens (those of the probe's Admin and its copies): what a change of it
+// tells is whether clients connected. Not for Memcached nodes.
 func (p *Probe) ConnectionsReceived(ctx context.Context) (int64, error) {
 	if p.mc != nil {
 		return 0, errors.New("engine: ConnectionsReceived of a Memcached node")
@@ -105,7 +107,8 @@ func (p *Probe) ConnectionsReceived(ctx context.Context) (int64, error) {
 	if !ok {
 		return 0, errors.New("engine: INFO stats without total_connections_received")
 	}
-	return strconv.ParseInt(v, 10, 64)
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n - p.admin.checkConnections(p.ep), err
 }
 
 // Rebindable tells whether the node's listeners can be bound again

@@ -186,7 +186,7 @@ func TestBusyScriptDoesNotReplaceNode(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the BUSY script did not finish: %v (the node was killed under it?)", err)
 	}
-	waitHealthChecks(t, c, 5)
+	waitHealthChecks(t, c, 2)
 	expectKeys(t, c, keys)
 	if after := nodeInstance(t, e, "busy"); after != before {
 		t.Fatalf("node replaced: %s, then %s", before, after)
@@ -219,7 +219,7 @@ func TestUserPasswordKeepsControlPlane(t *testing.T) {
 		clients[m] = nodeClient(t, e, m, "", "xyz")
 	}
 	for _, m := range members {
-		waitHealthChecks(t, clients[m], 5)
+		waitHealthChecks(t, clients[m], 2)
 	}
 
 	if _, err := e.client.TestFailover(ctx, &elasticache.TestFailoverInput{ReplicationGroupId: aws.String("locked"), NodeGroupId: aws.String("0001")}); err != nil {
@@ -272,7 +272,7 @@ func TestDefaultUserDisabled(t *testing.T) {
 	if err := nodeClient(t, e, "acl", "", "").Ping(ctx).Err(); err == nil {
 		t.Fatal("the default user still works")
 	}
-	waitHealthChecks(t, alice, 5)
+	waitHealthChecks(t, alice, 2)
 	expectKeys(t, alice, keys)
 	if after := nodeInstance(t, e, "acl"); after != before {
 		t.Fatalf("node replaced: %s, then %s", before, after)

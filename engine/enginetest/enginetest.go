@@ -54,6 +54,7 @@ func Run(t *testing.T, rt engine.Runtime, pool *engine.AddressPool, peer PeerFac
 		t.Run("InitialRDB", s.testInitialRDB)
 		t.Run("AdminUser", s.testAdminUser)
 		t.Run("Alive", s.testAlive)
+		t.Run("Pulse", s.testPulse)
 		t.Run("SuspendResume", s.testSuspendResume)
 		t.Run("LoadAdmin", testLoadAdmin)
 	})
