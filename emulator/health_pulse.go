@@ -15,10 +15,13 @@ import (
 const pulsePingEvery = 5
 
 // openPulse opens the pulse of t's node where its runtime has one
-// (engine.Pulser); nil otherwise, and the node is PINGed every beat.
+// (engine.Pulser); nil otherwise, and the node is PINGed every beat. A
+// Memcached node has none: its main thread only accepts connections and
+// ticks its clock, while worker threads serve, so its pulse would not tell
+// a serving node.
 func (m *healthMonitor) openPulse(t monitored) *engine.Pulse {
 	rt, ok := m.e.opts.Runtime.(engine.Pulser)
-	if !ok {
+	if !ok || t.cl.mc != nil {
 		return nil
 	}
 	pulse, err := rt.Pulse(t.n.name)
