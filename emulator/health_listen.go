@@ -50,7 +50,7 @@ func (m *healthMonitor) checkListening(ctx context.Context, targets []monitored,
 			}
 			t := targets[i]
 			e.log.Warn("node answers on its open connections but refuses new ones; binding its addresses again",
-				"cluster", t.cl.id, "node", t.n.id, "address", p.ep.Addr())
+				"node", t.n.name, "address", p.ep.Addr())
 			rctx, cancel := context.WithTimeout(ctx, e.opts.HealthTimeout)
 			defer cancel()
 			err := p.client.Relisten(rctx, e.opts.HealthTimeout)
@@ -61,7 +61,7 @@ func (m *healthMonitor) checkListening(ctx context.Context, targets []monitored,
 				results[i].err = fmt.Errorf("%w: %v", errListensNowhere, err)
 				return
 			}
-			e.log.Info("node listens on its address again", "cluster", t.cl.id, "node", t.n.id, "address", p.ep.Addr())
+			e.log.Info("node listens on its address again", "node", t.n.name, "address", p.ep.Addr())
 		}()
 	}
 	wg.Wait()

@@ -21,7 +21,13 @@ const pulsePingEvery = 5
 // a serving node.
 func (m *healthMonitor) openPulse(t monitored) *engine.Pulse {
 	rt, ok := m.e.opts.Runtime.(engine.Pulser)
-	if !ok || t.cl.mc != nil {
+	if !ok {
+		return nil
+	}
+	t.r.mu.RLock() // a change (applyChange) rewrites the cluster's record
+	memcached := t.cl.mc != nil
+	t.r.mu.RUnlock()
+	if memcached {
 		return nil
 	}
 	pulse, err := rt.Pulse(t.n.name)
