@@ -261,14 +261,8 @@ func TestRebindWaitsOutOwnAddressTaken(t *testing.T) {
 	const held = 100 * time.Millisecond
 	stolen := 0
 	for round := 0; round < 300 && stolen < 3; round++ {
-		if err := admin.Bind(ctx, ep, ep.Host); err != nil {
-			t.Fatal(err)
-		}
-		stop := make(chan struct{})
-		grabbed := grabWhenFree(ep.Addr(), held, stop) // the child's copy, closed a moment later
-		got, err := admin.Rebind(ctx, ep, func([]string) []string { return []string{ep.Host, extra.Host} }, nil, nil)
-		close(stop)
-		if <-grabbed {
+		taken, got, err := rebindOwnTaken(t, ctx, admin, ep, extra, held) // the child's copy, closed a moment later
+		if taken {
 			stolen++
 		}
 		if err != nil {
@@ -284,6 +278,23 @@ func TestRebindWaitsOutOwnAddressTaken(t *testing.T) {
 		t.Fatal("the test's listener never took the node's own address during a rebind: nothing was tested")
 	}
 	t.Logf("the own address was taken during %d rebinds", stolen)
+}
+
+// rebindOwnTaken binds the node at ep to its own address alone, then
+// rebinds it to its own and extra's while a listener of the test takes its
+// own address the moment the node lets it go and holds it for held (as a
+// fork child's copy of the socket does). It returns whether the address
+// was taken, once the listener let it go, and what Rebind returned.
+func rebindOwnTaken(t *testing.T, ctx context.Context, admin engine.Admin, ep, extra engine.Endpoint, held time.Duration) (bool, []string, error) {
+	t.Helper()
+	if err := admin.Bind(ctx, ep, ep.Host); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	grabbed := grabWhenFree(ep.Addr(), held, stop)
+	got, err := admin.Rebind(ctx, ep, func([]string) []string { return []string{ep.Host, extra.Host} }, nil, nil)
+	close(stop)
+	return <-grabbed, got, err
 }
 
 // grabWhenFree tries to listen on addr in a tight loop until it succeeds or

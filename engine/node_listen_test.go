@@ -29,14 +29,8 @@ func TestRelistenAfterRebindLeftNodeListeningNowhere(t *testing.T) {
 	const held = 4 * time.Second // past Rebind's 3 s of retries
 	lost := false
 	for round := 0; round < 300 && !lost; round++ {
-		if err := admin.Bind(ctx, ep, ep.Host); err != nil {
-			t.Fatal(err)
-		}
-		stop := make(chan struct{})
-		grabbed := grabWhenFree(ep.Addr(), held, stop)
-		_, err := admin.Rebind(ctx, ep, func([]string) []string { return []string{ep.Host, extra.Host} }, nil, nil)
-		close(stop)
-		lost = <-grabbed // returns once the test's listener let the address go
+		var err error
+		lost, _, err = rebindOwnTaken(t, ctx, admin, ep, extra, held)
 		if lost != (err != nil) {
 			t.Fatalf("round %d: address taken %v, rebind error %v", round, lost, err)
 		}
