@@ -44,14 +44,71 @@ func (r *Runtime) Kill(ctx context.Context, name string) error {
 // completes TCP handshakes into the listen backlog, but the server answers
 // nothing, like a hung node. Signal delivery is asynchronous, so it waits
 // until the process is seen stopped; Inspect then reports Paused.
+//
+// The node's label records the pause first: if the emulator dies, the
+// kernel continues the node (see setProcAttrs), and Adopt pauses it again.
 func (r *Runtime) Pause(ctx context.Context, name string) error {
+	if err := r.recordPaused(name, true); err != nil {
+		return err
+	}
 	return r.signalAndWait(ctx, name, syscall.SIGSTOP, true)
 }
 
 // Resume implements engine.FaultInjector with SIGCONT, waiting until the
-// process runs again.
+// process runs again. The label's pause is cleared before the signal, so an
+// emulator that dies in between leaves a node that is still stopped and
+// says so, not one a later Adopt would stop again.
 func (r *Runtime) Resume(ctx context.Context, name string) error {
+	if err := r.recordPaused(name, false); err != nil {
+		return err
+	}
 	return r.signalAndWait(ctx, name, syscall.SIGCONT, false)
+}
+
+// recordPaused sets label.Paused of a running node, under its lock (a
+// Start's own label writes hold it too).
+func (r *Runtime) recordPaused(name string, paused bool) error {
+	if _, _, err := r.runningNode(name); err != nil {
+		return err
+	}
+	unlock := r.locks.Lock(name)
+	defer unlock()
+	dir := r.NodeDir(name)
+	lbl, err := readLabel(dir)
+	if err != nil {
+		return fmt.Errorf("engine/process: node %s: %w", name, err)
+	}
+	if lbl.Paused == paused {
+		return nil
+	}
+	lbl.Paused = paused
+	if err := writeLabel(dir, lbl); err != nil {
+		return fmt.Errorf("engine/process: node %s: recording pause: %w", name, err)
+	}
+	return nil
+}
+
+// pauseAgain stops an adopted node whose label records a pause but whose
+// process runs: the kernel continued it when the emulator that paused it
+// died. It waits (up to stateWait) until the process is seen stopped.
+func (r *Runtime) pauseAgain(ctx context.Context, lbl label) error {
+	if err := signalGroup(lbl.PID, sigStop); err != nil {
+		return fmt.Errorf("engine/process: pausing node %s (pid %d) again: %w", lbl.Name, lbl.PID, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, stateWait)
+	defer cancel()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for hasProc && !processStopped(lbl.PID) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("engine/process: node %s (pid %d) not stopped after SIGSTOP: %w", lbl.Name, lbl.PID, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	r.log.Info("paused an adopted node again: it was paused when the last emulator died, and the kernel continues a stopped process group its parent's death orphans",
+		"node", lbl.Name, "pid", lbl.PID)
+	return nil
 }
 
 // stateWait bounds how long Pause/Resume wait for the process state to follow

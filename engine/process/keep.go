@@ -178,6 +178,12 @@ func (r *Runtime) adoptOne(ctx context.Context, name string, pids []int, keep fu
 			// Resumed or running, the node speaks what its labels say
 			// (TLS only, memcached).
 			r.admin.RegisterNode(n)
+			if running && lbl.Paused && !n.Paused {
+				if err := r.pauseAgain(ctx, lbl); err != nil {
+					return err
+				}
+				n.Paused = true
+			}
 			r.mu.Lock()
 			if running {
 				r.adopted[name] = lbl.PID

@@ -43,6 +43,10 @@ type label struct {
 	// (so a Start that fails or is cut short keeps the data for the next
 	// try). A dump.rdb without it (a snapshot's SAVE, say) is never resumed.
 	Kept bool `json:"kept,omitempty"`
+	// Paused is set by Pause and cleared by Resume. The kernel continues
+	// a paused node when the emulator dies (setProcAttrs): Adopt stops it
+	// again.
+	Paused bool `json:"paused,omitempty"`
 }
 
 type endpointJSON struct {

@@ -37,10 +37,8 @@
 //
 // Directories are 0700 and files 0600: the server runs with umask 077.
 //
-// Nodes run in a session of their own (setsid): a Ctrl-C or a hang-up of
-// the emulator's terminal does not reach them, and neither do the SIGHUP
-// and SIGCONT the kernel sends a stopped (paused) process group its parent
-// orphans, which would thaw a paused node when the emulator dies. They
+// Nodes run in a process group of their own (setpgid) in the emulator's
+// session: a Ctrl-C of the emulator's terminal does not reach them. They
 // are not tied to the emulator's lifetime: if the emulator dies (kill -9),
 // they keep running, and the next run Adopts those its records own and
 // Reaps the rest (keep.go). An adopted server is not a child of the new

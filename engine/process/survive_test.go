@@ -29,17 +29,17 @@ const (
 
 // TestNodesSurviveKill9 starts nodes from another process, as the emulator
 // does, one of them paused, and kills that process with SIGKILL. The nodes
-// must outlive it as they were (the paused one still frozen: no hang-up or
-// continue signal reached it), each in a session of its own, and a runtime
-// of a new process must adopt them with the credentials LoadAdmin
-// persisted, keep their data, and stop them.
+// must outlive it, each in a process group of its own, and a runtime of a
+// new process must adopt them with the credentials LoadAdmin persisted
+// (the paused one paused again: the kernel continues it when its parent
+// dies, see setProcAttrs), keep their data, and stop them.
 func TestNodesSurviveKill9(t *testing.T) {
 	if os.Getenv(dyingDataDirEnv) != "" {
 		runDyingEmulator(t)
 		return
 	}
 	if !hasProc {
-		t.Skip("needs /proc to check sessions")
+		t.Skip("needs /proc to check process groups")
 	}
 	dataDir := t.TempDir()
 	pool, err := engine.NewAddressPool("127.0.62.200")
@@ -90,8 +90,11 @@ func TestNodesSurviveKill9(t *testing.T) {
 		if n.Paused != (n.Name == dyingPausedNode) {
 			t.Errorf("adopted %s: paused %v, want %v", n.Name, n.Paused, n.Name == dyingPausedNode)
 		}
-		if sid := sessionOf(t, n.PID); sid != n.PID {
-			t.Errorf("node %s (pid %d) is in session %d, want a session of its own", n.Name, n.PID, sid)
+		if !processStopped(n.PID) != !n.Paused {
+			t.Errorf("adopted %s: process stopped %v, Paused %v", n.Name, processStopped(n.PID), n.Paused)
+		}
+		if pgrp := processGroupOf(t, n.PID); pgrp != n.PID {
+			t.Errorf("node %s (pid %d) is in process group %d, want a group of its own", n.Name, n.PID, pgrp)
 		}
 	}
 	if err := rt.Resume(t.Context(), dyingPausedNode); err != nil {
@@ -143,8 +146,9 @@ func runDyingEmulator(t *testing.T) {
 	select {} // the signal is on its way
 }
 
-// sessionOf returns the session id of pid (field 6 of /proc/<pid>/stat).
-func sessionOf(t *testing.T, pid int) int {
+// processGroupOf returns the process group id of pid (field 5 of
+// /proc/<pid>/stat).
+func processGroupOf(t *testing.T, pid int) int {
 	t.Helper()
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -159,9 +163,9 @@ func sessionOf(t *testing.T, pid int) int {
 	for sc.Scan() {
 		fields = append(fields, sc.Text())
 	}
-	if len(fields) < 4 {
+	if len(fields) < 3 {
 		t.Fatalf("/proc/%d/stat: %q", pid, b)
 	}
-	sid, _ := strconv.Atoi(fields[3])
-	return sid
+	pgrp, _ := strconv.Atoi(fields[2])
+	return pgrp
 }
