@@ -4,13 +4,20 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
 
 	"github.com/elasticache-local/elasticache-local/emulator"
+	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/engine/docker"
 )
 
 // timeCreate creates a 3-node group with automatic failover and returns
@@ -49,9 +56,69 @@ func timeFailover(b *testing.B, e *emu, id string) time.Duration {
 	return w.outage
 }
 
+// timeDockerDirect creates and starts n containers of the docker runtime's
+// default Redis image straight through the Docker API, all at once, on the
+// host's network as the runtime's nodes are, and returns the time until
+// every one answers PING: what the Docker daemon itself takes for the
+// containers of a group, the docker runtime's floor. The containers are
+// removed before it returns.
+func timeDockerDirect(b *testing.B, cli *client.Client, round, n int) time.Duration {
+	ctx := ctxT(b, 2*time.Minute)
+	pool, err := engine.NewAddressPool(fmt.Sprintf("127.%d.248.2", addressOctet()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, n)
+	defer func() {
+		for _, id := range ids {
+			if id != "" {
+				_ = cli.ContainerRemove(context.Background(), id, container.RemoveOptions{Force: true})
+			}
+		}
+	}()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		ep, err := pool.Allocate(6379)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := &container.Config{Image: docker.DefaultRedisImage, Cmd: []string{
+				"--bind", ep.Host, "--port", strconv.Itoa(ep.Port), "--save", "", "--appendonly", "no"}}
+			hc := &container.HostConfig{NetworkMode: network.NetworkHost}
+			resp, err := cli.ContainerCreate(ctx, cfg, hc, nil, nil, fmt.Sprintf("elasticache-local-bench-direct-%d-%d-%d", addressOctet(), round, i))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			ids[i] = resp.ID
+			if err := cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = engine.WaitReady(ctx, ep, engine.Admin{}.Pings)
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return took
+}
+
 // BenchmarkRuntimes reports, for the docker runtime next to the process
 // runtime in the same run, create→available of a 3-node group and the write
-// outage after the primary is killed from outside (kill -9 / docker kill).
+// outage after the primary is killed from outside (kill -9 / docker kill),
+// and the docker runtime's create against its floor: the same three
+// containers created and started straight through the Docker API
+// (create-docker/docker-direct).
 func BenchmarkRuntimes(b *testing.B) {
 	if err := exec.Command("docker", "info").Run(); err != nil {
 		b.Skip("the Docker engine is not reachable")
@@ -77,6 +144,17 @@ func BenchmarkRuntimes(b *testing.B) {
 		b.ReportMetric(ms(results[rt][0]), rt+"-create-p50-ms")
 		b.ReportMetric(ms(results[rt][1]), rt+"-outage-p50-ms")
 	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cli.Close()
+	var direct []time.Duration
+	for i := 0; i < b.N; i++ {
+		direct = append(direct, timeDockerDirect(b, cli, i, 3))
+	}
+	b.ReportMetric(ms(percentile(direct, 50)), "docker-direct-p50-ms")
+	b.ReportMetric(float64(results["docker"][0])/float64(percentile(direct, 50)), "create-docker/docker-direct")
 	b.ReportMetric(float64(results["docker"][0])/float64(results["process"][0]), "create-docker/process")
 	b.ReportMetric(float64(results["docker"][1])/float64(results["process"][1]), "outage-docker/process")
 }
