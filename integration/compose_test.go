@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/elasticache-local/elasticache-local/engine"
+	"github.com/elasticache-local/elasticache-local/engine/docker"
 )
 
 // composeCmd runs docker-compose (or the docker compose plugin) on the
@@ -101,8 +102,11 @@ func TestComposeEndToEnd(t *testing.T) {
 	if out, err := composeCmd(t, project, env, "down", "-v").CombinedOutput(); err != nil {
 		t.Fatalf("compose down: %v\n%s", err, out)
 	}
-	left, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+engine.LabelEmulator).Output()
-	nets, _ := exec.Command("docker", "network", "ls", "-q", "--filter", "label="+engine.LabelEmulator).Output()
+	// Only the compose emulator's own scope (its --data-dir): the docker
+	// suite's other tests run node containers of their own meanwhile.
+	scope := "label=" + docker.LabelScope + "=/data"
+	left, _ := exec.Command("docker", "ps", "-aq", "--filter", scope).Output()
+	nets, _ := exec.Command("docker", "network", "ls", "-q", "--filter", scope).Output()
 	if strings.TrimSpace(string(left)) != "" || strings.TrimSpace(string(nets)) != "" {
 		t.Fatalf("compose down left node containers %q / networks %q", left, nets)
 	}
