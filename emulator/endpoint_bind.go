@@ -262,6 +262,7 @@ func (b *bindEndpoint) step(st *bindState, kicked bool) {
 		// holdAddress fails).
 		b.log.Info(b.role+" endpoint's node stopped listening; holding the address until the next one takes it", "endpoint", b.addr.Addr(), "node", st.have.Addr())
 		b.unwatch(st)
+		b.binds.Gone(*st.have, b.addr.Host)
 		st.gone[*st.have] = true
 		b.dropHave(st)
 	} else if lost && st.have != nil {
@@ -303,8 +304,18 @@ func (b *bindEndpoint) step(st *bindState, kicked bool) {
 				old := *st.have
 				dropOld = &old
 			}
+			// A holder that exited no longer listens there: the
+			// address is held now, not after a CONFIG SET to it has
+			// failed (its retries take tens of milliseconds, in which a
+			// reconnecting client would be refused and the next holder
+			// would wait), and nothing is sent to it. One that still
+			// listens keeps it (the listen fails) until release takes
+			// it off.
+			gone := !moveOn && !closed && b.front == nil && st.hold == nil && b.holdAddress(st)
 			b.unwatch(st)
-			if err := b.release(st, *st.have, kill, !closed); err != nil {
+			if gone {
+				b.binds.Gone(*st.have, b.addr.Host)
+			} else if err := b.release(st, *st.have, kill, !closed); err != nil {
 				b.log.Debug("endpoint release", "endpoint", b.addr.Addr(), "node", st.have.Addr(), "err", err)
 			}
 			if moveOn {
@@ -401,17 +412,7 @@ func (b *bindEndpoint) dropHave(st *bindState) {
 // does already, and reports whether the address is held by it: it fails
 // while a node still listens there.
 func (b *bindEndpoint) holdAddress(st *bindState) bool {
-	b.mu.Lock()
-	caught := b.caught
-	b.caught = nil
-	b.mu.Unlock()
-	if caught != nil {
-		if st.hold != nil {
-			_ = caught.Close() // cannot happen: one listener per address
-		} else {
-			st.hold = caught
-		}
-	}
+	b.adoptCaught(st)
 	if st.hold != nil {
 		return true
 	}
@@ -421,6 +422,22 @@ func (b *bindEndpoint) holdAddress(st *bindState) bool {
 	}
 	st.hold = p
 	return true
+}
+
+// adoptCaught makes the parking forwarder the watch goroutine bound on the
+// address the switcher's hold.
+func (b *bindEndpoint) adoptCaught(st *bindState) {
+	b.mu.Lock()
+	caught := b.caught
+	b.caught = nil
+	b.mu.Unlock()
+	switch {
+	case caught == nil:
+	case st.hold != nil:
+		_ = caught.Close() // cannot happen: one listener per address
+	default:
+		st.hold = caught
+	}
 }
 
 // listenVacant binds the parking forwarder on the address; it fails while
@@ -438,20 +455,35 @@ func (b *bindEndpoint) watchHolder(st *bindState) {
 	gen := b.watchGen
 	b.mu.Unlock()
 	w, err := engine.Watch(b.addr, time.Second, func() {
+		b.mu.Lock()
+		current := gen == b.watchGen && !b.closed
+		b.mu.Unlock()
+		if !current {
+			return // unwatch closed it: the switcher is moving the address
+		}
 		// Take the address here rather than after a hand-off to the
 		// switcher: a client that reconnects at once must find it held.
 		p, _ := b.listenVacant()
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		if gen != b.watchGen || b.closed {
+		if b.closed {
 			if p != nil {
 				_ = p.Close()
 			}
 			return
 		}
-		b.lost = true
+		// Bound, it is kept even when the switcher unwatched meanwhile
+		// (a change of the node group as the holder exited): its own
+		// listen failed against this one, and closing it would leave
+		// the address refusing connections until its next step.
 		if p != nil {
+			if b.caught != nil {
+				_ = b.caught.Close() // cannot happen: one listener per address
+			}
 			b.caught = p
+		}
+		if gen == b.watchGen {
+			b.lost = true
 		}
 		b.poke()
 	})
@@ -494,6 +526,7 @@ func (b *bindEndpoint) closeDrained(st *bindState) {
 // members.
 func (b *bindEndpoint) claim(st *bindState, node engine.Endpoint) error {
 	free := func() {
+		b.adoptCaught(st)
 		if st.hold != nil {
 			_ = st.hold.Unlisten()
 			st.drained = append(st.drained, st.hold)

@@ -82,6 +82,19 @@ func (b *nodeBinds) Want(node engine.Endpoint, host string, on bool) {
 	b.release(node, l)
 }
 
+// Gone records that node no longer listens on host without asking it (its
+// server exited: the endpoint could listen there itself): a wish to stop
+// is dropped, as an Apply would once done.
+func (b *nodeBinds) Gone(node engine.Endpoint, host string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.list(node)
+	if on, ok := l.want[host]; ok && !on {
+		delete(l.want, host)
+	}
+	b.release(node, l)
+}
+
 // Apply brings node's bind list in line with the recorded wishes: one
 // CONFIG GET bind, and a CONFIG SET bind only when the list changes, with
 // before and after (either may be nil) run right around it (engine
