@@ -252,12 +252,15 @@ func (e *Emulator) Register(svc *queryapi.Service) {
 	handle(svc, rules, e.DescribeSnapshots)
 	handle(svc, rules, e.DeleteSnapshot)
 	handle(svc, rules, e.CopySnapshot)
-	// Maintenance and billing: nothing to list locally.
+	// Maintenance and billing: nothing to list, apply or buy locally.
 	handle(svc, rules, e.ListAllowedNodeTypeModifications)
 	handle(svc, rules, e.DescribeServiceUpdates)
 	handle(svc, rules, e.DescribeUpdateActions)
 	handle(svc, rules, e.DescribeReservedCacheNodes)
 	handle(svc, rules, e.DescribeReservedCacheNodesOfferings)
+	handle(svc, rules, e.BatchApplyUpdateAction)
+	handle(svc, rules, e.BatchStopUpdateAction)
+	handle(svc, rules, e.PurchaseReservedCacheNodesOffering)
 	// Events and tags.
 	handle(svc, rules, e.DescribeEvents)
 	handle(svc, rules, e.AddTagsToResource)

@@ -152,6 +152,12 @@ func inputMemberRules() map[string]map[string]memberRule {
 		"DescribeReservedCacheNodesOfferingsInput": with(paging, map[string]memberRule{"CacheNodeType": applied,
 			"Duration": applied, "OfferingType": applied, "ProductDescription": applied,
 			"ReservedCacheNodesOfferingId": applied}),
+		// Nothing to apply, stop or buy: every call answers the NotFound
+		// fault of the update or offering it names.
+		"BatchApplyUpdateActionInput": {"ServiceUpdateName": applied, "ReplicationGroupIds": applied, "CacheClusterIds": applied},
+		"BatchStopUpdateActionInput":  {"ServiceUpdateName": applied, "ReplicationGroupIds": applied, "CacheClusterIds": applied},
+		"PurchaseReservedCacheNodesOfferingInput": {"ReservedCacheNodesOfferingId": applied, "ReservedCacheNodeId": applied,
+			"CacheNodeCount": applied, "Tags": applied},
 		// Users and user groups (RBAC): AuthenticationMode Type iam is
 		// refused by the handlers.
 		"CreateUserInput": {"UserId": applied, "UserName": applied, "Engine": applied, "AccessString": applied,

@@ -86,3 +86,51 @@ func (e *Emulator) DescribeReservedCacheNodesOfferings(ctx context.Context, in *
 	}
 	return &elasticache.DescribeReservedCacheNodesOfferingsOutput{ReservedCacheNodesOfferings: []types.ReservedCacheNodesOffering{}}, nil
 }
+
+// maxUpdateActionIDs is AWS's limit on each id list of BatchApplyUpdateAction
+// and BatchStopUpdateAction.
+const maxUpdateActionIDs = 20
+
+// checkUpdateActionIDs checks the id lists of a batch update action call
+// the way AWS's model bounds them.
+func checkUpdateActionIDs(groups, clusters []string) error {
+	if len(groups) > maxUpdateActionIDs {
+		return invalidParameterValue("ReplicationGroupIds can have at most %d items.", maxUpdateActionIDs)
+	}
+	if len(clusters) > maxUpdateActionIDs {
+		return invalidParameterValue("CacheClusterIds can have at most %d items.", maxUpdateActionIDs)
+	}
+	return nil
+}
+
+// BatchApplyUpdateAction applies a service update to groups and clusters.
+// There are no service updates locally, so every name answers AWS's
+// ServiceUpdateNotFoundFault, and nothing changes.
+func (e *Emulator) BatchApplyUpdateAction(ctx context.Context, in *elasticache.BatchApplyUpdateActionInput) (*elasticache.BatchApplyUpdateActionOutput, error) {
+	if err := checkUpdateActionIDs(in.ReplicationGroupIds, in.CacheClusterIds); err != nil {
+		return nil, err
+	}
+	return nil, serviceUpdateNotFound(aws.ToString(in.ServiceUpdateName))
+}
+
+// BatchStopUpdateAction stops a service update: as above, none exists.
+func (e *Emulator) BatchStopUpdateAction(ctx context.Context, in *elasticache.BatchStopUpdateActionInput) (*elasticache.BatchStopUpdateActionOutput, error) {
+	if err := checkUpdateActionIDs(in.ReplicationGroupIds, in.CacheClusterIds); err != nil {
+		return nil, err
+	}
+	return nil, serviceUpdateNotFound(aws.ToString(in.ServiceUpdateName))
+}
+
+// PurchaseReservedCacheNodesOffering buys reserved nodes. There are no
+// offerings locally (DescribeReservedCacheNodesOfferings lists none), so
+// every offering id answers AWS's ReservedCacheNodesOfferingNotFound after
+// the rest of the request is checked, and nothing is bought.
+func (e *Emulator) PurchaseReservedCacheNodesOffering(ctx context.Context, in *elasticache.PurchaseReservedCacheNodesOfferingInput) (*elasticache.PurchaseReservedCacheNodesOfferingOutput, error) {
+	if in.CacheNodeCount != nil && *in.CacheNodeCount < 1 {
+		return nil, invalidParameterValue("CacheNodeCount must be at least 1.")
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return nil, err
+	}
+	return nil, reservedCacheNodesOfferingNotFound(aws.ToString(in.ReservedCacheNodesOfferingId))
+}

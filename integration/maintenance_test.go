@@ -41,4 +41,27 @@ func TestMaintenanceListings(t *testing.T) {
 	}
 	_, err = c.DescribeReservedCacheNodes(ctx, &elasticache.DescribeReservedCacheNodesInput{ReservedCacheNodeId: aws.String("r1")})
 	expectError(t, err, "ReservedCacheNodeNotFound", 404)
+
+	// Nothing to apply, stop or buy: the named update or offering is not
+	// found, after the request itself is checked, and nothing changes.
+	_, err = c.BatchApplyUpdateAction(ctx, &elasticache.BatchApplyUpdateActionInput{ServiceUpdateName: aws.String("elc-2026-001"), ReplicationGroupIds: []string{"m"}})
+	expectError(t, err, "ServiceUpdateNotFoundFault", 404)
+	_, err = c.BatchStopUpdateAction(ctx, &elasticache.BatchStopUpdateActionInput{ServiceUpdateName: aws.String("elc-2026-001"), CacheClusterIds: []string{"m-001"}})
+	expectError(t, err, "ServiceUpdateNotFoundFault", 404)
+	tooMany := make([]string, 21)
+	for i := range tooMany {
+		tooMany[i] = "m"
+	}
+	_, err = c.BatchApplyUpdateAction(ctx, &elasticache.BatchApplyUpdateActionInput{ServiceUpdateName: aws.String("elc-2026-001"), ReplicationGroupIds: tooMany})
+	expectError(t, err, "InvalidParameterValue", 400)
+	_, err = c.PurchaseReservedCacheNodesOffering(ctx, &elasticache.PurchaseReservedCacheNodesOfferingInput{ReservedCacheNodesOfferingId: aws.String("438012d3-4052-4cc7-b2e3-8d3372e0e706"), CacheNodeCount: aws.Int32(2)})
+	expectError(t, err, "ReservedCacheNodesOfferingNotFound", 404)
+	_, err = c.PurchaseReservedCacheNodesOffering(ctx, &elasticache.PurchaseReservedCacheNodesOfferingInput{ReservedCacheNodesOfferingId: aws.String("438012d3-4052-4cc7-b2e3-8d3372e0e706"), CacheNodeCount: aws.Int32(0)})
+	expectError(t, err, "InvalidParameterValue", 400)
+	if out, err := c.DescribeReservedCacheNodes(ctx, &elasticache.DescribeReservedCacheNodesInput{}); err != nil || len(out.ReservedCacheNodes) != 0 {
+		t.Fatalf("reserved nodes after a refused purchase %+v %v", out, err)
+	}
+	if g := describeGroup(t, c, "m"); aws.ToString(g.Status) != "available" {
+		t.Fatalf("group after refused update actions: %s", aws.ToString(g.Status))
+	}
 }
