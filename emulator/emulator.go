@@ -261,6 +261,12 @@ func (e *Emulator) Register(svc *queryapi.Service) {
 	handle(svc, rules, e.BatchApplyUpdateAction)
 	handle(svc, rules, e.BatchStopUpdateAction)
 	handle(svc, rules, e.PurchaseReservedCacheNodesOffering)
+	// EC2-Classic security groups: refused as AWS refuses them today.
+	handle(svc, rules, e.CreateCacheSecurityGroup)
+	handle(svc, rules, e.DeleteCacheSecurityGroup)
+	handle(svc, rules, e.DescribeCacheSecurityGroups)
+	handle(svc, rules, e.AuthorizeCacheSecurityGroupIngress)
+	handle(svc, rules, e.RevokeCacheSecurityGroupIngress)
 	// Events and tags.
 	handle(svc, rules, e.DescribeEvents)
 	handle(svc, rules, e.AddTagsToResource)

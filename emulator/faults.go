@@ -210,6 +210,14 @@ func tagQuotaPerResourceExceeded(max int) error {
 
 // Maintenance and reserved nodes, of which the emulator has none.
 
+// cacheSecurityGroupsNotPermitted is AWS's answer to every use of
+// EC2-Classic cache security groups (the CacheSecurityGroup operations and
+// CacheSecurityGroupNames) on a VPC-only account, which every account is
+// since EC2-Classic was retired.
+func cacheSecurityGroupsNotPermitted() error {
+	return invalidParameterValue("Use of cache security groups is not permitted in this API version for your account.")
+}
+
 func serviceUpdateNotFound(name string) error {
 	return &types.ServiceUpdateNotFoundFault{Message: aws.String("Service update " + name + " not found.")}
 }

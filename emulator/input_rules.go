@@ -9,8 +9,9 @@ func inputMemberRules() map[string]map[string]memberRule {
 	reported := memberRule{use: memberReported}
 	unusedByAWS := memberRule{use: memberUnusedByAWS}
 	refused := func(defaults ...string) memberRule { return memberRule{use: memberRefused, defaults: defaults} }
-	// Nodes speak IPv4 in one AZ, with no outposts, log delivery, data
-	// tiering or EC2-Classic security groups. TLS and AUTH tokens are
+	// Nodes speak IPv4 in one AZ, with no outposts, log delivery or data
+	// tiering; EC2-Classic security groups are refused as AWS refuses them
+	// on every account since EC2-Classic was retired. TLS and AUTH tokens are
 	// applied (security.go), their modes a local node cannot serve refused
 	// there.
 	var (
@@ -18,7 +19,7 @@ func inputMemberRules() map[string]map[string]memberRule {
 		auth           = applied
 		ipv4           = refused("ipv4")
 		noLogDelivery  = refused()
-		noClassicSG    = refused()
+		noClassicSG    = memberRule{use: memberRefusedByAWS, awsError: cacheSecurityGroupsNotPermitted}
 		noOutposts     = refused()
 		clusterModeOff = refused("disabled")
 		durability     = refused("default")
@@ -152,6 +153,12 @@ func inputMemberRules() map[string]map[string]memberRule {
 		"DescribeReservedCacheNodesOfferingsInput": with(paging, map[string]memberRule{"CacheNodeType": applied,
 			"Duration": applied, "OfferingType": applied, "ProductDescription": applied,
 			"ReservedCacheNodesOfferingId": applied}),
+		// EC2-Classic security groups: every member answers AWS's refusal.
+		"CreateCacheSecurityGroupInput":           {"CacheSecurityGroupName": noClassicSG, "Description": noClassicSG, "Tags": noClassicSG},
+		"DeleteCacheSecurityGroupInput":           {"CacheSecurityGroupName": noClassicSG},
+		"DescribeCacheSecurityGroupsInput":        {"CacheSecurityGroupName": noClassicSG, "Marker": noClassicSG, "MaxRecords": noClassicSG},
+		"AuthorizeCacheSecurityGroupIngressInput": {"CacheSecurityGroupName": noClassicSG, "EC2SecurityGroupName": noClassicSG, "EC2SecurityGroupOwnerId": noClassicSG},
+		"RevokeCacheSecurityGroupIngressInput":    {"CacheSecurityGroupName": noClassicSG, "EC2SecurityGroupName": noClassicSG, "EC2SecurityGroupOwnerId": noClassicSG},
 		// Nothing to apply, stop or buy: every call answers the NotFound
 		// fault of the update or offering it names.
 		"BatchApplyUpdateActionInput": {"ServiceUpdateName": applied, "ReplicationGroupIds": applied, "CacheClusterIds": applied},

@@ -33,6 +33,10 @@ const (
 	memberRefused
 	// memberUnusedByAWS members are documented by AWS as not used.
 	memberUnusedByAWS
+	// memberRefusedByAWS members are refused by AWS itself on every
+	// account today (EC2-Classic security groups): the rule's awsError
+	// answers, as AWS does, whatever the value.
+	memberRefusedByAWS
 )
 
 // memberRule is the classification of one input member.
@@ -42,6 +46,8 @@ type memberRule struct {
 	// they ask for what the emulator does anyway (TransitEncryptionEnabled
 	// false, NetworkType ipv4), as formatValue prints them.
 	defaults []string
+	// awsError is AWS's answer to a memberRefusedByAWS member.
+	awsError func() error
 }
 
 // refusedMember is a refused member of one input type, located by field
@@ -50,6 +56,7 @@ type refusedMember struct {
 	index    int
 	name     string
 	defaults []string
+	awsError func() error
 }
 
 // handle registers h on svc behind the member audit: a refused member with
@@ -86,8 +93,8 @@ func refusedMembers(t reflect.Type, rules map[string]map[string]memberRule) []re
 			panic(fmt.Sprintf("emulator: member %s.%s is not classified (applied, reported or refused)", t.Name(), f.Name))
 		}
 		seen++
-		if rule.use == memberRefused {
-			out = append(out, refusedMember{index: i, name: f.Name, defaults: rule.defaults})
+		if rule.use == memberRefused || rule.use == memberRefusedByAWS {
+			out = append(out, refusedMember{index: i, name: f.Name, defaults: rule.defaults, awsError: rule.awsError})
 		}
 	}
 	if seen != len(opRules) {
@@ -97,12 +104,16 @@ func refusedMembers(t reflect.Type, rules map[string]map[string]memberRule) []re
 }
 
 // refuseMembers answers NotImplemented for the first refused member that is
-// set to a value other than its defaults.
+// set to a value other than its defaults, or AWS's own error for a member
+// AWS refuses.
 func refuseMembers(in reflect.Value, refused []refusedMember) error {
 	for _, m := range refused {
 		v := in.Field(m.index)
 		if memberUnset(v) {
 			continue
+		}
+		if m.awsError != nil {
+			return m.awsError()
 		}
 		shown, scalar := formatValue(v)
 		if scalar && slices.Contains(m.defaults, shown) {

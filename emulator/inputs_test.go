@@ -119,6 +119,34 @@ func TestRefusedMembers(t *testing.T) {
 	if refusedCount == 0 {
 		t.Fatal("no refused members")
 	}
+	// Members AWS itself refuses answer AWS's error, whatever their value.
+	byAWS := 0
+	for _, name := range names {
+		for member, rule := range rules[name] {
+			if rule.use != memberRefusedByAWS {
+				continue
+			}
+			byAWS++
+			t.Run(strings.TrimSuffix(name, "Input")+"/"+member, func(t *testing.T) {
+				in := reflect.New(inputs[name])
+				f := in.Elem().FieldByName(member)
+				f.Set(sampleValue(t, f.Type(), nil))
+				err := callOperation(ctx, t, client, in)
+				var ae smithy.APIError
+				if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterValue" ||
+					ae.ErrorMessage() != "Use of cache security groups is not permitted in this API version for your account." {
+					t.Fatalf("err = %v, want AWS's InvalidParameterValue for cache security groups", err)
+				}
+				var re *awshttp.ResponseError
+				if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusBadRequest {
+					t.Fatalf("err = %v, want HTTP 400", err)
+				}
+			})
+		}
+	}
+	if byAWS == 0 {
+		t.Fatal("no members refused as AWS refuses them")
+	}
 }
 
 // TestRefusedMembersChangeNothing: refused requests (an AUTH token without

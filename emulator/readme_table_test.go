@@ -62,6 +62,7 @@ func operationTable(registered, all []string, rules map[string]map[string]member
 	type row struct{ supported, notYet, refused []string }
 	rows := map[string]*row{}
 	var order []string
+	awsRefuses := 0
 	for _, op := range all {
 		fam := operationFamily(op)
 		if fam == "" {
@@ -77,7 +78,12 @@ func operationTable(registered, all []string, rules map[string]map[string]member
 			r.notYet = append(r.notYet, "`"+op+"`")
 			continue
 		}
-		r.supported = append(r.supported, "`"+op+"`")
+		if refusedByAWS(rules[op+"Input"]) {
+			awsRefuses++
+			r.supported = append(r.supported, "`"+op+"` (AWS's refusal)")
+		} else {
+			r.supported = append(r.supported, "`"+op+"`")
+		}
 		var refused []string
 		for member, rule := range rules[op+"Input"] {
 			if rule.use != memberRefused {
@@ -105,8 +111,24 @@ func operationTable(registered, all []string, rules map[string]map[string]member
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", fam, orNone(r.supported), orNone(r.notYet), refused)
 	}
-	fmt.Fprintf(&b, "\n%d of the %d operations of the API are supported.\n", len(registered), len(all))
+	fmt.Fprintf(&b, "\n%d of the %d operations of the API are supported", len(registered), len(all))
+	if awsRefuses > 0 {
+		fmt.Fprintf(&b, " (%d of them answer the refusal AWS gives every account today)", awsRefuses)
+	}
+	b.WriteString(".\n")
 	return b.String(), nil
+}
+
+// refusedByAWS reports whether every member of an operation's input is one
+// AWS itself refuses (memberRefusedByAWS): the operation answers AWS's
+// refusal whatever it is asked.
+func refusedByAWS(rules map[string]memberRule) bool {
+	for _, rule := range rules {
+		if rule.use != memberRefusedByAWS {
+			return false
+		}
+	}
+	return len(rules) > 0
 }
 
 func orNone(items []string) string {

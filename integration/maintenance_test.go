@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +64,34 @@ func TestMaintenanceListings(t *testing.T) {
 	}
 	if g := describeGroup(t, c, "m"); aws.ToString(g.Status) != "available" {
 		t.Fatalf("group after refused update actions: %s", aws.ToString(g.Status))
+	}
+}
+
+// TestCacheSecurityGroupsRefusedAsAWS: the EC2-Classic cache security
+// groups answer AWS's own refusal of every account today, through the SDK
+// and the AWS CLI, and a create naming one leaves nothing behind.
+func TestCacheSecurityGroupsRefusedAsAWS(t *testing.T) {
+	requireAWSCLI(t)
+	e := startEmulator(t)
+	c := e.client
+	ctx := ctxT(t, time.Minute)
+	const msg = "Use of cache security groups is not permitted in this API version for your account."
+	_, err := c.DescribeCacheSecurityGroups(ctx, &elasticache.DescribeCacheSecurityGroupsInput{})
+	expectError(t, err, "InvalidParameterValue", 400)
+	if !strings.Contains(err.Error(), msg) {
+		t.Fatalf("describe: %v, want %q", err, msg)
+	}
+	_, err = c.CreateCacheSecurityGroup(ctx, &elasticache.CreateCacheSecurityGroupInput{CacheSecurityGroupName: aws.String("sg"), Description: aws.String("d")})
+	expectError(t, err, "InvalidParameterValue", 400)
+	_, err = c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("classic"),
+		ReplicationGroupDescription: aws.String("d"), CacheNodeType: aws.String("cache.t3.micro"), CacheSecurityGroupNames: []string{"default"}})
+	expectError(t, err, "InvalidParameterValue", 400)
+	_, err = c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("classic")})
+	expectError(t, err, "ReplicationGroupNotFoundFault", 404)
+
+	_, stderr, err := runAWSWith(t, ctx, e.url, "test", "test", "authorize-cache-security-group-ingress",
+		"--cache-security-group-name", "sg", "--ec2-security-group-name", "web", "--ec2-security-group-owner-id", "123456789012")
+	if err == nil || !strings.Contains(stderr, "(InvalidParameterValue)") || !strings.Contains(stderr, msg) {
+		t.Fatalf("aws authorize-cache-security-group-ingress: %v\n%s", err, stderr)
 	}
 }
