@@ -261,6 +261,10 @@ func (e *Emulator) Register(svc *queryapi.Service) {
 	handle(svc, rules, e.BatchApplyUpdateAction)
 	handle(svc, rules, e.BatchStopUpdateAction)
 	handle(svc, rules, e.PurchaseReservedCacheNodesOffering)
+	// Online migration from a self-managed server.
+	handle(svc, rules, e.StartMigration)
+	handle(svc, rules, e.TestMigration)
+	handle(svc, rules, e.CompleteMigration)
 	// EC2-Classic security groups: refused as AWS refuses them today.
 	handle(svc, rules, e.CreateCacheSecurityGroup)
 	handle(svc, rules, e.DeleteCacheSecurityGroup)

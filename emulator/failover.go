@@ -100,6 +100,9 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 	r.mu.Lock()
 	oldID := ng.primary
 	oldEP := r.clusters[oldID].nodes[0].endpoint
+	// The new primary of a migrating group follows the migration source,
+	// as the old one did (migration.go).
+	follow := g.migrationSourceOf()
 	candidates := map[string]engine.Endpoint{}
 	for _, cl := range ng.healthyReplicas(r) {
 		candidates[cl.id] = cl.nodes[0].endpoint
@@ -128,7 +131,11 @@ func (e *Emulator) failover(ctx context.Context, r *region, g *replicationGroup,
 			return "", err
 		}
 	}
-	if err := e.admin.ReplicaOf(ctx, newEP, nil); err != nil {
+	promote := func() error { return e.admin.ReplicaOf(ctx, newEP, nil) }
+	if follow != nil {
+		promote = func() error { return e.admin.FollowSource(ctx, newEP, *follow) }
+	}
+	if err := promote(); err != nil {
 		if planned {
 			_ = e.admin.UnpauseWrites(ctx, oldEP)
 		}
@@ -314,6 +321,11 @@ func (e *Emulator) repair(ctx context.Context, r *region, cl *cacheCluster, n *c
 	if g := r.groups[cl.groupID]; g != nil && g.nodeGroupOf(cl.id) != nil {
 		g.nodeGroupOf(cl.id).syncEndpoints(r)
 		e.runOperation(r, opSettle, g.id, nil, func(ctx context.Context) { e.availableWhenServing(ctx, r, g) })
+		if source == nil && g.migrationSourceOf() != nil {
+			// A migrating group's primary rebuilt in place follows the
+			// migration source again (migration_run.go).
+			e.runOperation(r, opMigration, g.id, nil, func(ctx context.Context) { e.runMigration(ctx, r, g) })
+		}
 	}
 }
 

@@ -153,6 +153,12 @@ func inputMemberRules() map[string]map[string]memberRule {
 		"DescribeReservedCacheNodesOfferingsInput": with(paging, map[string]memberRule{"CacheNodeType": applied,
 			"Duration": applied, "OfferingType": applied, "ProductDescription": applied,
 			"ReservedCacheNodesOfferingId": applied}),
+		// Online migration into a replication group; the serverless cache
+		// members are refused with serverless caches.
+		"StartMigrationInput": {"ReplicationGroupId": applied, "CustomerNodeEndpointList": applied,
+			"ServerlessCacheName": refused(), "AutoCutover": refused("false"), "ClearTargetCacheData": refused("false")},
+		"TestMigrationInput":     {"ReplicationGroupId": applied, "CustomerNodeEndpointList": applied},
+		"CompleteMigrationInput": {"ReplicationGroupId": applied, "Force": applied, "ServerlessCacheName": refused()},
 		// EC2-Classic security groups: every member answers AWS's refusal.
 		"CreateCacheSecurityGroupInput":           {"CacheSecurityGroupName": noClassicSG, "Description": noClassicSG, "Tags": noClassicSG},
 		"DeleteCacheSecurityGroupInput":           {"CacheSecurityGroupName": noClassicSG},

@@ -29,8 +29,10 @@ const (
 	opExportSnapshot  = "export-snapshot"
 	opDeleteSnapshot  = "delete-snapshot"
 	opApplyParameters = "apply-parameters"
-	opModifyMetadata  = "modify"  // a metadata-only change settling to available
-	opReshard         = "reshard" // ModifyReplicationGroupShardConfiguration
+	opModifyMetadata  = "modify"         // a metadata-only change settling to available
+	opReshard         = "reshard"        // ModifyReplicationGroupShardConfiguration
+	opMigration       = "migration"      // StartMigration's sync, CompleteMigration's promotion
+	opTestMigration   = "test-migration" // TestMigration's connection test
 )
 
 // operation is one running operation of a region.

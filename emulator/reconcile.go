@@ -81,6 +81,13 @@ func (e *Emulator) reconcileRegion(ctx context.Context, r *region, fates map[str
 			e.runOperation(r, opReshard, g.id, nil, func(ctx context.Context) { e.reshard(ctx, r, g, nil) })
 		}
 	}
+	// An online migration goes on: its primary follows the source again,
+	// or a completion the earlier run left is finished (migration_run.go).
+	for _, g := range groups {
+		if r.groups[g.id] == g && g.migration != nil {
+			e.runOperation(r, opMigration, g.id, nil, func(ctx context.Context) { e.runMigration(ctx, r, g) })
+		}
+	}
 	// A node change (rolling.go) goes on with the nodes not replaced yet.
 	e.resumeNodeChanges(r)
 	// A group whose member was recovered meanwhile (its settle ran while

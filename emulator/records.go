@@ -34,7 +34,7 @@ func (r *region) record() *state.Region {
 			UserGroupIDs: append([]string(nil), g.userGroupIDs...), Settings: g.settings.record(),
 			Snapshotting: g.snapshotting, ClusterMode: g.clusterMode, Resharding: g.resharding.record(),
 			Security: g.sec.record(), PendingNodeChange: g.pending.record(), NodeChange: g.rolling.record(),
-			PendingSettings: g.pendingSettings.record(),
+			PendingSettings: g.pendingSettings.record(), Migration: g.migration.record(),
 		}
 		if g.cfg != nil {
 			if a, ok := g.cfg.address(); ok {
@@ -119,6 +119,7 @@ func regionFromRecord(rec *state.Region) *region {
 			sec:     securityFromRecord(gr.Security),
 			pending: nodeChangeFromRecord(gr.PendingNodeChange), rolling: nodeChangeFromRecord(gr.NodeChange),
 			pendingSettings: pendingSettingsFromRecord(gr.PendingSettings),
+			migration:       migrationFromRecord(gr.Migration),
 		}
 		if g.clusterMode {
 			g.cfg = &configEndpoint{g: g}

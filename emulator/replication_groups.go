@@ -61,6 +61,8 @@ type replicationGroup struct {
 	// pendingSettings wait for the maintenance window too: automatic
 	// failover, Multi-AZ, the primary (pending_settings.go).
 	pendingSettings *pendingSettings
+	// migration is the online migration into the group (migration.go).
+	migration *migration
 	// rendered is the group as Describe last answered it (describeCached).
 	rendered atomic.Pointer[renderedGroup]
 }

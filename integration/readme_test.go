@@ -134,6 +134,8 @@ func TestReadme(t *testing.T) {
 		"AWS_CONFIG_FILE="+filepath.Join(dir, "aws-config"),
 		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "aws-credentials"),
 		"TMPDIR="+dir,
+		// The online migration example's own server, on a free port.
+		"SRC_PORT="+strconv.Itoa(freePort(t)),
 	)
 	if docker {
 		project := fmt.Sprintf("ecreadme%d", time.Now().UnixNano()%1_000_000)

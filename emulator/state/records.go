@@ -90,6 +90,21 @@ type ReplicationGroup struct {
 	// PendingSettings wait for the maintenance window with the pending
 	// node change (see PendingSettings).
 	PendingSettings *PendingSettings `json:"pendingSettings,omitempty"`
+	// Migration is the online migration into the group, if any.
+	Migration *Migration `json:"migration,omitempty"`
+}
+
+// Migration is an online migration (StartMigration): the group's primary
+// replicates from a server the emulator does not run, at Address:Port,
+// until CompleteMigration promotes it. Completing is set from the
+// CompleteMigration call until the promotion is done (or refused, data not
+// in sync), so a restart in between finishes the completion instead of
+// pointing the primary at the source again; Force skips the in-sync check.
+type Migration struct {
+	Address    string `json:"address"`
+	Port       int    `json:"port"`
+	Completing bool   `json:"completing,omitempty"`
+	Force      bool   `json:"force,omitempty"`
 }
 
 // PendingSettings are the group-level changes a ModifyReplicationGroup
