@@ -99,11 +99,29 @@ func (r *region) migratable(g *replicationGroup, source engine.Endpoint) error {
 	for _, cl := range r.clusters {
 		for _, n := range cl.nodes {
 			if n.endpoint == source {
-				return invalidParameterValue("%s is the endpoint of cache cluster %s: online migration is from a self-managed server, not between ElastiCache clusters.", source.Addr(), cl.id)
+				return notFromElastiCache(source, "cache cluster "+cl.id)
+			}
+		}
+	}
+	for _, other := range r.groups {
+		for _, ng := range other.nodeGroups {
+			if a, ok := ng.addresses(); ok && (a.primary == source || a.reader == source) {
+				return notFromElastiCache(source, "replication group "+other.id)
+			}
+		}
+		if other.cfg != nil {
+			if a, ok := other.cfg.address(); ok && a == source {
+				return notFromElastiCache(source, "replication group "+other.id)
 			}
 		}
 	}
 	return nil
+}
+
+// notFromElastiCache refuses a migration source that is an endpoint of the
+// emulator's own: AWS migrates from self-managed servers only.
+func notFromElastiCache(source engine.Endpoint, owner string) error {
+	return invalidParameterValue("%s is an endpoint of %s: online migration is from a self-managed server, not between ElastiCache clusters.", source.Addr(), owner)
 }
 
 // StartMigration makes the group's primary a replica of the source.

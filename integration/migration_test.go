@@ -90,6 +90,10 @@ func TestOnlineMigration(t *testing.T) {
 	_, err = c.StartMigration(ctx, &elasticache.StartMigrationInput{ReplicationGroupId: aws.String("mig"),
 		CustomerNodeEndpointList: []types.CustomerNodeEndpoint{{Address: node.Address, Port: node.Port}}})
 	expectError(t, err, "InvalidParameterValue", 400) // an ElastiCache node is no source
+	pe := describeGroup(t, c, "mig").NodeGroups[0].PrimaryEndpoint
+	_, err = c.StartMigration(ctx, &elasticache.StartMigrationInput{ReplicationGroupId: aws.String("mig"),
+		CustomerNodeEndpointList: []types.CustomerNodeEndpoint{{Address: pe.Address, Port: pe.Port}}})
+	expectError(t, err, "InvalidParameterValue", 400) // nor its own primary endpoint
 	_, err = c.CompleteMigration(ctx, &elasticache.CompleteMigrationInput{ReplicationGroupId: aws.String("mig")})
 	expectError(t, err, "ReplicationGroupNotUnderMigrationFault", 400)
 	if s := aws.ToString(describeGroup(t, c, "mig").Status); s != "available" {
