@@ -58,6 +58,27 @@ func migrationFromRecord(rec *state.Migration) *migration {
 	return &migration{source: engine.Endpoint{Host: rec.Address, Port: rec.Port}, completing: rec.Completing, force: rec.Force}
 }
 
+// migrationRequest validates the members StartMigration and TestMigration
+// share: the group id and the one source endpoint.
+func migrationRequest(groupID *string, list []types.CustomerNodeEndpoint) (string, engine.Endpoint, error) {
+	id, err := lookupID("ReplicationGroupId", groupID)
+	if err != nil {
+		return "", engine.Endpoint{}, err
+	}
+	source, err := migrationSource(list)
+	return id, source, err
+}
+
+// migrationTarget returns group id if it can take data from source; the
+// caller holds r.mu.
+func (r *region) migrationTarget(id string, source engine.Endpoint) (*replicationGroup, error) {
+	g, ok := r.groups[id]
+	if !ok {
+		return nil, replicationGroupNotFound(id)
+	}
+	return g, r.migratable(g, source)
+}
+
 // migrationSource returns the one endpoint of a CustomerNodeEndpointList.
 func migrationSource(list []types.CustomerNodeEndpoint) (engine.Endpoint, error) {
 	if len(list) != 1 {
@@ -126,21 +147,14 @@ func notFromElastiCache(source engine.Endpoint, owner string) error {
 
 // StartMigration makes the group's primary a replica of the source.
 func (e *Emulator) StartMigration(ctx context.Context, in *elasticache.StartMigrationInput) (*elasticache.StartMigrationOutput, error) {
-	id, err := lookupID("ReplicationGroupId", in.ReplicationGroupId)
-	if err != nil {
-		return nil, err
-	}
-	source, err := migrationSource(in.CustomerNodeEndpointList)
+	id, source, err := migrationRequest(in.ReplicationGroupId, in.CustomerNodeEndpointList)
 	if err != nil {
 		return nil, err
 	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
-	g, ok := r.groups[id]
-	if !ok {
-		return nil, replicationGroupNotFound(id)
-	}
-	if err := r.migratable(g, source); err != nil {
+	g, err := r.migrationTarget(id, source)
+	if err != nil {
 		return nil, err
 	}
 	g.status, g.migration = statusMigrating, &migration{source: source}
@@ -152,21 +166,14 @@ func (e *Emulator) StartMigration(ctx context.Context, in *elasticache.StartMigr
 // TestMigration tests, in the background, whether the group could migrate
 // from the source: the answer is an event.
 func (e *Emulator) TestMigration(ctx context.Context, in *elasticache.TestMigrationInput) (*elasticache.TestMigrationOutput, error) {
-	id, err := lookupID("ReplicationGroupId", in.ReplicationGroupId)
-	if err != nil {
-		return nil, err
-	}
-	source, err := migrationSource(in.CustomerNodeEndpointList)
+	id, source, err := migrationRequest(in.ReplicationGroupId, in.CustomerNodeEndpointList)
 	if err != nil {
 		return nil, err
 	}
 	r := e.lockRegion(ctx)
 	defer e.unlock(r)
-	g, ok := r.groups[id]
-	if !ok {
-		return nil, replicationGroupNotFound(id)
-	}
-	if err := r.migratable(g, source); err != nil {
+	g, err := r.migrationTarget(id, source)
+	if err != nil {
 		return nil, err
 	}
 	e.runOperation(r, opTestMigration, g.id, map[string]string{"source": source.Addr()}, func(ctx context.Context) {
