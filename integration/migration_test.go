@@ -186,55 +186,72 @@ func TestOnlineMigration(t *testing.T) {
 	}
 }
 
-// TestMigrationResumesAfterKill9: the emulator killed right after
-// StartMigration answered, and again right after CompleteMigration
-// answered, finishes each after its restart: the primary follows the
-// source, then it is promoted and the group is available, with no orphan.
-func TestMigrationResumesAfterKill9(t *testing.T) {
+// TestMigrationCrashLoop kills the emulator (kill -9) at a point that
+// moves every round: right after StartMigration answered (round 0), then
+// 2, 5, 20 ms after it, and the same after CompleteMigration. After every
+// restart, within a deadline: a migration answered is migrating and its
+// primary follows the source (a key written to the source after the
+// restart arrives); a completion answered ends available, writable, with
+// the source's data; no orphan. The group migrates and completes four
+// times over.
+func TestMigrationCrashLoop(t *testing.T) {
 	t.Parallel() // its binary has an address range of its own
 	b := newBinaryRun(t)
 	bin, dataDir, port, url, c := b.bin, b.dataDir, b.port, b.url, b.client
-	ctx := ctxT(t, 3*time.Minute)
+	ctx := ctxT(t, 5*time.Minute)
 	const env = "ELASTICACHE_LOCAL_NODE_ADDRESS_BASE=127.0.118.2"
 	cmd := startBinary(t, bin, dataDir, port, env)
 	sport, src := migrationSource(t)
 	restartData(t, src, "src", 2000)
-	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("resume"),
+	createGroup(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("loop"),
 		NumCacheClusters: aws.Int32(2), AutomaticFailoverEnabled: aws.Bool(true), MultiAZEnabled: aws.Bool(true)})
-	if _, err := c.StartMigration(ctx, &elasticache.StartMigrationInput{ReplicationGroupId: aws.String("resume"), CustomerNodeEndpointList: sourceList(sport)}); err != nil {
-		t.Fatal(err)
-	}
-	killBinary(t, cmd)
-	cmd = startBinary(t, bin, dataDir, port, env)
-	if err := src.Set(ctx, "after-restart", "y", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
-	want, err := dataChecksum(ctx, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitGroupEvent(t, c, "resume", "is in sync with")
-	expectGroupData(t, c, "resume", want)
-	if s := aws.ToString(describeGroup(t, c, "resume").Status); s != "migrating" {
-		t.Fatalf("status after the restart: %s", s)
-	}
-
-	if _, err := c.CompleteMigration(ctx, &elasticache.CompleteMigrationInput{ReplicationGroupId: aws.String("resume")}); err != nil {
-		t.Fatal(err)
-	}
-	killBinary(t, cmd)
-	cmd = startBinary(t, bin, dataDir, port, env)
-	waitAvailable(t, c, "resume")
-	waitGroupEvent(t, c, "resume", "Complete Migration successful for resume")
-	expectGroupData(t, c, "resume", want)
-	if err := primaryClient(t, c, "resume").Set(ctx, "after-cutover", "z", 0).Err(); err != nil {
-		t.Fatalf("a write after the resumed cutover: %v", err)
-	}
-	eventually(t, 30*time.Second, func() error {
-		if bad := orphans(t, url, dataDir); bad != "" {
-			return errors.New(bad)
+	for round, delay := range []time.Duration{0, 2 * time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond} {
+		if _, err := c.StartMigration(ctx, &elasticache.StartMigrationInput{ReplicationGroupId: aws.String("loop"), CustomerNodeEndpointList: sourceList(sport)}); err != nil {
+			t.Fatalf("round %d: %v", round, err)
 		}
-		return nil
-	})
+		<-time.After(delay) // the kill point itself, not a wait for a condition
+		killBinary(t, cmd)
+		cmd = startBinary(t, bin, dataDir, port, env)
+		marker := fmt.Sprintf("round-%d", round)
+		if err := src.Set(ctx, marker, "after the restart", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		want, err := dataChecksum(ctx, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The primary follows the source again once the resumed migration
+		// has pointed it there and it has synced.
+		eventually(t, time.Minute, func() error {
+			got, err := dataChecksum(ctx, primaryClient(t, c, "loop"))
+			if err != nil || got != want {
+				return fmt.Errorf("round %d: primary holds %s (%v), want the source's %s", round, got, err, want)
+			}
+			return nil
+		})
+		expectGroupData(t, c, "loop", want)
+		if s := aws.ToString(describeGroup(t, c, "loop").Status); s != "migrating" {
+			t.Fatalf("round %d: status after a kill %v after StartMigration: %s", round, delay, s)
+		}
+
+		if _, err := c.CompleteMigration(ctx, &elasticache.CompleteMigrationInput{ReplicationGroupId: aws.String("loop")}); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		<-time.After(delay)
+		killBinary(t, cmd)
+		cmd = startBinary(t, bin, dataDir, port, env)
+		waitAvailable(t, c, "loop")
+		expectGroupData(t, c, "loop", want)
+		if err := primaryClient(t, c, "loop").Set(ctx, marker, "written after the cutover", 0).Err(); err != nil {
+			t.Fatalf("round %d: a write after the resumed cutover: %v", round, err)
+		}
+		eventually(t, 30*time.Second, func() error {
+			if bad := orphans(t, url, dataDir); bad != "" {
+				return errors.New(bad)
+			}
+			return nil
+		})
+		t.Logf("round %d: killed %v after StartMigration and after CompleteMigration; resumed both", round, delay)
+	}
 	stopBinary(t, cmd, dataDir)
 }
