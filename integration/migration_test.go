@@ -18,16 +18,17 @@ import (
 
 // migrationSource runs a self-managed redis-server (what online migration
 // copies from) on a free port of 127.0.0.1 and returns its port and a
-// client. It is killed at cleanup, registered before anything can fail.
-func migrationSource(t *testing.T) (int, *redis.Client) {
+// client (extra are more redis-server options). It is killed at cleanup,
+// registered before anything can fail.
+func migrationSource(t testing.TB, extra ...string) (int, *redis.Client) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server: %v", err)
 	}
 	port := freePort(t)
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", t.TempDir(),
-		"--save", "", "--appendonly", "no", "--protected-mode", "no")
+	cmd := exec.Command(bin, append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", t.TempDir(),
+		"--save", "", "--appendonly", "no", "--protected-mode", "no"}, extra...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
