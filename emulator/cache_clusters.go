@@ -190,8 +190,10 @@ func (e *Emulator) CreateCacheCluster(ctx context.Context, in *elasticache.Creat
 	if err != nil {
 		return nil, err
 	}
-	if _, err := checkNodeType(nodeType, ev); err != nil {
+	if nt, err := checkNodeType(nodeType, ev); err != nil {
 		return nil, err
+	} else if nt.dataTiering() {
+		return nil, invalidParameterCombination("The %s node type uses data tiering, which is only supported for replication groups.", nodeType)
 	}
 	pg, err := r.resolveParamGroup(in.CacheParameterGroupName, ev)
 	if err != nil {

@@ -71,6 +71,9 @@ func (e *Emulator) createClusterGroup(ctx context.Context, in *elasticache.Creat
 	if _, err := checkNodeType(nodeType, ev); err != nil {
 		return nil, err
 	}
+	if err := checkDataTiering(nodeType, aws.ToBool(in.DataTieringEnabled)); err != nil {
+		return nil, err
+	}
 	pg, err := r.resolveClusterParamGroup(in.CacheParameterGroupName, ev)
 	if err != nil {
 		return nil, err

@@ -44,7 +44,7 @@ func inputMemberRules() map[string]map[string]memberRule {
 			"AutoMinorVersionUpgrade": reported, "AutomaticFailoverEnabled": applied,
 			"CacheNodeType": reported, "CacheParameterGroupName": applied,
 			"CacheSecurityGroupNames": noClassicSG, "CacheSubnetGroupName": reported,
-			"ClusterMode": applied, "DataTieringEnabled": refused("false"), "Durability": durability,
+			"ClusterMode": applied, "DataTieringEnabled": applied, "Durability": durability,
 			"Engine": applied, "EngineVersion": applied,
 			"GlobalReplicationGroupId": refused(), "IpDiscovery": ipv4, "NetworkType": ipv4,
 			"KmsKeyId": applied, "LogDeliveryConfigurations": noLogDelivery,

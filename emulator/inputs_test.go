@@ -163,9 +163,9 @@ func TestRefusedMemberDefaultsAccepted(t *testing.T) {
 	if err := refuseMembers(reflect.ValueOf(in).Elem(), refused); err != nil {
 		t.Fatalf("defaults refused: %v", err)
 	}
-	in.DataTieringEnabled = aws.Bool(true)
-	if err := refuseMembers(reflect.ValueOf(in).Elem(), refused); err == nil || !strings.Contains(err.Error(), "DataTieringEnabled=true") {
-		t.Fatalf("DataTieringEnabled=true: err = %v", err)
+	in.Durability = types.DurabilitySync
+	if err := refuseMembers(reflect.ValueOf(in).Elem(), refused); err == nil || !strings.Contains(err.Error(), "Durability=sync") {
+		t.Fatalf("Durability=sync: err = %v", err)
 	}
 }
 

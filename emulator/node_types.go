@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 )
 
 // nodeType is one AWS cache node type of the catalog in
@@ -111,6 +113,32 @@ func checkNodeType(name string, ev engineVersion) (nodeType, error) {
 		return nodeType{}, nodeTypeNotSupported(name, ev)
 	}
 	return nt, nil
+}
+
+// checkDataTiering applies AWS's rule for DataTieringEnabled on a create:
+// data tiering is for replication groups of a data-tiering node type
+// (r6gd) only, and such a group must ask for it. A name the catalog does
+// not know is refused by checkNodeType.
+func checkDataTiering(name string, enabled bool) error {
+	nt, ok := lookupNodeType(name)
+	switch {
+	case !ok:
+		return nil
+	case enabled && !nt.dataTiering():
+		return invalidParameterCombination("Data tiering is only supported for replication groups using the r6gd node type, not %s.", name)
+	case !enabled && nt.dataTiering():
+		return invalidParameterCombination("DataTieringEnabled must be true for replication groups using the %s node type.", name)
+	}
+	return nil
+}
+
+// dataTieringStatus is what Describe reports for a group or snapshot of
+// node type name.
+func dataTieringStatus(name string) types.DataTieringStatus {
+	if nt, ok := lookupNodeType(name); ok && nt.dataTiering() {
+		return types.DataTieringStatusEnabled
+	}
+	return types.DataTieringStatusDisabled
 }
 
 // runs reports whether AWS offers the type for engine version ev.

@@ -201,6 +201,8 @@ func (e *Emulator) CreateReplicationGroup(ctx context.Context, in *elasticache.C
 		return nil, missingNodeType()
 	} else if _, err := checkNodeType(nodeType, req.ev); err != nil {
 		return nil, err
+	} else if err := checkDataTiering(nodeType, aws.ToBool(in.DataTieringEnabled)); err != nil {
+		return nil, err
 	}
 	pg, err := r.resolveParamGroup(in.CacheParameterGroupName, req.ev)
 	if err != nil {

@@ -168,7 +168,7 @@ func (g *replicationGroup) describe(r *region) types.ReplicationGroup {
 		AutoMinorVersionUpgrade:    aws.Bool(g.settings.autoMinorUpgrade),
 		SnapshotRetentionLimit:     aws.Int32(g.settings.snapshotRetention),
 		SnapshotWindow:             aws.String(g.settings.snapshotWindow),
-		DataTiering:                types.DataTieringStatusDisabled,
+		DataTiering:                dataTieringStatus(g.nodeType),
 		NetworkType:                types.NetworkTypeIpv4,
 		IpDiscovery:                types.IpDiscoveryIpv4,
 		UserGroupIds:               append([]string{}, g.userGroupIDs...),

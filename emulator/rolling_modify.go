@@ -86,8 +86,13 @@ func (r *region) planNodeChange(cur *cacheCluster, ask nodeChangeAsk) (*nodeChan
 	}
 	after := ch.applyTo(cur) // what the nodes run once the change is done
 	if nt := aws.ToString(ask.nodeType); nt != "" && nt != cur.nodeType {
-		if _, err := checkNodeType(nt, after.engine); err != nil {
+		next, err := checkNodeType(nt, after.engine)
+		if err != nil {
 			return nil, err
+		}
+		if now, ok := lookupNodeType(cur.nodeType); ok && now.dataTiering() != next.dataTiering() {
+			// ListAllowedNodeTypeModifications lists the same side only.
+			return nil, invalidParameterCombination("Cannot modify the node type from %s to %s: a data tiering node type moves only to another data tiering node type, and others never to one.", cur.nodeType, nt)
 		}
 		if err := checkNodeTypeFits(r, nt, after.paramGroup, ask.used); err != nil {
 			return nil, err

@@ -121,7 +121,7 @@ func (s *snapshot) describe(r *region, showConfig bool) types.Snapshot {
 		SnapshotRetentionLimit:     aws.Int32(s.Settings.Retention),
 		CacheClusterCreateTime:     aws.Time(s.SourceCreate),
 		AutoMinorVersionUpgrade:    aws.Bool(true),
-		DataTiering:                types.DataTieringStatusDisabled,
+		DataTiering:                dataTieringStatus(s.NodeType),
 		VpcId:                      aws.String("vpc-0e1a5c0c0c0c0c0c0"),
 		NodeSnapshots:              []types.NodeSnapshot{},
 	}

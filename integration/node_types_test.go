@@ -88,3 +88,61 @@ func TestNodeTypes(t *testing.T) {
 	_, err = c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{CacheClusterId: aws.String("badtype")})
 	expectError(t, err, "CacheClusterNotFound", 404)
 }
+
+// TestDataTiering: an r6gd (data tiering) node type needs
+// DataTieringEnabled=true on a replication group, the flag needs such a
+// node type, a standalone cluster cannot use one, and a data tiering group
+// scales only to another data tiering node type, with AWS's errors and
+// nothing created or changed. A group created right reports DataTiering
+// enabled, and its snapshot too; its nodes hold their data in memory, with
+// the node type's maxmemory.
+func TestDataTiering(t *testing.T) {
+	e := startEmulator(t)
+	c := e.client
+	ctx := ctxT(t, time.Minute)
+	in := func(id, nodeType string, tiering *bool) *elasticache.CreateReplicationGroupInput {
+		return &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String(id), ReplicationGroupDescription: aws.String("tiering"),
+			CacheNodeType: aws.String(nodeType), EngineVersion: aws.String("7.1"), DataTieringEnabled: tiering}
+	}
+	_, err := c.CreateReplicationGroup(ctx, in("no-flag", "cache.r6gd.xlarge", nil))
+	expectError(t, err, "InvalidParameterCombination", 400)
+	_, err = c.CreateReplicationGroup(ctx, in("wrong-type", "cache.t4g.micro", aws.Bool(true)))
+	expectError(t, err, "InvalidParameterCombination", 400)
+	_, err = c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("solo"),
+		CacheNodeType: aws.String("cache.r6gd.xlarge"), Engine: aws.String("redis"), EngineVersion: aws.String("7.1")})
+	expectError(t, err, "InvalidParameterCombination", 400)
+	if out, err := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{}); err != nil || len(out.ReplicationGroups) != 0 {
+		t.Fatalf("groups after refused creates: %d (%v)", len(out.ReplicationGroups), err)
+	}
+
+	if _, err := c.CreateReplicationGroup(ctx, in("tiered", "cache.r6gd.xlarge", aws.Bool(true))); err != nil {
+		t.Fatal(err)
+	}
+	waitAvailable(t, c, "tiered")
+	if g := describeGroup(t, c, "tiered"); g.DataTiering != "enabled" {
+		t.Fatalf("DataTiering = %q, want enabled", g.DataTiering)
+	}
+	expectMaxmemory(t, c, "tiered", 28261849702*3/4/nodeMemoryScale)
+	mods, err := c.ListAllowedNodeTypeModifications(ctx, &elasticache.ListAllowedNodeTypeModificationsInput{ReplicationGroupId: aws.String("tiered")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nt := range append(mods.ScaleUpModifications, mods.ScaleDownModifications...) {
+		if !strings.Contains(nt, ".r6gd.") {
+			t.Errorf("allowed modification %s of a data tiering group", nt)
+		}
+	}
+	_, err = c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{ReplicationGroupId: aws.String("tiered"),
+		CacheNodeType: aws.String("cache.r7g.xlarge"), ApplyImmediately: aws.Bool(true)})
+	expectError(t, err, "InvalidParameterCombination", 400)
+	if g := describeGroup(t, c, "tiered"); aws.ToString(g.Status) != "available" || aws.ToString(g.CacheNodeType) != "cache.r6gd.xlarge" {
+		t.Fatalf("after a refused scaling: %s %s", aws.ToString(g.Status), aws.ToString(g.CacheNodeType))
+	}
+	snap, err := c.CreateSnapshot(ctx, &elasticache.CreateSnapshotInput{ReplicationGroupId: aws.String("tiered"), SnapshotName: aws.String("tiered-snap")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Snapshot.DataTiering != "enabled" {
+		t.Fatalf("snapshot DataTiering = %q, want enabled", snap.Snapshot.DataTiering)
+	}
+}
