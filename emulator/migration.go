@@ -191,7 +191,7 @@ func (e *Emulator) TestMigration(ctx context.Context, in *elasticache.TestMigrat
 
 // testMigrationSource says why the source cannot be migrated from, or "".
 func (e *Emulator) testMigrationSource(ctx context.Context, source engine.Endpoint) string {
-	info, err := engine.InspectSource(ctx, source)
+	info, err := e.admin.InspectSource(ctx, source)
 	switch {
 	case err != nil && strings.Contains(err.Error(), "NOAUTH"):
 		return fmt.Sprintf("%s requires a password (AUTH): a source must not have AUTH enabled", source.Addr())

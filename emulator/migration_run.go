@@ -35,8 +35,8 @@ func (e *Emulator) runMigration(ctx context.Context, r *region, g *replicationGr
 			return
 		}
 		// A primary that cannot be reached is being recovered by the
-		// health monitor, and its rebuilt node follows the source
-		// (plainLaunch): the migration goes on either way.
+		// health monitor; its replacement follows the source (failover,
+		// or repair for one rebuilt in place): the migration goes on.
 		r.mu.Lock()
 		e.record(r, types.SourceTypeReplicationGroup, g.id, "Migration of %s: primary node %s could not be pointed at %s: %v", g.id, primary, source.Addr(), err)
 		e.unlock(r)
@@ -162,7 +162,7 @@ func (e *Emulator) completeMigration(ctx context.Context, r *region, g *replicat
 // running, and reach the source's replication offset within
 // migrationCatchUpWait.
 func (e *Emulator) migrationInSync(ctx context.Context, ep, source engine.Endpoint) string {
-	src, err := engine.InspectSource(ctx, source)
+	src, err := e.admin.InspectSource(ctx, source)
 	if err != nil {
 		return fmt.Sprintf("cannot read the replication offset of %s: %v", source.Addr(), err)
 	}

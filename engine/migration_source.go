@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // SourceInfo is what InspectSource reads of a migration source.
@@ -27,13 +26,10 @@ type SourceInfo struct {
 // no credentials and no TLS, and reads its version and replication state.
 // A server that asks for a password answers NOAUTH, which is returned as
 // the error: a replica without masterauth cannot sync from it.
-func InspectSource(ctx context.Context, ep Endpoint) (SourceInfo, error) {
-	c := redis.NewClient(&redis.Options{
-		Addr: ep.Addr(), Protocol: 2,
-		DialTimeout: dialTimeout, ReadTimeout: ioTimeout, WriteTimeout: ioTimeout,
-		ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1, PoolSize: 1, DisableIdentity: true,
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+func (a Admin) InspectSource(ctx context.Context, ep Endpoint) (SourceInfo, error) {
+	opts := a.Options(ep)
+	opts.Username, opts.Password, opts.TLSConfig = "", "", nil
+	c := redis.NewClient(opts)
 	defer c.Close()
 	var out SourceInfo
 	text, err := c.Info(ctx, "server").Result()
